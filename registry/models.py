@@ -1,0 +1,603 @@
+"""The clinical registry's data: patients, harvests, cell products, procedures, visits, scores."""
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+DAYS_PER_MONTH = Decimal("30.4375")
+
+
+def today():
+    return timezone.localdate()
+
+
+def check_not_future(value, field, errors):
+    if value and value > today():
+        errors[field] = _("The date %(date)s is in the future.") % {"date": value.isoformat()}
+
+
+class ClinicalRecord(models.Model):
+    """Base of every clinical record: an optimistic-locking version and timestamps.
+
+    `version` rises by one on every save through the services; an update that names an
+    older version is refused, so two people editing one record never overwrite each other.
+    """
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def owner_patient(self):
+        """The patient this record belongs to (for permissions, links and history)."""
+        raise NotImplementedError
+
+
+class Patient(ClinicalRecord):
+    class Sex(models.TextChoices):
+        FEMALE = "F", _("Female")
+        MALE = "M", _("Male")
+
+    class Subtype(models.TextChoices):
+        SPASTIC_QUADRIPLEGIA = "spastic-quadriplegia", _("Spastic quadriplegia")
+        SPASTIC_DIPLEGIA = "spastic-diplegia", _("Spastic diplegia")
+        SPASTIC_HEMIPLEGIA = "spastic-hemiplegia", _("Spastic hemiplegia")
+        DYSKINETIC = "dyskinetic", _("Dyskinetic")
+        ATAXIC = "ataxic", _("Ataxic")
+        MIXED = "mixed", _("Mixed")
+
+    class Etiology(models.TextChoices):
+        HIE = "hie", _("Hypoxic-ischemic encephalopathy")
+        PREMATURITY = "prematurity", _("Prematurity")
+        INFECTION = "infection", _("Infection")
+        GENETIC = "genetic", _("Genetic")
+        OTHER = "other", _("Other")
+        UNKNOWN = "unknown", _("Unknown")
+
+    study_id = models.CharField(
+        _("study ID"),
+        max_length=32,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z0-9][A-Z0-9-]{1,31}$",
+                _("Use capital letters, digits and hyphens, for example CP-001."),
+            )
+        ],
+        help_text=_("Pseudonym used in research views and exports, e.g. CP-001."),
+        error_messages={"unique": _("Another patient already has this study ID.")},
+    )
+    given_name = models.CharField(_("given name"), max_length=100)
+    family_name = models.CharField(_("family name"), max_length=100)
+    mrn = models.CharField(
+        _("medical record number"),
+        max_length=50,
+        unique=True,
+        error_messages={"unique": _("Another patient already has this medical record number.")},
+    )
+    date_of_birth = models.DateField(_("date of birth"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    cp_subtype = models.CharField(_("CP subtype"), max_length=32, choices=Subtype.choices)
+    etiology = models.CharField(_("etiology"), max_length=16, choices=Etiology.choices)
+    gestational_age_weeks = models.PositiveSmallIntegerField(
+        _("gestational age (weeks)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(22), MaxValueValidator(44)],
+    )
+    gmfcs_level = models.PositiveSmallIntegerField(
+        _("GMFCS level at enrolment"),
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text=_("Gross Motor Function Classification System, I (mildest) to V."),
+    )
+    epilepsy = models.BooleanField(_("epilepsy"), default=False)
+    consent_date = models.DateField(_("consent date"), null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["study_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gmfcs_level__gte=1, gmfcs_level__lte=5),
+                name="patient_gmfcs_level_1_to_5",
+                violation_error_message=_("GMFCS level must be between I and V (1-5)."),
+            ),
+            models.CheckConstraint(
+                condition=Q(gestational_age_weeks__isnull=True)
+                | Q(gestational_age_weeks__gte=22, gestational_age_weeks__lte=44),
+                name="patient_gestational_age_22_to_44",
+                violation_error_message=_("Gestational age must be between 22 and 44 weeks."),
+            ),
+        ]
+        permissions = [
+            ("view_identifiers", _("Can see patient names, record numbers and exact dates")),
+        ]
+
+    def __str__(self):
+        return self.study_id
+
+    @property
+    def owner_patient(self):
+        return self
+
+    @property
+    def full_name(self):
+        return f"{self.given_name} {self.family_name}"
+
+    def clean(self):
+        errors = {}
+        check_not_future(self.date_of_birth, "date_of_birth", errors)
+        check_not_future(self.consent_date, "consent_date", errors)
+        if self.consent_date and self.date_of_birth and self.consent_date < self.date_of_birth:
+            errors["consent_date"] = _("Consent cannot be before the date of birth.")
+        if errors:
+            raise ValidationError(errors)
+
+    def age_in_months(self, on_date):
+        """Whole months of age on a date."""
+        months = (on_date.year - self.date_of_birth.year) * 12 + on_date.month - self.date_of_birth.month
+        if on_date.day < self.date_of_birth.day:
+            months -= 1
+        return months
+
+    def first_procedure_date(self):
+        first = self.procedures.order_by("date").values_list("date", flat=True).first()
+        return first
+
+
+class PatientDatedRecord(ClinicalRecord):
+    """A record that happens on a date in a patient's course: after birth, not in the future."""
+
+    date_field = "date"
+
+    class Meta:
+        abstract = True
+
+    def clean_event_date(self, errors):
+        value = getattr(self, self.date_field)
+        patient = self.owner_patient if self._owner_is_set() else None
+        check_not_future(value, self.date_field, errors)
+        if value and patient and value < patient.date_of_birth:
+            errors[self.date_field] = _("The date %(date)s is before the patient's birth (%(dob)s).") % {
+                "date": value.isoformat(),
+                "dob": patient.date_of_birth.isoformat(),
+            }
+
+    def _owner_is_set(self):
+        try:
+            return self.owner_patient is not None
+        except models.ObjectDoesNotExist:
+            return False
+
+
+class BoneMarrowHarvest(PatientDatedRecord):
+    class Processing(models.TextChoices):
+        FICOLL = "ficoll", _("Density gradient (Ficoll)")
+        SEPAX = "sepax", _("Automated (Sepax)")
+        HES = "hes", _("Hydroxyethyl starch sedimentation")
+        BUFFY_COAT = "buffy-coat", _("Buffy coat")
+        OTHER = "other", _("Other")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="harvests", verbose_name=_("patient"))
+    date = models.DateField(_("harvest date"))
+    gcsf_mobilized = models.BooleanField(_("G-CSF mobilised"), default=False)
+    gcsf_dose_mcg_per_kg_day = models.DecimalField(
+        _("G-CSF dose (µg/kg/day)"),
+        max_digits=5,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("30"))],
+    )
+    volume_ml = models.DecimalField(
+        _("volume collected (mL)"),
+        max_digits=6,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("2000"))],
+    )
+    processing_method = models.CharField(
+        _("processing method"), max_length=16, choices=Processing.choices, default=Processing.FICOLL
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(volume_ml__gt=0), name="harvest_volume_positive",
+                violation_error_message=_("Volume collected must be more than 0 mL."),
+            ),
+        ]
+
+    def __str__(self):
+        return _("Harvest %(date)s") % {"date": self.date.isoformat()}
+
+    @property
+    def owner_patient(self):
+        return self.patient
+
+    def clean(self):
+        errors = {}
+        self.clean_event_date(errors)
+        if self.gcsf_dose_mcg_per_kg_day and not self.gcsf_mobilized:
+            errors["gcsf_dose_mcg_per_kg_day"] = _("A G-CSF dose was entered but G-CSF mobilisation is not ticked.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class CellProduct(ClinicalRecord):
+    class Sterility(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        NEGATIVE = "negative", _("Negative (sterile)")
+        POSITIVE = "positive", _("Positive (contaminated)")
+
+    harvest = models.ForeignKey(
+        BoneMarrowHarvest, on_delete=models.PROTECT, related_name="products", verbose_name=_("harvest")
+    )
+    tnc_count = models.BigIntegerField(
+        _("total nucleated cells"),
+        validators=[MinValueValidator(1)],
+        help_text=_("Cells in the product, e.g. 3.2e9."),
+    )
+    cd34_count = models.BigIntegerField(
+        _("CD34+ cells"), null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text=_("CD34+ cells in the product, e.g. 2.5e7."),
+    )
+    viability_percent = models.DecimalField(
+        _("viability (%)"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    sterility = models.CharField(
+        _("sterility result"), max_length=16, choices=Sterility.choices, default=Sterility.PENDING
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["harvest__date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(viability_percent__gte=0, viability_percent__lte=100),
+                name="product_viability_0_to_100",
+                violation_error_message=_("Viability must be between 0 and 100 %."),
+            ),
+            models.CheckConstraint(
+                condition=Q(tnc_count__gt=0), name="product_tnc_positive",
+                violation_error_message=_("The TNC count must be more than zero."),
+            ),
+            models.CheckConstraint(
+                condition=Q(cd34_count__isnull=True) | Q(cd34_count__lte=models.F("tnc_count")),
+                name="product_cd34_within_tnc",
+                violation_error_message=_("CD34+ cells cannot outnumber the total nucleated cells."),
+            ),
+        ]
+
+    def __str__(self):
+        return _("Product from harvest %(date)s (%(tnc).2e TNC)") % {
+            "date": self.harvest.date.isoformat(), "tnc": self.tnc_count,
+        }
+
+    @property
+    def owner_patient(self):
+        return self.harvest.patient
+
+
+class IntrathecalProcedure(PatientDatedRecord):
+    class PunctureLevel(models.TextChoices):
+        L2_L3 = "L2-L3", "L2-L3"
+        L3_L4 = "L3-L4", "L3-L4"
+        L4_L5 = "L4-L5", "L4-L5"
+        L5_S1 = "L5-S1", "L5-S1"
+
+    class Sedation(models.TextChoices):
+        NONE = "none", _("None")
+        LOCAL = "local", _("Local anaesthesia")
+        SEDATION = "sedation", _("Procedural sedation")
+        GENERAL = "general", _("General anaesthesia")
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("patient")
+    )
+    product = models.ForeignKey(
+        CellProduct, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("cell product")
+    )
+    date = models.DateField(_("procedure date"))
+    weight_kg = models.DecimalField(
+        _("weight (kg)"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(1), MaxValueValidator(150)],
+        help_text=_("Body weight on the day of the procedure."),
+    )
+    volume_ml = models.DecimalField(
+        _("volume infused (mL)"),
+        max_digits=5,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("100"))],
+    )
+    puncture_level = models.CharField(
+        _("puncture level"), max_length=8, choices=PunctureLevel.choices, default=PunctureLevel.L4_L5
+    )
+    sedation = models.CharField(_("sedation"), max_length=16, choices=Sedation.choices, default=Sedation.SEDATION)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weight_kg__gte=1, weight_kg__lte=150),
+                name="procedure_weight_1_to_150_kg",
+                violation_error_message=_("Weight must be between 1 and 150 kg."),
+            ),
+            models.CheckConstraint(
+                condition=Q(volume_ml__gt=0), name="procedure_volume_positive",
+                violation_error_message=_("Volume infused must be more than 0 mL."),
+            ),
+        ]
+
+    def __str__(self):
+        return _("Intrathecal procedure %(date)s") % {"date": self.date.isoformat()}
+
+    @property
+    def owner_patient(self):
+        return self.patient
+
+    @property
+    def tnc_per_kg(self):
+        """Total nucleated cells per kg of body weight on the day (cells/kg)."""
+        return self.product.tnc_count / float(self.weight_kg)
+
+    @property
+    def cd34_per_kg(self):
+        """CD34+ cells per kg of body weight on the day (cells/kg), or None if not counted."""
+        if self.product.cd34_count is None:
+            return None
+        return self.product.cd34_count / float(self.weight_kg)
+
+    @property
+    def age_in_months(self):
+        return self.patient.age_in_months(self.date)
+
+    def clean(self):
+        errors = {}
+        self.clean_event_date(errors)
+        if self.product_id and self.patient_id:
+            harvest = self.product.harvest
+            if harvest.patient_id != self.patient_id:
+                errors["product"] = _(
+                    "This cell product comes from another patient's harvest (%(study_id)s)."
+                ) % {"study_id": harvest.patient.study_id}
+            elif self.date and self.date < harvest.date:
+                errors["date"] = _(
+                    "The procedure (%(date)s) cannot be before the harvest of its product (%(harvest)s)."
+                ) % {"date": self.date.isoformat(), "harvest": harvest.date.isoformat()}
+        if errors:
+            raise ValidationError(errors)
+
+
+class AdverseEvent(ClinicalRecord):
+    class Outcome(models.TextChoices):
+        RECOVERED = "recovered", _("Recovered")
+        RECOVERING = "recovering", _("Recovering")
+        NOT_RECOVERED = "not-recovered", _("Not recovered")
+        SEQUELAE = "sequelae", _("Recovered with sequelae")
+        FATAL = "fatal", _("Fatal")
+        UNKNOWN = "unknown", _("Unknown")
+
+    procedure = models.ForeignKey(
+        IntrathecalProcedure, on_delete=models.PROTECT, related_name="adverse_events", verbose_name=_("procedure")
+    )
+    onset_date = models.DateField(_("onset date"))
+    term = models.CharField(_("CTCAE term"), max_length=200, help_text=_("e.g. Headache, Fever, Back pain."))
+    grade = models.PositiveSmallIntegerField(
+        _("CTCAE grade"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    serious = models.BooleanField(_("serious"), default=False)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["onset_date", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(grade__gte=1, grade__lte=5),
+                name="adverse_event_grade_1_to_5",
+                violation_error_message=_("CTCAE grade must be between 1 and 5."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.term} ({_('grade')} {self.grade})"
+
+    @property
+    def owner_patient(self):
+        return self.procedure.patient
+
+    def clean(self):
+        errors = {}
+        check_not_future(self.onset_date, "onset_date", errors)
+        if self.procedure_id and self.onset_date and self.onset_date < self.procedure.date:
+            errors["onset_date"] = _(
+                "An adverse event of this procedure cannot start (%(onset)s) before the procedure (%(date)s)."
+            ) % {"onset": self.onset_date.isoformat(), "date": self.procedure.date.isoformat()}
+        if self.grade == 5 and self.outcome and self.outcome != self.Outcome.FATAL:
+            errors["outcome"] = _("A grade 5 adverse event is fatal by definition; set the outcome to Fatal.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class Visit(PatientDatedRecord):
+    class Kind(models.TextChoices):
+        BASELINE = "baseline", _("Baseline")
+        FOLLOW_UP = "follow-up", _("Follow-up")
+        UNSCHEDULED = "unscheduled", _("Unscheduled")
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="visits", verbose_name=_("patient"))
+    date = models.DateField(_("visit date"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(kind="baseline"),
+                name="visit_one_baseline_per_patient",
+                violation_error_message=_("This patient already has a baseline visit."),
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "date", "kind"],
+                name="visit_unique_patient_date_kind",
+                violation_error_message=_("This patient already has a visit of this kind on this date."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.date.isoformat()}"
+
+    @property
+    def owner_patient(self):
+        return self.patient
+
+    def months_since_procedure(self, first_procedure_date=None):
+        """Months (30.4375 days) from the patient's first intrathecal procedure to this visit.
+
+        Negative before the procedure (a baseline); None while the patient has had none.
+        Pass `first_procedure_date` when it is already known, to spare a query.
+        """
+        first = first_procedure_date or self.patient.first_procedure_date()
+        if first is None:
+            return None
+        return round(float(Decimal((self.date - first).days) / DAYS_PER_MONTH), 1)
+
+    def clean(self):
+        errors = {}
+        self.clean_event_date(errors)
+        if errors:
+            raise ValidationError(errors)
+
+
+class Instrument(ClinicalRecord):
+    """A clinical scale; scores are validated against its range and allowed values."""
+
+    code = models.SlugField(
+        _("code"), max_length=32, unique=True, allow_unicode=False,
+        error_messages={"unique": _("An instrument with this code already exists.")},
+    )
+    name = models.CharField(_("name"), max_length=200)
+    min_value = models.DecimalField(_("minimum"), max_digits=7, decimal_places=2)
+    max_value = models.DecimalField(_("maximum"), max_digits=7, decimal_places=2)
+    higher_is_better = models.BooleanField(_("higher is better"), default=True)
+    unit = models.CharField(_("unit"), max_length=20, blank=True)
+    integer_only = models.BooleanField(_("whole numbers only"), default=False)
+    value_labels = models.JSONField(
+        _("allowed values and labels"),
+        default=dict,
+        blank=True,
+        help_text=_('When set, only these values are allowed, e.g. {"1.5": "1+"} for Modified Ashworth.'),
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_value__lt=models.F("max_value")),
+                name="instrument_min_below_max",
+                violation_error_message=_("The minimum must be below the maximum."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def owner_patient(self):
+        return None
+
+    def label_for(self, value):
+        key = format(Decimal(value).normalize(), "f")
+        return self.value_labels.get(key, key)
+
+    def check_value(self, value):
+        """The message for a value this instrument does not allow, or None."""
+        if value is None:
+            return None
+        value = Decimal(value)
+        if value < self.min_value or value > self.max_value:
+            return _("%(code)s scores range from %(min)s to %(max)s; %(value)s is outside it.") % {
+                "code": self.code, "min": self.label_for(self.min_value),
+                "max": self.label_for(self.max_value), "value": format(value.normalize(), "f"),
+            }
+        if self.value_labels:
+            allowed = {Decimal(k) for k in self.value_labels}
+            if value not in allowed:
+                return _("%(code)s allows only %(allowed)s.") % {
+                    "code": self.code,
+                    "allowed": ", ".join(self.value_labels[k] for k in sorted(self.value_labels, key=Decimal)),
+                }
+        elif self.integer_only and value != value.to_integral_value():
+            return _("%(code)s takes whole numbers only.") % {"code": self.code}
+        return None
+
+    def clean(self):
+        for key in self.value_labels or {}:
+            try:
+                Decimal(key)
+            except ArithmeticError:
+                raise ValidationError({"value_labels": _("Each allowed value must be a number, e.g. \"1.5\".")})
+
+
+class Score(ClinicalRecord):
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scores", verbose_name=_("visit"))
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.PROTECT, related_name="scores", verbose_name=_("instrument")
+    )
+    value = models.DecimalField(_("value"), max_digits=7, decimal_places=2)
+    assessor = models.CharField(_("assessor"), max_length=100, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["visit__date", "instrument__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "instrument"],
+                name="score_one_per_instrument_per_visit",
+                violation_error_message=_("This visit already has a score for this instrument."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.instrument.code} = {self.display_value}"
+
+    @property
+    def owner_patient(self):
+        return self.visit.patient
+
+    @property
+    def display_value(self):
+        return self.instrument.label_for(self.value)
+
+    def clean(self):
+        if self.instrument_id and self.value is not None:
+            message = self.instrument.check_value(self.value)
+            if message:
+                raise ValidationError({"value": message})

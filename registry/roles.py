@@ -1,0 +1,60 @@
+"""The four roles (Django groups) and the permissions each one holds."""
+from django.utils.translation import gettext_lazy as _
+
+HEMATOLOGY = "hematology"
+RADIOLOGY = "radiology"
+RESEARCH = "research"
+REGISTRY_ADMIN = "registry-admin"
+ROLES = {
+    HEMATOLOGY: _("Hematology: enters patients, harvests, doses, procedures, adverse events, visits, scores"),
+    RADIOLOGY: _("Radiology: uploads and reviews diffusion scans"),
+    RESEARCH: _("Research: reads de-identified data, analyses, exports"),
+    REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
+}
+
+CLINICAL_MODELS = [
+    "patient", "bonemarrowharvest", "cellproduct", "intrathecalprocedure", "adverseevent", "visit", "score",
+]
+IDENTIFIERS = "registry.view_identifiers"
+
+
+def _perms(models, actions):
+    return [f"registry.{action}_{model}" for model in models for action in actions]
+
+
+ROLE_PERMISSIONS = {
+    HEMATOLOGY: _perms(CLINICAL_MODELS, ["add", "change", "delete", "view"])
+    + _perms(["instrument"], ["view"])
+    + [IDENTIFIERS],
+    RADIOLOGY: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + [IDENTIFIERS],
+    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]),
+    # registry-admin holds every permission of every app (see sync_roles).
+    REGISTRY_ADMIN: [],
+}
+
+
+def sync_roles(apps, extra=None):
+    """Create the role groups and give each its permissions (idempotent; used by migrations).
+
+    `extra` maps a role to more permission names ("app_label.codename") that a later app adds.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    wanted = {role: list(names) + list((extra or {}).get(role, [])) for role, names in ROLE_PERMISSIONS.items()}
+    for role, names in wanted.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        if role == REGISTRY_ADMIN:
+            group.permissions.set(Permission.objects.all())
+            continue
+        perms = []
+        for name in names:
+            app_label, codename = name.split(".")
+            perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.add(*perms)

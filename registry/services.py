@@ -1,0 +1,81 @@
+"""Writes to clinical records: validated, versioned, atomic, with history of who changed what."""
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils.translation import gettext as _
+
+
+class EditConflict(Exception):
+    """The record changed since the editor loaded it (their version is stale)."""
+
+    def __init__(self, instance, expected_version):
+        self.instance = instance
+        self.expected_version = expected_version
+        self.current_version = instance.version
+        changed_by = instance.history.first().history_user if hasattr(instance, "history") else None
+        who = changed_by.get_username() if changed_by else _("someone else")
+        super().__init__(
+            _(
+                "This record was changed by %(who)s after you opened it (you edited version "
+                "%(expected)s, it is now version %(current)s). Reload it, check their changes "
+                "and enter yours again."
+            )
+            % {"who": who, "expected": expected_version, "current": instance.version}
+        )
+
+
+class RecordInUse(Exception):
+    """Deleting the record would orphan other clinical records."""
+
+
+def _save(instance, actor):
+    instance.full_clean()
+    instance._history_user = actor
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as error:
+        # A race past full_clean (e.g. two simultaneous inserts of one study ID):
+        # the database constraint held; report it as a validation error.
+        raise ValidationError(_("The record conflicts with one stored meanwhile: %(error)s") % {"error": error})
+    return instance
+
+
+def record_create(model, actor, **fields):
+    """Create a clinical record of `model` after full validation; nothing is stored if invalid."""
+    instance = model(**fields)
+    return _save(instance, actor)
+
+
+@transaction.atomic
+def record_update(instance, actor, expected_version, **fields):
+    """Change fields of a record that the editor saw at `expected_version`.
+
+    Raises EditConflict if someone saved it since; ValidationError if the result is invalid.
+    """
+    current = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if expected_version is None or int(expected_version) != current.version:
+        raise EditConflict(current, expected_version)
+    for name, value in fields.items():
+        setattr(current, name, value)
+    current.version += 1
+    _save(current, actor)
+    return current
+
+
+@transaction.atomic
+def record_delete(instance, actor, expected_version):
+    """Delete a record the deleter saw at `expected_version`; refuse if others depend on it."""
+    current = type(instance).objects.select_for_update().get(pk=instance.pk)
+    if expected_version is None or int(expected_version) != current.version:
+        raise EditConflict(current, expected_version)
+    current._history_user = actor
+    try:
+        with transaction.atomic():
+            current.delete()
+    except ProtectedError as error:
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in error.protected_objects})
+        raise RecordInUse(
+            _("This record cannot be deleted while %(kinds)s refer to it; delete or move those first.")
+            % {"kinds": ", ".join(kinds)}
+        )
