@@ -1,1 +1,18 @@
-urlpatterns = []
+"""Routes of the registry's pages."""
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from registry import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("patients/", views.patient_list, name="patient-list"),
+    path("patients/new/", views.record_create, {"kind": "patients"}, name="patient-create"),
+    path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
+    path("patients/<int:patient_pk>/<slug:kind>/new/", views.record_create, name="record-create"),
+    path("records/<slug:kind>/<int:pk>/edit/", views.record_edit, name="record-edit"),
+    path("records/<slug:kind>/<int:pk>/delete/", views.record_delete, name="record-delete"),
+    path("records/<slug:kind>/<int:pk>/history/", views.record_history, name="record-history"),
+]

@@ -1,0 +1,66 @@
+"""Django admin for registry-admins: every model, with its change history."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from registry import models
+
+
+class RecordAdmin(SimpleHistoryAdmin):
+    """Admin edits bump the version too, so a page open elsewhere sees the change as a conflict."""
+
+    readonly_fields = ["version", "created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.version += 1
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(models.Patient)
+class PatientAdmin(RecordAdmin):
+    list_display = ["study_id", "family_name", "given_name", "mrn", "date_of_birth", "cp_subtype", "gmfcs_level"]
+    search_fields = ["study_id", "family_name", "given_name", "mrn"]
+    list_filter = ["cp_subtype", "etiology", "gmfcs_level", "sex"]
+
+
+@admin.register(models.BoneMarrowHarvest)
+class HarvestAdmin(RecordAdmin):
+    list_display = ["patient", "date", "gcsf_mobilized", "volume_ml", "processing_method"]
+    list_filter = ["gcsf_mobilized", "processing_method"]
+    search_fields = ["patient__study_id"]
+
+
+@admin.register(models.CellProduct)
+class ProductAdmin(RecordAdmin):
+    list_display = ["harvest", "tnc_count", "cd34_count", "viability_percent", "sterility"]
+    search_fields = ["harvest__patient__study_id"]
+
+
+@admin.register(models.IntrathecalProcedure)
+class ProcedureAdmin(RecordAdmin):
+    list_display = ["patient", "date", "weight_kg", "volume_ml", "puncture_level"]
+    search_fields = ["patient__study_id"]
+
+
+@admin.register(models.AdverseEvent)
+class AdverseEventAdmin(RecordAdmin):
+    list_display = ["procedure", "onset_date", "term", "grade", "serious", "outcome"]
+    list_filter = ["grade", "serious", "outcome"]
+
+
+@admin.register(models.Visit)
+class VisitAdmin(RecordAdmin):
+    list_display = ["patient", "date", "kind"]
+    list_filter = ["kind"]
+    search_fields = ["patient__study_id"]
+
+
+@admin.register(models.Instrument)
+class InstrumentAdmin(RecordAdmin):
+    list_display = ["code", "name", "min_value", "max_value", "higher_is_better", "unit"]
+
+
+@admin.register(models.Score)
+class ScoreAdmin(RecordAdmin):
+    list_display = ["visit", "instrument", "value", "assessor"]
+    list_filter = ["instrument"]

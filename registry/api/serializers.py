@@ -1,0 +1,176 @@
+"""API representations of registry records, identified and de-identified (research)."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure
+from registry.models import (
+    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+)
+
+COMMON_READ_ONLY = ["id", "version", "created_at", "updated_at"]
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    """Leaves model validation (cross-field rules, constraints) to the services."""
+
+    def get_validators(self):
+        # Uniqueness and constraints are checked by the model's full_clean in the services,
+        # with the model's own messages; DRF's copies would only duplicate them.
+        return []
+
+
+class PatientSerializer(RecordSerializer):
+    class Meta:
+        model = Patient
+        fields = COMMON_READ_ONLY + [
+            "study_id", "given_name", "family_name", "mrn", "date_of_birth", "sex", "cp_subtype", "etiology",
+            "gestational_age_weeks", "gmfcs_level", "epilepsy", "consent_date",
+        ]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class HarvestSerializer(RecordSerializer):
+    class Meta:
+        model = BoneMarrowHarvest
+        fields = COMMON_READ_ONLY + [
+            "patient", "date", "gcsf_mobilized", "gcsf_dose_mcg_per_kg_day", "volume_ml", "processing_method",
+        ]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class ProductSerializer(RecordSerializer):
+    patient = serializers.IntegerField(source="harvest.patient_id", read_only=True)
+
+    class Meta:
+        model = CellProduct
+        fields = COMMON_READ_ONLY + ["patient", "harvest", "tnc_count", "cd34_count", "viability_percent", "sterility"]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class ProcedureSerializer(RecordSerializer):
+    tnc_per_kg = serializers.FloatField(read_only=True, help_text="Total nucleated cells per kg (cells/kg).")
+    cd34_per_kg = serializers.FloatField(read_only=True, allow_null=True, help_text="CD34+ cells per kg (cells/kg).")
+    age_months = serializers.IntegerField(source="age_in_months", read_only=True)
+
+    class Meta:
+        model = IntrathecalProcedure
+        fields = COMMON_READ_ONLY + [
+            "patient", "product", "date", "weight_kg", "volume_ml", "puncture_level", "sedation",
+            "tnc_per_kg", "cd34_per_kg", "age_months",
+        ]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class AdverseEventSerializer(RecordSerializer):
+    patient = serializers.IntegerField(source="procedure.patient_id", read_only=True)
+
+    class Meta:
+        model = AdverseEvent
+        fields = COMMON_READ_ONLY + ["patient", "procedure", "onset_date", "term", "grade", "serious", "outcome"]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class VisitScoreSerializer(serializers.ModelSerializer):
+    instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    display_value = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Score
+        fields = ["id", "instrument", "value", "display_value"]
+
+
+class VisitSerializer(RecordSerializer):
+    months_since_procedure = serializers.SerializerMethodField()
+    scores = VisitScoreSerializer(many=True, read_only=True)
+    imaging = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Visit
+        fields = COMMON_READ_ONLY + ["patient", "date", "kind", "months_since_procedure", "scores", "imaging"]
+        read_only_fields = COMMON_READ_ONLY
+
+    @extend_schema_field(OpenApiTypes.FLOAT)
+    def get_months_since_procedure(self, visit):
+        first = getattr(visit, "first_procedure_date", None)
+        return visit.months_since_procedure(first) if first else None
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_imaging(self, visit):
+        """Diffusion scans of this visit, with their FA summary."""
+        scans = getattr(visit, "scans", None)
+        if scans is None:
+            return []
+        return [{"id": scan.pk, "status": scan.status} for scan in scans.all()]
+
+
+class InstrumentSerializer(RecordSerializer):
+    class Meta:
+        model = Instrument
+        fields = COMMON_READ_ONLY + [
+            "code", "name", "min_value", "max_value", "higher_is_better", "unit", "integer_only", "value_labels",
+        ]
+        read_only_fields = COMMON_READ_ONLY
+
+
+class ScoreSerializer(RecordSerializer):
+    instrument = serializers.SlugRelatedField(slug_field="code", queryset=Instrument.objects.all())
+    patient = serializers.IntegerField(source="visit.patient_id", read_only=True)
+    display_value = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Score
+        fields = COMMON_READ_ONLY + ["patient", "visit", "instrument", "value", "display_value", "assessor"]
+        read_only_fields = COMMON_READ_ONLY
+
+
+def deidentified(serializer_class, date_fields=()):
+    """The research twin of a serializer: no identifiers, each date as days since the procedure.
+
+    A date field `date` becomes `day`, `onset_date` becomes `onset_day`, and so on.
+    """
+    drop = set(IDENTIFIER_FIELDS) | set(FREE_TEXT_FIELDS) | set(date_fields) | {"created_at", "updated_at"}
+    day_names = {name: (name[: -len("date")] + "day") for name in date_fields}
+    fields = [name for name in serializer_class.Meta.fields if name not in drop] + list(day_names.values())
+
+    def make_getter(date_name):
+        @extend_schema_field(OpenApiTypes.INT)
+        def getter(self, instance):
+            return days_since_procedure(getattr(instance, date_name), getattr(instance, "first_procedure_date", None))
+        return getter
+
+    attrs = {
+        "Meta": type("Meta", (serializer_class.Meta,), {"fields": fields, "read_only_fields": fields}),
+        "__doc__": f"De-identified {serializer_class.Meta.model._meta.verbose_name}.",
+    }
+    for date_name, day_name in day_names.items():
+        attrs[day_name] = serializers.SerializerMethodField(
+            help_text="Days since the patient's first intrathecal procedure."
+        )
+        attrs[f"get_{day_name}"] = make_getter(date_name)
+    return type(f"Research{serializer_class.__name__}", (serializer_class,), attrs)
+
+
+class ResearchPatientSerializer(deidentified(PatientSerializer)):
+    age_at_first_procedure_months = serializers.SerializerMethodField()
+
+    class Meta(deidentified(PatientSerializer).Meta):
+        fields = deidentified(PatientSerializer).Meta.fields + ["age_at_first_procedure_months"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_age_at_first_procedure_months(self, patient):
+        first = getattr(patient, "first_procedure_date", None)
+        return patient.age_in_months(first) if first else None
+
+
+RESEARCH_SERIALIZERS = {
+    PatientSerializer: ResearchPatientSerializer,
+    HarvestSerializer: deidentified(HarvestSerializer, ["date"]),
+    ProductSerializer: deidentified(ProductSerializer),
+    ProcedureSerializer: deidentified(ProcedureSerializer, ["date"]),
+    AdverseEventSerializer: deidentified(AdverseEventSerializer, ["onset_date"]),
+    VisitSerializer: deidentified(VisitSerializer, ["date"]),
+    InstrumentSerializer: InstrumentSerializer,
+    ScoreSerializer: deidentified(ScoreSerializer),
+}

@@ -1,0 +1,92 @@
+"""Reads that span relations: patient search, the patient's timeline, querysets for the API."""
+from django.db.models import OuterRef, Q, Subquery
+
+from registry.models import (
+    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+)
+
+# How to reach the patient from each kind of record, for filters and annotations.
+PATIENT_PATH = {
+    Patient: "",
+    BoneMarrowHarvest: "patient",
+    CellProduct: "harvest__patient",
+    IntrathecalProcedure: "patient",
+    AdverseEvent: "procedure__patient",
+    Visit: "patient",
+    Score: "visit__patient",
+}
+RELATED = {
+    Patient: [],
+    BoneMarrowHarvest: ["patient"],
+    CellProduct: ["harvest__patient"],
+    IntrathecalProcedure: ["patient", "product__harvest"],
+    AdverseEvent: ["procedure__patient"],
+    Visit: ["patient"],
+    Score: ["visit__patient", "instrument"],
+}
+
+
+def with_first_procedure(queryset):
+    """Annotate each row with `first_procedure_date`: its patient's first intrathecal procedure."""
+    path = PATIENT_PATH[queryset.model]
+    patient_ref = OuterRef(path + "__pk" if path else "pk")
+    first = IntrathecalProcedure.objects.filter(patient=patient_ref).order_by("date").values("date")[:1]
+    return queryset.annotate(first_procedure_date=Subquery(first))
+
+
+def records(model):
+    """Every record of a kind, with what its representations need loaded."""
+    queryset = model.objects.select_related(*RELATED[model])
+    if model is Visit:
+        queryset = queryset.prefetch_related("scores__instrument")
+    if model is Instrument:
+        return queryset
+    return with_first_procedure(queryset)
+
+
+def patient_search(query, identified=True):
+    """Patients whose study ID (or, for staff who see identifiers, name or MRN) matches."""
+    patients = Patient.objects.all()
+    query = (query or "").strip()
+    if not query:
+        return patients
+    match = Q(study_id__icontains=query)
+    if identified:
+        for word in query.split():
+            match |= Q(given_name__icontains=word) | Q(family_name__icontains=word) | Q(mrn__iexact=word)
+        match |= Q(mrn__iexact=query)
+    return patients.filter(match)
+
+
+def patient_timeline(patient):
+    """The patient's whole course as dated events, oldest first.
+
+    Each event is a dict: date, kind ("harvest", "procedure", "visit", "adverse-event"),
+    the record, and what the page shows with it (products, doses, scores, months).
+    """
+    first = patient.first_procedure_date()
+    events = []
+    for harvest in patient.harvests.prefetch_related("products"):
+        events.append({"date": harvest.date, "kind": "harvest", "record": harvest, "products": list(harvest.products.all())})
+    procedures = patient.procedures.select_related("product__harvest").prefetch_related("adverse_events")
+    for procedure in procedures:
+        events.append({"date": procedure.date, "kind": "procedure", "record": procedure,
+                       "age_months": patient.age_in_months(procedure.date)})
+        for event in procedure.adverse_events.all():
+            events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
+    baseline_scores = {}
+    visits = list(patient.visits.prefetch_related("scores__instrument"))
+    for visit in visits:
+        if visit.kind == Visit.Kind.BASELINE:
+            baseline_scores = {score.instrument_id: score.value for score in visit.scores.all()}
+    for visit in visits:
+        scores = []
+        for score in visit.scores.all():
+            base = baseline_scores.get(score.instrument_id)
+            change = None if base is None or visit.kind == Visit.Kind.BASELINE else score.value - base
+            scores.append({"score": score, "change": change})
+        events.append({"date": visit.date, "kind": "visit", "record": visit, "scores": scores,
+                       "months": visit.months_since_procedure(first) if first else None})
+    order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
+    events.sort(key=lambda event: (event["date"], order[event["kind"]]))
+    return events

@@ -1,0 +1,206 @@
+"""Pages for clinical staff: find a patient, see the course, create and edit every record."""
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from registry import forms, selectors, services
+from registry.models import (
+    AdverseEvent, BoneMarrowHarvest, CellProduct, IntrathecalProcedure, Patient, Score, Visit,
+)
+from registry.roles import IDENTIFIERS
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    model: type
+    form: type
+    sets_patient: bool = False  # the record hangs directly off the patient
+
+
+KINDS = {
+    "patients": RecordKind(Patient, forms.PatientForm),
+    "harvests": RecordKind(BoneMarrowHarvest, forms.HarvestForm, sets_patient=True),
+    "products": RecordKind(CellProduct, forms.ProductForm),
+    "procedures": RecordKind(IntrathecalProcedure, forms.ProcedureForm, sets_patient=True),
+    "adverse-events": RecordKind(AdverseEvent, forms.AdverseEventForm),
+    "visits": RecordKind(Visit, forms.VisitForm, sets_patient=True),
+    "scores": RecordKind(Score, forms.ScoreForm),
+}
+# Links from the patient page may preselect the parent record: ?harvest=ID, ?visit=ID, ...
+PRESELECTABLE = ("harvest", "product", "procedure", "visit", "instrument")
+
+
+def require(request, action, model):
+    """Refuse (403) unless the account may `action` this kind of record and see identifiers."""
+    perm = f"{model._meta.app_label}.{action}_{model._meta.model_name}"
+    if not (request.user.has_perm(perm) and request.user.has_perm(IDENTIFIERS)):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def get_kind(kind):
+    if kind not in KINDS:
+        from django.http import Http404
+
+        raise Http404(_("No such kind of record."))
+    return KINDS[kind]
+
+
+def patient_url(patient):
+    return reverse("patient-detail", args=[patient.pk])
+
+
+@login_required
+def home(request):
+    if request.user.has_perm(IDENTIFIERS):
+        return redirect("patient-list")
+    return render(request, "registry/research_home.html", {
+        "patients": selectors.with_first_procedure(Patient.objects.all()) if request.user.has_perm(
+            "registry.view_patient") else Patient.objects.none(),
+    })
+
+
+@login_required
+def patient_list(request):
+    require(request, "view", Patient)
+    query = request.GET.get("q", "")
+    patients = selectors.with_first_procedure(selectors.patient_search(query))
+    page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    return render(request, "registry/patient_list.html", {"page": page, "query": query})
+
+
+@login_required
+def patient_detail(request, pk):
+    require(request, "view", Patient)
+    patient = get_object_or_404(Patient, pk=pk)
+    return render(request, "registry/patient_detail.html", {
+        "patient": patient,
+        "timeline": selectors.patient_timeline(patient),
+        "first_procedure": patient.first_procedure_date(),
+    })
+
+
+def _save_form(request, form, write):
+    """Run a service write for a valid form; put its refusals on the form. True if stored."""
+    try:
+        write()
+    except services.EditConflict as conflict:
+        form.add_error(None, str(conflict))
+        form.data = form.data.copy()
+        form.data["version"] = conflict.current_version
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            form.add_error(None, error.messages)
+    else:
+        return True
+    return False
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_create(request, kind, patient_pk=None):
+    spec = get_kind(kind)
+    require(request, "add", spec.model)
+    patient = get_object_or_404(Patient, pk=patient_pk) if patient_pk else None
+    if patient is None and kind != "patients":
+        raise PermissionDenied(_("Records are added from their patient's page."))
+    instance = spec.model(patient=patient) if spec.sets_patient else spec.model()
+    initial = {name: request.GET[name] for name in PRESELECTABLE if request.GET.get(name, "").isdigit()}
+    form = spec.form(request.POST or None, instance=instance, patient=patient, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        fields = form.record_fields()
+        if spec.sets_patient:
+            fields["patient"] = patient
+        created = {}
+
+        def write():
+            created["record"] = services.record_create(spec.model, request.user, **fields)
+
+        if _save_form(request, form, write):
+            record = created["record"]
+            messages.success(request, _("%(record)s saved.") % {"record": record})
+            return redirect(patient_url(record.owner_patient))
+    return render(request, "registry/record_form.html", {
+        "form": form, "patient": patient, "kind": kind, "verbose_name": spec.model._meta.verbose_name,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_edit(request, kind, pk):
+    spec = get_kind(kind)
+    require(request, "change", spec.model)
+    instance = get_object_or_404(spec.model, pk=pk)
+    patient = instance.owner_patient
+    form = spec.form(request.POST or None, instance=instance, patient=patient)
+    if request.method == "POST" and form.is_valid():
+        def write():
+            services.record_update(instance, request.user, form.cleaned_data.get("version"), **form.record_fields())
+
+        if _save_form(request, form, write):
+            messages.success(request, _("%(record)s updated.") % {"record": instance})
+            return redirect(patient_url(patient))
+    return render(request, "registry/record_form.html", {
+        "form": form, "patient": patient, "kind": kind, "record": instance,
+        "verbose_name": spec.model._meta.verbose_name,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def record_delete(request, kind, pk):
+    spec = get_kind(kind)
+    require(request, "delete", spec.model)
+    instance = get_object_or_404(spec.model, pk=pk)
+    patient = instance.owner_patient
+    error = None
+    if request.method == "POST":
+        try:
+            services.record_delete(instance, request.user, request.POST.get("version"))
+        except (services.EditConflict, services.RecordInUse) as refusal:
+            error = str(refusal)
+        else:
+            messages.success(request, _("%(record)s deleted.") % {"record": instance})
+            return redirect("patient-list" if kind == "patients" else patient_url(patient))
+    return render(request, "registry/record_delete.html", {
+        "record": instance, "patient": patient, "kind": kind, "error": error,
+        "verbose_name": spec.model._meta.verbose_name,
+    }, status=409 if error else 200)
+
+
+@login_required
+def record_history(request, kind, pk):
+    spec = get_kind(kind)
+    require(request, "view", spec.model)
+    instance = get_object_or_404(spec.model, pk=pk)
+    entries = []
+    versions = list(instance.history.select_related("history_user").order_by("history_date", "history_id"))
+    previous = None
+    for entry in versions:
+        if previous is None:
+            changes = [
+                {"field": field.verbose_name, "old": None, "new": getattr(entry, field.attname)}
+                for field in spec.model._meta.fields if field.name not in ("id", "created_at", "updated_at", "version")
+            ]
+        else:
+            delta = entry.diff_against(previous)
+            changes = [
+                {"field": spec.model._meta.get_field(change.field).verbose_name, "old": change.old, "new": change.new}
+                for change in delta.changes if change.field not in ("updated_at", "version")
+            ]
+        entries.append({"entry": entry, "changes": changes})
+        previous = entry
+    entries.reverse()
+    return render(request, "registry/record_history.html", {
+        "record": instance, "patient": instance.owner_patient, "kind": kind, "entries": entries,
+        "verbose_name": spec.model._meta.verbose_name,
+    })

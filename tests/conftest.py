@@ -1,0 +1,157 @@
+"""Shared test set-up: accounts per role, record builders, and the server-needing markers.
+
+Tests marked `postgres`, `redis` or `browser` skip with a reason when the server or browser
+is missing; under CI=true every skip is turned into a failure, so CI always runs them.
+"""
+import datetime as dt
+import os
+import shutil
+import socket
+from decimal import Decimal
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from registry import services
+from registry.models import (
+    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+)
+from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def _redis_reachable():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return False
+    parsed = urlparse(url)
+    try:
+        socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    reasons = {
+        "postgres": None if on_postgres else "needs PostgreSQL: set DATABASE_URL (make test finds 127.0.0.1:5432)",
+        "redis": None if _redis_reachable() else "needs Redis: set REDIS_URL (make test finds 127.0.0.1:6379)",
+        "browser": None if shutil.which(CHROMIUM) else f"needs Chromium at {CHROMIUM} (apt-get install chromium)",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI", "").lower() == "true" and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"Skipped under CI, which must run every test: {reason}"
+
+
+# ---- accounts ---------------------------------------------------------------------------
+
+ROLES = [HEMATOLOGY, RADIOLOGY, RESEARCH, REGISTRY_ADMIN]
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(role, username=None):
+        user = django_user_model.objects.create_user(username or f"{role}-user", password="pw-for-tests-1")
+        user.groups.add(Group.objects.get(name=role))
+        user.is_staff = role == REGISTRY_ADMIN
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def api_as(make_user):
+    """An API client signed in with a token as a fresh account of `role`."""
+
+    def client_for(role):
+        from rest_framework.authtoken.models import Token
+
+        user = make_user(role, f"api-{role}")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.user = user
+        return client
+
+    return client_for
+
+
+@pytest.fixture
+def hematology_api(api_as):
+    return api_as(HEMATOLOGY)
+
+
+# ---- records ----------------------------------------------------------------------------
+
+
+class Build:
+    """Valid clinical records with sensible defaults; override any field."""
+
+    def __init__(self, actor=None):
+        self.actor = actor
+        self.count = 0
+
+    def patient(self, **fields):
+        self.count += 1
+        data = dict(study_id=f"CP-{900 + self.count}", given_name="Ana", family_name="Prueba", mrn=f"MRN-{self.count}",
+                    date_of_birth=dt.date(2018, 1, 10), sex="F", cp_subtype="spastic-diplegia", etiology="hie",
+                    gmfcs_level=3)
+        data.update(fields)
+        return services.record_create(Patient, self.actor, **data)
+
+    def harvest(self, patient=None, **fields):
+        data = dict(patient=patient or self.patient(), date=dt.date(2024, 2, 1), gcsf_mobilized=True,
+                    volume_ml=Decimal("150"))
+        data.update(fields)
+        return services.record_create(BoneMarrowHarvest, self.actor, **data)
+
+    def product(self, harvest=None, **fields):
+        data = dict(harvest=harvest or self.harvest(), tnc_count=3_200_000_000, cd34_count=25_000_000,
+                    viability_percent=Decimal("95"))
+        data.update(fields)
+        return services.record_create(CellProduct, self.actor, **data)
+
+    def procedure(self, product=None, **fields):
+        product = product or self.product()
+        data = dict(patient=product.harvest.patient, product=product, date=dt.date(2024, 2, 2),
+                    weight_kg=Decimal("16"), volume_ml=Decimal("10"))
+        data.update(fields)
+        return services.record_create(IntrathecalProcedure, self.actor, **data)
+
+    def adverse_event(self, procedure=None, **fields):
+        procedure = procedure or self.procedure()
+        data = dict(procedure=procedure, onset_date=procedure.date, term="Headache", grade=1)
+        data.update(fields)
+        return services.record_create(AdverseEvent, self.actor, **data)
+
+    def visit(self, patient=None, **fields):
+        data = dict(patient=patient or self.patient(), date=dt.date(2024, 8, 2), kind="follow-up")
+        data.update(fields)
+        return services.record_create(Visit, self.actor, **data)
+
+    def score(self, visit=None, instrument="GMFM-88", **fields):
+        data = dict(visit=visit or self.visit(), instrument=Instrument.objects.get(code=instrument), value=Decimal("40"))
+        data.update(fields)
+        return services.record_create(Score, self.actor, **data)
+
+
+@pytest.fixture
+def build(db):
+    return Build()
