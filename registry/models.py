@@ -91,11 +91,17 @@ class Patient(ClinicalRecord):
         _("gestational age (weeks)"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(22), MaxValueValidator(44)],
+        validators=[
+            MinValueValidator(22, _("Gestational age must be between 22 and 44 weeks.")),
+            MaxValueValidator(44, _("Gestational age must be between 22 and 44 weeks.")),
+        ],
     )
     gmfcs_level = models.PositiveSmallIntegerField(
         _("GMFCS level at enrolment"),
-        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        validators=[
+            MinValueValidator(1, _("GMFCS level must be between I and V (1-5).")),
+            MaxValueValidator(5, _("GMFCS level must be between I and V (1-5).")),
+        ],
         help_text=_("Gross Motor Function Classification System, I (mildest) to V."),
     )
     epilepsy = models.BooleanField(_("epilepsy"), default=False)
@@ -246,7 +252,7 @@ class CellProduct(ClinicalRecord):
     )
     tnc_count = models.BigIntegerField(
         _("total nucleated cells"),
-        validators=[MinValueValidator(1)],
+        validators=[MinValueValidator(1, _("The TNC count must be more than zero."))],
         help_text=_("Cells in the product, e.g. 3.2e9."),
     )
     cd34_count = models.BigIntegerField(
@@ -257,7 +263,10 @@ class CellProduct(ClinicalRecord):
         _("viability (%)"),
         max_digits=5,
         decimal_places=2,
-        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        validators=[
+            MinValueValidator(0, _("Viability must be between 0 and 100 %.")),
+            MaxValueValidator(100, _("Viability must be between 0 and 100 %.")),
+        ],
     )
     sterility = models.CharField(
         _("sterility result"), max_length=16, choices=Sterility.choices, default=Sterility.PENDING
@@ -318,7 +327,10 @@ class IntrathecalProcedure(PatientDatedRecord):
         _("weight (kg)"),
         max_digits=5,
         decimal_places=2,
-        validators=[MinValueValidator(1), MaxValueValidator(150)],
+        validators=[
+            MinValueValidator(1, _("Weight must be between 1 and 150 kg.")),
+            MaxValueValidator(150, _("Weight must be between 1 and 150 kg.")),
+        ],
         help_text=_("Body weight on the day of the procedure."),
     )
     volume_ml = models.DecimalField(
@@ -403,7 +415,11 @@ class AdverseEvent(ClinicalRecord):
     onset_date = models.DateField(_("onset date"))
     term = models.CharField(_("CTCAE term"), max_length=200, help_text=_("e.g. Headache, Fever, Back pain."))
     grade = models.PositiveSmallIntegerField(
-        _("CTCAE grade"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+        _("CTCAE grade"),
+        validators=[
+            MinValueValidator(1, _("CTCAE grade must be between 1 and 5.")),
+            MaxValueValidator(5, _("CTCAE grade must be between 1 and 5.")),
+        ],
     )
     serious = models.BooleanField(_("serious"), default=False)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default=Outcome.UNKNOWN)

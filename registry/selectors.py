@@ -90,3 +90,42 @@ def patient_timeline(patient):
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
     events.sort(key=lambda event: (event["date"], order[event["kind"]]))
     return events
+
+
+HIDDEN_IN_HISTORY = {"id", "created_at", "updated_at", "version"}
+
+
+def _display(field, value):
+    """A stored value as people read it: the related record's name, the choice's label, ISO dates."""
+    if value is None or value == "":
+        return None
+    if field.is_relation:
+        related = field.related_model.objects.filter(pk=value).first()
+        return str(related) if related else f"#{value} (deleted)"
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def record_history(instance):
+    """Every saved state of a record, newest first, each with who, when and what changed.
+
+    Each entry: {"entry": the historical row (history_type, history_date, history_user),
+    "changes": [{"field": label, "old": value or None, "new": value or None}]}.
+    """
+    model = type(instance)
+    fields = [field for field in model._meta.fields if field.name not in HIDDEN_IN_HISTORY]
+    entries, previous = [], None
+    for entry in instance.history.select_related("history_user").order_by("history_date", "history_id"):
+        changes = []
+        for field in fields:
+            old = _display(field, getattr(previous, field.attname)) if previous is not None else None
+            new = _display(field, getattr(entry, field.attname))
+            if previous is None or old != new:
+                changes.append({"field": field.verbose_name, "old": old, "new": new})
+        entries.append({"entry": entry, "changes": changes})
+        previous = entry
+    entries.reverse()
+    return entries

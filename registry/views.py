@@ -182,25 +182,7 @@ def record_history(request, kind, pk):
     spec = get_kind(kind)
     require(request, "view", spec.model)
     instance = get_object_or_404(spec.model, pk=pk)
-    entries = []
-    versions = list(instance.history.select_related("history_user").order_by("history_date", "history_id"))
-    previous = None
-    for entry in versions:
-        if previous is None:
-            changes = [
-                {"field": field.verbose_name, "old": None, "new": getattr(entry, field.attname)}
-                for field in spec.model._meta.fields if field.name not in ("id", "created_at", "updated_at", "version")
-            ]
-        else:
-            delta = entry.diff_against(previous)
-            changes = [
-                {"field": spec.model._meta.get_field(change.field).verbose_name, "old": change.old, "new": change.new}
-                for change in delta.changes if change.field not in ("updated_at", "version")
-            ]
-        entries.append({"entry": entry, "changes": changes})
-        previous = entry
-    entries.reverse()
     return render(request, "registry/record_history.html", {
-        "record": instance, "patient": instance.owner_patient, "kind": kind, "entries": entries,
+        "record": instance, "patient": instance.owner_patient, "kind": kind, "entries": selectors.record_history(instance),
         "verbose_name": spec.model._meta.verbose_name,
     })
