@@ -264,8 +264,8 @@ class CellProduct(ClinicalRecord):
         max_digits=5,
         decimal_places=2,
         validators=[
-            MinValueValidator(0, _("Viability must be between 0 and 100 %.")),
-            MaxValueValidator(100, _("Viability must be between 0 and 100 %.")),
+            MinValueValidator(0, _("Viability must be between 0 and 100 %%.")),
+            MaxValueValidator(100, _("Viability must be between 0 and 100 %%.")),
         ],
     )
     sterility = models.CharField(
@@ -280,7 +280,7 @@ class CellProduct(ClinicalRecord):
             models.CheckConstraint(
                 condition=Q(viability_percent__gte=0, viability_percent__lte=100),
                 name="product_viability_0_to_100",
-                violation_error_message=_("Viability must be between 0 and 100 %."),
+                violation_error_message=_("Viability must be between 0 and 100 %%."),
             ),
             models.CheckConstraint(
                 condition=Q(tnc_count__gt=0), name="product_tnc_positive",

@@ -14,6 +14,14 @@ COMMON_READ_ONLY = ["id", "version", "created_at", "updated_at"]
 class RecordSerializer(serializers.ModelSerializer):
     """Leaves model validation (cross-field rules, constraints) to the services."""
 
+    def build_standard_field(self, field_name, model_field):
+        # Ranges and formats are the model's validators, run by full_clean with the model's
+        # messages ("Weight must be between 1 and 150 kg."), not DRF's generic copies.
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        for key in ("min_value", "max_value", "validators"):
+            kwargs.pop(key, None)
+        return field_class, kwargs
+
     def get_validators(self):
         # Uniqueness and constraints are checked by the model's full_clean in the services,
         # with the model's own messages; DRF's copies would only duplicate them.
