@@ -41,9 +41,11 @@ def sync_roles(apps, extra=None):
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        # Migration state has no models modules; create_permissions skips apps without one.
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = original
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

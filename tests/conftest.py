@@ -66,7 +66,21 @@ ROLES = [HEMATOLOGY, RADIOLOGY, RESEARCH, REGISTRY_ADMIN]
 
 
 @pytest.fixture
-def make_user(django_user_model):
+def reference_data(db):
+    """Roles and instruments, which the data migration made; tests with a transactional
+    database (live server, threads) flush them after each test, so restore them."""
+    from django.apps import apps
+
+    from registry.instruments import seed_instruments
+    from registry.roles import sync_roles
+
+    if not Group.objects.filter(name=REGISTRY_ADMIN).exists() or not Instrument.objects.exists():
+        sync_roles(apps)
+        seed_instruments(apps)
+
+
+@pytest.fixture
+def make_user(django_user_model, reference_data):
     def make(role, username=None):
         user = django_user_model.objects.create_user(username or f"{role}-user", password="pw-for-tests-1")
         user.groups.add(Group.objects.get(name=role))
@@ -153,5 +167,5 @@ class Build:
 
 
 @pytest.fixture
-def build(db):
+def build(reference_data):
     return Build()
