@@ -110,6 +110,8 @@ class Patient(ClinicalRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
         ordering = ["study_id"]
         constraints = [
             models.CheckConstraint(
@@ -217,6 +219,8 @@ class BoneMarrowHarvest(PatientDatedRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("bone-marrow harvest")
+        verbose_name_plural = _("bone-marrow harvests")
         ordering = ["date", "id"]
         constraints = [
             models.CheckConstraint(
@@ -275,6 +279,8 @@ class CellProduct(ClinicalRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("cell product")
+        verbose_name_plural = _("cell products")
         ordering = ["harvest__date", "id"]
         constraints = [
             models.CheckConstraint(
@@ -347,6 +353,8 @@ class IntrathecalProcedure(PatientDatedRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("intrathecal procedure")
+        verbose_name_plural = _("intrathecal procedures")
         ordering = ["date", "id"]
         constraints = [
             models.CheckConstraint(
@@ -427,6 +435,8 @@ class AdverseEvent(ClinicalRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("adverse event")
+        verbose_name_plural = _("adverse events")
         ordering = ["onset_date", "id"]
         constraints = [
             models.CheckConstraint(
@@ -469,6 +479,8 @@ class Visit(PatientDatedRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
         ordering = ["date", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -532,6 +544,8 @@ class Instrument(ClinicalRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("instrument")
+        verbose_name_plural = _("instruments")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
@@ -592,6 +606,8 @@ class Score(ClinicalRecord):
     history = HistoricalRecords()
 
     class Meta:
+        verbose_name = _("score")
+        verbose_name_plural = _("scores")
         ordering = ["visit__date", "instrument__code"]
         constraints = [
             models.UniqueConstraint(

@@ -1,5 +1,6 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
 from django.db.models import OuterRef, Q, Subquery
+from django.utils.translation import gettext as _
 
 from registry.models import (
     AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
@@ -23,6 +24,7 @@ RELATED = {
     AdverseEvent: ["procedure__patient"],
     Visit: ["patient"],
     Score: ["visit__patient", "instrument"],
+    Instrument: [],
 }
 
 
@@ -101,7 +103,7 @@ def _display(field, value):
         return None
     if field.is_relation:
         related = field.related_model.objects.filter(pk=value).first()
-        return str(related) if related else f"#{value} (deleted)"
+        return str(related) if related else _("#%(id)s (deleted)") % {"id": value}
     if field.choices:
         return dict(field.flatchoices).get(value, value)
     if hasattr(value, "isoformat"):

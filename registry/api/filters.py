@@ -1,5 +1,6 @@
 """Filters for the API's list endpoints: by patient, visit and date range."""
 import django_filters
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
 from registry.api.permissions import sees_identifiers
@@ -28,7 +29,7 @@ class RecordFilter(django_filters.FilterSet):
             # Bisecting a date filter would reveal the exact dates that research views hide.
             used = [name for name in ("date_after", "date_before") if self.data.get(name)]
             if used:
-                raise PermissionDenied("Date filters need access to identifiers; filter by patient instead.")
+                raise PermissionDenied(_("Date filters need access to identifiers; filter by patient instead."))
         return super().qs
 
 

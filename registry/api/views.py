@@ -1,8 +1,10 @@
 """The REST API's viewsets: thin wrappers that parse input and call the services."""
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from registry import selectors, services
@@ -16,7 +18,7 @@ from registry.models import (
 
 class PreconditionRequired(APIException):
     status_code = 428
-    default_detail = (
+    default_detail = _lazy(
         "Say which version you are changing: send the record's `version` in the body, "
         "or an If-Match header with its ETag."
     )
@@ -46,6 +48,13 @@ class RecordViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return selectors.records(self.model)
+
+    def get_renderers(self):
+        # The browsable API's forms and filters name related records by their exact dates;
+        # accounts without identifier access get plain JSON only.
+        if self.request is not None and not sees_identifiers(self.request.user):
+            return [JSONRenderer()]
+        return super().get_renderers()
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):
