@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_scans
 	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 test: install

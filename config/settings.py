@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "simple_history",
     "django_celery_results",
     "registry",
+    "imaging",
 ]
 
 MIDDLEWARE = [
@@ -131,6 +132,20 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Uploads stream to temporary files on disk, never wholly into memory.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+MEDIA_URL = "/media/"  # served by the app to signed-in users only (imaging.views.media)
+
+# Diffusion scans: limits checked before anything is queued.
+IMAGING_MAX_UPLOAD_BYTES = int(os.environ.get("IMAGING_MAX_UPLOAD_MB", "2048")) * 1024 * 1024
+IMAGING_MAX_DATA_BYTES = int(os.environ.get("IMAGING_MAX_DATA_MB", "4096")) * 1024 * 1024
+IMAGING_MAX_SPATIAL_DIM = int(os.environ.get("IMAGING_MAX_SPATIAL_DIM", "512"))
+IMAGING_MAX_VOLUMES = int(os.environ.get("IMAGING_MAX_VOLUMES", "400"))
+IMAGING_STAGING_DIR = Path(os.environ.get("IMAGING_STAGING_DIR", VAR_DIR / "staging"))
+IMAGING_STAGING_DIR.mkdir(parents=True, exist_ok=True)
+IMAGING_STUCK_AFTER_MINUTES = int(os.environ.get("IMAGING_STUCK_AFTER_MINUTES", "60"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -175,6 +190,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stuck-scans": {"task": "imaging.tasks.requeue_stuck_scans", "schedule": 300.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -3,11 +3,18 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from imaging.api.urls import router as imaging_router
+from registry.api.urls import router as api_router
+
+api_router.registry.extend(imaging_router.registry)
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("registry.api.urls")),
+    path("api/v1/", include(api_router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("imaging.urls")),
     path("", include("registry.urls")),
 ]

@@ -28,6 +28,9 @@ class ClinicalRecord(models.Model):
     older version is refused, so two people editing one record never overwrite each other.
     """
 
+    # How to reach the patient from this kind of record, for filters and annotations.
+    patient_path = "patient"
+
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -42,6 +45,7 @@ class ClinicalRecord(models.Model):
 
 
 class Patient(ClinicalRecord):
+    patient_path = ""
     class Sex(models.TextChoices):
         FEMALE = "F", _("Female")
         MALE = "M", _("Male")
@@ -246,6 +250,7 @@ class BoneMarrowHarvest(PatientDatedRecord):
 
 
 class CellProduct(ClinicalRecord):
+    patient_path = "harvest__patient"
     class Sterility(models.TextChoices):
         PENDING = "pending", _("Pending")
         NEGATIVE = "negative", _("Negative (sterile)")
@@ -409,6 +414,7 @@ class IntrathecalProcedure(PatientDatedRecord):
 
 
 class AdverseEvent(ClinicalRecord):
+    patient_path = "procedure__patient"
     class Outcome(models.TextChoices):
         RECOVERED = "recovered", _("Recovered")
         RECOVERING = "recovering", _("Recovering")
@@ -524,6 +530,8 @@ class Visit(PatientDatedRecord):
 class Instrument(ClinicalRecord):
     """A clinical scale; scores are validated against its range and allowed values."""
 
+    patient_path = None
+
     code = models.SlugField(
         _("code"), max_length=32, unique=True, allow_unicode=False,
         error_messages={"unique": _("An instrument with this code already exists.")},
@@ -596,6 +604,7 @@ class Instrument(ClinicalRecord):
 
 
 class Score(ClinicalRecord):
+    patient_path = "visit__patient"
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scores", verbose_name=_("visit"))
     instrument = models.ForeignKey(
         Instrument, on_delete=models.PROTECT, related_name="scores", verbose_name=_("instrument")

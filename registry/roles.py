@@ -18,25 +18,34 @@ CLINICAL_MODELS = [
 IDENTIFIERS = "registry.view_identifiers"
 
 
-def _perms(models, actions):
-    return [f"registry.{action}_{model}" for model in models for action in actions]
+IMAGING_MODELS = ["scan", "diffusionresult", "roimeasurement"]
+
+
+def _perms(models, actions, app="registry"):
+    return [f"{app}.{action}_{model}" for model in models for action in actions]
 
 
 ROLE_PERMISSIONS = {
     HEMATOLOGY: _perms(CLINICAL_MODELS, ["add", "change", "delete", "view"])
     + _perms(["instrument"], ["view"])
+    + _perms(IMAGING_MODELS, ["view"], app="imaging")
     + [IDENTIFIERS],
-    RADIOLOGY: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + [IDENTIFIERS],
-    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]),
+    RADIOLOGY: _perms(CLINICAL_MODELS + ["instrument"], ["view"])
+    + _perms(["scan"], ["add", "change", "view"], app="imaging")
+    + _perms(["diffusionresult"], ["view"], app="imaging")
+    + _perms(["roimeasurement"], ["add", "change", "delete", "view"], app="imaging")
+    + [IDENTIFIERS],
+    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + _perms(IMAGING_MODELS, ["view"], app="imaging"),
     # registry-admin holds every permission of every app (see sync_roles).
     REGISTRY_ADMIN: [],
 }
 
 
-def sync_roles(apps, extra=None):
+def sync_roles(apps):
     """Create the role groups and give each its permissions (idempotent; used by migrations).
 
-    `extra` maps a role to more permission names ("app_label.codename") that a later app adds.
+    Permissions of models that do not exist yet in `apps` (an app migrated later) are left
+    for that app's own migration, which calls this again.
     """
     from django.contrib.auth.management import create_permissions
 
@@ -49,8 +58,7 @@ def sync_roles(apps, extra=None):
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    wanted = {role: list(names) + list((extra or {}).get(role, [])) for role, names in ROLE_PERMISSIONS.items()}
-    for role, names in wanted.items():
+    for role, names in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)
         if role == REGISTRY_ADMIN:
             group.permissions.set(Permission.objects.all())
@@ -58,5 +66,15 @@ def sync_roles(apps, extra=None):
         perms = []
         for name in names:
             app_label, codename = name.split(".")
+            if codename != IDENTIFIERS.split(".")[1] and not _model_exists(apps, app_label, codename):
+                continue
             perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         group.permissions.add(*perms)
+
+
+def _model_exists(apps, app_label, codename):
+    try:
+        apps.get_model(app_label, codename.split("_", 1)[1])
+    except LookupError:
+        return False
+    return True

@@ -1,21 +1,11 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
 from registry.models import (
     AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
 )
 
-# How to reach the patient from each kind of record, for filters and annotations.
-PATIENT_PATH = {
-    Patient: "",
-    BoneMarrowHarvest: "patient",
-    CellProduct: "harvest__patient",
-    IntrathecalProcedure: "patient",
-    AdverseEvent: "procedure__patient",
-    Visit: "patient",
-    Score: "visit__patient",
-}
 RELATED = {
     Patient: [],
     BoneMarrowHarvest: ["patient"],
@@ -30,7 +20,7 @@ RELATED = {
 
 def with_first_procedure(queryset):
     """Annotate each row with `first_procedure_date`: its patient's first intrathecal procedure."""
-    path = PATIENT_PATH[queryset.model]
+    path = queryset.model.patient_path
     patient_ref = OuterRef(path + "__pk" if path else "pk")
     first = IntrathecalProcedure.objects.filter(patient=patient_ref).order_by("date").values("date")[:1]
     return queryset.annotate(first_procedure_date=Subquery(first))
@@ -76,18 +66,22 @@ def patient_timeline(patient):
                        "age_months": patient.age_in_months(procedure.date)})
         for event in procedure.adverse_events.all():
             events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
-    baseline_scores = {}
     visits = list(patient.visits.prefetch_related("scores__instrument"))
+    imaging = visit_imaging(visits)
+    baseline = next((visit for visit in visits if visit.kind == Visit.Kind.BASELINE), None)
+    baseline_scores = {score.instrument_id: score.value for score in baseline.scores.all()} if baseline else {}
+    baseline_fa = imaging.get(baseline.pk, {}).get("fa_wm_mean") if baseline else None
     for visit in visits:
-        if visit.kind == Visit.Kind.BASELINE:
-            baseline_scores = {score.instrument_id: score.value for score in visit.scores.all()}
-    for visit in visits:
+        is_baseline = visit.kind == Visit.Kind.BASELINE
         scores = []
         for score in visit.scores.all():
             base = baseline_scores.get(score.instrument_id)
-            change = None if base is None or visit.kind == Visit.Kind.BASELINE else score.value - base
+            change = None if base is None or is_baseline else score.value - base
             scores.append({"score": score, "change": change})
-        events.append({"date": visit.date, "kind": "visit", "record": visit, "scores": scores,
+        fa = imaging.get(visit.pk, {})
+        if fa.get("fa_wm_mean") is not None and baseline_fa is not None and not is_baseline:
+            fa = {**fa, "fa_change": fa["fa_wm_mean"] - baseline_fa}
+        events.append({"date": visit.date, "kind": "visit", "record": visit, "scores": scores, "imaging": fa,
                        "months": visit.months_since_procedure(first) if first else None})
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
     events.sort(key=lambda event: (event["date"], order[event["kind"]]))
@@ -131,3 +125,28 @@ def record_history(instance):
         previous = entry
     entries.reverse()
     return entries
+
+
+def visit_imaging(visits):
+    """Per visit id: its scans and the FA of the scan that counts for the visit.
+
+    The scan that counts is the newest processed one a radiologist did not mark unusable
+    (reviewed-usable first). Returns {visit_id: {"scans": [...], "scan": scan or None,
+    "fa_wm_mean": float or None, "fa_mean": ..., "md_mean": ...}}.
+    """
+    from imaging.models import DiffusionResult, Scan
+
+    by_visit = {visit.pk: {"scans": [], "scan": None} for visit in visits}
+    scans = (Scan.objects.filter(visit__in=list(by_visit)).order_by("-created_at")
+             .prefetch_related(Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True),
+                                        to_attr="current_results")))
+    for scan in scans:
+        entry = by_visit[scan.visit_id]
+        entry["scans"].append(scan)
+        result = scan.current_results[0] if scan.current_results else None
+        if result is None or scan.usable is False:
+            continue
+        chosen = entry["scan"]
+        if chosen is None or (scan.usable and not chosen.usable):
+            entry.update(scan=scan, fa_wm_mean=result.fa_wm_mean, fa_mean=result.fa_mean, md_mean=result.md_mean)
+    return by_visit

@@ -59,6 +59,8 @@ def patient_url(patient):
 @login_required
 def home(request):
     if request.user.has_perm(IDENTIFIERS):
+        if request.user.has_perm("imaging.add_scan") and not request.user.has_perm("registry.add_patient"):
+            return redirect("worklist")
         return redirect("patient-list")
     return render(request, "registry/research_home.html", {
         "patients": selectors.with_first_procedure(Patient.objects.all()) if request.user.has_perm(

@@ -6,7 +6,7 @@ BIN=.venv/bin
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 
-$BIN/celery -A config worker --loglevel=INFO --concurrency=2 --hostname="registry@%h" &
+$BIN/celery -A config worker --loglevel=INFO --concurrency=2 --beat --schedule=var/celerybeat-schedule --hostname="registry@%h" &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
 

@@ -7,7 +7,6 @@ from registry.api.permissions import sees_identifiers
 from registry.models import (
     AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
 )
-from registry.selectors import PATIENT_PATH
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -17,7 +16,7 @@ class RecordFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        path = PATIENT_PATH[self._meta.model]
+        path = self._meta.model.patient_path
         self.filters["patient"] = django_filters.NumberFilter(field_name=path + "__pk" if path else "pk")
         if self.date_field:
             self.filters["date_after"] = django_filters.DateFilter(field_name=self.date_field, lookup_expr="gte")

@@ -1,4 +1,4 @@
-"""Routes of the REST API (/api/v1/)."""
+"""Routes of the registry's REST API; config/urls.py mounts them under /api/v1/ with imaging's."""
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
@@ -6,16 +6,13 @@ from rest_framework.routers import DefaultRouter
 from registry.api import views
 
 router = DefaultRouter()
-router.register("patients", views.PatientViewSet, basename="patient")
-router.register("harvests", views.HarvestViewSet, basename="harvest")
-router.register("products", views.ProductViewSet, basename="product")
-router.register("procedures", views.ProcedureViewSet, basename="procedure")
-router.register("adverse-events", views.AdverseEventViewSet, basename="adverse-event")
-router.register("visits", views.VisitViewSet, basename="visit")
-router.register("instruments", views.InstrumentViewSet, basename="instrument")
-router.register("scores", views.ScoreViewSet, basename="score")
+router.register("patients", views.PatientViewSet, basename="api-patient")
+router.register("harvests", views.HarvestViewSet, basename="api-harvest")
+router.register("products", views.ProductViewSet, basename="api-product")
+router.register("procedures", views.ProcedureViewSet, basename="api-procedure")
+router.register("adverse-events", views.AdverseEventViewSet, basename="api-adverse-event")
+router.register("visits", views.VisitViewSet, basename="api-visit")
+router.register("instruments", views.InstrumentViewSet, basename="api-instrument")
+router.register("scores", views.ScoreViewSet, basename="api-score")
 
-urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
-    *router.urls,
-]
+urlpatterns = [path("auth/token/", obtain_auth_token, name="api-token")]

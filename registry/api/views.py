@@ -31,12 +31,22 @@ VERSION_PARAMETER = OpenApiParameter(
 )
 
 
+class JSONOnlyForResearch:
+    """The browsable API's forms and filters name related records by their exact dates;
+    accounts without identifier access get plain JSON only."""
+
+    def get_renderers(self):
+        if self.request is not None and not sees_identifiers(self.request.user):
+            return [JSONRenderer()]
+        return super().get_renderers()
+
+
 @extend_schema_view(
     update=extend_schema(parameters=[VERSION_PARAMETER]),
     partial_update=extend_schema(parameters=[VERSION_PARAMETER]),
     destroy=extend_schema(parameters=[VERSION_PARAMETER]),
 )
-class RecordViewSet(viewsets.ModelViewSet):
+class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
     """CRUD for one kind of clinical record.
 
     Updates and deletes must name the version the client saw (`version` in the body, or
@@ -48,13 +58,6 @@ class RecordViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return selectors.records(self.model)
-
-    def get_renderers(self):
-        # The browsable API's forms and filters name related records by their exact dates;
-        # accounts without identifier access get plain JSON only.
-        if self.request is not None and not sees_identifiers(self.request.user):
-            return [JSONRenderer()]
-        return super().get_renderers()
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):

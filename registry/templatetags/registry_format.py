@@ -34,3 +34,11 @@ def signed(value):
         return ""
     text = format(value.normalize(), "f") if hasattr(value, "normalize") else f"{value:g}"
     return text if text.startswith("-") or text == "0" else f"+{text}"
+
+
+@register.filter
+def signed_float(value, digits=3):
+    """A change in a measure such as FA, with its sign: +0.012."""
+    if value is None:
+        return ""
+    return f"{value:+.{int(digits)}f}"

@@ -1,0 +1,118 @@
+"""API representations of scans, results and ROI measurements (identified and research)."""
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from imaging.models import RoiMeasurement, Scan, ScanStatusEvent
+from registry.api.serializers import RecordSerializer, deidentified
+from registry.models import Visit
+
+
+def media_url(request, name):
+    url = reverse("media", args=[name])
+    return request.build_absolute_uri(url) if request else url
+
+
+class RoiSerializer(RecordSerializer):
+    class Meta:
+        model = RoiMeasurement
+        fields = ["id", "version", "scan", "region", "label", "fa", "fa_sd", "fa_median", "md", "voxels", "source",
+                  "created_at"]
+        read_only_fields = ["id", "version", "label", "fa_sd", "fa_median", "voxels", "created_at"]
+
+    def validate_source(self, value):
+        if value != RoiMeasurement.Source.MANUAL:
+            raise serializers.ValidationError(
+                "Only manual measurements are typed; label-mask ones come from POST /api/v1/scans/{id}/labels/.")
+        return value
+
+
+class StatusEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ScanStatusEvent
+        fields = ["status", "at", "worker", "detail"]
+
+
+class ScanSerializer(RecordSerializer):
+    patient = serializers.IntegerField(source="visit.patient_id", read_only=True)
+    qc = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    rois = RoiSerializer(many=True, read_only=True)
+    maps = serializers.SerializerMethodField()
+    status_history = StatusEventSerializer(source="status_events", many=True, read_only=True)
+
+    class Meta:
+        model = Scan
+        fields = ["id", "version", "visit", "patient", "acquisition_date", "profile", "fit_method", "shape", "status",
+                  "stage", "progress", "error", "usable", "usable_reason", "qc", "summary", "rois", "maps",
+                  "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "status_history", "created_at"]
+        read_only_fields = fields
+
+    def _result(self, scan):
+        results = getattr(scan, "current_results", None)
+        if results is not None:
+            return results[0] if results else None
+        return scan.current_result
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_qc(self, scan):
+        result = self._result(scan)
+        return result.qc if result else None
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_summary(self, scan):
+        result = self._result(scan)
+        if not result:
+            return None
+        return {"fa_mean": result.fa_mean, "fa_median": result.fa_median, "fa_wm_mean": result.fa_wm_mean,
+                "md_mean": result.md_mean, "qc_passed": result.qc_passed,
+                "pipeline_version": result.provenance.get("pipeline_version")}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_maps(self, scan):
+        result = self._result(scan)
+        if not result:
+            return {}
+        request = self.context.get("request")
+        return {name: media_url(request, path) for name, path in result.files.items()}
+
+
+class ResearchScanSerializer(deidentified(ScanSerializer, ["acquisition_date"])):
+    """Scans for research: no exact date, no file links or hashes, no uploader."""
+
+    class Meta(deidentified(ScanSerializer, ["acquisition_date"]).Meta):
+        fields = [name for name in deidentified(ScanSerializer, ["acquisition_date"]).Meta.fields
+                  if name not in ("maps", "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256",
+                                  "status_history", "error")]
+        read_only_fields = fields
+
+
+class ScanUploadSerializer(serializers.Serializer):
+    """multipart: `visit` and either `dwi` + `bval` + `bvec`, or `dicom_zip`."""
+
+    visit = serializers.PrimaryKeyRelatedField(queryset=Visit.objects.all())
+    dwi = serializers.FileField(required=False, help_text="4D NIfTI (.nii or .nii.gz)")
+    bval = serializers.FileField(required=False, help_text="b-values (FSL text)")
+    bvec = serializers.FileField(required=False, help_text="b-vectors (FSL 3×N rows, or N×3 columns)")
+    dicom_zip = serializers.FileField(required=False, help_text="zip of one DICOM diffusion series")
+    acquisition_date = serializers.DateField(required=False, help_text="defaults to the visit's date")
+    profile = serializers.ChoiceField(choices=Scan.Profile.choices, default=Scan.Profile.STANDARD)
+    fit_method = serializers.ChoiceField(choices=Scan.FitMethod.choices, default=Scan.FitMethod.WLS)
+
+
+class LabelsUploadSerializer(serializers.Serializer):
+    labels = serializers.FileField(help_text="integer NIfTI on the scan's grid")
+    names = serializers.CharField(required=False, allow_blank=True,
+                                  help_text='JSON such as {"1": "CST left", "2": "CST right"}')
+
+
+class ReviewSerializer(serializers.Serializer):
+    usable = serializers.BooleanField()
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    version = serializers.IntegerField()
+
+
+class ReprocessSerializer(serializers.Serializer):
+    profile = serializers.ChoiceField(choices=Scan.Profile.choices, required=False)
+    fit_method = serializers.ChoiceField(choices=Scan.FitMethod.choices, required=False)

@@ -1,0 +1,663 @@
+"""Input validation, loading and saving (the I/O edges of the pipeline).
+
+Validation comes in two costs:
+
+* :func:`validate_inputs` reads only the NIfTI header (a few hundred bytes,
+  plus the 4-byte gzip trailer) and the b-value/b-vector text files. It
+  checks format, dimensionality, size limits, volume/b-value/b-vector counts,
+  b0 presence, number of directions and b-vector lengths.
+* :func:`scan_dwi_data` streams once over the file in chunks (never holding
+  the whole image) to verify that the gzip stream is complete and intact,
+  that the data contain no NaN/inf, and to compute the file's SHA-256.
+
+All failures raise :class:`~imaging.dti.errors.DiffusionInputError` with the
+offending ``field`` and a message meant for the person who uploaded the files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .errors import DiffusionInputError
+from .gradients import (B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, read_bvals,
+                        read_bvecs, validate_gradients)
+
+__all__ = [
+    "InputLimits",
+    "DWIHeaderInfo",
+    "InputSummary",
+    "inspect_dwi_header",
+    "validate_inputs",
+    "scan_dwi_data",
+    "sha256_file",
+    "load_dwi",
+    "check_finite",
+    "load_labels",
+    "parse_label_names",
+    "save_nifti",
+]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class InputLimits:
+    """Upper limits for an uploaded diffusion series (pass your own).
+
+    Attributes
+    ----------
+    max_spatial_dim : int
+        Largest allowed size of each of the three spatial dimensions.
+    max_volumes : int
+        Largest number of volumes (4th dimension).
+    max_file_bytes : int
+        Largest file size on disk (compressed size for .nii.gz).
+    max_data_bytes : int
+        Largest size of the data loaded as float32 (X*Y*Z*N*4 bytes), i.e. the
+        memory the pipeline needs for the image.
+    """
+
+    max_spatial_dim: int = 512
+    max_volumes: int = 1000
+    max_file_bytes: int = 4 * 1024 ** 3
+    max_data_bytes: int = 4 * 1024 ** 3
+
+
+@dataclass
+class DWIHeaderInfo:
+    """What the NIfTI header says (no voxel data read).
+
+    ``shape`` is ``(X, Y, Z, N)``, ``zooms`` the voxel size in mm,
+    ``affine`` the 4x4 voxel-to-world matrix (nested lists),
+    ``data_bytes`` the size of the data as float32.
+    """
+
+    path: str
+    shape: tuple
+    zooms: tuple
+    affine: list
+    dtype: str
+    file_bytes: int
+    data_bytes: int
+    compressed: bool
+    vox_offset: int
+
+    @property
+    def n_volumes(self) -> int:
+        return int(self.shape[3])
+
+
+@dataclass
+class InputSummary:
+    """Result of :func:`validate_inputs` (JSON-serialisable via ``to_dict``)."""
+
+    header: DWIHeaderInfo
+    bvals: np.ndarray
+    bvecs: np.ndarray
+    gradients: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "header": asdict(self.header),
+            "bvals": [float(b) for b in self.bvals],
+            "bvecs": [[float(v) if np.isfinite(v) else None for v in row]
+                      for row in self.bvecs],
+            "gradients": self.gradients,
+        }
+
+
+def _fmt_bytes(n) -> str:
+    n = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+    return f"{n:.1f} TB"
+
+
+def _load_header(path):
+    """nibabel image object (header only; data stays on disk) or raise."""
+    import nibabel as nib
+
+    name = os.path.basename(str(path))
+    if not os.path.isfile(path):
+        raise DiffusionInputError("dwi", f"the file {name!r} does not exist.")
+    lower = name.lower()
+    if not (lower.endswith(".nii") or lower.endswith(".nii.gz")):
+        raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI file: the name must "
+                                  "end in .nii or .nii.gz. Convert the DICOM series "
+                                  "with dcm2niix.")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    is_gz = head[:2] == _GZIP_MAGIC
+    if lower.endswith(".gz") and not is_gz:
+        raise DiffusionInputError("dwi", f"{name!r} is named .nii.gz but is not gzip-"
+                                  "compressed; rename it to .nii or re-export it.")
+    if lower.endswith(".nii") and is_gz:
+        raise DiffusionInputError("dwi", f"{name!r} is gzip-compressed but named .nii; "
+                                  "rename it to .nii.gz.")
+    try:
+        img = nib.load(str(path))
+        hdr = img.header
+        shape = tuple(int(s) for s in img.shape)
+        dtype = np.dtype(hdr.get_data_dtype())
+        zooms = tuple(float(z) for z in hdr.get_zooms())
+        affine = np.asarray(img.affine, dtype=float)
+    except DiffusionInputError:
+        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt (the "
+                                  f"compressed stream ends early: {exc}). Upload the "
+                                  "file again.") from None
+    except Exception as exc:  # nibabel raises many types for garbage
+        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
+                                  f"({type(exc).__name__}: {exc}). Convert the DICOM "
+                                  "series with dcm2niix.") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI-1/2 image.")
+    return img, hdr, shape, dtype, zooms, affine, is_gz
+
+
+def _gzip_isize(path) -> int | None:
+    """Uncompressed size mod 2**32 from the gzip trailer (last 4 bytes)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() < 18:
+            return None
+        fh.seek(-4, os.SEEK_END)
+        return struct.unpack("<I", fh.read(4))[0]
+
+
+def inspect_dwi_header(path, limits: InputLimits | None = None) -> DWIHeaderInfo:
+    """Check a 4D diffusion NIfTI from its header only.
+
+    Checks: name/format (.nii or .nii.gz, NIfTI-1/2), readable header, 4D,
+    numeric dtype, finite scaling, positive voxel sizes, the limits in
+    ``limits``, and that the file is not truncated (file size for .nii, gzip
+    trailer length for .nii.gz).
+
+    Parameters
+    ----------
+    path : str or Path
+    limits : InputLimits, optional
+        Defaults to ``InputLimits()``.
+
+    Returns
+    -------
+    DWIHeaderInfo
+
+    Raises
+    ------
+    DiffusionInputError
+        ``field="dwi"``.
+    """
+    limits = limits or InputLimits()
+    path = str(path)
+    name = os.path.basename(path)
+    file_bytes = os.path.getsize(path) if os.path.isfile(path) else 0
+    if file_bytes > limits.max_file_bytes:
+        raise DiffusionInputError("dwi", f"the file is {_fmt_bytes(file_bytes)}; the "
+                                  f"limit is {_fmt_bytes(limits.max_file_bytes)}.")
+    img, hdr, shape, dtype, zooms, affine, is_gz = _load_header(path)
+    ndim = len(shape)
+    if ndim == 5 and shape[3] == 1 and shape[4] > 1:
+        ndim = 5  # some converters; still not accepted below
+    if ndim != 4:
+        if ndim == 3:
+            msg = (f"the image is 3D ({shape[0]}x{shape[1]}x{shape[2]}, a single "
+                   "volume). A diffusion series is 4D with one volume per b-value/"
+                   "direction; export the whole DTI series, not one volume.")
+        else:
+            msg = (f"the image has {ndim} dimensions {shape}; a diffusion series "
+                   "must be 4D (x, y, z, volumes).")
+        raise DiffusionInputError("dwi", msg)
+    if dtype.kind not in "iuf" or dtype.fields is not None:
+        raise DiffusionInputError("dwi", f"the voxel type {dtype} is not supported "
+                                  "(expected integer or floating point magnitude "
+                                  "data).")
+    slope, inter = hdr.get_slope_inter()
+    for v in (slope, inter):
+        if v is not None and not np.isfinite(v):
+            raise DiffusionInputError("dwi", "the header's intensity scaling "
+                                      "(scl_slope/scl_inter) is not finite.")
+    if not np.all(np.isfinite(affine)):
+        raise DiffusionInputError("dwi", "the header's orientation matrix contains "
+                                  "NaN or infinite values.")
+    if any((not np.isfinite(z)) or z <= 0 for z in zooms[:3]):
+        raise DiffusionInputError("dwi", f"the voxel sizes {zooms[:3]} are not "
+                                  "positive numbers.")
+    X, Y, Z, N = shape
+    if min(shape) < 1:
+        raise DiffusionInputError("dwi", f"the image has an empty dimension {shape}.")
+    if max(X, Y, Z) > limits.max_spatial_dim:
+        raise DiffusionInputError("dwi", f"the image is {X}x{Y}x{Z} voxels; each "
+                                  "spatial dimension may be at most "
+                                  f"{limits.max_spatial_dim}.")
+    if N > limits.max_volumes:
+        raise DiffusionInputError("dwi", f"the image has {N} volumes; at most "
+                                  f"{limits.max_volumes} are accepted.")
+    data_bytes = int(X) * Y * Z * N * 4
+    if data_bytes > limits.max_data_bytes:
+        raise DiffusionInputError("dwi", f"the image needs {_fmt_bytes(data_bytes)} of "
+                                  "memory as float32; the limit is "
+                                  f"{_fmt_bytes(limits.max_data_bytes)}.")
+    vox_offset = int(img.dataobj.offset)
+    expected = vox_offset + int(X) * Y * Z * N * dtype.itemsize
+    if is_gz:
+        isize = _gzip_isize(path)
+        if isize is None or isize != expected % (2 ** 32):
+            raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt: the "
+                                      "gzip stream does not hold the "
+                                      f"{_fmt_bytes(expected)} the header announces. "
+                                      "Upload the file again.")
+    elif file_bytes < expected:
+        raise DiffusionInputError("dwi", f"{name!r} is truncated: the header announces "
+                                  f"{_fmt_bytes(expected)} but the file has "
+                                  f"{_fmt_bytes(file_bytes)}. Upload the file again.")
+    return DWIHeaderInfo(
+        path=path, shape=(X, Y, Z, N), zooms=tuple(zooms[:3]),
+        affine=affine.tolist(), dtype=str(dtype), file_bytes=int(file_bytes),
+        data_bytes=data_bytes, compressed=is_gz, vox_offset=vox_offset,
+    )
+
+
+def validate_inputs(dwi_path, bval_path, bvec_path, *,
+                    b0_threshold: float = B0_THRESHOLD,
+                    unit_tolerance: float = UNIT_TOLERANCE,
+                    min_directions: int = MIN_DIRECTIONS,
+                    limits: InputLimits | None = None) -> InputSummary:
+    """Cheap validation of a DWI series: header + b-values + b-vectors.
+
+    Reads no voxel data (see :func:`scan_dwi_data` for the data check).
+
+    Parameters
+    ----------
+    dwi_path, bval_path, bvec_path : str or Path
+    b0_threshold : float
+        b-values <= this (s/mm^2) are b0 volumes.
+    unit_tolerance : float
+        Allowed deviation of diffusion b-vector lengths from 1.
+    min_directions : int
+        Minimum distinct diffusion directions.
+    limits : InputLimits, optional
+
+    Returns
+    -------
+    InputSummary
+
+    Raises
+    ------
+    DiffusionInputError
+        ``field`` is ``"dwi"``, ``"bval"`` or ``"bvec"``.
+    """
+    info = inspect_dwi_header(dwi_path, limits)
+    bvals = read_bvals(bval_path)
+    bvecs = read_bvecs(bvec_path, info.n_volumes)
+    grad = validate_gradients(bvals, bvecs, info.n_volumes, b0_threshold=b0_threshold,
+                              unit_tolerance=unit_tolerance,
+                              min_directions=min_directions)
+    return InputSummary(header=info, bvals=bvals, bvecs=bvecs, gradients=grad)
+
+
+class _HashingReader:
+    """File wrapper that feeds every byte read into a hash."""
+
+    def __init__(self, fh, h):
+        self._fh = fh
+        self._h = h
+
+    def read(self, n=-1):
+        b = self._fh.read(n)
+        if self._h is not None:
+            self._h.update(b)
+        return b
+
+    def readinto(self, buf):
+        n = self._fh.readinto(buf)
+        if self._h is not None and n:
+            self._h.update(memoryview(buf)[:n])
+        return n
+
+    def seekable(self):
+        return False
+
+    def readable(self):
+        return True
+
+    def close(self):
+        pass
+
+
+def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024,
+                  compute_sha256: bool = True) -> dict:
+    """Stream once over a NIfTI file: integrity, NaN/inf and SHA-256.
+
+    At most ``chunk_bytes`` of voxel data are in memory at a time. For
+    integer data types no value can be NaN/inf, but the stream is still read
+    to the end (the gzip CRC and length are verified by :mod:`gzip`).
+
+    Returns
+    -------
+    dict
+        ``{"sha256": hex or None, "file_bytes": int, "n_values": int,
+        "n_nonfinite": 0}``
+
+    Raises
+    ------
+    DiffusionInputError
+        ``field="dwi"`` if the file is truncated/corrupt or contains NaN/inf.
+    """
+    import nibabel as nib
+
+    path = str(path)
+    name = os.path.basename(path)
+    try:
+        img = nib.load(path)
+    except Exception as exc:
+        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
+                                  f"({exc}).") from None
+    hdr = img.header
+    shape = tuple(int(s) for s in img.shape)
+    dtype = np.dtype(hdr.get_data_dtype())
+    n_values = int(np.prod(shape))
+    vox_per_vol = int(np.prod(shape[:3])) if len(shape) >= 3 else n_values
+    offset = int(img.dataobj.offset)
+    item = dtype.itemsize
+    chunk_items = max(1, int(chunk_bytes) // item)
+    check_nan = dtype.kind == "f"
+    h = hashlib.sha256() if compute_sha256 else None
+    n_bad = 0
+    first_bad = None
+    with open(path, "rb") as raw:
+        is_gz = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        reader = _HashingReader(raw, h)
+        stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gz else reader
+        try:
+            skip = offset
+            while skip > 0:
+                b = stream.read(min(skip, 1 << 20))
+                if not b:
+                    raise EOFError("file ends inside the header")
+                skip -= len(b)
+            done = 0
+            buf = bytearray(chunk_items * item)
+            while done < n_values:
+                want = min(chunk_items, n_values - done) * item
+                mv = memoryview(buf)[:want]
+                got = 0
+                while got < want:
+                    n = stream.readinto(mv[got:])
+                    if not n:
+                        raise EOFError(f"expected {n_values * item} data bytes, got "
+                                       f"{done * item + got}")
+                    got += n
+                if check_nan:
+                    arr = np.frombuffer(buf, dtype=dtype, count=want // item)
+                    fin = np.isfinite(arr)
+                    if not fin.all():
+                        bad = int(fin.size - np.count_nonzero(fin))
+                        if first_bad is None:
+                            first_bad = done + int(np.argmin(fin))
+                        n_bad += bad
+                done += want // item
+            # drain: verifies the gzip CRC/length and completes the hash
+            while stream.read(1 << 20):
+                pass
+            while reader.read(1 << 20):  # any trailing raw bytes (hash)
+                pass
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
+            raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ("
+                                      f"{exc}). Upload the file again.") from None
+    if n_bad:
+        vol = first_bad // vox_per_vol if vox_per_vol else 0
+        raise DiffusionInputError("dwi", f"the image contains {n_bad} NaN or infinite "
+                                  f"value(s) (first in volume {vol}). Re-export the "
+                                  "series from the scanner/converter; processed or "
+                                  "edited images are not accepted.")
+    return {"sha256": h.hexdigest() if h is not None else None,
+            "file_bytes": os.path.getsize(path), "n_values": n_values,
+            "n_nonfinite": 0}
+
+
+def sha256_file(path, chunk_bytes: int = 4 * 1024 * 1024) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            b = fh.read(chunk_bytes)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def check_finite(data, field_name: str = "dwi") -> None:
+    """Raise DiffusionInputError if a 4D array has NaN/inf (volume by volume)."""
+    n_bad = 0
+    first = None
+    for k in range(data.shape[-1]):
+        vol = data[..., k]
+        fin = np.isfinite(vol)
+        if not fin.all():
+            n_bad += int(fin.size - np.count_nonzero(fin))
+            if first is None:
+                first = k
+    if n_bad:
+        raise DiffusionInputError(field_name, f"the image contains {n_bad} NaN or "
+                                  f"infinite value(s) (first in volume {first}). "
+                                  "Re-export the series from the scanner/converter.")
+
+
+def _read_full(stream, mv):
+    got = 0
+    n = len(mv)
+    while got < n:
+        k = stream.readinto(mv[got:])
+        if not k:
+            raise EOFError(f"file ends early ({got} of {n} bytes of a volume)")
+        got += k
+
+
+def load_dwi(path, *, with_sha256: bool = True):
+    """Load a 4D NIfTI as float32 in one streaming pass.
+
+    The file is read once, volume by volume, straight into a preallocated
+    float32 array (header scaling applied), so peak memory is the float32
+    image plus one volume of raw bytes, whatever the on-disk type; the
+    SHA-256 of the file bytes and the NaN/inf check happen in the same pass.
+
+    Returns
+    -------
+    data : float32 array (X, Y, Z, N), Fortran order (each volume contiguous)
+    affine : (4, 4) float64
+    header : nibabel header
+    sha256 : str or None
+
+    Raises
+    ------
+    DiffusionInputError
+        ``field="dwi"`` if the file cannot be read completely (truncated or
+        corrupt gzip) or the data contain NaN/inf.
+    """
+    import nibabel as nib
+
+    path = str(path)
+    name = os.path.basename(path)
+    try:
+        img = nib.load(path)
+        proxy = img.dataobj
+        shape = tuple(int(s) for s in img.shape)
+        dtype = np.dtype(proxy.dtype)
+        offset = int(proxy.offset)
+        slope = float(proxy.slope)
+        inter = float(proxy.inter)
+    except Exception as exc:
+        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
+                                  f"({exc}).") from None
+    if len(shape) != 4:
+        raise DiffusionInputError("dwi", f"the image is {len(shape)}D; a diffusion "
+                                  "series must be 4D.")
+    if getattr(proxy, "order", "F") != "F":  # not a plain NIfTI layout
+        data = np.asarray(img.get_fdata(dtype=np.float32, caching="unchanged"))
+        check_finite(data)
+        return data, np.asarray(img.affine, float), img.header, (
+            sha256_file(path) if with_sha256 else None)
+    X, Y, Z, N = shape
+    vox = X * Y * Z
+    h = hashlib.sha256() if with_sha256 else None
+    data = np.empty(shape, dtype=np.float32, order="F")
+    n_bad = 0
+    first_bad = None
+    try:
+        with open(path, "rb") as raw:
+            is_gz = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            reader = _HashingReader(raw, h)
+            stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gz else reader
+            _read_full(stream, memoryview(bytearray(offset)))
+            buf = bytearray(vox * dtype.itemsize)
+            mv = memoryview(buf)
+            scaled = slope != 1.0 or inter != 0.0
+            for k in range(N):
+                _read_full(stream, mv)
+                vol = data[..., k]
+                vol[...] = np.frombuffer(buf, dtype=dtype, count=vox).reshape(
+                    (X, Y, Z), order="F")
+                if scaled:
+                    vol *= np.float32(slope)
+                    vol += np.float32(inter)
+                if dtype.kind == "f" or scaled:
+                    fin = np.isfinite(vol)
+                    if not fin.all():
+                        n_bad += int(fin.size - np.count_nonzero(fin))
+                        if first_bad is None:
+                            first_bad = k
+            while stream.read(1 << 20):  # gzip CRC/length check, rest of hash
+                pass
+            while reader.read(1 << 20):
+                pass
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
+        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ("
+                                  f"{exc}). Upload the file again.") from None
+    if n_bad:
+        raise DiffusionInputError("dwi", f"the image contains {n_bad} NaN or infinite "
+                                  f"value(s) (first in volume {first_bad}). "
+                                  "Re-export the series from the scanner/converter.")
+    return data, np.asarray(img.affine, dtype=float), img.header, (
+        h.hexdigest() if h is not None else None)
+
+
+def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarray:
+    """Load an integer label image that must lie on the DWI grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        3D NIfTI (a 4D image with a single volume is accepted).
+    shape : (X, Y, Z)
+        DWI spatial shape.
+    affine : (4, 4), optional
+        DWI affine; the label affine must match within ``atol_mm``.
+
+    Returns
+    -------
+    int32 array (X, Y, Z)
+
+    Raises
+    ------
+    DiffusionInputError
+        ``field="labels"``.
+    """
+    import nibabel as nib
+
+    name = os.path.basename(str(path))
+    try:
+        img = nib.load(str(path))
+        arr = np.asanyarray(img.dataobj)
+    except Exception as exc:
+        raise DiffusionInputError("labels", f"{name!r} is not a readable NIfTI image "
+                                  f"({exc}).") from None
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3:
+        raise DiffusionInputError("labels", f"the label image must be 3D; it is "
+                                  f"{arr.ndim}D {arr.shape}.")
+    if tuple(arr.shape) != tuple(shape):
+        raise DiffusionInputError("labels", f"the label image is {arr.shape} but the "
+                                  f"diffusion image is {tuple(shape)}; resample the "
+                                  "labels to the diffusion grid first.")
+    if affine is not None and not np.allclose(img.affine, affine, atol=atol_mm):
+        raise DiffusionInputError("labels", "the label image is not on the diffusion "
+                                  "image grid (different orientation/position); "
+                                  "resample it to the diffusion image first.")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
+            raise DiffusionInputError("labels", "the label image must contain whole "
+                                      "numbers (region codes), not fractional values.")
+    elif arr.dtype.kind not in "iub":
+        raise DiffusionInputError("labels", f"unsupported label voxel type {arr.dtype}.")
+    return np.asarray(arr, dtype=np.int32)
+
+
+def parse_label_names(obj) -> dict:
+    """Normalise label names to ``{int: str}``.
+
+    Accepts a dict (int or numeric-string keys), a list of ``[code, name]``
+    pairs, a JSON string of either, or a path to a JSON file.
+    """
+    if obj is None:
+        return {}
+    if isinstance(obj, (str, os.PathLike)):
+        text = str(obj)
+        try:
+            if os.path.isfile(text):
+                with open(text, encoding="utf-8") as fh:
+                    obj = json.load(fh)
+            else:
+                obj = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise DiffusionInputError("label_names", f"not valid JSON ({exc}); give "
+                                      'an object like {"1": "CST left"}.') from None
+    items = obj.items() if isinstance(obj, dict) else obj
+    out = {}
+    try:
+        for k, v in items:
+            out[int(k)] = str(v)
+    except (TypeError, ValueError):
+        raise DiffusionInputError("label_names", "label names must map integer codes "
+                                  'to names, e.g. {"1": "CST left"}.') from None
+    return out
+
+
+def save_nifti(arr, affine, path, ref_header=None, dtype=None) -> str:
+    """Write an array as NIfTI with the given affine (and the reference
+    header's qform/sform codes). Returns the path."""
+    import nibabel as nib
+
+    arr = np.asarray(arr)
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    img = nib.Nifti1Image(arr, affine)
+    if ref_header is not None:
+        try:
+            _, scode = ref_header.get_sform(coded=True)
+            _, qcode = ref_header.get_qform(coded=True)
+            img.set_sform(affine, int(scode) if scode else 1)
+            img.set_qform(affine, int(qcode) if qcode else 1)
+        except Exception:  # not a NIfTI header: keep defaults
+            pass
+    img.header.set_xyzt_units("mm", "sec")
+    img.header.set_data_dtype(arr.dtype)
+    nib.save(img, str(path))
+    return str(path)

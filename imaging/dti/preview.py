@@ -1,0 +1,142 @@
+"""PNG previews: axial montages of FA and colour FA.
+
+Uses matplotlib's object API with the Agg canvas directly (no pyplot, no
+global backend switch), so it is safe inside a web server or worker process.
+
+Display convention: images are reoriented to RAS with the affine, axial slices
+are shown with anterior at the top and the patient's right on the viewer's
+right (neurological convention, labelled "R"/"L" in the image).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["axial_montage", "save_fa_preview", "save_color_fa_preview"]
+
+
+def _to_ras(arr, affine):
+    """Reorient the first three axes to RAS; returns (array, axis permutation)."""
+    import nibabel.orientations as no
+
+    if affine is None:
+        return arr, np.arange(3)
+    ornt = no.io_orientation(np.asarray(affine))
+    out = no.apply_orientation(arr, ornt)
+    return out, ornt[:, 0].astype(int)
+
+
+def _pick_slices(mask, nz, n_slices):
+    if mask is not None and np.any(mask):
+        zs = np.flatnonzero(np.any(mask, axis=(0, 1)))
+        lo, hi = zs[0], zs[-1]
+    else:
+        lo, hi = 0, nz - 1
+    n = int(min(n_slices, hi - lo + 1))
+    # skip the extreme slices (mostly edge), sample the rest evenly
+    return np.unique(np.round(np.linspace(lo + (hi - lo) * 0.08,
+                                          hi - (hi - lo) * 0.08, n)).astype(int))
+
+
+def axial_montage(vol, slices, ncols: int = 6, pad_value=0.0):
+    """Tile axial slices ``vol[:, :, z]`` (RAS) into one 2D (or RGB) image.
+
+    Returns an array of shape ``(rows * Y, ncols * X[, 3])`` with anterior up.
+    """
+    X, Y = vol.shape[:2]
+    extra = vol.shape[3:]
+    ncols = max(1, min(ncols, len(slices)))
+    nrows = int(np.ceil(len(slices) / ncols))
+    out = np.full((nrows * Y, ncols * X) + extra, pad_value, dtype=np.float32)
+    for i, z in enumerate(slices):
+        r, c = divmod(i, ncols)
+        sl = np.asarray(vol[:, :, z], dtype=np.float32)
+        tile = np.swapaxes(sl, 0, 1)[::-1]  # rows = y (anterior up), cols = x
+        out[r * Y:(r + 1) * Y, c * X:(c + 1) * X] = tile
+    return out, nrows, ncols
+
+
+def _figure(montage_shape, nrows, ncols, dpi):
+    from matplotlib.figure import Figure
+
+    h, w = montage_shape[:2]
+    width = min(14.0, max(6.0, 1.7 * ncols + 1.4))
+    height = width * (h / w) * 0.86 + 0.6
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    return fig
+
+
+def _save(fig, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.savefig(str(path), dpi=fig.dpi, facecolor="black")
+    return str(path)
+
+
+def _lr_labels(ax):
+    kw = dict(color="white", fontsize=9, transform=ax.transAxes, va="top")
+    ax.text(0.003, 0.995, "L", ha="left", **kw)
+    ax.text(0.997, 0.995, "R", ha="right", **kw)
+
+
+def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12,
+                    ncols: int = 6, dpi: int = 90, title: str = "FA") -> str:
+    """Axial montage of an FA map (grey scale 0..1) with a colour bar."""
+    from matplotlib import cm, colors
+
+    fa_ras, _ = _to_ras(np.asarray(fa, dtype=np.float32), affine)
+    mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
+    slices = _pick_slices(mask_ras, fa_ras.shape[2], n_slices)
+    mont, nrows, ncols = axial_montage(fa_ras, slices, ncols)
+    fig = _figure(mont.shape, nrows, ncols, dpi)
+    ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
+    ax.imshow(np.clip(mont, 0, 1), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_axis_off()
+    _lr_labels(ax)
+    fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
+    cax = fig.add_axes([0.89, 0.1, 0.025, 0.75])
+    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"),
+                      cax=cax)
+    cb.set_label("FA", color="white")
+    cb.ax.tick_params(colors="white")
+    return _save(fig, path)
+
+
+def save_color_fa_preview(rgb, path, *, affine=None, mask=None, n_slices: int = 12,
+                          ncols: int = 6, dpi: int = 90,
+                          title: str = "Colour FA") -> str:
+    """Axial montage of colour FA (RGB = |e1| x, y, z scaled by FA).
+
+    The colour bar shows brightness = FA; a legend gives the direction
+    colours (red left-right, green anterior-posterior, blue
+    superior-inferior; channels follow the reorientation to RAS).
+    """
+    from matplotlib import cm, colors
+    from matplotlib.patches import Patch
+
+    rgb_ras, perm = _to_ras(np.asarray(rgb, dtype=np.float32), affine)
+    # channel i of the input belongs to voxel axis i, which became RAS axis perm[i]
+    rgb_ras = rgb_ras[..., np.argsort(perm)]
+    mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
+    slices = _pick_slices(mask_ras, rgb_ras.shape[2], n_slices)
+    mont, nrows, ncols = axial_montage(rgb_ras, slices, ncols)
+    fig = _figure(mont.shape, nrows, ncols, dpi)
+    ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
+    ax.imshow(np.clip(mont, 0, 1), interpolation="nearest")
+    ax.set_axis_off()
+    _lr_labels(ax)
+    fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
+    cax = fig.add_axes([0.89, 0.35, 0.025, 0.5])
+    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"),
+                      cax=cax)
+    cb.set_label("FA (brightness)", color="white")
+    cb.ax.tick_params(colors="white")
+    fig.legend(handles=[Patch(color=(1, 0, 0), label="L-R (x)"),
+                        Patch(color=(0, 1, 0), label="A-P (y)"),
+                        Patch(color=(0, 0, 1), label="S-I (z)")],
+               loc="lower right", bbox_to_anchor=(0.995, 0.03), fontsize=7,
+               facecolor="black", labelcolor="white", edgecolor="gray",
+               framealpha=1.0)
+    return _save(fig, path)

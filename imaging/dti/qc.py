@@ -1,0 +1,259 @@
+"""Quality control items and summary statistics.
+
+Every QC item is ``{"value": ..., "flag": "pass" | "warn", "message": str}``;
+:func:`compute_qc` returns ``{"overall": "pass" | "warn", "items": {...}}``.
+
+SNR method (documented for the report)
+---------------------------------------
+``SNR = mean(mean-b0 signal over the brain mask) / sigma``, where the noise
+``sigma`` is estimated
+
+* from **b0 repeats** when there are at least 2 b0 volumes:
+  ``sigma = sqrt(mean over mask voxels of var(b0 volumes, ddof=1))``
+  (includes any motion between b0s, so it is conservative);
+* otherwise from the **background**: voxels outside the mask dilated by 3
+  voxels, excluding exact zeros (zero-filled/cropped regions), where the
+  magnitude of pure noise is Rayleigh distributed:
+  ``sigma = mean(background) / sqrt(pi / 2)`` (single-channel Rician model; a
+  multi-coil, non-central-chi background makes this an overestimate of
+  sigma, i.e. an underestimate of SNR).
+
+If neither is possible (one b0 and fewer than 500 non-zero background voxels)
+the SNR is ``None`` with a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram",
+           "compute_qc", "summarize", "motion_qc_item"]
+
+
+@dataclass
+class QCThresholds:
+    """Limits beyond which a QC item is flagged "warn"."""
+
+    min_directions: int = 12
+    min_snr: float = 15.0
+    max_residual: float = 0.10          # RMS residual / S0
+    max_nonphysical: float = 0.05       # share of mask voxels
+    dti_b_range: tuple = (500.0, 1500.0)
+    mask_fraction: tuple = (0.05, 0.90)  # share of the field of view
+    max_fa_above_095: float = 0.05      # share of mask voxels with FA > 0.95
+    max_translation_mm: float = 2.0
+    max_rotation_deg: float = 2.0
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def qc_item(value, ok: bool, message: str) -> dict:
+    """Build one QC item."""
+    return {"value": value, "flag": "pass" if ok else "warn", "message": message}
+
+
+def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None,
+                 min_background: int = 500) -> dict:
+    """Estimate the b0 SNR in the brain (see module docstring).
+
+    Parameters
+    ----------
+    data : array (X, Y, Z, N)
+    bvals : array (N,) in s/mm^2
+    mask : bool array (X, Y, Z)
+    b0_mean : array (X, Y, Z), optional
+        Mean b0 image if already computed.
+
+    Returns
+    -------
+    dict
+        ``{"snr": float | None, "signal": float, "sigma": float | None,
+        "method": "b0_repeats" | "background" | "unavailable",
+        "n_noise_samples": int}``
+    """
+    from scipy import ndimage as ndi
+
+    from .mask import mean_b0
+
+    bvals = np.asarray(bvals)
+    mask = np.asarray(mask, bool)
+    b0_idx = np.flatnonzero(bvals <= b0_threshold)
+    if b0_mean is None:
+        b0_mean = mean_b0(data, bvals, b0_threshold)
+    if not mask.any():
+        return {"snr": None, "signal": 0.0, "sigma": None, "method": "unavailable",
+                "n_noise_samples": 0}
+    signal = float(np.mean(b0_mean[mask], dtype=np.float64))
+    sigma = None
+    method = "unavailable"
+    n = 0
+    if b0_idx.size >= 2:
+        acc = np.zeros(int(mask.sum()), dtype=np.float64)
+        vals = [np.asarray(data[..., k])[mask].astype(np.float64) for k in b0_idx]
+        m = np.mean(vals, axis=0)
+        for v in vals:
+            acc += (v - m) ** 2
+        var = acc / (len(vals) - 1)
+        sigma = float(np.sqrt(np.mean(var)))
+        method = "b0_repeats"
+        n = int(var.size * (len(vals) - 1))
+    else:
+        outside = ~ndi.binary_dilation(mask, iterations=3)
+        bg = np.asarray(b0_mean)[outside]
+        bg = bg[bg != 0]
+        n = int(bg.size)
+        if n >= min_background:
+            sigma = float(np.mean(bg, dtype=np.float64) / np.sqrt(np.pi / 2.0))
+            method = "background"
+    snr = signal / sigma if sigma and sigma > 0 else None
+    return {"snr": None if snr is None else float(snr), "signal": signal,
+            "sigma": sigma, "method": method, "n_noise_samples": n}
+
+
+def fa_histogram(fa, mask, bins: int = 20) -> dict:
+    """FA histogram over the mask: ``{"bin_edges": [bins+1], "counts": [bins]}``."""
+    vals = np.asarray(fa)[np.asarray(mask, bool)]
+    counts, edges = np.histogram(np.clip(vals, 0, 1), bins=bins, range=(0.0, 1.0))
+    return {"bin_edges": [round(float(e), 4) for e in edges],
+            "counts": [int(c) for c in counts]}
+
+
+def motion_qc_item(motion: dict, th: QCThresholds) -> dict:
+    """QC item for the motion estimates of the full profile."""
+    mt, mr = motion["max_translation_mm"], motion["max_rotation_deg"]
+    ok = mt <= th.max_translation_mm and mr <= th.max_rotation_deg
+    msg = (f"max translation {mt:.2f} mm (mean {motion['mean_translation_mm']:.2f}), "
+           f"max rotation {mr:.2f}\u00b0 (mean {motion['mean_rotation_deg']:.2f})")
+    if not ok:
+        msg += (f"; above {th.max_translation_mm:g} mm / {th.max_rotation_deg:g}\u00b0"
+                " \u2013 check the corrected images, consider repeating the scan")
+    return qc_item(motion, ok, msg)
+
+
+def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
+               n_directions: int | None = None, motion: dict | None = None,
+               thresholds: QCThresholds | None = None, extra: dict | None = None
+               ) -> dict:
+    """Assemble the QC report.
+
+    Parameters
+    ----------
+    bvals, bvecs : arrays (N,), (N, 3)
+    maps : imaging.dti.tensor.DTIMaps
+    snr : dict
+        Output of :func:`estimate_snr`.
+    motion : dict, optional
+        Output of :func:`imaging.dti.preprocess.motion_correct` (full profile).
+    extra : dict, optional
+        Additional ready-made items (name -> item).
+    """
+    from .gradients import count_directions, shells
+
+    th = thresholds or QCThresholds()
+    bvals = np.asarray(bvals)
+    mask = maps.mask
+    nmask = int(mask.sum())
+    items = {}
+
+    n_b0 = int(np.sum(bvals <= b0_threshold))
+    items["b0_count"] = qc_item(n_b0, n_b0 >= 1,
+                                f"{n_b0} b0 volume(s)" + ("" if n_b0 >= 2 else
+                                "; 2 or more allow a noise estimate from repeats"))
+    nd = count_directions(bvals, bvecs, b0_threshold) if n_directions is None \
+        else int(n_directions)
+    items["n_directions"] = qc_item(
+        nd, nd >= th.min_directions,
+        f"{nd} distinct diffusion directions" + (
+            "" if nd >= th.min_directions else
+            f"; fewer than {th.min_directions} gives noisy FA, 30+ recommended"))
+    sh = shells(bvals, b0_threshold)
+    dw = [b for b, _ in sh if b > 0]
+    lo, hi = th.dti_b_range
+    in_range = any(lo <= b <= hi for b in dw)
+    too_high = any(b > hi for b in dw)
+    msg = "shells " + ", ".join(f"b={b:g} ({c})" for b, c in sh)
+    if not in_range:
+        msg += f"; no shell in the usual DTI range {lo:g}-{hi:g} s/mm\u00b2"
+    if too_high:
+        msg += f"; b > {hi:g} s/mm\u00b2 is non-Gaussian and lowers the tensor's MD/FA"
+    items["b_values"] = qc_item([[float(b), int(c)] for b, c in sh],
+                                in_range and not too_high, msg)
+
+    s = snr.get("snr")
+    if s is None:
+        items["snr"] = qc_item(None, False, "SNR could not be estimated (one b0 "
+                               "and no usable background)")
+    else:
+        items["snr"] = qc_item(round(float(s), 2), s >= th.min_snr,
+                               f"b0 SNR {s:.1f} (noise from {snr['method']})" +
+                               ("" if s >= th.min_snr else
+                                f"; below {th.min_snr:g}, FA is biased upwards"))
+
+    frac = nmask / mask.size if mask.size else 0.0
+    flo, fhi = th.mask_fraction
+    items["brain_mask"] = qc_item(
+        {"voxels": nmask, "fraction": round(frac, 4)}, flo <= frac <= fhi,
+        f"brain mask {nmask} voxels ({100 * frac:.1f}% of the field of view)" +
+        ("" if flo <= frac <= fhi else "; check the mask preview, masking may "
+         "have failed"))
+
+    if nmask:
+        res = float(np.mean(maps.residual[mask], dtype=np.float64))
+        nonphys = float(np.mean(maps.nonphysical[mask]))
+        fa_vals = maps.fa[mask]
+        hi_fa = float(np.mean(fa_vals > 0.95))
+    else:
+        res, nonphys, hi_fa = float("nan"), 0.0, 0.0
+    items["fit_residual"] = qc_item(
+        round(res, 5), bool(res <= th.max_residual),
+        f"mean RMS fit residual {100 * res:.1f}% of S0" +
+        ("" if res <= th.max_residual else
+         "; high \u2013 artefacts, motion or wrong b-vectors"))
+    items["nonphysical_eigenvalues"] = qc_item(
+        round(nonphys, 5), nonphys <= th.max_nonphysical,
+        f"{100 * nonphys:.2f}% of mask voxels had a negative eigenvalue" +
+        ("" if nonphys <= th.max_nonphysical else
+         "; high \u2013 check noise, masking and b-vector orientation"))
+    items["fa_histogram"] = qc_item(
+        fa_histogram(maps.fa, mask), hi_fa <= th.max_fa_above_095,
+        f"{100 * hi_fa:.2f}% of mask voxels have FA > 0.95" +
+        ("" if hi_fa <= th.max_fa_above_095 else "; suspicious (noise/artefacts)"))
+    if motion is not None:
+        items["motion"] = motion_qc_item(motion, th)
+    if extra:
+        items.update(extra)
+    overall = "pass" if all(i["flag"] == "pass" for i in items.values()) else "warn"
+    return {"overall": overall, "items": items}
+
+
+def summarize(fa, md, mask, *, wm_threshold: float = 0.2, voxel_volume_mm3=None
+              ) -> dict:
+    """Mean/median FA in the mask and in white matter (FA > ``wm_threshold``),
+    and mean MD (mm^2/s)."""
+    mask = np.asarray(mask, bool)
+    f = np.asarray(fa)[mask].astype(np.float64)
+    m = np.asarray(md)[mask].astype(np.float64)
+    wm = f > wm_threshold
+
+    def stat(fn, a):
+        return float(fn(a)) if a.size else None
+
+    out = {
+        "mask_voxels": int(mask.sum()),
+        "wm_voxels": int(wm.sum()),
+        "wm_fa_threshold": float(wm_threshold),
+        "fa_mean": stat(np.mean, f),
+        "fa_median": stat(np.median, f),
+        "wm_fa_mean": stat(np.mean, f[wm]),
+        "wm_fa_median": stat(np.median, f[wm]),
+        "md_mean": stat(np.mean, m),
+        "wm_md_mean": stat(np.mean, m[wm]),
+        "md_unit": "mm^2/s",
+    }
+    if voxel_volume_mm3 is not None:
+        out["mask_volume_ml"] = round(out["mask_voxels"] * float(voxel_volume_mm3)
+                                      / 1000.0, 3)
+    return out

@@ -1,0 +1,193 @@
+"""Diffusion scans of a visit, their processing status, FA results and region measurements."""
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from registry.models import ClinicalRecord, Visit, check_not_future
+
+
+def scan_folder(scan_id):
+    return f"scans/{scan_id}"
+
+
+class Scan(ClinicalRecord):
+    patient_path = "visit__patient"
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    class Profile(models.TextChoices):
+        STANDARD = "standard", _("Standard (mask, tensor fit, maps)")
+        FULL = "full", _("Full (denoising, Gibbs unringing, motion correction first)")
+
+    class FitMethod(models.TextChoices):
+        WLS = "WLS", _("Weighted least squares")
+        OLS = "OLS", _("Ordinary least squares")
+
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scans", verbose_name=_("visit"))
+    acquisition_date = models.DateField(_("acquisition date"))
+    # Input files; a DICOM upload keeps the zip and the NIfTI/bval/bvec converted from it.
+    dwi = models.FileField(_("diffusion NIfTI"), max_length=255)
+    bval = models.FileField(_("b-values"), max_length=255)
+    bvec = models.FileField(_("b-vectors"), max_length=255)
+    dicom_zip = models.FileField(_("DICOM zip"), max_length=255, blank=True)
+    dwi_sha256 = models.CharField(max_length=64)
+    bval_sha256 = models.CharField(max_length=64)
+    bvec_sha256 = models.CharField(max_length=64)
+    dicom_sha256 = models.CharField(max_length=64, blank=True)
+    fingerprint = models.CharField(
+        max_length=64, help_text=_("sha256 over the uploaded files; the same upload twice is one scan.")
+    )
+    profile = models.CharField(_("processing profile"), max_length=16, choices=Profile.choices,
+                               default=Profile.STANDARD)
+    fit_method = models.CharField(_("tensor fit"), max_length=8, choices=FitMethod.choices, default=FitMethod.WLS)
+    shape = models.JSONField(_("image shape"), default=list)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(_("stage"), max_length=32, blank=True)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    error = models.TextField(_("error"), blank=True, help_text=_("What went wrong, for people."))
+    traceback = models.TextField(blank=True, help_text=_("For administrators."))
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    usable = models.BooleanField(_("usable"), null=True, blank=True)
+    usable_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", verbose_name=_("reviewed by"))
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="+", verbose_name=_("uploaded by"))
+
+    history = HistoricalRecords(excluded_fields=["stage", "progress", "traceback", "status_changed_at"])
+
+    class Meta:
+        verbose_name = _("diffusion scan")
+        verbose_name_plural = _("diffusion scans")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "fingerprint"], name="scan_unique_upload_per_visit",
+                                    violation_error_message=_("This scan was already uploaded for this visit.")),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="scan_progress_at_most_100"),
+        ]
+
+    def __str__(self):
+        return _("Scan %(id)s of %(visit)s") % {"id": self.pk, "visit": self.visit}
+
+    @property
+    def owner_patient(self):
+        return self.visit.patient
+
+    @property
+    def current_result(self):
+        return self.results.filter(is_current=True).first()
+
+    def clean(self):
+        errors = {}
+        check_not_future(self.acquisition_date, "acquisition_date", errors)
+        if self.acquisition_date and self.visit_id and self.acquisition_date < self.visit.patient.date_of_birth:
+            errors["acquisition_date"] = _("The acquisition date is before the patient's birth.")
+        if self.usable is False and not self.usable_reason.strip():
+            errors["usable_reason"] = _("Say why the scan is not usable (e.g. motion, artefact, wrong sequence).")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ScanStatusEvent(models.Model):
+    """One step of a scan's processing: queued, running, done or failed, when and on which worker."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="status_events")
+    status = models.CharField(max_length=16, choices=Scan.Status.choices)
+    at = models.DateTimeField(auto_now_add=True)
+    worker = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.status} {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DiffusionResult(models.Model):
+    """The maps, QC and summary of one processing run; a rerun adds a new current result and
+    keeps the earlier ones (with their provenance)."""
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="results")
+    is_current = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    folder = models.CharField(max_length=255, help_text=_("Storage folder of the maps and previews."))
+    files = models.JSONField(default=dict, help_text=_("Map or preview name -> storage path."))
+    qc = models.JSONField(default=dict)
+    summary = models.JSONField(default=dict)
+    provenance = models.JSONField(default=dict)
+    fa_mean = models.FloatField(null=True)
+    fa_median = models.FloatField(null=True)
+    fa_wm_mean = models.FloatField(null=True)
+    md_mean = models.FloatField(null=True)
+    qc_passed = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["scan"], condition=Q(is_current=True), name="result_one_current_per_scan"),
+        ]
+
+    def __str__(self):
+        return _("Result of scan %(id)s") % {"id": self.scan_id}
+
+
+class RoiMeasurement(ClinicalRecord):
+    patient_path = "scan__visit__patient"
+    class Source(models.TextChoices):
+        LABEL_MASK = "label-mask", _("Computed from a label image")
+        MANUAL = "manual", _("Typed by a radiologist")
+
+    scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="rois", verbose_name=_("scan"))
+    result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="rois")
+    region = models.CharField(_("region"), max_length=100,
+                              help_text=_("e.g. CST left, PLIC right, genu of the corpus callosum."))
+    label = models.IntegerField(_("label value"), null=True, blank=True)
+    fa = models.FloatField(_("FA"))
+    fa_sd = models.FloatField(_("FA SD"), null=True, blank=True)
+    fa_median = models.FloatField(_("FA median"), null=True, blank=True)
+    md = models.FloatField(_("MD (mm²/s)"), null=True, blank=True)
+    voxels = models.PositiveIntegerField(_("voxels"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
+    measured_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("ROI measurement")
+        verbose_name_plural = _("ROI measurements")
+        ordering = ["scan", "region"]
+        constraints = [
+            models.CheckConstraint(condition=Q(fa__gte=0, fa__lte=1), name="roi_fa_0_to_1",
+                                   violation_error_message=_("FA lies between 0 and 1.")),
+            models.CheckConstraint(condition=Q(md__isnull=True) | Q(md__gte=0, md__lte=0.01), name="roi_md_range",
+                                   violation_error_message=_("MD is in mm²/s, between 0 and 0.01 (e.g. 0.0008).")),
+        ]
+
+    def __str__(self):
+        return f"{self.region}: FA {self.fa:.3f}"
+
+    @property
+    def owner_patient(self):
+        return self.scan.visit.patient
+
+    def clean(self):
+        errors = {}
+        if self.fa is not None and not 0 <= self.fa <= 1:
+            errors["fa"] = _("FA lies between 0 and 1.")
+        if self.md is not None and not 0 <= self.md <= 0.01:
+            errors["md"] = _("MD is in mm²/s, between 0 and 0.01 (e.g. 0.0008).")
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,377 @@
+"""Writes for diffusion scans: register an upload, process it, review it, measure regions."""
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from imaging.dti import DiffusionInputError, InputLimits, run_pipeline
+from imaging.dti.io import load_labels, parse_label_names, scan_dwi_data, validate_inputs
+from imaging.dti.roi import region_stats
+from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
+from registry import services as registry_services
+
+log = logging.getLogger(__name__)
+# Worth another try: the database or broker blinked, a network file system timed out.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def input_limits():
+    return InputLimits(
+        max_spatial_dim=settings.IMAGING_MAX_SPATIAL_DIM,
+        max_volumes=settings.IMAGING_MAX_VOLUMES,
+        max_file_bytes=settings.IMAGING_MAX_UPLOAD_BYTES,
+        max_data_bytes=settings.IMAGING_MAX_DATA_BYTES,
+    )
+
+
+def _field_error(error):
+    """A pipeline input error as a ValidationError on the upload's field."""
+    field = {"dwi": "dwi", "bval": "bval", "bvec": "bvec", "labels": "labels", "label_names": "names"}.get(
+        error.field, error.field)
+    return ValidationError({field: [error.message]})
+
+
+@contextmanager
+def staging_folder():
+    """A private folder for an upload while it is checked; removed whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.IMAGING_STAGING_DIR))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stage_upload(upload, folder, name):
+    """Copy an uploaded file into `folder` in chunks, hashing as it goes; returns (path, sha256).
+
+    A .nii upload that is gzip-compressed is named .nii.gz whatever the client called it, so
+    the reader looks at the content, not at the name.
+    """
+    digest = hashlib.sha256()
+    head = b""
+    tmp_path = folder / (name + ".part")
+    with open(tmp_path, "wb") as out:
+        for chunk in upload.chunks():
+            if len(head) < 4:
+                head += chunk[:4]
+            digest.update(chunk)
+            out.write(chunk)
+    if name == "dwi":
+        lowered = (upload.name or "").lower()
+        if head.startswith(GZIP_MAGIC):
+            name = "dwi.nii.gz"
+        elif lowered.endswith((".nii", ".nii.gz")) or not head.startswith(GZIP_MAGIC):
+            name = "dwi.nii"
+    path = folder / name
+    os.replace(tmp_path, path)
+    return path, digest.hexdigest()
+
+
+def _fingerprint(*hashes):
+    return hashlib.sha256("".join(hashes).encode()).hexdigest()
+
+
+def _store(scan_id, path, name):
+    with open(path, "rb") as handle:
+        return default_storage.save(f"{scan_folder(scan_id)}/input/{name}", File(handle, name=name))
+
+
+def _check_nifti_series(dwi_path, bval_path, bvec_path):
+    """The checks made before anything is queued; a DiffusionInputError names the bad input."""
+    summary = validate_inputs(dwi_path, bval_path, bvec_path, limits=input_limits())
+    scan_dwi_data(dwi_path, compute_sha256=False)  # corrupt gzip, truncated data, NaN or inf
+    return summary
+
+
+def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=None, acquisition_date=None,
+                  profile=Scan.Profile.STANDARD, fit_method=Scan.FitMethod.WLS):
+    """Check an uploaded diffusion series and queue it for processing.
+
+    Either `dwi` + `bval` + `bvec` (uploaded files) or `dicom_zip`. Returns (scan, created):
+    the same files uploaded again for the visit return the existing scan, not a new one.
+    Raises ValidationError with the field at fault; a refused upload stores nothing.
+    """
+    if dicom_zip is not None and any(f is not None for f in (dwi, bval, bvec)):
+        raise ValidationError({"dicom_zip": [_("Upload either a DICOM zip or the NIfTI with its bval and bvec, not both.")]})
+    if dicom_zip is None:
+        missing = [name for name, f in (("dwi", dwi), ("bval", bval), ("bvec", bvec)) if f is None]
+        if missing:
+            raise ValidationError({name: [_("This file is required (or upload a DICOM zip instead).")]
+                                   for name in missing})
+
+    with staging_folder() as folder:
+        try:
+            if dicom_zip is not None:
+                from imaging import dicom
+
+                zip_path, zip_sha = stage_upload(dicom_zip, folder, "series.zip")
+                dwi_path, bval_path, bvec_path = dicom.convert_zip(zip_path, folder / "converted",
+                                                                   max_bytes=settings.IMAGING_MAX_UPLOAD_BYTES * 4)
+                shas = [zip_sha]
+            else:
+                dwi_path, dwi_sha = stage_upload(dwi, folder, "dwi")
+                bval_path, bval_sha = stage_upload(bval, folder, "dwi.bval")
+                bvec_path, bvec_sha = stage_upload(bvec, folder, "dwi.bvec")
+                shas = [dwi_sha, bval_sha, bvec_sha]
+            summary = _check_nifti_series(dwi_path, bval_path, bvec_path)
+        except DiffusionInputError as error:
+            if dicom_zip is not None and error.field in ("dwi", "bval", "bvec"):
+                raise ValidationError({"dicom_zip": [error.message]})
+            raise _field_error(error)
+
+        fingerprint = _fingerprint(*shas)
+        existing = Scan.objects.filter(visit=visit, fingerprint=fingerprint).first()
+        if existing:
+            return existing, False
+
+        hashes = {"dwi_sha256": _sha256(dwi_path), "bval_sha256": _sha256(bval_path),
+                  "bvec_sha256": _sha256(bvec_path)}
+        with transaction.atomic():
+            scan = Scan(visit=visit, acquisition_date=acquisition_date or visit.date, fingerprint=fingerprint,
+                        profile=profile, fit_method=fit_method, uploaded_by=actor,
+                        shape=list(summary.header.shape), status=Scan.Status.QUEUED,
+                        status_changed_at=timezone.now(), **hashes,
+                        dicom_sha256=shas[0] if dicom_zip is not None else "")
+            scan.dwi.name = scan.bval.name = scan.bvec.name = "pending"
+            scan.full_clean(exclude=["dwi", "bval", "bvec", "dicom_zip"])
+            scan._history_user = actor
+            scan.save()
+            stored = []
+            try:
+                scan.dwi.name = _store(scan.pk, dwi_path, Path(dwi_path).name if str(dwi_path).endswith(".gz")
+                                       else "dwi.nii")
+                stored.append(scan.dwi.name)
+                scan.bval.name = _store(scan.pk, bval_path, "dwi.bval")
+                stored.append(scan.bval.name)
+                scan.bvec.name = _store(scan.pk, bvec_path, "dwi.bvec")
+                stored.append(scan.bvec.name)
+                if dicom_zip is not None:
+                    scan.dicom_zip.name = _store(scan.pk, zip_path, "series.zip")
+                    stored.append(scan.dicom_zip.name)
+                scan.save(update_fields=["dwi", "bval", "bvec", "dicom_zip"])
+            except BaseException:
+                for name in stored:
+                    default_storage.delete(name)
+                raise
+            ScanStatusEvent.objects.create(scan=scan, status=Scan.Status.QUEUED,
+                                           detail=_("uploaded by %(user)s") % {"user": actor} if actor else "")
+            transaction.on_commit(lambda: enqueue(scan.pk))
+    return scan, True
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def enqueue(scan_id):
+    from imaging.tasks import process_scan
+
+    process_scan.delay(scan_id)
+
+
+def _set_status(scan_id, status, worker="", detail="", **fields):
+    now = timezone.now()
+    Scan.objects.filter(pk=scan_id).update(status=status, status_changed_at=now, **fields)
+    ScanStatusEvent.objects.create(scan_id=scan_id, status=status, worker=worker, detail=detail[:500])
+
+
+class ProgressRecorder:
+    """Stores the pipeline's stage and percent on the scan, at most every half second."""
+
+    def __init__(self, scan_id, clock=timezone.now):
+        self.scan_id = scan_id
+        self.clock = clock
+        self.last = None
+        self.stage = None
+
+    def __call__(self, stage, percent):
+        now = self.clock()
+        if stage != self.stage or self.last is None or (now - self.last).total_seconds() >= 0.5 or percent >= 100:
+            Scan.objects.filter(pk=self.scan_id).update(stage=stage, progress=min(int(percent), 99))
+            self.stage, self.last = stage, now
+
+
+@contextmanager
+def local_inputs(scan):
+    """The scan's input files as local paths (downloaded first when storage is remote)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"scan-{scan.pk}-", dir=settings.IMAGING_STAGING_DIR))
+    try:
+        paths = []
+        for field in (scan.dwi, scan.bval, scan.bvec):
+            target = folder / Path(field.name).name
+            with field.storage.open(field.name, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
+            paths.append(target)
+        yield folder, paths
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def scan_process(scan_id, worker=""):
+    """Run the pipeline on a scan and store its result atomically (the previous one is kept).
+
+    Input errors fail the scan with a message for people. Other errors are raised to the
+    caller (the task retries transient ones) after recording the traceback.
+    """
+    scan = Scan.objects.select_related("visit__patient").get(pk=scan_id)
+    _set_status(scan_id, Scan.Status.RUNNING, worker, stage="start", progress=0, error="", traceback="",
+                attempts=scan.attempts + 1)
+    result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
+    try:
+        with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path)):
+            out_dir = folder / "out"
+            outcome = run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile=scan.profile,
+                                   fit_method=scan.fit_method, progress=ProgressRecorder(scan_id),
+                                   limits=input_limits(), n_threads=1)
+            files = {}
+            for name, path in {**outcome.maps, **{f"preview_{k}": v for k, v in outcome.previews.items()},
+                               "results": outcome.results_json}.items():
+                with open(path, "rb") as handle:
+                    files[name] = default_storage.save(f"{result_folder}/{Path(path).name}",
+                                                       File(handle, name=Path(path).name))
+        _store_result(scan, outcome, files, result_folder, worker)
+    except DiffusionInputError as error:
+        _set_status(scan_id, Scan.Status.FAILED, worker, detail=error.message, error=error.message,
+                    traceback=traceback.format_exc())
+        return None
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as error:
+        _set_status(scan_id, Scan.Status.FAILED, worker, detail=type(error).__name__,
+                    error=_("Processing failed unexpectedly; an administrator can see the details. "
+                            "Reprocess the scan or contact the registry team."),
+                    traceback=traceback.format_exc())
+        raise
+    return scan_id
+
+
+@transaction.atomic
+def _store_result(scan, outcome, files, folder, worker):
+    summary = outcome.summary or {}
+    DiffusionResult.objects.filter(scan=scan, is_current=True).update(is_current=False)
+    result = DiffusionResult.objects.create(
+        scan=scan, is_current=True, folder=folder, files=files, qc=outcome.qc, summary=summary,
+        provenance=outcome.provenance,
+        fa_mean=summary.get("fa_mean"), fa_median=summary.get("fa_median"),
+        fa_wm_mean=summary.get("wm_fa_mean"), md_mean=summary.get("md_mean"),
+        qc_passed=outcome.qc.get("overall") == "pass",
+    )
+    _set_status(scan.pk, Scan.Status.DONE, worker, stage="done", progress=100)
+    return result
+
+
+def scan_mark_retrying(scan_id, worker, error, final=False):
+    """A transient failure: queued again while the task retries; failed once retries run out."""
+    if final:
+        _set_status(scan_id, Scan.Status.FAILED, worker, detail=type(error).__name__,
+                    error=_("Processing failed repeatedly (%(error)s); reprocess the scan later or contact "
+                            "the registry team.") % {"error": type(error).__name__},
+                    traceback=traceback.format_exc())
+    else:
+        _set_status(scan_id, Scan.Status.QUEUED, worker, detail=_("retrying after %(error)s") % {
+            "error": type(error).__name__}, error="")
+
+
+def scans_requeue_stuck(older_than):
+    """Requeue scans left queued or running past `older_than` (a timedelta): a lost worker or message."""
+    limit = timezone.now() - older_than
+    stuck = list(Scan.objects.filter(status__in=[Scan.Status.QUEUED, Scan.Status.RUNNING],
+                                     status_changed_at__lt=limit).values_list("pk", flat=True))
+    for scan_id in stuck:
+        _set_status(scan_id, Scan.Status.QUEUED, detail=_("requeued: no progress for %(minutes)d minutes") % {
+            "minutes": older_than.total_seconds() // 60})
+        enqueue(scan_id)
+    return stuck
+
+
+def scan_reprocess(scan, actor, profile=None, fit_method=None):
+    """Queue the scan again, maybe with other parameters; the earlier results stay, not current."""
+    if scan.status in (Scan.Status.QUEUED, Scan.Status.RUNNING):
+        raise ValidationError(_("The scan is already being processed."))
+    fields = {}
+    if profile:
+        fields["profile"] = profile
+    if fit_method:
+        fields["fit_method"] = fit_method
+    scan = registry_services.record_update(scan, actor, scan.version, **fields) if fields else scan
+    _set_status(scan.pk, Scan.Status.QUEUED, detail=_("reprocessing requested by %(user)s") % {"user": actor},
+                progress=0, stage="")
+    transaction.on_commit(lambda: enqueue(scan.pk))
+    return scan
+
+
+def scan_review(scan, actor, expected_version, usable, reason):
+    """A radiologist marks the scan usable or not, with a reason (required when not usable)."""
+    return registry_services.record_update(scan, actor, expected_version, usable=usable, usable_reason=reason or "",
+                                           reviewed_by=actor, reviewed_at=timezone.now())
+
+
+def labels_apply(scan, actor, labels_upload, names):
+    """Compute FA and MD per region of an uploaded label image into the scan's ROI measurements.
+
+    The label image must lie on the scan's grid. Earlier label-mask measurements of the scan
+    are replaced; manual ones stay.
+    """
+    import nibabel as nib
+
+    result = scan.current_result
+    if result is None:
+        raise ValidationError({"labels": [_("The scan has no FA maps yet; wait until it is processed.")]})
+    try:
+        label_names = parse_label_names(names) if names else {}
+    except DiffusionInputError as error:
+        raise _field_error(error)
+    with staging_folder() as folder:
+        lowered = (labels_upload.name or "").lower()
+        suffix = ".nii.gz" if lowered.endswith(".gz") else ".nii"
+        path, sha = stage_upload(labels_upload, folder, "labels" + suffix)
+        maps = {}
+        for key in ("fa", "md", "mask"):
+            target = folder / f"{key}.nii.gz"
+            with default_storage.open(result.files[key], "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            maps[key] = nib.load(str(target))
+        try:
+            labels = load_labels(path, maps["fa"].shape[:3], maps["fa"].affine)
+        except DiffusionInputError as error:
+            raise _field_error(error)
+        stats = region_stats(labels, maps["fa"].get_fdata(dtype="float32"), maps["md"].get_fdata(dtype="float32"),
+                             mask=maps["mask"].get_fdata() > 0, label_names=label_names)
+        stats = [row for row in stats if row["voxels"]]
+        if not stats:
+            raise ValidationError({"labels": [_("No region of the label image falls inside the brain mask (all voxels are 0 or outside).")]})
+        with transaction.atomic():
+            stored_name = default_storage.save(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}",
+                                               File(open(path, "rb"), name="labels" + suffix))
+            RoiMeasurement.objects.filter(scan=scan, source=RoiMeasurement.Source.LABEL_MASK).delete()
+            created = []
+            for row in stats:
+                roi = RoiMeasurement(
+                    scan=scan, result=result, region=row["name"][:100], label=row["label"], fa=row["fa_mean"],
+                    fa_sd=row.get("fa_sd"), fa_median=row.get("fa_median"), md=row.get("md_mean"),
+                    voxels=row["voxels"], source=RoiMeasurement.Source.LABEL_MASK, measured_by=actor,
+                )
+                roi.full_clean()
+                roi._history_user = actor
+                roi.save()
+                created.append(roi)
+            result.files = {**result.files, "labels": stored_name}
+            result.save(update_fields=["files"])
+    return created

@@ -1,0 +1,172 @@
+"""Radiology pages: the worklist, upload, the scan page with status, QC, viewer and regions;
+and media files, served to signed-in staff only."""
+import mimetypes
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from imaging import forms, services
+from imaging.models import RoiMeasurement, Scan
+from registry import services as registry_services
+from registry.models import Visit
+from registry.roles import IDENTIFIERS
+
+
+def require(request, perm):
+    if not (request.user.has_perm(perm) and request.user.has_perm(IDENTIFIERS)):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def add_errors(form, error):
+    for field, errors in error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]:
+        form.add_error(field if field in form.fields else None, errors)
+
+
+@login_required
+def worklist(request):
+    require(request, "imaging.view_scan")
+    scans = Scan.objects.select_related("visit__patient").prefetch_related("results").order_by("-created_at")
+    status = request.GET.get("status", "")
+    if status in Scan.Status.values:
+        scans = scans.filter(status=status)
+    if request.GET.get("review") == "pending":
+        scans = scans.filter(status=Scan.Status.DONE, usable__isnull=True)
+    page = Paginator(scans, 50).get_page(request.GET.get("page"))
+    return render(request, "imaging/worklist.html", {
+        "page": page, "status": status, "statuses": Scan.Status.choices, "review": request.GET.get("review", ""),
+        "visits_without_scan": Visit.objects.filter(scans__isnull=True).select_related("patient")[:20],
+    })
+
+
+@login_required
+def scan_upload(request, visit_pk):
+    require(request, "imaging.add_scan")
+    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=visit_pk)
+    form = forms.ScanUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = {key: value for key, value in form.cleaned_data.items() if value not in (None, "")}
+        try:
+            scan, created = services.scan_register(visit, request.user, **data)
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            if created:
+                messages.success(request, _("Scan uploaded and queued for processing."))
+            else:
+                messages.info(request, _("These files were already uploaded for this visit; here is that scan."))
+            return redirect("scan-detail", scan.pk)
+    return render(request, "imaging/upload.html", {"form": form, "visit": visit, "patient": visit.patient},
+                  status=400 if form.errors else 200)
+
+
+@login_required
+def scan_detail(request, pk):
+    require(request, "imaging.view_scan")
+    scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
+    result = scan.current_result
+    return render(request, "imaging/scan_detail.html", {
+        "scan": scan, "result": result, "patient": scan.visit.patient,
+        "earlier_results": scan.results.filter(is_current=False),
+        "rois": scan.rois.all(), "events": scan.status_events.all(),
+        "review_form": forms.ReviewForm(initial={"usable": "yes" if scan.usable is not False else "no",
+                                                 "reason": scan.usable_reason, "version": scan.version}),
+        "labels_form": forms.LabelsForm(), "roi_form": forms.ManualRoiForm(),
+        "qc_items": _qc_items(result),
+    })
+
+
+def _qc_items(result):
+    if not result:
+        return []
+    items = result.qc.get("items", {})
+    return [{"name": name.replace("_", " ").capitalize(), **item, "value": None if name == "fa_histogram" else item.get("value")}
+            for name, item in items.items()]
+
+
+def _scan_action(request, pk, perm):
+    require(request, perm)
+    return get_object_or_404(Scan, pk=pk)
+
+
+@login_required
+@require_POST
+def scan_review(request, pk):
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    form = forms.ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            services.scan_review(scan, request.user, form.cleaned_data["version"], form.cleaned_data["usable"],
+                                 form.cleaned_data["reason"])
+            messages.success(request, _("Review saved."))
+        except registry_services.EditConflict as conflict:
+            messages.error(request, str(conflict))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, _("Choose usable or not usable."))
+    return redirect("scan-detail", pk)
+
+
+@login_required
+@require_POST
+def scan_labels(request, pk):
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    form = forms.LabelsForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            rois = services.labels_apply(scan, request.user, form.cleaned_data["labels"], form.cleaned_data["names"])
+            messages.success(request, _("%(count)d regions measured.") % {"count": len(rois)})
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, _("Choose a label image to upload."))
+    return redirect("scan-detail", pk)
+
+
+@login_required
+@require_POST
+def scan_manual_roi(request, pk):
+    scan = _scan_action(request, pk, "imaging.add_roimeasurement")
+    form = forms.ManualRoiForm(request.POST, instance=RoiMeasurement(scan=scan))
+    if form.is_valid():
+        registry_services.record_create(RoiMeasurement, request.user, scan=scan, measured_by=request.user,
+                                        source=RoiMeasurement.Source.MANUAL, **form.cleaned_data)
+        messages.success(request, _("Measurement saved."))
+    else:
+        messages.error(request, " ".join(f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}"
+                                         for f, e in form.errors.items()))
+    return redirect("scan-detail", pk)
+
+
+@login_required
+@require_POST
+def scan_reprocess(request, pk):
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    try:
+        services.scan_reprocess(scan, request.user, request.POST.get("profile") or None,
+                                request.POST.get("fit_method") or None)
+        messages.success(request, _("Scan queued for processing again; the earlier result is kept."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("scan-detail", pk)
+
+
+@login_required
+def media(request, path):
+    """A stored file (scan input, map, preview), for staff who may view scans with identifiers."""
+    require(request, "imaging.view_scan")
+    if ".." in path.split("/") or not path.startswith("scans/") or not default_storage.exists(path):
+        raise Http404(_("No such file."))
+    content_type, encoding = mimetypes.guess_type(path)
+    if encoding == "gzip":
+        content_type = "application/gzip"
+    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,295 @@
+"""Benchmark of the DTI pipeline against the textbook dipy recipe.
+
+Run:  python tests/bench/bench_dti.py [--json PATH] [--skip-large]
+      [--skip-textbook] [--repeats N] [--workdir DIR]
+
+Not a pytest test (the file name does not start with ``test_``).
+
+What it measures, on a 96x96x60 phantom with 1 b0 + 32 directions at
+b=1000 s/mm^2 (SNR 30, about half of the voxels brain), saved as int16
+.nii.gz like a scanner export:
+
+(a) textbook dipy: ``load_nifti`` -> ``median_otsu(data, vol_idx=b0s)`` with
+    its defaults (median_radius=4, numpass=4) on the 4D data ->
+    ``TensorModel(gtab, fit_method="WLS").fit`` -> FA/MD/colour FA -> save FA;
+(b) ours: ``imaging.dti.run_pipeline`` (validate, load, mask, fit, maps, QC,
+    save NIfTI + PNG previews + results.json), in-process after one warm-up
+    run (imports and font caches excluded; the cold subprocess time, which
+    includes interpreter start and imports, is reported separately).
+
+Also: fit voxels per second, max |FA ours - FA dipy WLS| over our mask
+(same float32 data, same mask), Dice of both masks against the phantom's
+true brain, and the peak RSS of the pipeline run in a fresh subprocess
+against the limit 2.5 x (input as float32) + 300 MB, here and on a
+140x140x90x65 volume.
+
+Peak memory is the child's ``VmHWM`` (high-water RSS of its own address
+space). ``ru_maxrss`` is also recorded but is not used: Python starts
+children with vfork, and Linux folds the *parent's* high-water RSS into the
+child's ``ru_maxrss`` at exec, so it reports the benchmark process's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+MB = 1024.0 * 1024.0
+
+_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+t0 = time.perf_counter()
+from imaging.dti import run_pipeline
+t_import = time.perf_counter() - t0
+r = run_pipeline({dwi!r}, {bval!r}, {bvec!r}, {out!r})
+wall = time.perf_counter() - t0
+hwm = None
+with open("/proc/self/status") as fh:
+    for line in fh:
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) / 1024.0
+print(json.dumps({{"wall_s": wall, "import_s": t_import, "vmhwm_mb": hwm,
+                  "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                  "timings": r.timings, "mask_voxels": r.summary["mask_voxels"]}}))
+"""
+
+
+def _dice(a, b):
+    a = np.asarray(a, bool)
+    b = np.asarray(b, bool)
+    return float(2.0 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def run_child(files, out_dir):
+    code = _CHILD.format(root=ROOT, dwi=files["dwi"], bval=files["bval"],
+                         bvec=files["bvec"], out=out_dir)
+    env = dict(os.environ)
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=env, timeout=3600)
+    outer = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr[-3000:])
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res["process_wall_s"] = outer
+    return res
+
+
+def textbook(files):
+    """dipy's tutorial recipe, timed by stage."""
+    from dipy.core.gradients import gradient_table
+    from dipy.io.gradients import read_bvals_bvecs
+    from dipy.io.image import load_nifti, save_nifti
+    from dipy.reconst.dti import TensorModel, color_fa, fractional_anisotropy
+    from dipy.segment.mask import median_otsu
+
+    t = {}
+    t0 = time.perf_counter()
+    data, affine = load_nifti(files["dwi"])
+    bvals, bvecs = read_bvals_bvecs(files["bval"], files["bvec"])
+    gtab = gradient_table(bvals, bvecs=bvecs)
+    t["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    maskdata, mask = median_otsu(data, vol_idx=np.where(gtab.b0s_mask)[0])
+    t["mask"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tenfit = TensorModel(gtab, fit_method="WLS").fit(maskdata, mask=mask)
+    t["fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fa = fractional_anisotropy(tenfit.evals)
+    fa[np.isnan(fa)] = 0
+    md = tenfit.md
+    rgb = color_fa(fa, tenfit.evecs)
+    out = tempfile.mkdtemp(prefix="bench_textbook_")
+    save_nifti(os.path.join(out, "fa.nii.gz"), fa.astype(np.float32), affine)
+    save_nifti(os.path.join(out, "md.nii.gz"), md.astype(np.float32), affine)
+    save_nifti(os.path.join(out, "rgb.nii.gz"), rgb.astype(np.float32), affine)
+    t["maps_save"] = time.perf_counter() - t0
+    t["total"] = sum(t.values())
+    return t, mask, fa, int(mask.sum())
+
+
+def ours(files, out_dir, repeats):
+    from imaging.dti import run_pipeline
+
+    run_pipeline(files["dwi"], files["bval"], files["bvec"], out_dir)  # warm-up
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        r = run_pipeline(files["dwi"], files["bval"], files["bvec"], out_dir)
+        total = time.perf_counter() - t0
+        runs.append((total, r))
+    runs.sort(key=lambda x: x[0])
+    total, r = runs[len(runs) // 2]  # median run
+    tm = r.timings
+    t = {
+        "load": tm.get("validate", 0) + tm.get("load", 0),
+        "mask": tm.get("mask", 0),
+        "fit": tm.get("fit", 0),
+        "maps_save": tm.get("qc", 0) + tm.get("rois", 0) + tm.get("save", 0)
+        + tm.get("previews", 0),
+        "total": total,
+        "total_min": runs[0][0],
+        "total_max": runs[-1][0],
+    }
+    return t, r
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    ap.add_argument("--skip-large", action="store_true",
+                    help="skip the 140x140x90x65 run")
+    ap.add_argument("--skip-textbook", action="store_true",
+                    help="skip the slow textbook dipy run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workdir", help="keep files here (default: a temp dir)")
+    args = ap.parse_args(argv)
+
+    import nibabel as nib
+
+    from imaging.dti import load_dwi, make_phantom
+
+    work = args.workdir or tempfile.mkdtemp(prefix="bench_dti_")
+    os.makedirs(work, exist_ok=True)
+    shape = (96, 96, 60)
+    print(f"making phantom {shape} + 1 b0 + 32 dirs (b=1000, SNR 30) in {work} ...",
+          flush=True)
+    ph = make_phantom(shape, n_b0=1, n_dirs=32, snr=30.0, seed=0)
+    files = ph.save(os.path.join(work, "p96"))
+    true_brain = ph.brain_mask
+    n_in = int(np.prod(ph.data.shape))
+    input_f32 = n_in * 4
+    limit_mb = (2.5 * input_f32 + 300 * MB) / MB
+    del ph
+
+    result = {"phantom": {"shape": list(shape) + [33], "brain_voxels":
+                          int(true_brain.sum()), "input_float32_mb": input_f32 / MB}}
+
+    tb = None
+    if not args.skip_textbook:
+        print("textbook dipy recipe (median_otsu defaults on 4D + TensorModel WLS) ...",
+              flush=True)
+        tb_t, tb_mask, tb_fa, tb_nvox = textbook(files)
+        tb = {"times_s": tb_t, "dice": _dice(tb_mask, true_brain),
+              "fit_vox_per_s": tb_nvox / tb_t["fit"], "mask_voxels": tb_nvox}
+        result["textbook"] = tb
+
+    print("our pipeline (in-process, warm) ...", flush=True)
+    out_dir = os.path.join(work, "out96")
+    o_t, r = ours(files, out_dir, args.repeats)
+    our_mask = nib.load(r.maps["mask"]).get_fdata() > 0
+    our_fa = nib.load(r.maps["fa"]).get_fdata(dtype=np.float32)
+    nvox = int(our_mask.sum())
+    ou = {"times_s": o_t, "dice": _dice(our_mask, true_brain),
+          "fit_vox_per_s": nvox / max(o_t["fit"], 1e-9), "mask_voxels": nvox,
+          "stage_timings_s": r.timings}
+
+    # FA vs dipy's WLS on the same float32 data and the same (our) mask
+    from dipy.core.gradients import gradient_table
+    from dipy.io.gradients import read_bvals_bvecs
+    from dipy.reconst.dti import TensorModel
+
+    data, _, _, _ = load_dwi(files["dwi"], with_sha256=False)
+    b, v = read_bvals_bvecs(files["bval"], files["bvec"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = TensorModel(gradient_table(b, bvecs=v), fit_method="WLS").fit(
+            data, mask=our_mask)
+    ou["max_abs_fa_diff_vs_dipy_wls"] = float(np.abs(our_fa - ref.fa)[our_mask].max())
+    del data, ref
+    if tb is not None:
+        both = our_mask & tb_mask
+        ou["max_abs_fa_diff_vs_textbook_in_both_masks"] = float(
+            np.abs(our_fa - tb_fa)[both].max())
+    result["ours"] = ou
+
+    print("peak memory: fresh subprocess ...", flush=True)
+    child = run_child(files, os.path.join(work, "out96_child"))
+    result["ours"]["subprocess"] = child
+    result["ours"]["memory_limit_mb"] = limit_mb
+
+    if not args.skip_large:
+        lshape = (140, 140, 90)
+        print(f"making large phantom {lshape} + 1 b0 + 64 dirs ...", flush=True)
+        lp = make_phantom(lshape, n_b0=1, n_dirs=64, snr=30.0, seed=1)
+        lfiles = lp.save(os.path.join(work, "p140"))
+        l_in = int(np.prod(lp.data.shape)) * 4
+        del lp
+        print("large: pipeline in a fresh subprocess ...", flush=True)
+        lc = run_child(lfiles, os.path.join(work, "out140"))
+        result["large"] = {"shape": list(lshape) + [65], "input_float32_mb": l_in / MB,
+                           "memory_limit_mb": (2.5 * l_in + 300 * MB) / MB, **lc}
+
+    _print_table(result)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _print_table(res):
+    ou = res["ours"]
+    tb = res.get("textbook")
+    ph = res["phantom"]
+    print()
+    print(f"DTI benchmark: phantom {'x'.join(map(str, ph['shape']))}, "
+          f"{ph['brain_voxels']} brain voxels, input {ph['input_float32_mb']:.1f} MB "
+          "as float32")
+    print(f"{'':34}{'textbook dipy':>15}{'ours':>12}")
+    rows = [("load (+validate)", "load"), ("brain mask", "mask"), ("tensor fit", "fit"),
+            ("maps + QC + save (+PNG)", "maps_save"), ("total", "total")]
+    for label, k in rows:
+        a = f"{tb['times_s'][k]:.2f} s" if tb else "-"
+        print(f"{label:34}{a:>15}{ou['times_s'][k]:>10.2f} s")
+    print(f"{'  (ours: min/max of runs)':34}{'':>15}"
+          f"{ou['times_s']['total_min']:>6.2f}/{ou['times_s']['total_max']:.2f} s"
+          "   target <= 2 s")
+    a = f"{tb['fit_vox_per_s'] / 1e3:.0f} k" if tb else "-"
+    print(f"{'fit voxels / s':34}{a:>15}{ou['fit_vox_per_s'] / 1e3:>10.0f} k")
+    a = f"{tb['mask_voxels']}" if tb else "-"
+    print(f"{'mask voxels':34}{a:>15}{ou['mask_voxels']:>12}")
+    a = f"{tb['dice']:.4f}" if tb else "-"
+    print(f"{'Dice vs true brain':34}{a:>15}{ou['dice']:>12.4f}   target >= 0.97"
+          " and >= textbook")
+    print(f"{'max |FA ours - dipy WLS| (our mask)':34}{'':>15}"
+          f"{ou['max_abs_fa_diff_vs_dipy_wls']:>12.1e}   target <= 1e-4")
+    if "max_abs_fa_diff_vs_textbook_in_both_masks" in ou:
+        print(f"{'max |FA ours - textbook| (both masks)':34}{'':>15}"
+              f"{ou['max_abs_fa_diff_vs_textbook_in_both_masks']:>12.1e}")
+    sc = ou["subprocess"]
+    print(f"{'cold run in subprocess (wall)':34}{'':>15}{sc['process_wall_s']:>10.2f} s"
+          f"   (imports {sc['import_s']:.2f} s)")
+    print(f"{'peak RSS (subprocess VmHWM)':34}{'':>15}{sc['vmhwm_mb']:>9.0f} MB"
+          f"   limit {ou['memory_limit_mb']:.0f} MB")
+    if "large" in res:
+        lg = res["large"]
+        print(f"large {'x'.join(map(str, lg['shape']))} "
+              f"(input {lg['input_float32_mb']:.0f} MB float32, "
+              f"{lg['mask_voxels']} mask voxels):")
+        print(f"{'  wall time (subprocess, cold)':34}{'':>15}"
+              f"{lg['process_wall_s']:>10.2f} s")
+        print(f"{'  stage times':34}{'':>15} " + ", ".join(
+            f"{k} {v:.2f}" for k, v in lg["timings"].items()))
+        print(f"{'  peak RSS (VmHWM)':34}{'':>15}{lg['vmhwm_mb']:>9.0f} MB   limit "
+              f"{lg['memory_limit_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
