@@ -13,9 +13,10 @@ class ScanUploadForm(forms.Form):
     acquisition_date = forms.DateField(label=_("Acquisition date"), required=False,
                                        widget=forms.DateInput(attrs={"type": "date"}),
                                        help_text=_("Defaults to the visit's date."))
-    profile = forms.ChoiceField(label=_("Processing"), choices=Scan.Profile.choices, initial=Scan.Profile.STANDARD)
+    profile = forms.ChoiceField(label=_("Processing"), choices=Scan.Profile.choices, initial=Scan.Profile.STANDARD,
+                                required=False)
     fit_method = forms.ChoiceField(label=_("Tensor fit"), choices=Scan.FitMethod.choices,
-                                   initial=Scan.FitMethod.WLS)
+                                   initial=Scan.FitMethod.WLS, required=False)
 
 
 class ReviewForm(forms.Form):

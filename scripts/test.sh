@@ -29,5 +29,7 @@ if [ -z "${REDIS_URL:-}" ]; then
     echo "make test: no Redis on 127.0.0.1:6379; tests that need it are skipped."
   fi
 fi
+# Tasks queued by the tests go to the same Redis that the worker tests consume from.
+if [ -n "${REDIS_URL:-}" ]; then export CELERY_BROKER_URL=${CELERY_BROKER_URL:-$REDIS_URL}; fi
 echo "make test: DATABASE_URL=${DATABASE_URL:-sqlite} REDIS_URL=${REDIS_URL:-none} CI=${CI:-}"
 exec $BIN/python -m pytest "$@"

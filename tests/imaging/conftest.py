@@ -1,0 +1,86 @@
+"""Fixtures for the imaging tests: a private media folder, phantom scans as files."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from imaging.dti import make_phantom
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    """Each test stores files in its own folder, so it can check what was (not) written."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.IMAGING_STAGING_DIR = tmp_path / "staging"
+    os.makedirs(settings.MEDIA_ROOT)
+    os.makedirs(settings.IMAGING_STAGING_DIR)
+    return tmp_path
+
+
+def stored_files(settings):
+    """Every file under the media and staging folders."""
+    found = []
+    for root in (settings.MEDIA_ROOT, settings.IMAGING_STAGING_DIR):
+        for folder, _dirs, files in os.walk(root):
+            found += [os.path.join(folder, name) for name in files]
+    return found
+
+
+@pytest.fixture(scope="session")
+def phantom():
+    return make_phantom(shape=(32, 32, 20), n_b0=2, n_dirs=20, snr=30, seed=3)
+
+
+@pytest.fixture
+def scan_files(phantom, tmp_path):
+    """A good series on disk: {"dwi", "bval", "bvec", "labels", "label_names"} paths."""
+    return phantom.save(tmp_path / "series")
+
+
+class Series:
+    """Builds upload payloads, good or broken in one chosen way."""
+
+    def __init__(self, files, folder):
+        self.files, self.folder = files, folder
+
+    def write(self, name, content, mode="w"):
+        path = self.folder / name
+        with open(path, mode) as handle:
+            handle.write(content)
+        return path
+
+    def payload(self, visit, **replace):
+        """Multipart data for POST /api/v1/scans/ with some files replaced by paths."""
+        paths = {"dwi": self.files["dwi"], "bval": self.files["bval"], "bvec": self.files["bvec"], **replace}
+        data = {"visit": visit.pk}
+        for field, path in paths.items():
+            if path is not None:
+                data[field] = open(path, "rb")
+        return data
+
+
+@pytest.fixture
+def series(scan_files, tmp_path):
+    return Series(scan_files, tmp_path)
+
+
+def nifti(path, array, affine=None):
+    import nibabel as nib
+
+    nib.save(nib.Nifti1Image(np.asarray(array), np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+def truncated_gzip(source, target):
+    with open(source, "rb") as handle:
+        data = handle.read()
+    with open(target, "wb") as handle:
+        handle.write(data[: len(data) // 2])
+    return target
+
+
+def gzip_bytes(path, payload):
+    with gzip.open(path, "wb") as handle:
+        handle.write(payload)
+    return path
