@@ -1,0 +1,161 @@
+"""Who may do what with scans: each role against the imaging API, pages and media files;
+research sees scans de-identified."""
+from pathlib import Path
+
+import pytest
+from django.core.files import File
+
+from imaging import services
+from imaging.models import RoiMeasurement, Scan
+
+ROLES = ["hematology", "radiology", "research", "registry-admin"]
+
+
+@pytest.fixture
+def processed_scan(build, make_user, scan_files):
+    """A scan registered and processed in this process (the pipeline run directly, no queue)."""
+    visit = build.visit()
+    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval, \
+            open(scan_files["bvec"], "rb") as bvec:
+        scan, _created = services.scan_register(visit, make_user("radiology", "uploader"),
+                                                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+                                                bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+    services.scan_process(scan.pk, worker="test")
+    return Scan.objects.get(pk=scan.pk)
+
+
+@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("radiology", 202), ("research", 403),
+                                          ("registry-admin", 202)])
+def test_who_may_upload(api_as, series, build, role, allowed, monkeypatch):
+    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+    response = api_as(role).post("/api/v1/scans/", series.payload(build.visit()), format="multipart")
+    assert response.status_code == allowed
+    assert Scan.objects.count() == (1 if allowed == 202 else 0)
+
+
+def test_anonymous_gets_nothing(client, processed_scan):
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/api/v1/scans/").status_code == 401
+    assert APIClient().get(f"/api/v1/scans/{processed_scan.pk}/").status_code == 401
+    assert client.get("/imaging/").status_code == 302
+    assert client.get(f"/media/{processed_scan.current_result.files['fa']}").status_code == 302
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_scans(api_as, processed_scan, role):
+    client = api_as(role)
+    assert client.get("/api/v1/scans/").json()["count"] == 1
+    body = client.get(f"/api/v1/scans/{processed_scan.pk}/").json()
+    assert body["status"] == "done" and body["summary"]["fa_wm_mean"] > 0.2
+
+
+@pytest.mark.parametrize("action,payload", [
+    ("review", {"usable": False, "reason": "motion in 8 volumes", "version": 1}),
+    ("reprocess", {"fit_method": "OLS"}),
+])
+@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("research", 403), ("radiology", None),
+                                          ("registry-admin", None)])
+def test_who_may_review_and_reprocess(api_as, processed_scan, action, payload, role, allowed, monkeypatch):
+    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+    response = api_as(role).post(f"/api/v1/scans/{processed_scan.pk}/{action}/", payload, format="json")
+    scan = Scan.objects.get(pk=processed_scan.pk)
+    if allowed == 403:
+        assert response.status_code == 403
+        assert scan.usable is None and scan.status == "done" and scan.fit_method == "WLS"
+    else:
+        assert response.status_code in (200, 202), response.content
+        assert scan.usable is False if action == "review" else scan.fit_method == "OLS"
+
+
+def test_not_usable_needs_a_reason(api_as, processed_scan):
+    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/review/",
+                                        {"usable": False, "version": 1}, format="json")
+    assert response.status_code == 400 and "usable_reason" in response.json()
+    assert Scan.objects.get(pk=processed_scan.pk).usable is None
+
+
+def test_review_is_kept_in_the_scan_history(api_as, processed_scan):
+    client = api_as("radiology")
+    client.post(f"/api/v1/scans/{processed_scan.pk}/review/", {"usable": True, "version": 1}, format="json")
+    latest = Scan.objects.get(pk=processed_scan.pk).history.latest()
+    assert latest.usable is True and latest.history_user == client.user
+
+
+@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("research", 403), ("radiology", 201),
+                                          ("registry-admin", 201)])
+def test_who_may_type_roi_measurements(api_as, processed_scan, role, allowed):
+    response = api_as(role).post("/api/v1/roi-measurements/",
+                                 {"scan": processed_scan.pk, "region": "PLIC left", "fa": 0.61, "md": 0.0007},
+                                 format="json")
+    assert response.status_code == allowed
+    assert RoiMeasurement.objects.count() == (1 if allowed == 201 else 0)
+
+
+@pytest.mark.parametrize("fa,md,field", [(1.4, 0.0007, "fa"), (0.5, 0.7, "md"), (-0.1, None, "fa")])
+def test_impossible_manual_measurements_are_refused(api_as, processed_scan, fa, md, field):
+    response = api_as("radiology").post("/api/v1/roi-measurements/",
+                                        {"scan": processed_scan.pk, "region": "CST", "fa": fa, "md": md},
+                                        format="json")
+    assert response.status_code == 400 and field in response.json()
+    assert RoiMeasurement.objects.count() == 0
+
+
+def test_labels_must_lie_on_the_scan_grid(api_as, processed_scan, tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    wrong = tmp_path / "labels.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((10, 10, 10), dtype=np.int16), np.eye(4)), wrong)
+    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/labels/",
+                                        {"labels": open(wrong, "rb"), "names": '{"1": "CST left"}'},
+                                        format="multipart")
+    assert response.status_code == 400 and "labels" in response.json()
+    assert RoiMeasurement.objects.count() == 0
+
+
+def test_label_names_must_be_json(api_as, processed_scan, scan_files):
+    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/labels/",
+                                        {"labels": open(scan_files["labels"], "rb"), "names": "{CST left"},
+                                        format="multipart")
+    assert response.status_code == 400 and "names" in response.json()
+
+
+@pytest.mark.parametrize("path,codes", [
+    ("/imaging/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+    ("/imaging/scans/{scan}/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+    ("/imaging/visits/{visit}/upload/", {"hematology": 403, "radiology": 200, "research": 403,
+                                         "registry-admin": 200}),
+    ("/media/{fa}", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+])
+def test_pages_and_files_by_role(client, make_user, processed_scan, path, codes):
+    url = path.format(scan=processed_scan.pk, visit=processed_scan.visit_id, fa=processed_scan.current_result.files["fa"])
+    for role, code in codes.items():
+        client.force_login(make_user(role, f"page-{role}"))
+        assert client.get(url).status_code == code, (role, url)
+
+
+@pytest.mark.parametrize("url", ["/media/scans/../../config/settings.py", "/media/secret_key",
+                                 "/media/scans/999/input/dwi.nii.gz"])
+def test_media_outside_the_scans_is_not_served(client, make_user, url):
+    client.force_login(make_user("radiology"))
+    assert client.get(url).status_code == 404
+
+
+def test_research_sees_scans_de_identified(api_as, processed_scan):
+    RoiMeasurement.objects.create(scan=processed_scan, region="CST left", fa=0.6, source="manual")
+    research = api_as("research")
+    body = research.get(f"/api/v1/scans/{processed_scan.pk}/").content.decode()
+    date = processed_scan.acquisition_date.isoformat()
+    assert date not in body and processed_scan.dwi_sha256 not in body and "/media/" not in body
+    assert '"acquisition_day"' in body and '"fa_wm_mean"' in body
+    rois = research.get("/api/v1/roi-measurements/").json()["results"]
+    assert rois and "created_at" not in rois[0]
+    assert research.get(f"/api/v1/scans/?date_after={date}").status_code == 403
+
+
+def test_the_patient_page_shows_fa_next_to_the_scores(client, make_user, processed_scan):
+    client.force_login(make_user("hematology"))
+    page = client.get(f"/patients/{processed_scan.visit.patient_id}/").content.decode()
+    assert "White-matter FA" in page
+    assert f"{processed_scan.current_result.fa_wm_mean:.3f}" in page
