@@ -1,6 +1,7 @@
 """The clinical registry's data: patients, harvests, cell products, procedures, visits, scores."""
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -642,3 +643,30 @@ class Score(ClinicalRecord):
             message = self.instrument.check_value(self.value)
             if message:
                 raise ValidationError({"value": message})
+
+
+class FreeTextRelease(models.Model):
+    """A registry-admin's decision that a free-text field may appear in research views and exports."""
+
+    field = models.CharField(_("field"), max_length=64, unique=True)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="+", verbose_name=_("released by"))
+    released_at = models.DateTimeField(_("released at"), auto_now_add=True)
+    note = models.CharField(_("why it is safe"), max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("free-text release")
+        verbose_name_plural = _("free-text releases")
+
+    def __str__(self):
+        from registry.deidentify import FREE_TEXT_FIELDS
+
+        return str(FREE_TEXT_FIELDS.get(self.field, self.field))
+
+    def clean(self):
+        from registry.deidentify import FREE_TEXT_FIELDS
+
+        if self.field not in FREE_TEXT_FIELDS:
+            raise ValidationError({"field": _("Not a free-text field of the registry.")})

@@ -71,12 +71,14 @@ def reference_data(db):
     database (live server, threads) flush them after each test, so restore them."""
     from django.apps import apps
 
+    from registry.deidentify import seed_free_text_releases
     from registry.instruments import seed_instruments
     from registry.roles import sync_roles
 
     if not Group.objects.filter(name=REGISTRY_ADMIN).exists() or not Instrument.objects.exists():
         sync_roles(apps)
         seed_instruments(apps)
+        seed_free_text_releases(apps)
 
 
 @pytest.fixture

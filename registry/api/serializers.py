@@ -3,7 +3,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure
+from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure, rules
 from registry.models import (
     AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
 )
@@ -132,14 +132,27 @@ class ScoreSerializer(RecordSerializer):
         read_only_fields = COMMON_READ_ONLY
 
 
+def research_rules(context):
+    """The de-identification rules for this request (read once per request)."""
+    request = context.get("request")
+    cached = getattr(request, "_deidentification_rules", None)
+    if cached is None:
+        cached = rules()
+        if request is not None:
+            request._deidentification_rules = cached
+    return cached
+
+
 def deidentified(serializer_class, date_fields=()):
     """The research twin of a serializer: no identifiers, each date as days since the procedure.
 
     A date field `date` becomes `day`, `onset_date` becomes `onset_day`, and so on.
     """
-    drop = set(IDENTIFIER_FIELDS) | set(FREE_TEXT_FIELDS) | set(date_fields) | {"created_at", "updated_at"}
+    drop = set(IDENTIFIER_FIELDS) | set(date_fields) | {"created_at", "updated_at"}
     day_names = {name: (name[: -len("date")] + "day") for name in date_fields}
     fields = [name for name in serializer_class.Meta.fields if name not in drop] + list(day_names.values())
+    model_name = serializer_class.Meta.model._meta.model_name
+    free_text = {name: f"{model_name}.{name}" for name in fields if f"{model_name}.{name}" in FREE_TEXT_FIELDS}
 
     def make_getter(date_name):
         @extend_schema_field(OpenApiTypes.INT)
@@ -147,9 +160,18 @@ def deidentified(serializer_class, date_fields=()):
             return days_since_procedure(getattr(instance, date_name), getattr(instance, "first_procedure_date", None))
         return getter
 
+    def to_representation(self, instance):
+        data = serializer_class.to_representation(self, instance)
+        rules = research_rules(self.context)
+        for name, key in free_text.items():
+            if not rules.keeps(key):
+                data.pop(name, None)
+        return data
+
     attrs = {
         "Meta": type("Meta", (serializer_class.Meta,), {"fields": fields, "read_only_fields": fields}),
         "__doc__": f"De-identified {serializer_class.Meta.model._meta.verbose_name}.",
+        "to_representation": to_representation,
     }
     for date_name, day_name in day_names.items():
         attrs[day_name] = serializers.SerializerMethodField(

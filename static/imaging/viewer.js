@@ -1,0 +1,336 @@
+// Diffusion-MRI viewer: every <div class="dwi-viewer" data-b0 data-fa data-color-fa data-mask>
+// becomes a NiiVue canvas with the b0 in grey, FA or colour FA over it, view and opacity controls,
+// and the FA value under the crosshair. NiiVue is vendored (static/vendor/niivue, no CDN).
+//
+// Attributes: data-b0, data-fa, data-color-fa (URLs of .nii.gz, same origin, session cookie);
+// data-mask (optional: overlays are cleared outside the brain mask); data-height (CSS height of
+// the canvas, default 480px); data-labels (optional JSON of the strings in LABELS, for translation).
+// State for tests and templates: div.dataset.state is "loading", then "ready" or "error";
+// window.dwiViewers lists the Niivue instances that are ready.
+const NIIVUE_URL = new URL("../vendor/niivue/niivue.js", import.meta.url);
+let niivueModule = null; // NiiVue (3 MB) is imported once, when the first viewer starts
+const loadNiivue = () => (niivueModule ??= import(NIIVUE_URL.href));
+
+const LABELS = {
+  overlay: "Overlay",
+  fa: "FA",
+  colorFa: "Colour FA",
+  opacity: "Opacity",
+  view: "View",
+  axial: "Axial",
+  coronal: "Coronal",
+  sagittal: "Sagittal",
+  multiplanar: "Multiplanar",
+  readout: "FA {value} at voxel {x}, {y}, {z}",
+  outside: "outside the image",
+  loading: "Loading images…",
+  noWebgl: "This browser cannot show the images: WebGL2 is not available. Use a current Chrome, Edge or Firefox, with hardware acceleration on.",
+  httpError: "The {what} image could not be loaded (HTTP {status}).",
+  networkError: "The {what} image could not be loaded: the server did not answer.",
+  notNifti: "The {what} image is not a NIfTI file (perhaps the session expired: reload the page).",
+  parseError: "The {what} image could not be read: {detail}",
+  missingUrl: "No address is given for the {what} image.",
+  libraryError: "The image viewer could not be loaded; reload the page.",
+  colorFaFormat: "The colour FA image must be float32 X×Y×Z×3 or RGB24; it is neither.",
+  b0: "b0",
+  mask: "brain mask",
+};
+
+const NIFTI_DT_FLOAT32 = 16;
+const NIFTI_DT_RGB24 = 128;
+const NIFTI_DT_RGBA32 = 2304;
+
+window.dwiViewers = window.dwiViewers || [];
+
+class ViewerError extends Error {}
+
+function fill(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, key) => (key in values ? String(values[key]) : `{${key}}`));
+}
+
+let webgl2Available = null;
+function hasWebGL2() {
+  if (webgl2Available === null) {
+    try {
+      webgl2Available = !!document.createElement("canvas").getContext("webgl2");
+    } catch {
+      webgl2Available = false;
+    }
+  }
+  return webgl2Available;
+}
+
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// Fetches one NIfTI (same origin, with the session cookie) and parses it with NiiVue.
+async function fetchVolume(NVImage, url, what, labels, options = {}) {
+  if (!url) throw new ViewerError(fill(labels.missingUrl, { what }));
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/gzip, application/octet-stream" } });
+  } catch {
+    throw new ViewerError(fill(labels.networkError, { what }));
+  }
+  if (!response.ok) throw new ViewerError(fill(labels.httpError, { what, status: response.status }));
+  const buffer = await response.arrayBuffer();
+  const bytes = new Uint8Array(buffer, 0, Math.min(4, buffer.byteLength));
+  const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const view = new DataView(buffer);
+  const headerSize = buffer.byteLength >= 4 ? view.getInt32(0, true) : 0;
+  const headerSizeBE = buffer.byteLength >= 4 ? view.getInt32(0, false) : 0;
+  const plainNifti = [348, 540].includes(headerSize) || [348, 540].includes(headerSizeBE);
+  if (!gzipped && !plainNifti) throw new ViewerError(fill(labels.notNifti, { what }));
+  try {
+    return await NVImage.loadFromUrl({ url: buffer, name: `${what.replace(/\W+/g, "_")}.nii${gzipped ? ".gz" : ""}`, ...options });
+  } catch (error) {
+    throw new ViewerError(fill(labels.parseError, { what, detail: error?.message || error }));
+  }
+}
+
+function sameGrid(a, b) {
+  return [1, 2, 3].every((i) => a.hdr.dims[i] === b.hdr.dims[i]);
+}
+
+// Clears overlay voxels outside the mask (mask and overlay on the same voxel grid).
+function applyMask(volume, mask) {
+  if (!mask || !sameGrid(volume, mask)) return;
+  const n = volume.nVox3D;
+  const inside = new Uint8Array(n);
+  for (let i = 0; i < n; i++) inside[i] = mask.img[i] > 0 ? 1 : 0;
+  const img = volume.img;
+  const code = volume.hdr.datatypeCode;
+  const perVoxel = code === NIFTI_DT_RGBA32 ? 4 : code === NIFTI_DT_RGB24 ? 3 : 0;
+  if (perVoxel) {
+    for (let i = 0; i < n; i++) if (!inside[i]) img.fill(0, i * perVoxel, (i + 1) * perVoxel);
+  } else {
+    const frames = Math.max(1, Math.round(img.length / n));
+    for (let f = 0; f < frames; f++) for (let i = 0; i < n; i++) if (!inside[i]) img[f * n + i] = 0;
+  }
+}
+
+// NiiVue draws an RGB24 overlay with its luminance as alpha, so pure red or blue would be almost
+// invisible; as RGBA32 with alpha 255 wherever there is colour, every hue shows fully.
+function rgb24ToRgba32(volume) {
+  const n = volume.nVox3D;
+  const rgb = volume.img;
+  const rgba = new Uint8Array(n * 4);
+  for (let i = 0; i < n; i++) {
+    const r = rgb[3 * i];
+    const g = rgb[3 * i + 1];
+    const b = rgb[3 * i + 2];
+    rgba.set([r, g, b, r || g || b ? 255 : 0], 4 * i);
+  }
+  volume.img = rgba;
+  volume.hdr.datatypeCode = NIFTI_DT_RGBA32;
+  volume.hdr.numBitsPerVoxel = 32;
+}
+
+// Colour FA on disk is float32 X×Y×Z×3 (RGB 0..1): NiiVue turns such a 3-frame volume into an
+// RGBA texture with loadImgV1() (the DTI V1 path: |value|·255, voxels whose R+G+B < 0.1 become
+// transparent). Float32 files with intent VECTOR/RGB_VECTOR are converted so by NiiVue while
+// loading; RGB24 files are made RGBA32 here; RGBA32 files are shown as they are.
+function prepareColorFa(volume, mask, labels) {
+  const code = volume.hdr.datatypeCode;
+  if (code === NIFTI_DT_FLOAT32 && volume.nFrame4D === 3) {
+    applyMask(volume, mask);
+    if (!volume.loadImgV1()) throw new ViewerError(labels.colorFaFormat);
+  } else if (code === NIFTI_DT_RGB24 && volume.img.length === volume.nVox3D * 3) {
+    rgb24ToRgba32(volume);
+    applyMask(volume, mask);
+  } else if (code === NIFTI_DT_RGBA32) {
+    applyMask(volume, mask);
+  } else {
+    throw new ViewerError(labels.colorFaFormat);
+  }
+  volume.colorbarVisible = false;
+}
+
+const VIEWS = [
+  ["axial", "AXIAL"],
+  ["coronal", "CORONAL"],
+  ["sagittal", "SAGITTAL"],
+  ["multiplanar", "MULTIPLANAR"],
+];
+
+function buildControls(div, labels, uid) {
+  const radioName = `dwi-overlay-${uid}`;
+  const faRadio = el("input", { type: "radio", name: radioName, value: "fa", checked: true, disabled: true });
+  const colorRadio = el("input", { type: "radio", name: radioName, value: "color-fa", disabled: true });
+  const opacity = el("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.6", disabled: true, "data-control": "opacity" });
+  const viewButtons = VIEWS.map(([key, sliceType]) => {
+    const button = el("button", { type: "button", text: labels[key], disabled: true, "data-view": key, "aria-pressed": "false" });
+    button.dataset.sliceType = sliceType;
+    return button;
+  });
+  const toolbar = el("div", { class: "dwi-viewer__toolbar", role: "toolbar" }, [
+    el("fieldset", { class: "dwi-viewer__overlay" }, [
+      el("legend", { text: labels.overlay }),
+      el("label", {}, [faRadio, ` ${labels.fa}`]),
+      " ",
+      el("label", {}, [colorRadio, ` ${labels.colorFa}`]),
+    ]),
+    el("label", { class: "dwi-viewer__opacity" }, [`${labels.opacity} `, opacity]),
+    el("span", { class: "dwi-viewer__views", role: "group", "aria-label": labels.view }, viewButtons.flatMap((b) => [b, " "])),
+  ]);
+  toolbar.style.display = "flex";
+  toolbar.style.flexWrap = "wrap";
+  toolbar.style.gap = "0.5rem 1.5rem";
+  toolbar.style.alignItems = "center";
+  toolbar.style.marginBottom = "0.5rem";
+  faRadio.dataset.control = "overlay-fa";
+  colorRadio.dataset.control = "overlay-color-fa";
+
+  const canvas = el("canvas", { "aria-label": `${labels.b0} / ${labels.fa}` });
+  const stage = el("div", { class: "dwi-viewer__stage" }, [canvas]);
+  stage.style.position = "relative";
+  stage.style.width = "100%";
+  stage.style.height = div.dataset.height || "480px";
+  const readout = el("p", { class: "dwi-viewer__readout", "aria-live": "polite", "data-field": "fa-value" });
+  const message = el("p", { class: "dwi-viewer__message", role: "status", text: labels.loading });
+  return { toolbar, faRadio, colorRadio, opacity, viewButtons, canvas, stage, readout, message };
+}
+
+function showError(div, ui, error) {
+  const text = error instanceof ViewerError ? error.message : `${error?.message || error}`;
+  div.dataset.state = "error";
+  ui.message.textContent = text;
+  ui.message.setAttribute("role", "alert");
+  ui.message.classList.add("dwi-viewer__message--error");
+  ui.message.style.color = "#a40000";
+  ui.message.style.fontWeight = "bold";
+  ui.message.hidden = false;
+  ui.toolbar.hidden = true;
+  ui.stage.hidden = true;
+  ui.readout.hidden = true;
+}
+
+async function initViewer(div, uid) {
+  let labels = LABELS;
+  if (div.dataset.labels) {
+    try {
+      labels = { ...LABELS, ...JSON.parse(div.dataset.labels) };
+    } catch {
+      /* keep the English strings */
+    }
+  }
+  div.dataset.state = "loading";
+  div.replaceChildren();
+  const ui = buildControls(div, labels, uid);
+  div.append(ui.toolbar, ui.stage, ui.readout, ui.message);
+
+  if (!hasWebGL2()) {
+    showError(div, ui, new ViewerError(labels.noWebgl));
+    return null;
+  }
+  let lib;
+  try {
+    lib = await loadNiivue();
+  } catch (error) {
+    console.warn("dwi-viewer:", error);
+    showError(div, ui, new ViewerError(labels.libraryError));
+    return null;
+  }
+  const { Niivue, NVImage, SLICE_TYPE } = lib;
+  try {
+    const nv = new Niivue({
+      backColor: [0, 0, 0, 1],
+      crosshairColor: [0.2, 0.8, 1, 0.9],
+      crosshairWidth: 0.3, // in voxels: a thin line that leaves the voxel under it visible
+      isColorbar: true,
+      dragAndDropEnabled: false,
+      loadingText: "",
+      logLevel: "warn",
+      show3Dcrosshair: false,
+    });
+    await nv.attachToCanvas(ui.canvas);
+
+    const { b0: b0Url, fa: faUrl, colorFa: colorFaUrl, mask: maskUrl } = div.dataset;
+    const [b0, fa, colorFa, mask] = await Promise.all([
+      fetchVolume(NVImage, b0Url, labels.b0, labels, { colormap: "gray" }),
+      fetchVolume(NVImage, faUrl, labels.fa, labels, { colormap: "warm", opacity: 0.6, cal_min: 0, cal_max: 1 }),
+      fetchVolume(NVImage, colorFaUrl, labels.colorFa, labels, { opacity: 0 }),
+      maskUrl ? fetchVolume(NVImage, maskUrl, labels.mask, labels) : Promise.resolve(null),
+    ]);
+    b0.colorbarVisible = false;
+    fa.cal_min = 0;
+    fa.cal_max = 1;
+    applyMask(fa, mask);
+    prepareColorFa(colorFa, mask, labels);
+
+    nv.addVolume(b0); // volume 0: background
+    nv.addVolume(fa); // volume 1
+    nv.addVolume(colorFa); // volume 2, hidden until chosen
+    nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+
+    const state = { overlay: "fa" };
+    const applyOverlay = () => {
+      const value = Number(ui.opacity.value);
+      fa.colorbarVisible = state.overlay === "fa";
+      nv.setOpacity(1, state.overlay === "fa" ? value : 0);
+      nv.setOpacity(2, state.overlay === "color-fa" ? value : 0);
+      div.dataset.overlay = state.overlay;
+    };
+    for (const radio of [ui.faRadio, ui.colorRadio]) {
+      radio.addEventListener("change", () => {
+        if (!radio.checked) return;
+        state.overlay = radio.value;
+        applyOverlay();
+      });
+    }
+    ui.opacity.addEventListener("input", applyOverlay);
+    const pressView = (button) => {
+      for (const b of ui.viewButtons) b.setAttribute("aria-pressed", String(b === button));
+      nv.setSliceType(SLICE_TYPE[button.dataset.sliceType]);
+      div.dataset.view = button.dataset.view;
+    };
+    for (const button of ui.viewButtons) button.addEventListener("click", () => pressView(button));
+
+    nv.onLocationChange = (location) => {
+      const entry = location.values?.find((v) => v.id === fa.id);
+      const vox = entry?.vox || location.vox;
+      const value = entry?.value;
+      const inside = vox && [0, 1, 2].every((i) => vox[i] >= 0 && vox[i] < fa.hdr.dims[i + 1]);
+      if (!inside || value === undefined || Number.isNaN(value)) {
+        ui.readout.textContent = `${labels.fa}: ${labels.outside}`;
+        delete ui.readout.dataset.value;
+        return;
+      }
+      ui.readout.textContent = fill(labels.readout, { value: value.toFixed(3), x: vox[0], y: vox[1], z: vox[2] });
+      ui.readout.dataset.value = String(value);
+    };
+
+    applyOverlay();
+    pressView(ui.viewButtons[3]);
+    nv.createOnLocationChange(); // first readout, at the centre
+    for (const control of [ui.faRadio, ui.colorRadio, ui.opacity, ...ui.viewButtons]) control.disabled = false;
+    ui.message.hidden = true;
+    div.dwiViewer = nv;
+    window.dwiViewers.push(nv);
+    div.dataset.state = "ready";
+    return nv;
+  } catch (error) {
+    if (!(error instanceof ViewerError)) console.warn("dwi-viewer:", error);
+    showError(div, ui, error);
+    return null;
+  }
+}
+
+export function initAll(root = document) {
+  const divs = [...root.querySelectorAll("div.dwi-viewer:not([data-state])")];
+  return Promise.all(divs.map((div, i) => initViewer(div, `${Date.now().toString(36)}-${i}`)));
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", () => initAll());
+} else {
+  initAll();
+}
