@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "registry",
     "imaging",
+    "research",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,9 @@ IMAGING_MAX_SPATIAL_DIM = int(os.environ.get("IMAGING_MAX_SPATIAL_DIM", "512"))
 IMAGING_MAX_VOLUMES = int(os.environ.get("IMAGING_MAX_VOLUMES", "400"))
 IMAGING_STAGING_DIR = Path(os.environ.get("IMAGING_STAGING_DIR", VAR_DIR / "staging"))
 IMAGING_STAGING_DIR.mkdir(parents=True, exist_ok=True)
+# Key of the per-patient date shift of research exports (defaults to one derived from SECRET_KEY:
+# set it explicitly so that shifted dates stay the same if SECRET_KEY is rotated).
+DEIDENTIFICATION_KEY = os.environ.get("DEIDENTIFICATION_KEY", "")
 IMAGING_STUCK_AFTER_MINUTES = int(os.environ.get("IMAGING_STUCK_AFTER_MINUTES", "60"))
 
 REST_FRAMEWORK = {

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from imaging.api.urls import router as imaging_router
 from registry.api.urls import router as api_router
+from research.urls import api_urlpatterns as research_api_urls
 
 api_router.registry.extend(imaging_router.registry)
 
@@ -13,8 +14,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include(api_router.urls)),
+    path("api/v1/", include(research_api_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("imaging.urls")),
+    path("", include("research.urls")),
     path("", include("registry.urls")),
 ]

@@ -2,9 +2,18 @@
 import datetime as dt
 
 from celery import shared_task
+from celery.signals import worker_init
 from django.conf import settings
 
 from imaging import services
+
+
+@worker_init.connect
+def preload_pipeline(**kwargs):
+    """Import dipy and matplotlib once in the worker, before it forks, not in every task."""
+    from imaging.dti.pipeline import preload
+
+    preload()
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)

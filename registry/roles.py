@@ -35,7 +35,8 @@ ROLE_PERMISSIONS = {
     + _perms(["diffusionresult"], ["view"], app="imaging")
     + _perms(["roimeasurement"], ["add", "change", "delete", "view"], app="imaging")
     + [IDENTIFIERS],
-    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + _perms(IMAGING_MODELS, ["view"], app="imaging"),
+    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + _perms(IMAGING_MODELS, ["view"], app="imaging")
+    + ["research.view_cohort", "research.export_data"],
     # registry-admin holds every permission of every app (see sync_roles).
     REGISTRY_ADMIN: [],
 }
@@ -66,15 +67,20 @@ def sync_roles(apps):
         perms = []
         for name in names:
             app_label, codename = name.split(".")
-            if codename != IDENTIFIERS.split(".")[1] and not _model_exists(apps, app_label, codename):
+            if not _model_exists(apps, app_label, codename):
                 continue
             perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         group.permissions.add(*perms)
 
 
+# Custom permissions and the model that declares them.
+CUSTOM_PERMISSION_MODELS = {"view_identifiers": "patient", "view_cohort": "exportlog", "export_data": "exportlog"}
+
+
 def _model_exists(apps, app_label, codename):
+    model = CUSTOM_PERMISSION_MODELS.get(codename) or codename.split("_", 1)[1]
     try:
-        apps.get_model(app_label, codename.split("_", 1)[1])
+        apps.get_model(app_label, model)
     except LookupError:
         return False
     return True

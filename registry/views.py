@@ -62,10 +62,9 @@ def home(request):
         if request.user.has_perm("imaging.add_scan") and not request.user.has_perm("registry.add_patient"):
             return redirect("worklist")
         return redirect("patient-list")
-    return render(request, "registry/research_home.html", {
-        "patients": selectors.with_first_procedure(Patient.objects.all()) if request.user.has_perm(
-            "registry.view_patient") else Patient.objects.none(),
-    })
+    if request.user.has_perm("research.view_cohort"):
+        return redirect("cohort")
+    raise PermissionDenied(_("Your account has no role yet; ask a registry-admin to give it one."))
 
 
 @login_required

@@ -19,6 +19,8 @@ fit_dti(data, gtab, mask, method) -> DTIMaps
     Vectorised WLS/OLS tensor fit (matches dipy's TensorModel).
 region_stats(labels, fa, md, mask=None, label_names=None) -> list[dict]
 make_phantom(shape, n_b0, n_dirs, snr, fa_boost, seed) -> Phantom
+preload()
+    Import heavy dependencies once at worker start (saves ~1 s per process).
 
 Units: b-values in s/mm^2, diffusivities (MD, AD, RD) in mm^2/s.
 Command line: ``python -m imaging.dti DWI --bval B --bvec V --out DIR``.
@@ -31,8 +33,8 @@ from .io import (InputLimits, InputSummary, inspect_dwi_header, load_dwi,
                  load_labels, parse_label_names, scan_dwi_data, validate_inputs)
 from .mask import brain_mask, mean_b0
 from .phantom import Phantom, make_phantom
-from .pipeline import (PIPELINE_VERSION, PipelineResult, ProcessResult, process_dwi,
-                       run_pipeline)
+from .pipeline import (PIPELINE_VERSION, PipelineResult, ProcessResult, preload,
+                       process_dwi, run_pipeline)
 from .qc import QCThresholds, estimate_snr, summarize
 from .roi import region_stats
 from .tensor import DTIMaps, color_fa, fit_dti
@@ -45,6 +47,6 @@ __all__ = [
     "parse_label_names", "read_bvals", "read_bvecs", "validate_gradients",
     "make_gradient_table", "mean_b0", "brain_mask", "fit_dti", "DTIMaps",
     "color_fa", "estimate_snr", "summarize", "QCThresholds", "region_stats",
-    "process_dwi", "ProcessResult", "run_pipeline", "PipelineResult",
+    "process_dwi", "ProcessResult", "run_pipeline", "PipelineResult", "preload",
     "make_phantom", "Phantom", "PIPELINE_VERSION", "__version__",
 ]

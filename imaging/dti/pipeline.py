@@ -42,7 +42,7 @@ from .roi import region_stats
 from .tensor import DEFAULT_CHUNK, MIN_SIGNAL, DTIMaps, fit_dti
 
 __all__ = ["PIPELINE_VERSION", "PROFILES", "FIT_METHODS", "ProcessResult",
-           "PipelineResult", "process_dwi", "run_pipeline", "MAP_FILES"]
+           "PipelineResult", "process_dwi", "run_pipeline", "preload", "MAP_FILES"]
 
 PIPELINE_VERSION = "1.0.0"
 PROFILES = ("standard", "full")
@@ -50,7 +50,7 @@ FIT_METHODS = ("WLS", "OLS")
 WM_FA_THRESHOLD = 0.2
 MAP_FILES = {
     "fa": "fa.nii.gz", "md": "md.nii.gz", "ad": "ad.nii.gz", "rd": "rd.nii.gz",
-    "color_fa": "color_fa.nii.gz", "mask": "mask.nii.gz",
+    "color_fa": "color_fa.nii.gz", "mask": "mask.nii.gz", "b0": "b0.nii.gz",
 }
 PREVIEW_FILES = {"fa": "fa_axial.png", "color_fa": "color_fa_axial.png"}
 
@@ -59,11 +59,13 @@ PREVIEW_FILES = {"fa": "fa_axial.png", "color_fa": "color_fa_axial.png"}
 _PLANS = {
     "standard": {"validate": (0, 3), "load": (3, 20), "mask": (20, 25),
                  "fit": (25, 75), "qc": (75, 80), "rois": (80, 82),
-                 "save": (82, 90), "previews": (90, 98), "done": (100, 100)},
+                 "save": (82, 90), "previews": (90, 98), "results": (98, 99),
+                 "done": (100, 100)},
     "full": {"validate": (0, 2), "load": (2, 6), "premask": (6, 8),
              "denoise": (8, 30), "gibbs": (30, 35), "motion": (35, 70),
              "mask": (70, 72), "fit": (72, 88), "qc": (88, 90), "rois": (90, 91),
-             "save": (91, 95), "previews": (95, 99), "done": (100, 100)},
+             "save": (91, 95), "previews": (95, 98), "results": (98, 99),
+             "done": (100, 100)},
     "arrays:standard": {"mask": (0, 10), "fit": (10, 90), "qc": (90, 97),
                         "rois": (97, 99), "done": (100, 100)},
     "arrays:full": {"premask": (0, 2), "denoise": (2, 30), "gibbs": (30, 36),
@@ -209,6 +211,7 @@ def process_dwi(data, bvals, bvecs, *, zooms=(1.0, 1.0, 1.0),
     rep = _reporter or _Reporter(progress, "arrays:" + profile)
     bvals = np.asarray(bvals, dtype=np.float64)
     bvecs = np.asarray(bvecs, dtype=np.float64)
+    data = np.asarray(data)
     if data.ndim != 4:
         raise DiffusionInputError("dwi", "the image must be 4D (x, y, z, volumes).")
     if not _validated:
@@ -304,6 +307,26 @@ def process_dwi(data, bvals, bvecs, *, zooms=(1.0, 1.0, 1.0),
         rep.finish()
         res.timings = dict(rep.timings)
     return res
+
+
+def preload() -> None:
+    """Import the heavy dependencies (dipy masking/gradients, scipy.ndimage,
+    matplotlib's Agg canvas) and load matplotlib's fonts now.
+
+    A first :func:`run_pipeline` in a fresh process spends ~1 s on these;
+    call this once at worker start (e.g. Celery ``worker_process_init``) so
+    each job only pays for the computation.
+    """
+    import dipy.core.gradients  # noqa: F401
+    import dipy.segment.mask  # noqa: F401
+    import scipy.ndimage  # noqa: F401
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1), dpi=10)
+    FigureCanvasAgg(fig)
+    fig.text(0.5, 0.5, "FA")
+    fig.canvas.draw()
 
 
 def _versions():
@@ -403,7 +426,8 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
     os.makedirs(out_dir, exist_ok=True)
     m = res.maps
     arrays = {"fa": m.fa, "md": m.md, "ad": m.ad, "rd": m.rd,
-              "color_fa": m.color_fa, "mask": res.mask.astype(np.uint8)}
+              "color_fa": m.color_fa, "mask": res.mask.astype(np.uint8),
+              "b0": res.b0_mean.astype(np.float32)}
     maps_out = {}
     from concurrent.futures import ThreadPoolExecutor
 
@@ -439,6 +463,7 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
         pool.shutdown(wait=True)
     maps_out.update(extra_files)
     rep("previews", 1.0)
+    rep("results", 0.0)
 
     finished = _dt.datetime.now(_dt.timezone.utc)
     provenance = {
@@ -457,6 +482,7 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
         "started_utc": started.isoformat(timespec="seconds"),
         "finished_utc": finished.isoformat(timespec="seconds"),
         "runtime_s": round(time.perf_counter() - t_start, 3),
+        "stage_timings_s": dict(rep.timings),
     }
     if res.motion is not None:
         provenance["bvecs_rotated"] = [[round(float(v), 8) for v in row]

@@ -36,7 +36,7 @@ def denoise_mppca(data, mask=None, patch_radius: int = 2):
 
     Returns
     -------
-    denoised : float32 array (X, Y, Z, N)
+    denoised : float32 array (X, Y, Z, N), Fortran order
     sigma : float32 array (X, Y, Z)
         Estimated noise standard deviation.
     """
@@ -46,7 +46,7 @@ def denoise_mppca(data, mask=None, patch_radius: int = 2):
         den, sigma = mppca(data, mask=mask, patch_radius=patch_radius,
                            return_sigma=True, out_dtype=np.float32,
                            suppress_warning=True)
-    den = np.nan_to_num(np.asarray(den, dtype=np.float32), copy=False,
+    den = np.nan_to_num(np.asfortranarray(den, dtype=np.float32), copy=False,
                         nan=0.0, posinf=0.0, neginf=0.0)
     sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float32), copy=False,
                           nan=0.0, posinf=0.0, neginf=0.0)
@@ -61,7 +61,8 @@ def unring(data, slice_axis: int = 2, n_points: int = 3):
     data = np.asarray(data, dtype=np.float32)
     out = gibbs_removal(data, slice_axis=slice_axis, n_points=n_points,
                         inplace=True, num_processes=1)
-    return np.asarray(out, dtype=np.float32)
+    # volumes contiguous again (Fortran order), as the rest of the pipeline expects
+    return np.asfortranarray(out, dtype=np.float32)
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ API_READS = [
 # related records by their dates), so these must answer without the HTML page.
 BROWSABLE_READS = [(template + ("&" if "?" in template else "?") + "format=api", resource) for template, resource in API_READS]
 SEARCHES = [(f"/api/v1/patients/?search={{{secret}}}", "patients") for secret in ("given_name", "family_name", "mrn", "mark")]
-PAGES = [("/", None), ("/api/v1/", None), ("/api/schema/", None), ("/api/docs/", None)]
+PAGES = [("/research/", None), ("/research/linking/", None), ("/api/v1/", None), ("/api/schema/", None), ("/api/docs/", None)]
 
 
 def params(reads):

@@ -353,14 +353,15 @@ def test_page_post_stores_only_for_writers(page_client, build, role, kind, actio
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_home_is_the_research_page_for_research_and_the_patient_list_for_staff(page_client, role):
+def test_home_is_each_roles_daily_page(page_client, role):
     response = page_client(role).get("/")
 
     if role == ANONYMOUS:
         assert_sent_to_login(response)
     elif role == RESEARCH:
-        assert response.status_code == 200
-        assert b"de-identified" in response.content
+        assert (response.status_code, response.url) == (302, "/research/")
+    elif role == RADIOLOGY:
+        assert (response.status_code, response.url) == (302, "/imaging/")
     else:
         assert (response.status_code, response.url) == (302, "/patients/")
 

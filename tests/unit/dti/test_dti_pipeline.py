@@ -163,3 +163,18 @@ def test_cli_bad_input_exit_2(small_phantom_files, tmp_path, repo_root):
     assert r.returncode == 2
     assert "error: invalid input (bval)" in r.stderr and "b-value" in r.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_preload_and_array_progress(small_phantom):
+    from imaging.dti import preload
+
+    preload()
+    p = small_phantom
+    calls = []
+    r = process_dwi(p.data.astype(np.float64), p.bvals, p.bvecs,
+                    labels=p.labels, label_names=p.label_names,
+                    progress=lambda s, pc: calls.append((s, pc)))
+    assert [s for s, _ in calls][0] == "mask" and calls[-1] == ("done", 100)
+    assert [pc for _, pc in calls] == sorted(pc for _, pc in calls)
+    assert r.rois[0]["name"] == "parenchyma"
+    assert r.maps.fa.dtype == np.float32 and r.maps.fa.shape == p.data.shape[:3]

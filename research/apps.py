@@ -1,0 +1,8 @@
+"""Research: de-identified cohort analyses, linking FA with clinical scores, exports."""
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ResearchConfig(AppConfig):
+    name = "research"
+    verbose_name = _("Research")

@@ -1,0 +1,46 @@
+"""The cohort's imaging derivatives as BIDS entries: one per visit that has a scan that counts."""
+from django.core.files.storage import default_storage
+
+from imaging.models import DiffusionResult
+from research.bids import bids_label, session_label
+from research.cohort import iter_courses
+
+MAP_KEYS = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color_fa": "colorFA", "mask": "mask"}
+# Provenance fields that could hold an identifier or an exact date are not copied to the sidecars.
+PROVENANCE_KEPT = ("pipeline", "pipeline_version", "versions", "parameters", "gradients", "runtime_s")
+
+
+def _opener(name):
+    return lambda: default_storage.open(name, "rb")
+
+
+def bids_entries(cohort, rules):
+    """(entries, participants): lazily built entries for research.bids.iter_bids_zip, and the
+    de-identified participants rows (one per patient with a scan that counts)."""
+    participants = [
+        {"participant_id": f"sub-{bids_label(course.study_id)}", "sex": course.sex,
+         "age_months": course.age_at_procedure_months, "cp_subtype": course.cp_subtype,
+         "gmfcs_level": course.gmfcs_level}
+        for course in iter_courses(cohort, rules) if any(visit.scan_id for visit in course.visits)
+    ]
+
+    def entries():
+        for course in iter_courses(cohort, rules):
+            subject = bids_label(course.study_id)
+            scans = {visit.scan_id: visit for visit in course.visits if visit.scan_id}
+            if not scans:
+                continue
+            results = DiffusionResult.objects.filter(scan_id__in=list(scans), is_current=True)
+            for result in results.order_by("scan__visit__date"):
+                visit = scans[result.scan_id]
+                provenance = {key: result.provenance.get(key) for key in PROVENANCE_KEPT if key in result.provenance}
+                yield {
+                    "subject": subject,
+                    "session": session_label(visit.kind, visit.months),
+                    "maps": {key: _opener(result.files[name]) for name, key in MAP_KEYS.items()
+                             if name in result.files},
+                    "sidecar": {**provenance, "qc": result.qc.get("overall"),
+                                "months_since_procedure": visit.months, "usable": visit.scan_usable},
+                }
+
+    return entries(), participants

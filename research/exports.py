@@ -1,0 +1,215 @@
+"""De-identified exports: the long and wide tables as CSV, JSON or XLSX, streamed row by row,
+and the dictionary describing every column."""
+import csv
+import io
+import json
+import os
+import tempfile
+
+from django.utils.translation import gettext_lazy as _
+
+from registry.deidentify import RELATIVE
+from research import stats
+from research.cohort import iter_courses
+
+BATCH_ROWS = 2000
+
+
+def _date_column(rules):
+    return rules.date_column("event")
+
+
+def _patient_columns():
+    return [
+        ("study_id", "string", "", _("Pseudonymous study ID"), "Patient.study_id"),
+        ("sex", "string", "", _("F or M"), "Patient.sex"),
+        ("cp_subtype", "string", "", _("CP subtype"), "Patient.cp_subtype"),
+        ("etiology", "string", "", _("Etiology"), "Patient.etiology"),
+        ("gmfcs_level_enrolment", "integer", "level", _("GMFCS level at enrolment (1-5)"), "Patient.gmfcs_level"),
+        ("gestational_age_weeks", "integer", "weeks", _("Gestational age at birth"), "Patient.gestational_age_weeks"),
+        ("epilepsy", "boolean", "", _("Epilepsy"), "Patient.epilepsy"),
+        ("age_at_procedure_months", "integer", "months", _("Age at the first intrathecal procedure"),
+         "Patient.date_of_birth, IntrathecalProcedure.date"),
+        ("tnc_per_kg", "number", "cells/kg", _("Total nucleated cells per kg at the first procedure"),
+         "CellProduct.tnc_count / IntrathecalProcedure.weight_kg"),
+        ("cd34_per_kg", "number", "cells/kg", _("CD34+ cells per kg at the first procedure"),
+         "CellProduct.cd34_count / IntrathecalProcedure.weight_kg"),
+    ]
+
+
+def _event_columns(rules):
+    date_doc = (_("Days from the patient's first intrathecal procedure to the event (negative before it)")
+                if rules.date_mode == RELATIVE else
+                _("Date of the event moved back by the patient's secret offset (0-364 days, the same in every "
+                  "export), so intervals are kept"))
+    return [
+        ("event", "string", "", _("visit, or procedure for dose rows"), "Visit.kind / IntrathecalProcedure"),
+        ("visit_kind", "string", "", _("baseline, follow-up or unscheduled"), "Visit.kind"),
+        (_date_column(rules), "integer" if rules.date_mode == RELATIVE else "date",
+         "days" if rules.date_mode == RELATIVE else "", date_doc, "Visit.date / IntrathecalProcedure.date"),
+        ("months_since_procedure", "number", "months", _("Months (30.4375 days) since the first procedure"),
+         "Visit.date"),
+        ("age_months", "integer", "months", _("Age at the event"), "Patient.date_of_birth"),
+    ]
+
+
+def long_columns(rules):
+    return _patient_columns() + _event_columns(rules) + [
+        ("measure", "string", "", _("Instrument code (GMFM-88, GMFCS...), FA/MD of white matter, whole brain or a "
+                                    "region, or a dose"), "Instrument.code / DiffusionResult / RoiMeasurement"),
+        ("measure_type", "string", "", _("score, fa, md or dose"), ""),
+        ("value", "number", "", _("The measure's value, in `unit`"), "Score.value / DiffusionResult / RoiMeasurement"),
+        ("unit", "string", "", _("Unit of value (FA has none; MD in mm²/s)"), "Instrument.unit"),
+        ("baseline_value", "number", "", _("The same measure at the baseline visit"), ""),
+        ("change", "number", "", _("value - baseline_value"), ""),
+        ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
+        ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable (empty: not reviewed)"),
+         "Scan.usable"),
+        ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check of the scan passed"),
+         "DiffusionResult.qc"),
+    ]
+
+
+def wide_columns(rules, measures):
+    columns = _patient_columns() + _event_columns(rules)[1:]
+    for name in measures:
+        columns.append((name, "number", "", _("Value of %(name)s at the visit") % {"name": name}, ""))
+        columns.append((f"{name} change", "number", "", _("Change of %(name)s since baseline") % {"name": name}, ""))
+    columns += [("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
+                ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc")]
+    return columns
+
+
+def dictionary(rules):
+    """Every column of both tables: name, type, unit, description, source."""
+    rows = []
+    for table, columns in (("long", long_columns(rules)), ("wide", wide_columns(rules, ["<measure>"]))):
+        for name, kind, unit, description, source in columns:
+            rows.append({"table": table, "name": name, "type": kind, "unit": unit, "description": str(description),
+                         "source": source})
+    return rows
+
+
+def _patient_values(course):
+    return [course.study_id, course.sex, course.cp_subtype, course.etiology, course.gmfcs_level,
+            course.gestational_age_weeks, course.epilepsy, course.age_at_procedure_months, course.tnc_per_kg,
+            course.cd34_per_kg]
+
+
+def long_rows(cohort, rules):
+    """One row per patient × visit × measure (and per procedure × dose)."""
+    from research.cohort import months_between
+    from registry.deidentify import age_in_months
+
+    for course in iter_courses(cohort, rules):
+        patient = _patient_values(course)
+        first = course.first_procedure_date
+        for procedure in course.procedures:
+            event = ["procedure", "", rules.date(procedure["date"], course.patient_id, first),
+                     months_between(first, procedure["date"]), age_in_months(course.date_of_birth, procedure["date"])]
+            for name, value in (("TNC/kg", procedure["tnc_per_kg"]), ("CD34+/kg", procedure["cd34_per_kg"])):
+                if value is not None:
+                    yield patient + event + [name, "dose", "cells/kg", value, None, None, None, None, None]
+        for visit in course.visits:
+            event = ["visit", visit.kind, rules.date(visit.date, course.patient_id, first), visit.months,
+                     visit.age_months]
+            for measure in visit.measures.values():
+                baseline = course.baseline_value(measure.name)
+                delta = stats.change(baseline, measure.value) if visit.kind != "baseline" else {}
+                yield patient + event + [measure.name, measure.kind, measure.unit, measure.value, baseline,
+                                         delta.get("change"), delta.get("percent_change"),
+                                         visit.scan_usable if measure.kind != "score" else None,
+                                         visit.scan_qc_passed if measure.kind != "score" else None]
+
+
+def wide_rows(cohort, rules, measures):
+    """One row per patient × visit, a column pair (value, change) per measure."""
+    for course in iter_courses(cohort, rules):
+        patient = _patient_values(course)
+        for visit in course.visits:
+            row = patient + [visit.kind, rules.date(visit.date, course.patient_id, course.first_procedure_date),
+                             visit.months, visit.age_months]
+            for name in measures:
+                measure = visit.measures.get(name)
+                value = measure.value if measure else None
+                baseline = course.baseline_value(name)
+                change = None if value is None or baseline is None or visit.kind == "baseline" else value - baseline
+                row += [value, change]
+            yield row + [visit.scan_usable, visit.scan_qc_passed]
+
+
+class Counter:
+    """Counts rows passing through, so the export log can record how many were sent."""
+
+    def __init__(self, rows):
+        self.rows, self.count = rows, 0
+
+    def __iter__(self):
+        for row in self.rows:
+            self.count += 1
+            yield row
+
+
+def _cell(value):
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else ("true" if value else "false")
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def stream_csv(columns, rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([column[0] for column in columns])
+    pending = 0
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+        pending += 1
+        if pending >= BATCH_ROWS:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue().encode()
+
+
+def stream_json(columns, rows):
+    names = [column[0] for column in columns]
+    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+    parts, first = ["["], True
+    for row in rows:
+        parts.append(("\n" if first else ",\n") + encoder.encode(dict(zip(names, row))))
+        first = False
+        if len(parts) >= BATCH_ROWS:
+            yield "".join(parts).encode()
+            parts = []
+    parts.append("\n]\n")
+    yield "".join(parts).encode()
+
+
+def stream_xlsx(columns, rows, sheet="cohort"):
+    """XLSX through openpyxl's write-only mode into a temporary file, then sent in chunks."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(sheet)
+    worksheet.append([column[0] for column in columns])
+    for row in rows:
+        worksheet.append(list(row))
+    handle, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(handle)
+    try:
+        workbook.save(path)
+        with open(path, "rb") as saved:
+            while chunk := saved.read(1024 * 1024):
+                yield chunk
+    finally:
+        os.unlink(path)
+
+
+WRITERS = {
+    "csv": (stream_csv, "text/csv; charset=utf-8"),
+    "json": (stream_json, "application/json"),
+    "xlsx": (stream_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}

@@ -1,0 +1,261 @@
+"""Research pages and exports: the cohort with its tables, linking FA with scores, plots,
+and the streamed de-identified exports (every one logged)."""
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from rest_framework import renderers
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission
+from rest_framework.views import APIView
+
+from registry.deidentify import DATE_MODES, RELATIVE, rules
+from registry.models import Instrument
+from research import analysis, exports, plots
+from research.cohort import CohortForm, courses, iter_courses, measure_names
+from research.models import ExportLog
+
+VIEW_COHORT = "research.view_cohort"
+EXPORT = "research.export_data"
+
+
+def require(request, perm):
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def cohort_from(request, errors_as=None):
+    """The cohort filter of the request's query string; bad input raises (API) or returns errors (page)."""
+    form = CohortForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        if errors_as == "api":
+            raise ValidationError(form.errors.get_json_data())
+        return form, None
+    if not request.GET:
+        form = CohortForm({})
+        form.is_valid()
+    return form, form.cohort_filter()
+
+
+def query_without(request, *names):
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
+
+
+@login_required
+def cohort_page(request):
+    require(request, VIEW_COHORT)
+    form, cohort = cohort_from(request)
+    context = {"form": form, "query": query_without(request, "page"), "instruments": Instrument.objects.all(),
+               "date_modes": DATE_MODES}
+    if cohort is not None:
+        course_list = courses(cohort, rules())
+        context.update(
+            courses=course_list, n=len(course_list),
+            characteristics=analysis.baseline_characteristics(course_list),
+            score_table=analysis.measure_table(course_list, {"score"}),
+            fa_table=analysis.measure_table(course_list, {"fa"}),
+        )
+    return render(request, "research/cohort.html", context, status=400 if form.errors else 200)
+
+
+def _linking_choices(request, course_list):
+    names = measure_names(course_list)
+    instruments = [name for name in names if name in set(Instrument.objects.values_list("code", flat=True))]
+    fa_measures = [name for name in names if name.startswith("FA ")] or [analysis.FA_DEFAULT]
+    instrument = request.GET.get("instrument") or ("GMFM-88" if "GMFM-88" in instruments else
+                                                  (instruments[0] if instruments else "GMFM-88"))
+    fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
+    return instruments, fa_measures, instrument, fa_measure
+
+
+@login_required
+def linking_page(request):
+    require(request, VIEW_COHORT)
+    form, cohort = cohort_from(request)
+    context = {"form": form}
+    if cohort is not None:
+        course_list = courses(cohort, rules())
+        instruments, fa_measures, instrument, fa_measure = _linking_choices(request, course_list)
+        context.update(
+            n=len(course_list), instruments=instruments, fa_measures=fa_measures, instrument=instrument,
+            fa_measure=fa_measure, linked=analysis.link(course_list, instrument, fa_measure),
+            query=query_without(request), plots=PLOTS,
+        )
+    return render(request, "research/linking.html", context, status=400 if form.errors else 200)
+
+
+def _plot_scatter(linked, key_x, key_y, x_label, y_label, title, stats_key, fmt):
+    points = [{"label": pair["study_id"], "x": pair[key_x], "y": pair[key_y]} for pair in linked["pairs"]]
+    return plots.scatter_with_fit(points, x_label=x_label, y_label=y_label, title=title,
+                                  stats=linked[stats_key], fmt=fmt)
+
+
+PLOTS = {
+    "fa-vs-score": lambda linked, course_list, fmt: _plot_scatter(
+        linked, "delta_fa", "delta_score", f"Δ {linked['fa_measure']}", f"Δ {linked['instrument']}",
+        f"Change in {linked['fa_measure']} and in {linked['instrument']}", "correlation", fmt),
+    "dose-vs-fa": lambda linked, course_list, fmt: _plot_scatter(
+        linked, "tnc_per_kg", "delta_fa", "TNC/kg", f"Δ {linked['fa_measure']}",
+        f"Dose and change in {linked['fa_measure']}", "dose_fa", fmt),
+    "dose-vs-score": lambda linked, course_list, fmt: _plot_scatter(
+        linked, "tnc_per_kg", "delta_score", "TNC/kg", f"Δ {linked['instrument']}",
+        f"Dose and change in {linked['instrument']}", "dose_score", fmt),
+    "fa-before-after": lambda linked, course_list, fmt: plots.paired_before_after(
+        linked["fa_pairs"], y_label=linked["fa_measure"], title=f"{linked['fa_measure']}: baseline and follow-up",
+        stats=linked["fa_change"], fmt=fmt),
+    "score-trajectories": lambda linked, course_list, fmt: plots.trajectories(
+        analysis.trajectories(course_list, linked["instrument"]), y_label=linked["instrument"],
+        title=f"{linked['instrument']} over time", fmt=fmt),
+    "fa-trajectories": lambda linked, course_list, fmt: plots.trajectories(
+        analysis.trajectories(course_list, linked["fa_measure"]), y_label=linked["fa_measure"],
+        title=f"{linked['fa_measure']} over time", fmt=fmt),
+}
+PLOT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@login_required
+def plot(request, name, fmt):
+    require(request, VIEW_COHORT)
+    if name not in PLOTS or fmt not in PLOT_TYPES:
+        return HttpResponse(_("No such plot."), status=404, content_type="text/plain; charset=utf-8")
+    form, cohort = cohort_from(request)
+    if cohort is None:
+        return HttpResponse(" ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+                            status=400, content_type="text/plain; charset=utf-8")
+    course_list = courses(cohort, rules())
+    _instruments, _fa, instrument, fa_measure = _linking_choices(request, course_list)
+    linked = analysis.link(course_list, instrument, fa_measure)
+    response = HttpResponse(PLOTS[name](linked, course_list, fmt), content_type=PLOT_TYPES[fmt])
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+        ExportLog.objects.create(user=request.user, kind=f"plot:{name}", file_format=fmt,
+                                 filters=cohort.as_dict(), completed=True, rows=len(linked["pairs"]))
+    return response
+
+
+@login_required
+def export_log(request):
+    require(request, "research.view_exportlog")
+    return render(request, "research/export_log.html", {"entries": ExportLog.objects.select_related("user")[:500]})
+
+
+# ---- API ---------------------------------------------------------------------------------
+
+
+class CanExport(BasePermission):
+    def has_permission(self, request, view):
+        return request.user.is_authenticated and request.user.has_perm(EXPORT)
+
+
+class FileRenderer(renderers.BaseRenderer):
+    """Lets `?format=csv|json|xlsx|zip` reach the view, which streams the file itself."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        import json
+
+        return json.dumps(data).encode()
+
+
+def file_renderer(fmt, media_type):
+    return type(f"{fmt.upper()}FileRenderer", (FileRenderer,), {"format": fmt, "media_type": media_type})
+
+
+def _logged_stream(log, counter, chunks):
+    """Streams the chunks, then records in the export log how many rows went out."""
+    for chunk in chunks:
+        yield chunk
+    log.rows, log.completed = counter.count, True
+    log.save(update_fields=["rows", "completed"])
+
+
+class ExportView(APIView):
+    permission_classes = [CanExport]
+    renderer_classes = [renderers.JSONRenderer, file_renderer("csv", "text/csv"),
+                        file_renderer("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+                        file_renderer("zip", "application/zip")]
+
+    def date_mode(self, request):
+        mode = request.query_params.get("dates", RELATIVE)
+        if mode not in DATE_MODES:
+            raise ValidationError({"dates": [_("Choose relative or shifted.")]})
+        return mode
+
+    def file_format(self, request, allowed):
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in allowed:
+            raise ValidationError({"format": [_("Choose one of: %(formats)s.") % {"formats": ", ".join(allowed)}]})
+        return fmt
+
+    def stream(self, request, kind, fmt, date_mode, cohort, columns, rows, filename):
+        writer, content_type = exports.WRITERS[fmt]
+        log = ExportLog.objects.create(user=request.user, kind=kind, file_format=fmt, date_mode=date_mode,
+                                       filters=cohort.as_dict() if cohort else {})
+        counter = exports.Counter(rows)
+        response = StreamingHttpResponse(_logged_stream(log, counter, writer(columns, counter)),
+                                         content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class CohortExportView(ExportView):
+    """The de-identified cohort: `table=long` (one row per patient × visit × measure) or `wide`
+    (one row per patient × visit); `format=csv|json|xlsx`; `dates=relative|shifted`; and the
+    cohort filters of the research page (subtype, etiology, gmfcs, tnc_min, tnc_max, cd34_min,
+    cd34_max in ×10⁸ and ×10⁶ cells/kg, months_min, months_max, usable_only)."""
+
+    def get(self, request):
+        fmt = self.file_format(request, exports.WRITERS)
+        table = request.query_params.get("table", "long")
+        if table not in ("long", "wide"):
+            raise ValidationError({"table": [_("Choose long or wide.")]})
+        date_mode = self.date_mode(request)
+        _form, cohort = cohort_from(request._request, errors_as="api")
+        export_rules = rules(date_mode)
+        if table == "long":
+            columns, rows = exports.long_columns(export_rules), exports.long_rows(cohort, export_rules)
+        else:
+            measures = measure_names(list(iter_courses(cohort, export_rules)))
+            columns = exports.wide_columns(export_rules, measures)
+            rows = exports.wide_rows(cohort, export_rules, measures)
+        stamp = dt.date.today().isoformat()
+        return self.stream(request, table, fmt, date_mode, cohort, columns, rows, f"cohort-{table}-{stamp}")
+
+
+class DictionaryView(ExportView):
+    """Every column of the long and wide tables: name, type, unit, description, source."""
+
+    def get(self, request):
+        fmt = self.file_format(request, ("json", "csv"))
+        date_mode = self.date_mode(request)
+        rows = exports.dictionary(rules(date_mode))
+        columns = [(name, "string", "", "", "") for name in ("table", "name", "type", "unit", "description", "source")]
+        return self.stream(request, "dictionary", fmt, date_mode, None, columns,
+                           ([row[column[0]] for column in columns] for row in rows), "dictionary")
+
+
+class BidsExportView(ExportView):
+    """The imaging derivatives of the cohort (FA, MD, AD, RD, colour FA, mask) as a BIDS
+    derivatives zip, with JSON sidecars carrying the provenance."""
+
+    def get(self, request):
+        from research.derivatives import bids_entries
+        from research.bids import iter_bids_zip
+        from imaging.dti import PIPELINE_VERSION
+
+        _form, cohort = cohort_from(request._request, errors_as="api")
+        log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip",
+                                       filters=cohort.as_dict())
+        entries, participants = bids_entries(cohort, rules())
+        counter = exports.Counter(entries)
+        chunks = iter_bids_zip(counter, dataset_name="CP cell-therapy registry: DTI derivatives",
+                               pipeline_version=PIPELINE_VERSION, participants=participants)
+        response = StreamingHttpResponse(_logged_stream(log, counter, chunks), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="dti-derivatives-{dt.date.today()}.zip"'
+        return response
