@@ -250,6 +250,9 @@ async function initViewer(div, uid) {
       loadingText: "",
       logLevel: "warn",
       show3Dcrosshair: false,
+      // Radiologists read images with the patient's left on the screen's right;
+      // data-convention="neurological" on the div gives the other way.
+      isRadiologicalConvention: div.dataset.convention !== "neurological",
     });
     await nv.attachToCanvas(ui.canvas);
 
