@@ -93,7 +93,11 @@ def _fmt_p(p):
 
 
 def _render(key, draw, fmt):
-    """Draw a fresh figure with ``draw(fig)`` and return its bytes in ``fmt``, deterministically."""
+    """Draw a fresh figure with ``draw(fig)`` and return its bytes in ``fmt``, deterministically.
+
+    ``key`` is everything drawn, as plain values (cleaned numbers, labels, text); its repr seeds the
+    SVG ids, so it must not contain objects whose repr changes between runs.
+    """
     salt = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
     with _LOCK, matplotlib.rc_context({**_RC, "svg.hashsalt": salt}):
         fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
@@ -177,7 +181,7 @@ def scatter_with_fit(points, *, x_label, y_label, title, stats=None, fmt="png"):
             ax.legend(loc="best", frameon=False)
         ax.margins(0.15)
 
-    return _render(("scatter", points, x_label, y_label, title, stats, fmt), draw, fmt)
+    return _render(("scatter", shown, x_label, y_label, title, lines, fmt), draw, fmt)
 
 
 def trajectories(series, *, y_label, title, x_label="Months since the procedure", fmt="png"):
@@ -217,7 +221,7 @@ def trajectories(series, *, y_label, title, x_label="Months since the procedure"
         ax.margins(x=0.06, y=0.12)
         fig.legend(loc="outside right upper", title="Patient", frameon=False)
 
-    return _render(("trajectories", series, y_label, title, x_label, fmt), draw, fmt)
+    return _render(("trajectories", lines_by_patient, y_label, title, x_label, lines, fmt), draw, fmt)
 
 
 def _spread(values, gap):
@@ -284,4 +288,4 @@ def paired_before_after(pairs, *, y_label, title, stats=None, fmt="png"):
             ax.annotate(label, (1, a), xytext=(1.06, y), textcoords="data", va="center", ha="left", fontsize=10,
                         color=colour, bbox=_LABEL_BOX, arrowprops=leader)
 
-    return _render(("paired", pairs, y_label, title, stats, fmt), draw, fmt)
+    return _render(("paired", shown, y_label, title, lines, fmt), draw, fmt)
