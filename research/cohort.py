@@ -1,11 +1,9 @@
 """The cohort as research sees it: filters, and each patient's course (doses, visits, scores,
 FA and MD) read in chunks of patients so that any number of rows streams in flat memory."""
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django import forms
-from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 
 from registry.deidentify import age_in_months
@@ -201,7 +199,6 @@ def courses(cohort, rules):
 
 
 def _courses(patient_ids, cohort, rules):
-    from imaging.models import DiffusionResult, RoiMeasurement, Scan
 
     by_id = {}
     for row in Patient.objects.filter(pk__in=patient_ids).order_by("pk").values(

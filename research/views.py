@@ -13,7 +13,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
 from registry.deidentify import DATE_MODES, RELATIVE, rules
-from registry.models import Instrument
+from registry.models import Instrument, Patient
 from research import analysis, exports, plots
 from research.cohort import CohortForm, courses, iter_courses, measure_names
 from research.models import ExportLog
@@ -52,7 +52,9 @@ def cohort_page(request):
     require(request, VIEW_COHORT)
     form, cohort = cohort_from(request)
     context = {"form": form, "query": query_without(request, "page"), "instruments": Instrument.objects.all(),
-               "date_modes": DATE_MODES}
+               "date_modes": DATE_MODES, "labels": {
+                   "sex": dict(Patient.Sex.choices), "cp_subtype": dict(Patient.Subtype.choices),
+                   "etiology": dict(Patient.Etiology.choices)}}
     if cohort is not None:
         course_list = courses(cohort, rules())
         context.update(

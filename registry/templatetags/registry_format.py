@@ -42,3 +42,9 @@ def signed_float(value, digits=3):
     if value is None:
         return ""
     return f"{value:+.{int(digits)}f}"
+
+
+@register.filter
+def label_in(value, choices):
+    """The human label of a stored choice value, from a {value: label} dict."""
+    return choices.get(value, value) if value is not None else "—"

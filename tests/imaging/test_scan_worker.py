@@ -2,7 +2,6 @@
 import os
 import time
 
-import numpy as np
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
