@@ -64,3 +64,26 @@ class InstrumentAdmin(RecordAdmin):
 class ScoreAdmin(RecordAdmin):
     list_display = ["visit", "instrument", "value", "assessor"]
     list_filter = ["instrument"]
+
+
+@admin.register(models.FreeTextRelease)
+class FreeTextReleaseAdmin(SimpleHistoryAdmin):
+    """Which free-text fields research may see; deleting a row withdraws the release."""
+
+    list_display = ["__str__", "field", "released_by", "released_at", "note"]
+    readonly_fields = ["released_by", "released_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "field":
+            from django import forms
+
+            from registry.deidentify import FREE_TEXT_FIELDS
+
+            return forms.ChoiceField(choices=[(key, str(label)) for key, label in FREE_TEXT_FIELDS.items()],
+                                     label=db_field.verbose_name)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.released_by = request.user
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,47 @@
+"""Django admin for scans, their results, status history and ROI measurements."""
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent
+from registry.admin import RecordAdmin
+
+
+class StatusEventInline(admin.TabularInline):
+    model = ScanStatusEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["status", "at", "worker", "detail"]
+
+
+class ResultInline(admin.TabularInline):
+    model = DiffusionResult
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "is_current", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed"]
+    readonly_fields = fields
+
+
+@admin.register(Scan)
+class ScanAdmin(RecordAdmin):
+    list_display = ["id", "visit", "acquisition_date", "status", "progress", "usable", "profile", "fit_method"]
+    list_filter = ["status", "usable", "profile"]
+    search_fields = ["visit__patient__study_id"]
+    readonly_fields = RecordAdmin.readonly_fields + [
+        "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "fingerprint", "shape", "status", "stage",
+        "progress", "error", "traceback", "attempts", "status_changed_at"]
+    inlines = [StatusEventInline, ResultInline]
+
+
+@admin.register(DiffusionResult)
+class DiffusionResultAdmin(admin.ModelAdmin):
+    list_display = ["scan", "created_at", "is_current", "fa_wm_mean", "qc_passed"]
+    list_filter = ["is_current", "qc_passed"]
+    readonly_fields = ["scan", "created_at", "folder", "files", "qc", "summary", "provenance", "fa_mean", "fa_median",
+                       "fa_wm_mean", "md_mean", "qc_passed", "is_current"]
+
+
+@admin.register(RoiMeasurement)
+class RoiMeasurementAdmin(RecordAdmin):
+    list_display = ["scan", "region", "fa", "md", "voxels", "source"]
+    list_filter = ["source"]
+    search_fields = ["region", "scan__visit__patient__study_id"]
