@@ -9,7 +9,9 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from imaging import forms, services
@@ -82,12 +84,51 @@ def scan_detail(request, pk):
     })
 
 
+QC_NAMES = {
+    "b0_count": _lazy("b0 volumes"), "n_directions": _lazy("Diffusion directions"), "b_values": _lazy("b-values"),
+    "snr": _lazy("SNR in the brain mask"), "brain_mask": _lazy("Brain mask"), "fit_residual": _lazy("Mean fit residual"),
+    "nonphysical_eigenvalues": _lazy("Non-physical eigenvalues"), "fa_histogram": _lazy("FA histogram"),
+    "motion": _lazy("Motion"),
+}
+
+
+def _qc_value(name, value):
+    """A QC value as a radiologist reads it."""
+    if name == "b_values" and isinstance(value, list):
+        return ", ".join(f"b={shell[0]:g} ×{shell[1]}" for shell in value if isinstance(shell, list) and len(shell) == 2)
+    if name == "brain_mask" and isinstance(value, dict):
+        return f"{value.get('voxels')} voxels ({100 * (value.get('fraction') or 0):.0f} %)"
+    if name == "nonphysical_eigenvalues" and isinstance(value, (int, float)):
+        return f"{100 * value:.2f} %"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return value
+
+
+def _histogram_svg(value):
+    """Inline SVG bars of the FA histogram (bin_edges, counts), FA 0 to 1 from left to right."""
+    counts = value.get("counts") or []
+    if not counts or max(counts) == 0:
+        return ""
+    width, height, bar = 200, 40, 200 / len(counts)
+    top = max(counts) ** 0.5  # square-root scale, so the few white-matter voxels still show
+    scaled = [height * count ** 0.5 / top for count in counts]
+    bars = "".join(f'<rect x="{i * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}"/>'
+                   for i, h in enumerate(scaled))
+    return mark_safe(f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+                     f'role="img" aria-label="FA 0-1">{bars}</svg>')
+
+
 def _qc_items(result):
     if not result:
         return []
-    items = result.qc.get("items", {})
-    return [{"name": name.replace("_", " ").capitalize(), **item, "value": None if name == "fa_histogram" else item.get("value")}
-            for name, item in items.items()]
+    items = []
+    for name, item in result.qc.get("items", {}).items():
+        value = item.get("value")
+        items.append({**item, "name": QC_NAMES.get(name, name.replace("_", " ").capitalize()),
+                      "value": _histogram_svg(value) if name == "fa_histogram" and isinstance(value, dict)
+                      else _qc_value(name, value)})
+    return items
 
 
 def _scan_action(request, pk, perm):
