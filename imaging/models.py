@@ -47,6 +47,10 @@ class Scan(ClinicalRecord):
                                default=Profile.STANDARD)
     fit_method = models.CharField(_("tensor fit"), max_length=8, choices=FitMethod.choices, default=FitMethod.WLS)
     shape = models.JSONField(_("image shape"), default=list)
+    affine = models.JSONField(_("voxel-to-world affine"), default=list)
+    labels = models.FileField(_("label image"), max_length=255, blank=True,
+                              help_text=_("Integer NIfTI on the scan's grid; its regions are measured at every run."))
+    label_names = models.JSONField(_("region names"), default=dict, blank=True)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(_("stage"), max_length=32, blank=True)
@@ -64,7 +68,7 @@ class Scan(ClinicalRecord):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                     related_name="+", verbose_name=_("uploaded by"))
 
-    history = HistoricalRecords(excluded_fields=["stage", "progress", "traceback", "status_changed_at"])
+    history = HistoricalRecords(excluded_fields=["stage", "progress", "traceback", "status_changed_at", "affine"])
 
     class Meta:
         verbose_name = _("diffusion scan")

@@ -8,6 +8,7 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -143,6 +144,7 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
             scan = Scan(visit=visit, acquisition_date=acquisition_date or visit.date, fingerprint=fingerprint,
                         profile=profile, fit_method=fit_method, uploaded_by=actor,
                         shape=list(summary.header.shape), status=Scan.Status.QUEUED,
+                        affine=np.asarray(summary.header.affine).round(6).tolist(),
                         status_changed_at=timezone.now(), **hashes,
                         dicom_sha256=shas[0] if dicom_zip is not None else "")
             scan.dwi.name = scan.bval.name = scan.bvec.name = "pending"
@@ -210,11 +212,15 @@ class ProgressRecorder:
 
 @contextmanager
 def local_inputs(scan):
-    """The scan's input files as local paths (downloaded first when storage is remote)."""
+    """The scan's input files (dwi, bval, bvec, labels or None) as local paths, downloaded
+    first when storage is remote."""
     folder = Path(tempfile.mkdtemp(prefix=f"scan-{scan.pk}-", dir=settings.IMAGING_STAGING_DIR))
     try:
         paths = []
-        for field in (scan.dwi, scan.bval, scan.bvec):
+        for field in (scan.dwi, scan.bval, scan.bvec, scan.labels):
+            if not field:
+                paths.append(None)
+                continue
             target = folder / Path(field.name).name
             with field.storage.open(field.name, "rb") as src, open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
@@ -235,11 +241,12 @@ def scan_process(scan_id, worker=""):
                 attempts=scan.attempts + 1)
     result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
     try:
-        with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path)):
+        with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
             out_dir = folder / "out"
             outcome = run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile=scan.profile,
                                    fit_method=scan.fit_method, progress=ProgressRecorder(scan_id),
-                                   limits=input_limits(), n_threads=1)
+                                   limits=input_limits(), n_threads=1, labels_path=labels_path,
+                                   label_names=scan.label_names or None)
             files = {}
             for name, path in {**outcome.maps, **{f"preview_{k}": v for k, v in outcome.previews.items()},
                                "results": outcome.results_json}.items():
@@ -273,6 +280,8 @@ def _store_result(scan, outcome, files, folder, worker):
         fa_wm_mean=summary.get("wm_fa_mean"), md_mean=summary.get("md_mean"),
         qc_passed=outcome.qc.get("overall") == "pass",
     )
+    if scan.labels:
+        _replace_regions(scan, result, outcome.rois, None)
     _set_status(scan.pk, Scan.Status.DONE, worker, stage="done", progress=100)
     return result
 
@@ -324,54 +333,65 @@ def scan_review(scan, actor, expected_version, usable, reason):
 
 
 def labels_apply(scan, actor, labels_upload, names):
-    """Compute FA and MD per region of an uploaded label image into the scan's ROI measurements.
+    """Attach a label image (integer NIfTI on the scan's grid) with region names to the scan.
 
-    The label image must lie on the scan's grid. Earlier label-mask measurements of the scan
-    are replaced; manual ones stay.
+    If the scan has maps, FA and MD per region are computed at once into its ROI measurements;
+    otherwise when it is processed. Every later reprocessing measures the regions again.
+    Earlier label-mask measurements are replaced; manual ones stay. Returns the measurements.
     """
-    import nibabel as nib
-
-    result = scan.current_result
-    if result is None:
-        raise ValidationError({"labels": [_("The scan has no FA maps yet; wait until it is processed.")]})
     try:
         label_names = parse_label_names(names) if names else {}
     except DiffusionInputError as error:
         raise _field_error(error)
     with staging_folder() as folder:
-        lowered = (labels_upload.name or "").lower()
-        suffix = ".nii.gz" if lowered.endswith(".gz") else ".nii"
+        suffix = ".nii.gz" if (labels_upload.name or "").lower().endswith(".gz") else ".nii"
         path, sha = stage_upload(labels_upload, folder, "labels" + suffix)
-        maps = {}
-        for key in ("fa", "md", "mask"):
-            target = folder / f"{key}.nii.gz"
-            with default_storage.open(result.files[key], "rb") as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            maps[key] = nib.load(str(target))
         try:
-            labels = load_labels(path, maps["fa"].shape[:3], maps["fa"].affine)
+            labels = load_labels(path, tuple(scan.shape[:3]), np.asarray(scan.affine) if scan.affine else None)
         except DiffusionInputError as error:
             raise _field_error(error)
-        stats = region_stats(labels, maps["fa"].get_fdata(dtype="float32"), maps["md"].get_fdata(dtype="float32"),
-                             mask=maps["mask"].get_fdata() > 0, label_names=label_names)
-        stats = [row for row in stats if row["voxels"]]
-        if not stats:
-            raise ValidationError({"labels": [_("No region of the label image falls inside the brain mask (all voxels are 0 or outside).")]})
+        result = scan.current_result
+        stats = _region_stats(result, labels, label_names, folder) if result else None
+        if stats is not None and not stats:
+            raise ValidationError({"labels": [_("No region of the label image falls inside the brain mask "
+                                                "(all voxels are 0 or outside).")]})
         with transaction.atomic():
-            stored_name = default_storage.save(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}",
-                                               File(open(path, "rb"), name="labels" + suffix))
-            RoiMeasurement.objects.filter(scan=scan, source=RoiMeasurement.Source.LABEL_MASK).delete()
-            created = []
-            for row in stats:
-                roi = RoiMeasurement(
-                    scan=scan, result=result, region=row["name"][:100], label=row["label"], fa=row["fa_mean"],
-                    fa_sd=row.get("fa_sd"), fa_median=row.get("fa_median"), md=row.get("md_mean"),
-                    voxels=row["voxels"], source=RoiMeasurement.Source.LABEL_MASK, measured_by=actor,
-                )
-                roi.full_clean()
-                roi._history_user = actor
-                roi.save()
-                created.append(roi)
-            result.files = {**result.files, "labels": stored_name}
-            result.save(update_fields=["files"])
+            with open(path, "rb") as handle:
+                stored = default_storage.save(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}",
+                                              File(handle, name="labels" + suffix))
+            Scan.objects.filter(pk=scan.pk).update(labels=stored, label_names={str(k): v for k, v in
+                                                                               label_names.items()})
+            return _replace_regions(scan, result, stats, actor) if result else []
+
+
+def _region_stats(result, labels, label_names, folder):
+    """Region statistics of `labels` on a stored result's FA and MD, inside its brain mask."""
+    import nibabel as nib
+
+    maps = {}
+    for key in ("fa", "md", "mask"):
+        target = folder / f"{key}.nii.gz"
+        with default_storage.open(result.files[key], "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        maps[key] = nib.load(str(target)).get_fdata(dtype="float32")
+    stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names)
+    return [row for row in stats if row["voxels"]]
+
+
+def _replace_regions(scan, result, stats, actor):
+    """Label-mask measurements of the scan := `stats` (rows of imaging.dti.region_stats)."""
+    RoiMeasurement.objects.filter(scan=scan, source=RoiMeasurement.Source.LABEL_MASK).delete()
+    created = []
+    for row in stats or ():
+        if not row.get("voxels"):
+            continue
+        roi = RoiMeasurement(
+            scan=scan, result=result, region=str(row["name"])[:100], label=row["label"], fa=row["fa_mean"],
+            fa_sd=row.get("fa_sd"), fa_median=row.get("fa_median"), md=row.get("md_mean"), voxels=row["voxels"],
+            source=RoiMeasurement.Source.LABEL_MASK, measured_by=actor,
+        )
+        roi.full_clean()
+        roi._history_user = actor
+        roi.save()
+        created.append(roi)
     return created

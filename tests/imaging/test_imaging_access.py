@@ -159,3 +159,28 @@ def test_the_patient_page_shows_fa_next_to_the_scores(client, make_user, process
     page = client.get(f"/patients/{processed_scan.visit.patient_id}/").content.decode()
     assert "White-matter FA" in page
     assert f"{processed_scan.current_result.fa_wm_mean:.3f}" in page
+
+
+def test_labels_attached_before_processing_are_measured_at_every_run(build, make_user, scan_files, phantom):
+    radiologist = make_user("radiology", "labeller")
+    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval, \
+            open(scan_files["bvec"], "rb") as bvec:
+        scan, _created = services.scan_register(build.visit(), radiologist,
+                                                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+                                                bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+    with open(scan_files["labels"], "rb") as labels:
+        assert services.labels_apply(scan, radiologist, File(labels, name="labels.nii.gz"),
+                                     open(scan_files["label_names"]).read()) == []
+    services.scan_process(scan.pk, worker="test")
+    first = {roi.label: roi for roi in RoiMeasurement.objects.filter(scan=scan)}
+    tracts = [label for label in phantom.true_fa if label >= 3]
+    assert set(tracts) <= set(first)
+    for label in tracts:
+        assert first[label].fa == pytest.approx(phantom.true_fa[label], abs=0.05)
+        assert first[label].region == phantom.label_names[label]
+
+    Scan.objects.filter(pk=scan.pk).update(status="done")
+    services.scan_process(scan.pk, worker="test")
+    again = RoiMeasurement.objects.filter(scan=scan)
+    current = Scan.objects.get(pk=scan.pk).current_result
+    assert again.count() == len(first) and {roi.result_id for roi in again} == {current.pk}
