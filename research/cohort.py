@@ -189,9 +189,12 @@ def iter_courses(cohort, rules):
     """Each patient's course in the cohort, read CHUNK_PATIENTS patients at a time."""
     ids = list(cohort.patients().values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK_PATIENTS):
-        for course in _courses(ids[start:start + CHUNK_PATIENTS], cohort, rules):
+        chunk = _courses(ids[start:start + CHUNK_PATIENTS], cohort, rules)
+        for course in chunk:
             if cohort.dose_matches(course):
                 yield course
+        # Let this chunk go before the next one is read: at most one chunk is held at a time.
+        chunk = course = None
 
 
 def courses(cohort, rules):

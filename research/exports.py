@@ -9,7 +9,6 @@ import tempfile
 from django.utils.translation import gettext_lazy as _
 
 from registry.deidentify import RELATIVE
-from research import stats
 from research.cohort import iter_courses
 
 BATCH_ROWS = 2000
@@ -97,9 +96,13 @@ def _patient_values(course):
 
 
 def long_rows(cohort, rules):
-    """One row per patient × visit × measure (and per procedure × dose)."""
-    from research.cohort import months_between
+    """One row per patient × visit × measure (and per procedure × dose).
+
+    The change columns follow research.stats.change (percent of |baseline|), written out here
+    because this loop runs once per row of exports of any size.
+    """
     from registry.deidentify import age_in_months
+    from research.cohort import months_between
 
     for course in iter_courses(cohort, rules):
         patient = _patient_values(course)
@@ -109,17 +112,22 @@ def long_rows(cohort, rules):
                      months_between(first, procedure["date"]), age_in_months(course.date_of_birth, procedure["date"])]
             for name, value in (("TNC/kg", procedure["tnc_per_kg"]), ("CD34+/kg", procedure["cd34_per_kg"])):
                 if value is not None:
-                    yield patient + event + [name, "dose", "cells/kg", value, None, None, None, None, None]
+                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
+        baseline_visit = course.baseline
+        baselines = {name: m.value for name, m in baseline_visit.measures.items()} if baseline_visit else {}
         for visit in course.visits:
-            event = ["visit", visit.kind, rules.date(visit.date, course.patient_id, first), visit.months,
-                     visit.age_months]
+            head = patient + ["visit", visit.kind, rules.date(visit.date, course.patient_id, first), visit.months,
+                              visit.age_months]
+            is_baseline = visit is baseline_visit
             for measure in visit.measures.values():
-                baseline = course.baseline_value(measure.name)
-                delta = stats.change(baseline, measure.value) if visit.kind != "baseline" else {}
-                yield patient + event + [measure.name, measure.kind, measure.unit, measure.value, baseline,
-                                         delta.get("change"), delta.get("percent_change"),
-                                         visit.scan_usable if measure.kind != "score" else None,
-                                         visit.scan_qc_passed if measure.kind != "score" else None]
+                baseline = baselines.get(measure.name)
+                change = percent = None
+                if baseline is not None and not is_baseline:
+                    change = measure.value - baseline
+                    percent = 100.0 * change / abs(baseline) if baseline else None
+                imaging = measure.kind != "score"
+                yield head + [measure.name, measure.kind, measure.value, measure.unit, baseline, change, percent,
+                              visit.scan_usable if imaging else None, visit.scan_qc_passed if imaging else None]
 
 
 def wide_rows(cohort, rules, measures):
@@ -150,21 +158,20 @@ class Counter:
             yield row
 
 
-def _cell(value):
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else ("true" if value else "false")
-    if isinstance(value, float):
-        return repr(value)
-    return value
+BOOLEAN_TEXT = {True: "true", False: "false", None: ""}
 
 
 def stream_csv(columns, rows):
+    """CSV with booleans as true/false and missing values empty (the csv module writes None as "")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column[0] for column in columns])
+    booleans = [index for index, column in enumerate(columns) if column[1] == "boolean"]
     pending = 0
     for row in rows:
-        writer.writerow([_cell(value) for value in row])
+        for index in booleans:
+            row[index] = BOOLEAN_TEXT[row[index]]
+        writer.writerow(row)
         pending += 1
         if pending >= BATCH_ROWS:
             yield buffer.getvalue().encode()
