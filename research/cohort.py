@@ -7,9 +7,10 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from registry.deidentify import age_in_months
+from research import lookups  # noqa: F401  (registers field__any)
 from registry.models import DAYS_PER_MONTH, Instrument, IntrathecalProcedure, Patient, Score, Visit
 
-CHUNK_PATIENTS = 500
+CHUNK_PATIENTS = 1000
 DOSE_SCALE = {"tnc": 1e8, "cd34": 1e6}  # the page's units: ×10⁸/kg and ×10⁶/kg
 
 
@@ -204,12 +205,12 @@ def courses(cohort, rules):
 def _courses(patient_ids, cohort, rules):
 
     by_id = {}
-    for row in Patient.objects.filter(pk__in=patient_ids).order_by("pk").values(
+    for row in Patient.objects.filter(pk__any=patient_ids).order_by("pk").values(
             "pk", "study_id", "sex", "cp_subtype", "etiology", "gmfcs_level", "gestational_age_weeks", "epilepsy",
             "date_of_birth"):
         pk = row.pop("pk")
         by_id[pk] = Course(patient_id=pk, **row)
-    for row in IntrathecalProcedure.objects.filter(patient_id__in=patient_ids).order_by("patient_id", "date", "pk") \
+    for row in IntrathecalProcedure.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk") \
             .values("patient_id", "date", "weight_kg", "volume_ml", "product__tnc_count", "product__cd34_count"):
         weight = float(row["weight_kg"])
         by_id[row["patient_id"]].procedures.append({
@@ -219,7 +220,7 @@ def _courses(patient_ids, cohort, rules):
         })
 
     visits = {}
-    for row in Visit.objects.filter(patient_id__in=patient_ids).order_by("patient_id", "date", "pk").values(
+    for row in Visit.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk").values(
             "pk", "patient_id", "date", "kind"):
         course = by_id[row["patient_id"]]
         months = months_between(course.first_procedure_date, row["date"])
@@ -231,7 +232,7 @@ def _courses(patient_ids, cohort, rules):
         visits[row["pk"]] = visit
 
     units = dict(Instrument.objects.values_list("code", "unit"))
-    for visit_id, code, value in Score.objects.filter(visit_id__in=list(visits)).values_list(
+    for visit_id, code, value in Score.objects.filter(visit_id__any=list(visits)).values_list(
             "visit_id", "instrument__code", "value"):
         visits[visit_id].measures[code] = Measure(code, "score", units.get(code, ""), float(value), code)
 
@@ -244,7 +245,7 @@ def _add_imaging(visits, cohort, rules):
     (or, unless only usable scans count, not marked unusable)."""
     from imaging.models import DiffusionResult, RoiMeasurement, Scan
 
-    scans = Scan.objects.filter(visit_id__in=list(visits), status=Scan.Status.DONE)
+    scans = Scan.objects.filter(visit_id__any=list(visits), status=Scan.Status.DONE)
     scans = scans.filter(usable=True) if cohort.usable_only else scans.exclude(usable=False)
     chosen = {}
     for scan_id, visit_id, usable in scans.order_by("created_at", "pk").values_list("pk", "visit_id", "usable"):
@@ -252,7 +253,7 @@ def _add_imaging(visits, cohort, rules):
         if current is None or usable or not current[1]:
             chosen[visit_id] = (scan_id, usable)
     scan_visit = {scan_id: visit_id for visit_id, (scan_id, _usable) in chosen.items()}
-    results = DiffusionResult.objects.filter(scan_id__in=list(scan_visit), is_current=True).values_list(
+    results = DiffusionResult.objects.filter(scan_id__any=list(scan_visit), is_current=True).values_list(
         "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed")
     for scan_id, fa_mean, fa_wm, md_mean, qc_passed in results:
         visit = visits[scan_visit[scan_id]]
@@ -263,7 +264,7 @@ def _add_imaging(visits, cohort, rules):
             if value is not None:
                 visit.measures[name] = Measure(name, kind, unit, value, source)
     show_region = rules.keeps("roimeasurement.region")
-    rois = RoiMeasurement.objects.filter(scan_id__in=list(scan_visit)).order_by("pk").values_list(
+    rois = RoiMeasurement.objects.filter(scan_id__any=list(scan_visit)).order_by("pk").values_list(
         "scan_id", "region", "label", "fa", "md", "pk")
     for scan_id, region, label, fa, md, pk in rois:
         visit = visits[scan_visit[scan_id]]
