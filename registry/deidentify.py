@@ -4,7 +4,7 @@
 - Ages are whole months at each event.
 - Dates, chosen per export: whole days since the patient's first intrathecal procedure
   (`relative`, negative before it, null while the patient has had none), or the real date
-  moved back by a secret per-patient offset of 0-364 days (`shifted`): the same offset for
+  moved back by a secret per-patient offset of 1-364 days (`shifted`): the same offset for
   every date of a patient and in every export, so intervals are kept.
 - Free-text fields are left out unless a registry-admin releases them (FreeTextRelease).
 """
@@ -46,10 +46,11 @@ def days_since_procedure(value, first_procedure_date):
 
 
 def date_shift_days(patient_id):
-    """The patient's secret date offset, 0-364 days, the same in every export."""
+    """The patient's secret date offset, 1-364 days (never 0, which would leave the real dates),
+    the same in every export."""
     key = (getattr(settings, "DEIDENTIFICATION_KEY", "") or settings.SECRET_KEY).encode()
     digest = hmac.new(key, f"date-shift:{patient_id}".encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") % 365
+    return 1 + int.from_bytes(digest[:8], "big") % 364
 
 
 def age_in_months(date_of_birth, on_date):

@@ -39,7 +39,7 @@ def _patient_columns():
 def _event_columns(rules):
     date_doc = (_("Days from the patient's first intrathecal procedure to the event (negative before it)")
                 if rules.date_mode == RELATIVE else
-                _("Date of the event moved back by the patient's secret offset (0-364 days, the same in every "
+                _("Date of the event moved back by the patient's secret offset (1-364 days, the same in every "
                   "export), so intervals are kept"))
     return [
         ("event", "string", "", _("visit, or procedure for dose rows"), "Visit.kind / IntrathecalProcedure"),
