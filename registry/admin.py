@@ -1,13 +1,37 @@
 """Django admin for registry-admins: every model, with its change history."""
+from django import forms
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import models
+from registry.services import EditConflict
+
+
+class RecordAdminForm(forms.ModelForm):
+    """Carries the version the admin opened; a save over someone else's change is refused."""
+
+    opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["opened_version"].initial = self.instance.version
+
+    def clean(self):
+        data = super().clean()
+        opened = data.get("opened_version")
+        if self.instance.pk and opened is not None:
+            current = type(self.instance).objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+            if current is not None and current != opened:
+                raise forms.ValidationError(str(EditConflict(type(self.instance).objects.get(pk=self.instance.pk),
+                                                             opened)))
+        return data
 
 
 class RecordAdmin(SimpleHistoryAdmin):
-    """Admin edits bump the version too, so a page open elsewhere sees the change as a conflict."""
+    """Admin edits go through the same versioning as the pages and the API."""
 
+    form = RecordAdminForm
     readonly_fields = ["version", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
