@@ -80,7 +80,7 @@ def scan_detail(request, pk):
         "review_form": forms.ReviewForm(initial={"usable": "yes" if scan.usable is not False else "no",
                                                  "reason": scan.usable_reason, "version": scan.version}),
         "labels_form": forms.LabelsForm(), "roi_form": forms.ManualRoiForm(),
-        "qc_items": _qc_items(result),
+        "qc_items": _qc_items(result), "viewer_labels": viewer_labels(),
     })
 
 
@@ -117,6 +117,27 @@ def _histogram_svg(value):
                    for i, h in enumerate(scaled))
     return mark_safe(f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
                      f'role="img" aria-label="FA 0-1">{bars}</svg>')
+
+
+def viewer_labels():
+    """The viewer's words in the page's language (static/imaging/viewer.js reads them as JSON)."""
+    import json
+
+    return json.dumps({
+        "overlay": _("Overlay"), "colorFa": _("Colour FA"), "opacity": _("Opacity"), "view": _("View"),
+        "axial": _("Axial"), "coronal": _("Coronal"), "sagittal": _("Sagittal"), "multiplanar": _("Multiplanar"),
+        "readout": _("FA {value} at voxel {x}, {y}, {z}"), "outside": _("outside the image"),
+        "loading": _("Loading images…"),
+        "noWebgl": _("This browser cannot show the images: WebGL2 is not available. Use a current Chrome, Edge "
+                     "or Firefox, with hardware acceleration on."),
+        "httpError": _("The {what} image could not be loaded (HTTP {status})."),
+        "networkError": _("The {what} image could not be loaded: the server did not answer."),
+        "notNifti": _("The {what} image is not a NIfTI file (perhaps the session expired: reload the page)."),
+        "parseError": _("The {what} image could not be read: {detail}"),
+        "missingUrl": _("No address is given for the {what} image."),
+        "libraryError": _("The image viewer could not be loaded; reload the page."),
+        "mask": _("brain mask"),
+    })
 
 
 def _qc_items(result):
