@@ -171,3 +171,21 @@ class Build:
 @pytest.fixture
 def build(reference_data):
     return Build()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_worker_connections(django_db_setup, django_db_blocker):
+    """Celery worker and live-server threads leave PostgreSQL sessions open; end them so the
+    test database can be dropped at the end of the run."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        except Exception:  # nothing left to close
+            pass
