@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from imaging.dti import DiffusionInputError, InputLimits, run_pipeline
-from imaging.dti.io import load_labels, parse_label_names, scan_dwi_data, validate_inputs
+from imaging.dti.io import load_labels, parse_label_names, scan_dwi_data, sha256_file, validate_inputs
 from imaging.dti.roi import region_stats
 from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
 from registry import services as registry_services
@@ -138,8 +138,9 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
         if existing:
             return existing, False
 
-        hashes = {"dwi_sha256": _sha256(dwi_path), "bval_sha256": _sha256(bval_path),
-                  "bvec_sha256": _sha256(bvec_path)}
+        # Uploaded files were hashed while staged; files converted from DICOM are hashed here.
+        hashes = dict(zip(("dwi_sha256", "bval_sha256", "bvec_sha256"),
+                          shas if dicom_zip is None else [sha256_file(p) for p in (dwi_path, bval_path, bvec_path)]))
         with transaction.atomic():
             scan = Scan(visit=visit, acquisition_date=acquisition_date or visit.date, fingerprint=fingerprint,
                         profile=profile, fit_method=fit_method, uploaded_by=actor,
@@ -172,14 +173,6 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
                                            detail=_("uploaded by %(user)s") % {"user": actor} if actor else "")
             transaction.on_commit(lambda: enqueue(scan.pk))
     return scan, True
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def enqueue(scan_id):

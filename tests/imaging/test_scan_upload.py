@@ -43,7 +43,12 @@ def test_a_good_series_is_queued(radiology_api, series, visit, django_capture_on
     scan = Scan.objects.get()
     assert body["status"] == "queued" and body["id"] == scan.pk and queued == [scan.pk]
     assert body["shape"] == [32, 32, 20, 22]
-    assert len(body["dwi_sha256"]) == 64 and body["visit"] == visit.pk
+    import hashlib
+
+    for field in ("dwi", "bval", "bvec"):
+        with open(series.files[field], "rb") as handle:
+            assert body[f"{field}_sha256"] == hashlib.sha256(handle.read()).hexdigest(), field
+    assert body["visit"] == visit.pk
     assert [event.status for event in ScanStatusEvent.objects.all()] == ["queued"]
     assert scan.dwi.storage.exists(scan.dwi.name) and scan.bvec.storage.exists(scan.bvec.name)
 
