@@ -30,7 +30,12 @@ def records(model):
     """Every record of a kind, with what its representations need loaded."""
     queryset = model.objects.select_related(*RELATED[model])
     if model is Visit:
-        queryset = queryset.prefetch_related("scores__instrument")
+        from imaging.models import DiffusionResult, Scan
+
+        current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True),
+                           to_attr="current_results")
+        scans = Prefetch("scans", queryset=Scan.objects.order_by("created_at").prefetch_related(current))
+        queryset = queryset.prefetch_related("scores__instrument", scans)
     if model is Instrument:
         return queryset
     return with_first_procedure(queryset)

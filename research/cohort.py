@@ -147,10 +147,6 @@ class Course:
     visits: list = field(default_factory=list)
 
     @property
-    def first_procedure(self):
-        return self.procedures[0] if self.procedures else None
-
-    @property
     def first_procedure_date(self):
         return self.procedures[0]["date"] if self.procedures else None
 

@@ -105,11 +105,17 @@ class VisitSerializer(RecordSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_imaging(self, visit):
-        """Diffusion scans of this visit, with their FA summary."""
-        scans = getattr(visit, "scans", None)
-        if scans is None:
-            return []
-        return [{"id": scan.pk, "status": scan.status} for scan in scans.all()]
+        """Diffusion scans of this visit: status, the radiologist's review, and the FA summary."""
+        imaging = []
+        for scan in visit.scans.all():
+            results = getattr(scan, "current_results", None)
+            result = results[0] if results else (None if results is not None else scan.current_result)
+            imaging.append({
+                "id": scan.pk, "status": scan.status, "usable": scan.usable,
+                "fa_mean": result.fa_mean if result else None, "fa_wm_mean": result.fa_wm_mean if result else None,
+                "md_mean": result.md_mean if result else None,
+            })
+        return imaging
 
 
 class InstrumentSerializer(RecordSerializer):

@@ -184,3 +184,19 @@ def test_labels_attached_before_processing_are_measured_at_every_run(build, make
     again = RoiMeasurement.objects.filter(scan=scan)
     current = Scan.objects.get(pk=scan.pk).current_result
     assert again.count() == len(first) and {roi.result_id for roi in again} == {current.pk}
+
+
+def test_visits_in_the_api_carry_their_scans_fa(api_as, processed_scan):
+    body = api_as("hematology").get(f"/api/v1/visits/{processed_scan.visit_id}/").json()
+    result = processed_scan.current_result
+    assert body["imaging"] == [{"id": processed_scan.pk, "status": "done", "usable": None, "fa_mean": result.fa_mean,
+                                "fa_wm_mean": result.fa_wm_mean, "md_mean": result.md_mean}]
+
+
+def test_listing_visits_does_not_query_per_scan(api_as, processed_scan, build, django_assert_max_num_queries):
+    client = api_as("hematology")
+    for day in (3, 4, 5, 6, 7, 8):
+        build.visit(patient=processed_scan.visit.patient, date=processed_scan.visit.date.replace(day=day))
+    # 8 queries whatever the number of visits (a query per visit would make 15).
+    with django_assert_max_num_queries(10):
+        assert client.get("/api/v1/visits/").status_code == 200
