@@ -1,6 +1,5 @@
 """Django admin for scans, their results, status history and ROI measurements."""
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent
 from registry.admin import RecordAdmin

@@ -3,7 +3,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
+from django.utils.translation import gettext as _
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -133,6 +135,13 @@ class RoiViewSet(RecordViewSet):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):
             return serializers.RoiSerializer
         return RESEARCH_ROI
+
+    def perform_update(self, serializer):
+        if serializer.instance.source == RoiMeasurement.Source.LABEL_MASK:
+            # Computed values follow the label image; typing over them would leave numbers no map supports.
+            raise ValidationError({"source": [_("This measurement is computed from the scan's label image; upload a "
+                                                "corrected label image instead of editing it.")]})
+        super().perform_update(serializer)
 
     def perform_create(self, serializer):
         serializer.validated_data["measured_by"] = self.request.user

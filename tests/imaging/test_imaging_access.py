@@ -200,3 +200,16 @@ def test_listing_visits_does_not_query_per_scan(api_as, processed_scan, build, d
     # 8 queries whatever the number of visits (a query per visit would make 15).
     with django_assert_max_num_queries(10):
         assert client.get("/api/v1/visits/").status_code == 200
+
+
+def test_computed_region_values_are_not_typed_over(api_as, processed_scan):
+    roi = RoiMeasurement.objects.create(scan=processed_scan, region="CST left", label=3, fa=0.61, voxels=40,
+                                        source="label-mask")
+    response = api_as("radiology").patch(f"/api/v1/roi-measurements/{roi.pk}/", {"fa": 0.9, "version": 1},
+                                         format="json")
+    assert response.status_code == 400 and "label image" in response.json()["source"][0]
+    assert RoiMeasurement.objects.get(pk=roi.pk).fa == 0.61
+    manual = RoiMeasurement.objects.create(scan=processed_scan, region="PLIC", fa=0.5, source="manual")
+    response = api_as("registry-admin").patch(f"/api/v1/roi-measurements/{manual.pk}/", {"fa": 0.55, "version": 1},
+                                              format="json")
+    assert response.status_code == 200 and RoiMeasurement.objects.get(pk=manual.pk).fa == 0.55
