@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench install messages clean
+.PHONY: run test lint format bench install messages clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,14 @@ run: install
 
 test: install
 	scripts/test.sh $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install
 	scripts/bench.sh

@@ -1,4 +1,5 @@
 """The Celery application: workers run the registry's background tasks."""
+
 import os
 
 from celery import Celery

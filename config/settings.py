@@ -1,4 +1,5 @@
 """Settings, read from the environment with plain defaults for the embedded set-up."""
+
 import os
 import secrets
 from pathlib import Path

@@ -1,4 +1,5 @@
 """URL map: pages, the REST API, its schema and docs, the admin, language switching."""
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView

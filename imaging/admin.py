@@ -1,4 +1,5 @@
 """Django admin for scans, their results, status history and ROI measurements."""
+
 from django.contrib import admin
 
 from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent
@@ -26,8 +27,20 @@ class ScanAdmin(RecordAdmin):
     list_filter = ["status", "usable", "profile"]
     search_fields = ["visit__patient__study_id"]
     readonly_fields = RecordAdmin.readonly_fields + [
-        "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "fingerprint", "shape", "status", "stage",
-        "progress", "error", "traceback", "attempts", "status_changed_at"]
+        "dwi_sha256",
+        "bval_sha256",
+        "bvec_sha256",
+        "dicom_sha256",
+        "fingerprint",
+        "shape",
+        "status",
+        "stage",
+        "progress",
+        "error",
+        "traceback",
+        "attempts",
+        "status_changed_at",
+    ]
     inlines = [StatusEventInline, ResultInline]
 
 
@@ -35,8 +48,21 @@ class ScanAdmin(RecordAdmin):
 class DiffusionResultAdmin(admin.ModelAdmin):
     list_display = ["scan", "created_at", "is_current", "fa_wm_mean", "qc_passed"]
     list_filter = ["is_current", "qc_passed"]
-    readonly_fields = ["scan", "created_at", "folder", "files", "qc", "summary", "provenance", "fa_mean", "fa_median",
-                       "fa_wm_mean", "md_mean", "qc_passed", "is_current"]
+    readonly_fields = [
+        "scan",
+        "created_at",
+        "folder",
+        "files",
+        "qc",
+        "summary",
+        "provenance",
+        "fa_mean",
+        "fa_median",
+        "fa_wm_mean",
+        "md_mean",
+        "qc_passed",
+        "is_current",
+    ]
 
 
 @admin.register(RoiMeasurement)

@@ -1,4 +1,5 @@
 """Diffusion imaging: scans, their processing by Celery workers, FA results and regions."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

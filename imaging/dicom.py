@@ -107,34 +107,43 @@ def _escapes(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(mode)
 
 
-def _check_archive(zf: zipfile.ZipFile, max_bytes: int, max_files: int,
-                   max_ratio: float) -> list[zipfile.ZipInfo]:
+def _check_archive(zf: zipfile.ZipFile, max_bytes: int, max_files: int, max_ratio: float) -> list[zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > max_files:
-        raise _refuse(f"The zip holds {len(infos):,} files, more than the {max_files:,} allowed. "
-                      "Zip only the diffusion (DTI) series, not the whole study, and upload it again.")
+        raise _refuse(
+            f"The zip holds {len(infos):,} files, more than the {max_files:,} allowed. "
+            "Zip only the diffusion (DTI) series, not the whole study, and upload it again."
+        )
     if any(_escapes(i) for i in infos):
-        raise _refuse("The zip contains paths escaping its folder (absolute paths, '..' components, "
-                      "drive letters or symbolic links), so it was not unpacked. Re-create the zip "
-                      "from the exported DICOM folder with a standard zip tool and upload it again.")
+        raise _refuse(
+            "The zip contains paths escaping its folder (absolute paths, '..' components, "
+            "drive letters or symbolic links), so it was not unpacked. Re-create the zip "
+            "from the exported DICOM folder with a standard zip tool and upload it again."
+        )
     if any(i.flag_bits & 0x1 for i in infos):
-        raise _refuse("The zip is password-protected (encrypted). Create the zip again without a "
-                      "password and upload it.")
+        raise _refuse(
+            "The zip is password-protected (encrypted). Create the zip again without a password and upload it."
+        )
     files = [i for i in infos if not i.is_dir()]
     total = sum(i.file_size for i in files)
     packed = sum(i.compress_size for i in files)
     if total > max_bytes:
-        raise _refuse(f"The zip unpacks to {_mb(total)}, more than the {_mb(max_bytes)} allowed. "
-                      "Zip only the diffusion (DTI) series, not the whole study, and upload it again.")
+        raise _refuse(
+            f"The zip unpacks to {_mb(total)}, more than the {_mb(max_bytes)} allowed. "
+            "Zip only the diffusion (DTI) series, not the whole study, and upload it again."
+        )
     if total > RATIO_FLOOR_BYTES and total > max_ratio * max(packed, 1):
-        raise _refuse(f"The zip is compressed about {total / max(packed, 1):,.0f} times, far more than "
-                      "DICOM images allow; this is typical of a damaged or malicious archive, so it "
-                      f"was not unpacked. {_MSG_REEXPORT}")
+        raise _refuse(
+            f"The zip is compressed about {total / max(packed, 1):,.0f} times, far more than "
+            "DICOM images allow; this is typical of a damaged or malicious archive, so it "
+            f"was not unpacked. {_MSG_REEXPORT}"
+        )
     return files
 
 
-def safe_extract_zip(zip_path, dest, *, max_bytes: int, max_files: int = 20000,
-                     max_ratio: float = MAX_COMPRESSION_RATIO) -> list[Path]:
+def safe_extract_zip(
+    zip_path, dest, *, max_bytes: int, max_files: int = 20000, max_ratio: float = MAX_COMPRESSION_RATIO
+) -> list[Path]:
     """Check and stream-extract ``zip_path`` into ``dest`` under flat generated names.
 
     Nothing is written unless the whole archive passes the checks; at most
@@ -149,8 +158,10 @@ def safe_extract_zip(zip_path, dest, *, max_bytes: int, max_files: int = 20000,
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as exc:
         if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
-        raise _refuse("The uploaded file is not a valid zip archive (it is damaged, incomplete or "
-                      f"another format). {_MSG_REEXPORT}") from exc
+        raise _refuse(
+            "The uploaded file is not a valid zip archive (it is damaged, incomplete or "
+            f"another format). {_MSG_REEXPORT}"
+        ) from exc
     written: list[Path] = []
     with zf:
         files = _check_archive(zf, max_bytes, max_files, max_ratio)
@@ -170,7 +181,8 @@ def safe_extract_zip(zip_path, dest, *, max_bytes: int, max_files: int = 20000,
                                 f"The zip unpacks to more than the {_mb(max_bytes)} allowed (its "
                                 "headers understate the size, a sign of a damaged or malicious "
                                 "archive), so unpacking was stopped. Zip only the diffusion (DTI) "
-                                "series and upload it again.")
+                                "series and upload it again."
+                            )
                         out.write(chunk)
         except BaseException as exc:
             for p in written:  # leave nothing half-unpacked behind
@@ -178,12 +190,15 @@ def safe_extract_zip(zip_path, dest, *, max_bytes: int, max_files: int = 20000,
             if isinstance(exc, DiffusionInputError):
                 raise
             if isinstance(exc, NotImplementedError):
-                raise _refuse("The zip uses a compression method that is not supported. Create "
-                              "the zip again with a standard zip tool (\"deflate\" compression) "
-                              "and upload it.") from exc
+                raise _refuse(
+                    "The zip uses a compression method that is not supported. Create "
+                    'the zip again with a standard zip tool ("deflate" compression) '
+                    "and upload it."
+                ) from exc
             if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError, ValueError)):
-                raise _refuse("The zip archive is damaged (a file failed its integrity check "
-                              f"while unpacking). {_MSG_REEXPORT}") from exc
+                raise _refuse(
+                    f"The zip archive is damaged (a file failed its integrity check while unpacking). {_MSG_REEXPORT}"
+                ) from exc
             raise
     return written
 
@@ -260,10 +275,25 @@ def find_dcm2niix() -> str:
 
 
 def _run_dcm2niix(dicom_dir: Path, nifti_dir: Path, timeout: float) -> tuple[int, str]:
-    cmd = [find_dcm2niix(), "-g", "i", "-i", "y", "-b", "n", "-z", "y", "-f", "dwi_%s",
-           "-o", str(nifti_dir), str(dicom_dir)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [
+        find_dcm2niix(),
+        "-g",
+        "i",
+        "-i",
+        "y",
+        "-b",
+        "n",
+        "-z",
+        "y",
+        "-f",
+        "dwi_%s",
+        "-o",
+        str(nifti_dir),
+        str(dicom_dir),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -273,20 +303,22 @@ def _run_dcm2niix(dicom_dir: Path, nifti_dir: Path, timeout: float) -> tuple[int
             pass
         proc.communicate()
         log.warning("dcm2niix timed out after %s s on %s", timeout, dicom_dir)
-        raise _refuse(f"Converting the DICOM series took longer than the allowed {timeout:g} s and "
-                      "was stopped. Make sure the zip holds only the diffusion series, not the whole "
-                      "study, and upload it again.") from None
+        raise _refuse(
+            f"Converting the DICOM series took longer than the allowed {timeout:g} s and "
+            "was stopped. Make sure the zip holds only the diffusion series, not the whole "
+            "study, and upload it again."
+        ) from None
     text = out.decode("utf-8", "replace")
     return proc.returncode, text
 
 
 _DCM2NIIX_ERRORS = {
     2: "The DICOM files in the zip hold no images that can be converted (for example only "
-       "reports, dose sheets or derived maps). Export the original diffusion (DTI) image series "
-       "and upload it again.",
+    "reports, dose sheets or derived maps). Export the original diffusion (DTI) image series "
+    "and upload it again.",
     4: "Some DICOM files in the zip are damaged and could not be read. " + _MSG_REEXPORT,
     10: "The diffusion series is incomplete: some slices are missing from at least one volume. "
-        "Export the complete series (all images) and upload it again.",
+    "Export the complete series (all images) and upload it again.",
 }
 
 
@@ -314,14 +346,26 @@ def _series_info(nii: Path):
     except ValueError:
         return n_vol, False, None, None
     dw = b > B0_THRESHOLD
-    is_dwi = (len(shape) == 4 and b.size == n_vol and g.shape[1] == n_vol and bool(dw.any())
-              and bool(np.all(np.linalg.norm(g[:, dw], axis=0) > 0.5)))
+    is_dwi = (
+        len(shape) == 4
+        and b.size == n_vol
+        and g.shape[1] == n_vol
+        and bool(dw.any())
+        and bool(np.all(np.linalg.norm(g[:, dw], axis=0) > 0.5))
+    )
     return n_vol, is_dwi, bval, bvec
 
 
-def convert_zip(zip_path, out_dir, *, max_bytes: int, max_files: int = 20000,
-                timeout: float = DEFAULT_TIMEOUT, max_ratio: float = MAX_COMPRESSION_RATIO,
-                keep_dicom: bool = True) -> tuple[Path, Path, Path]:
+def convert_zip(
+    zip_path,
+    out_dir,
+    *,
+    max_bytes: int,
+    max_files: int = 20000,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+    keep_dicom: bool = True,
+) -> tuple[Path, Path, Path]:
     """Convert a zipped DICOM diffusion series into ``(dwi.nii.gz, dwi.bval, dwi.bvec)``.
 
     Parameters
@@ -369,16 +413,17 @@ def convert_zip(zip_path, out_dir, *, max_bytes: int, max_files: int = 20000,
 
     ok = False
     try:
-        written = safe_extract_zip(zip_path, dicom_dir, max_bytes=max_bytes,
-                                   max_files=max_files, max_ratio=max_ratio)
+        written = safe_extract_zip(zip_path, dicom_dir, max_bytes=max_bytes, max_files=max_files, max_ratio=max_ratio)
         dicoms = set(find_dicom_files(written))
         for p in written:
             if p not in dicoms:
                 p.unlink()
         if not dicoms:
-            raise _refuse("The zip holds no DICOM files (the image files exported from the scanner "
-                          "or PACS). Export the diffusion series in DICOM format, zip the folder "
-                          "and upload it again.")
+            raise _refuse(
+                "The zip holds no DICOM files (the image files exported from the scanner "
+                "or PACS). Export the diffusion series in DICOM format, zip the folder "
+                "and upload it again."
+            )
         nifti_dir.mkdir(parents=True, exist_ok=True)
         rc, text = _run_dcm2niix(dicom_dir, nifti_dir, timeout)
         niftis = sorted(nifti_dir.glob("*.nii.gz"))
@@ -387,21 +432,29 @@ def convert_zip(zip_path, out_dir, *, max_bytes: int, max_files: int = 20000,
         if rc not in (0, 8) or not niftis:
             if rc != 0 and "missing images" in text.lower():
                 rc = 10  # dcm2niix reports gaps in the slice stack with exit 1 too
-            raise _refuse(_DCM2NIIX_ERRORS.get(
-                rc, "The DICOM files could not be converted into an image volume. Check that the "
+            raise _refuse(
+                _DCM2NIIX_ERRORS.get(
+                    rc,
+                    "The DICOM files could not be converted into an image volume. Check that the "
                     "zip holds one complete diffusion series exported from the scanner, and "
-                    "upload it again."))
+                    "upload it again.",
+                )
+            )
         infos = [(p, *_series_info(p)) for p in niftis]
         dwis = [t for t in infos if t[2]]
         if not dwis:
-            raise _refuse("The DICOM series has no diffusion information (b-values and gradient "
-                          "directions). Export the original diffusion-weighted (DTI) series, not "
-                          "derived maps such as ADC, FA or trace images, and upload it again.")
+            raise _refuse(
+                "The DICOM series has no diffusion information (b-values and gradient "
+                "directions). Export the original diffusion-weighted (DTI) series, not "
+                "derived maps such as ADC, FA or trace images, and upload it again."
+            )
         if len(dwis) > 1:
             vols = sorted((t[1] for t in dwis), reverse=True)
             vols_txt = ", ".join(map(str, vols[:-1])) + f" and {vols[-1]}"
-            raise _refuse(f"The zip holds {len(dwis)} diffusion series ({vols_txt} volumes). "
-                          "Upload one diffusion series per zip, exporting each series separately.")
+            raise _refuse(
+                f"The zip holds {len(dwis)} diffusion series ({vols_txt} volumes). "
+                "Upload one diffusion series per zip, exporting each series separately."
+            )
         nii, _n, _ok, bval, bvec = dwis[0]
         for src, dst in zip((nii, bval, bvec), final):
             os.replace(src, dst)

@@ -72,8 +72,11 @@ _MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 def _frame(orientation):
     o = np.asarray(orientation, dtype=np.float64).reshape(6)
     r, c = o[:3], o[3:]
-    if not (np.isclose(np.linalg.norm(r), 1, atol=1e-4) and np.isclose(np.linalg.norm(c), 1, atol=1e-4)
-            and abs(float(r @ c)) < 1e-4):
+    if not (
+        np.isclose(np.linalg.norm(r), 1, atol=1e-4)
+        and np.isclose(np.linalg.norm(c), 1, atol=1e-4)
+        and abs(float(r @ c)) < 1e-4
+    ):
         raise ValueError("orientation must be two orthonormal direction cosines (6 numbers)")
     return r, c, np.cross(r, c)
 
@@ -109,12 +112,24 @@ def _pixel_encoding(data: np.ndarray):
     return np.clip(np.rint(data / slope), -32768, 32767).astype("<i2"), 1, slope
 
 
-def write_dwi_series(folder, data, bvals=None, bvecs=None, *, voxel_size=(2.0, 2.0, 2.0),
-                     orientation=AXIAL, origin=(0.0, 0.0, 0.0), manufacturer: str = "SIEMENS",
-                     diffusion: bool = True, series_number: int = 1,
-                     series_description: str = "DTI synthetic", patient_id: str = "SYNTH0001",
-                     patient_name: str = "Synthetic^Phantom", study_uid: str | None = None,
-                     prefix: str = "IM") -> list[Path]:
+def write_dwi_series(
+    folder,
+    data,
+    bvals=None,
+    bvecs=None,
+    *,
+    voxel_size=(2.0, 2.0, 2.0),
+    orientation=AXIAL,
+    origin=(0.0, 0.0, 0.0),
+    manufacturer: str = "SIEMENS",
+    diffusion: bool = True,
+    series_number: int = 1,
+    series_description: str = "DTI synthetic",
+    patient_id: str = "SYNTH0001",
+    patient_name: str = "Synthetic^Phantom",
+    study_uid: str | None = None,
+    prefix: str = "IM",
+) -> list[Path]:
     """Write a classic single-frame MR DICOM series (one file per slice per volume).
 
     Parameters
@@ -180,8 +195,9 @@ def write_dwi_series(folder, data, bvals=None, bvecs=None, *, voxel_size=(2.0, 2
             ds = Dataset()
             ds.file_meta = meta
             ds.SpecificCharacterSet = "ISO_IR 100"
-            ds.ImageType = (["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"] if diffusion
-                            else ["ORIGINAL", "PRIMARY", "M", "ND"])
+            ds.ImageType = (
+                ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"] if diffusion else ["ORIGINAL", "PRIMARY", "M", "ND"]
+            )
             ds.SOPClassUID = _MR_IMAGE_STORAGE
             ds.SOPInstanceUID = sop_uid
             ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = now.strftime("%Y%m%d")
@@ -259,9 +275,19 @@ def zip_folder(folder, zip_path, *, arc_root: str | None = "DICOM") -> Path:
     return zip_path
 
 
-def make_demo_zip(zip_path, *, shape=(32, 32, 16), n_b0: int = 1, n_dirs: int = 12,
-                  snr: float = 30.0, fa_boost: float = 0.0, seed: int = 0,
-                  orientation=AXIAL, manufacturer: str = "SIEMENS", work_dir=None):
+def make_demo_zip(
+    zip_path,
+    *,
+    shape=(32, 32, 16),
+    n_b0: int = 1,
+    n_dirs: int = 12,
+    snr: float = 30.0,
+    fa_boost: float = 0.0,
+    seed: int = 0,
+    orientation=AXIAL,
+    manufacturer: str = "SIEMENS",
+    work_dir=None,
+):
     """Zip a DICOM series of the DTI phantom (:func:`imaging.dti.make_phantom`).
 
     The phantom's voxel-axis b-vectors are mapped to patient coordinates, so
@@ -277,9 +303,15 @@ def make_demo_zip(zip_path, *, shape=(32, 32, 16), n_b0: int = 1, n_dirs: int = 
     vs = float(abs(ph.affine[0, 0])) or 2.0
     tmp = Path(tempfile.mkdtemp(dir=work_dir, prefix="dicom_demo_"))
     try:
-        write_dwi_series(tmp, ph.data, ph.bvals, voxel_to_patient_bvecs(ph.bvecs, orientation),
-                         voxel_size=(vs, vs, vs), orientation=orientation,
-                         manufacturer=manufacturer)
+        write_dwi_series(
+            tmp,
+            ph.data,
+            ph.bvals,
+            voxel_to_patient_bvecs(ph.bvecs, orientation),
+            voxel_size=(vs, vs, vs),
+            orientation=orientation,
+            manufacturer=manufacturer,
+        )
         zip_folder(tmp, zip_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

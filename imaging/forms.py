@@ -1,4 +1,5 @@
 """Forms of the imaging pages: upload, review, label image, manual ROI."""
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -10,29 +11,44 @@ class ScanUploadForm(forms.Form):
     bval = forms.FileField(label=_("b-values (.bval)"), required=False)
     bvec = forms.FileField(label=_("b-vectors (.bvec)"), required=False)
     dicom_zip = forms.FileField(label=_("…or a zip of the DICOM series"), required=False)
-    acquisition_date = forms.DateField(label=_("Acquisition date"), required=False,
-                                       widget=forms.DateInput(attrs={"type": "date"}),
-                                       help_text=_("Defaults to the visit's date."))
-    profile = forms.ChoiceField(label=_("Processing"), choices=Scan.Profile.choices, initial=Scan.Profile.STANDARD,
-                                required=False)
-    fit_method = forms.ChoiceField(label=_("Tensor fit"), choices=Scan.FitMethod.choices,
-                                   initial=Scan.FitMethod.WLS, required=False)
+    acquisition_date = forms.DateField(
+        label=_("Acquisition date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Defaults to the visit's date."),
+    )
+    profile = forms.ChoiceField(
+        label=_("Processing"), choices=Scan.Profile.choices, initial=Scan.Profile.STANDARD, required=False
+    )
+    fit_method = forms.ChoiceField(
+        label=_("Tensor fit"), choices=Scan.FitMethod.choices, initial=Scan.FitMethod.WLS, required=False
+    )
 
 
 class ReviewForm(forms.Form):
-    usable = forms.TypedChoiceField(label=_("Usable for analysis"), coerce=lambda value: value == "yes",
-                                    choices=[("yes", _("Usable")), ("no", _("Not usable"))],
-                                    widget=forms.RadioSelect)
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=300,
-                             help_text=_("Required when not usable: motion, artefact, wrong sequence…"))
+    usable = forms.TypedChoiceField(
+        label=_("Usable for analysis"),
+        coerce=lambda value: value == "yes",
+        choices=[("yes", _("Usable")), ("no", _("Not usable"))],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=300,
+        help_text=_("Required when not usable: motion, artefact, wrong sequence…"),
+    )
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class LabelsForm(forms.Form):
     labels = forms.FileField(label=_("Label image (integer NIfTI on the scan's grid)"))
-    names = forms.CharField(label=_("Region names (JSON)"), required=False,
-                            widget=forms.Textarea(attrs={"rows": 3}),
-                            help_text=_('For example {"1": "CST left", "2": "CST right"}'))
+    names = forms.CharField(
+        label=_("Region names (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_('For example {"1": "CST left", "2": "CST right"}'),
+    )
 
 
 class ManualRoiForm(forms.ModelForm):

@@ -1,4 +1,5 @@
 """Diffusion scans of a visit, their processing status, FA results and region measurements."""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -15,6 +16,7 @@ def scan_folder(scan_id):
 
 class Scan(ClinicalRecord):
     patient_path = "visit__patient"
+
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
@@ -43,13 +45,18 @@ class Scan(ClinicalRecord):
     fingerprint = models.CharField(
         max_length=64, help_text=_("sha256 over the uploaded files; the same upload twice is one scan.")
     )
-    profile = models.CharField(_("processing profile"), max_length=16, choices=Profile.choices,
-                               default=Profile.STANDARD)
+    profile = models.CharField(
+        _("processing profile"), max_length=16, choices=Profile.choices, default=Profile.STANDARD
+    )
     fit_method = models.CharField(_("tensor fit"), max_length=8, choices=FitMethod.choices, default=FitMethod.WLS)
     shape = models.JSONField(_("image shape"), default=list)
     affine = models.JSONField(_("voxel-to-world affine"), default=list)
-    labels = models.FileField(_("label image"), max_length=255, blank=True,
-                              help_text=_("Integer NIfTI on the scan's grid; its regions are measured at every run."))
+    labels = models.FileField(
+        _("label image"),
+        max_length=255,
+        blank=True,
+        help_text=_("Integer NIfTI on the scan's grid; its regions are measured at every run."),
+    )
     label_names = models.JSONField(_("region names"), default=dict, blank=True)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -62,11 +69,18 @@ class Scan(ClinicalRecord):
 
     usable = models.BooleanField(_("usable"), null=True, blank=True)
     usable_reason = models.CharField(_("reason"), max_length=300, blank=True)
-    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("reviewed by"))
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("uploaded by"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("uploaded by")
+    )
 
     history = HistoricalRecords(excluded_fields=["stage", "progress", "traceback", "status_changed_at", "affine"])
 
@@ -75,8 +89,11 @@ class Scan(ClinicalRecord):
         verbose_name_plural = _("diffusion scans")
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["visit", "fingerprint"], name="scan_unique_upload_per_visit",
-                                    violation_error_message=_("This scan was already uploaded for this visit.")),
+            models.UniqueConstraint(
+                fields=["visit", "fingerprint"],
+                name="scan_unique_upload_per_visit",
+                violation_error_message=_("This scan was already uploaded for this visit."),
+            ),
             models.CheckConstraint(condition=Q(progress__lte=100), name="scan_progress_at_most_100"),
         ]
 
@@ -148,15 +165,16 @@ class DiffusionResult(models.Model):
 
 class RoiMeasurement(ClinicalRecord):
     patient_path = "scan__visit__patient"
+
     class Source(models.TextChoices):
         LABEL_MASK = "label-mask", _("Computed from a label image")
         MANUAL = "manual", _("Typed by a radiologist")
 
     scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="rois", verbose_name=_("scan"))
-    result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, null=True, blank=True,
-                               related_name="rois")
-    region = models.CharField(_("region"), max_length=100,
-                              help_text=_("e.g. CST left, PLIC right, genu of the corpus callosum."))
+    result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, null=True, blank=True, related_name="rois")
+    region = models.CharField(
+        _("region"), max_length=100, help_text=_("e.g. CST left, PLIC right, genu of the corpus callosum.")
+    )
     label = models.IntegerField(_("label value"), null=True, blank=True)
     fa = models.FloatField(_("FA"))
     fa_sd = models.FloatField(_("FA SD"), null=True, blank=True)
@@ -164,8 +182,9 @@ class RoiMeasurement(ClinicalRecord):
     md = models.FloatField(_("MD (mm²/s)"), null=True, blank=True)
     voxels = models.PositiveIntegerField(_("voxels"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
-    measured_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    measured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     history = HistoricalRecords()
 
@@ -174,10 +193,16 @@ class RoiMeasurement(ClinicalRecord):
         verbose_name_plural = _("ROI measurements")
         ordering = ["scan", "region"]
         constraints = [
-            models.CheckConstraint(condition=Q(fa__gte=0, fa__lte=1), name="roi_fa_0_to_1",
-                                   violation_error_message=_("FA lies between 0 and 1.")),
-            models.CheckConstraint(condition=Q(md__isnull=True) | Q(md__gte=0, md__lte=0.01), name="roi_md_range",
-                                   violation_error_message=_("MD is in mm²/s, between 0 and 0.01 (e.g. 0.0008).")),
+            models.CheckConstraint(
+                condition=Q(fa__gte=0, fa__lte=1),
+                name="roi_fa_0_to_1",
+                violation_error_message=_("FA lies between 0 and 1."),
+            ),
+            models.CheckConstraint(
+                condition=Q(md__isnull=True) | Q(md__gte=0, md__lte=0.01),
+                name="roi_md_range",
+                violation_error_message=_("MD is in mm²/s, between 0 and 0.01 (e.g. 0.0008)."),
+            ),
         ]
 
     def __str__(self):

@@ -1,4 +1,5 @@
 """Writes for diffusion scans: register an upload, process it, review it, measure regions."""
+
 import hashlib
 import logging
 import os
@@ -41,7 +42,8 @@ def input_limits():
 def _field_error(error):
     """A pipeline input error as a ValidationError on the upload's field."""
     field = {"dwi": "dwi", "bval": "bval", "bvec": "bvec", "labels": "labels", "label_names": "names"}.get(
-        error.field, error.field)
+        error.field, error.field
+    )
     return ValidationError({field: [error.message]})
 
 
@@ -97,8 +99,18 @@ def _check_nifti_series(dwi_path, bval_path, bvec_path):
     return summary
 
 
-def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=None, acquisition_date=None,
-                  profile=Scan.Profile.STANDARD, fit_method=Scan.FitMethod.WLS):
+def scan_register(
+    visit,
+    actor,
+    *,
+    dwi=None,
+    bval=None,
+    bvec=None,
+    dicom_zip=None,
+    acquisition_date=None,
+    profile=Scan.Profile.STANDARD,
+    fit_method=Scan.FitMethod.WLS,
+):
     """Check an uploaded diffusion series and queue it for processing.
 
     Either `dwi` + `bval` + `bvec` (uploaded files) or `dicom_zip`. Returns (scan, created):
@@ -106,12 +118,15 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
     Raises ValidationError with the field at fault; a refused upload stores nothing.
     """
     if dicom_zip is not None and any(f is not None for f in (dwi, bval, bvec)):
-        raise ValidationError({"dicom_zip": [_("Upload either a DICOM zip or the NIfTI with its bval and bvec, not both.")]})
+        raise ValidationError(
+            {"dicom_zip": [_("Upload either a DICOM zip or the NIfTI with its bval and bvec, not both.")]}
+        )
     if dicom_zip is None:
         missing = [name for name, f in (("dwi", dwi), ("bval", bval), ("bvec", bvec)) if f is None]
         if missing:
-            raise ValidationError({name: [_("This file is required (or upload a DICOM zip instead).")]
-                                   for name in missing})
+            raise ValidationError(
+                {name: [_("This file is required (or upload a DICOM zip instead).")] for name in missing}
+            )
 
     with staging_folder() as folder:
         try:
@@ -119,8 +134,9 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
                 from imaging import dicom
 
                 zip_path, zip_sha = stage_upload(dicom_zip, folder, "series.zip")
-                dwi_path, bval_path, bvec_path = dicom.convert_zip(zip_path, folder / "converted",
-                                                                   max_bytes=settings.IMAGING_MAX_UPLOAD_BYTES * 4)
+                dwi_path, bval_path, bvec_path = dicom.convert_zip(
+                    zip_path, folder / "converted", max_bytes=settings.IMAGING_MAX_UPLOAD_BYTES * 4
+                )
                 shas = [zip_sha]
             else:
                 dwi_path, dwi_sha = stage_upload(dwi, folder, "dwi")
@@ -130,8 +146,8 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
             summary = _check_nifti_series(dwi_path, bval_path, bvec_path)
         except DiffusionInputError as error:
             if dicom_zip is not None and error.field in ("dwi", "bval", "bvec"):
-                raise ValidationError({"dicom_zip": [error.message]})
-            raise _field_error(error)
+                raise ValidationError({"dicom_zip": [error.message]}) from None
+            raise _field_error(error) from None
 
         fingerprint = _fingerprint(*shas)
         existing = Scan.objects.filter(visit=visit, fingerprint=fingerprint).first()
@@ -139,23 +155,36 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
             return existing, False
 
         # Uploaded files were hashed while staged; files converted from DICOM are hashed here.
-        hashes = dict(zip(("dwi_sha256", "bval_sha256", "bvec_sha256"),
-                          shas if dicom_zip is None else [sha256_file(p) for p in (dwi_path, bval_path, bvec_path)]))
+        hashes = dict(
+            zip(
+                ("dwi_sha256", "bval_sha256", "bvec_sha256"),
+                shas if dicom_zip is None else [sha256_file(p) for p in (dwi_path, bval_path, bvec_path)],
+            )
+        )
         with transaction.atomic():
-            scan = Scan(visit=visit, acquisition_date=acquisition_date or visit.date, fingerprint=fingerprint,
-                        profile=profile, fit_method=fit_method, uploaded_by=actor,
-                        shape=list(summary.header.shape), status=Scan.Status.QUEUED,
-                        affine=np.asarray(summary.header.affine).round(6).tolist(),
-                        status_changed_at=timezone.now(), **hashes,
-                        dicom_sha256=shas[0] if dicom_zip is not None else "")
+            scan = Scan(
+                visit=visit,
+                acquisition_date=acquisition_date or visit.date,
+                fingerprint=fingerprint,
+                profile=profile,
+                fit_method=fit_method,
+                uploaded_by=actor,
+                shape=list(summary.header.shape),
+                status=Scan.Status.QUEUED,
+                affine=np.asarray(summary.header.affine).round(6).tolist(),
+                status_changed_at=timezone.now(),
+                **hashes,
+                dicom_sha256=shas[0] if dicom_zip is not None else "",
+            )
             scan.dwi.name = scan.bval.name = scan.bvec.name = "pending"
             scan.full_clean(exclude=["dwi", "bval", "bvec", "dicom_zip"])
             scan._history_user = actor
             scan.save()
             stored = []
             try:
-                scan.dwi.name = _store(scan.pk, dwi_path, Path(dwi_path).name if str(dwi_path).endswith(".gz")
-                                       else "dwi.nii")
+                scan.dwi.name = _store(
+                    scan.pk, dwi_path, Path(dwi_path).name if str(dwi_path).endswith(".gz") else "dwi.nii"
+                )
                 stored.append(scan.dwi.name)
                 scan.bval.name = _store(scan.pk, bval_path, "dwi.bval")
                 stored.append(scan.bval.name)
@@ -169,8 +198,11 @@ def scan_register(visit, actor, *, dwi=None, bval=None, bvec=None, dicom_zip=Non
                 for name in stored:
                     default_storage.delete(name)
                 raise
-            ScanStatusEvent.objects.create(scan=scan, status=Scan.Status.QUEUED,
-                                           detail=_("uploaded by %(user)s") % {"user": actor} if actor else "")
+            ScanStatusEvent.objects.create(
+                scan=scan,
+                status=Scan.Status.QUEUED,
+                detail=_("uploaded by %(user)s") % {"user": actor} if actor else "",
+            )
             transaction.on_commit(lambda: enqueue(scan.pk))
     return scan, True
 
@@ -230,34 +262,68 @@ def scan_process(scan_id, worker=""):
     caller (the task retries transient ones) after recording the traceback.
     """
     scan = Scan.objects.select_related("visit__patient").get(pk=scan_id)
-    _set_status(scan_id, Scan.Status.RUNNING, worker, stage="start", progress=0, error="", traceback="",
-                attempts=scan.attempts + 1)
+    _set_status(
+        scan_id,
+        Scan.Status.RUNNING,
+        worker,
+        stage="start",
+        progress=0,
+        error="",
+        traceback="",
+        attempts=scan.attempts + 1,
+    )
     result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
     try:
         with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
             out_dir = folder / "out"
-            outcome = run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile=scan.profile,
-                                   fit_method=scan.fit_method, progress=ProgressRecorder(scan_id),
-                                   limits=input_limits(), n_threads=1, labels_path=labels_path,
-                                   label_names=scan.label_names or None)
+            outcome = run_pipeline(
+                dwi_path,
+                bval_path,
+                bvec_path,
+                out_dir,
+                profile=scan.profile,
+                fit_method=scan.fit_method,
+                progress=ProgressRecorder(scan_id),
+                limits=input_limits(),
+                n_threads=1,
+                labels_path=labels_path,
+                label_names=scan.label_names or None,
+            )
             files = {}
-            for name, path in {**outcome.maps, **{f"preview_{k}": v for k, v in outcome.previews.items()},
-                               "results": outcome.results_json}.items():
+            for name, path in {
+                **outcome.maps,
+                **{f"preview_{k}": v for k, v in outcome.previews.items()},
+                "results": outcome.results_json,
+            }.items():
                 with open(path, "rb") as handle:
-                    files[name] = default_storage.save(f"{result_folder}/{Path(path).name}",
-                                                       File(handle, name=Path(path).name))
+                    files[name] = default_storage.save(
+                        f"{result_folder}/{Path(path).name}", File(handle, name=Path(path).name)
+                    )
         _store_result(scan, outcome, files, result_folder, worker)
     except DiffusionInputError as error:
-        _set_status(scan_id, Scan.Status.FAILED, worker, detail=error.message, error=error.message,
-                    traceback=traceback.format_exc())
+        _set_status(
+            scan_id,
+            Scan.Status.FAILED,
+            worker,
+            detail=error.message,
+            error=error.message,
+            traceback=traceback.format_exc(),
+        )
         return None
     except TRANSIENT_ERRORS:
         raise
     except Exception as error:
-        _set_status(scan_id, Scan.Status.FAILED, worker, detail=type(error).__name__,
-                    error=_("Processing failed unexpectedly; an administrator can see the details. "
-                            "Reprocess the scan or contact the registry team."),
-                    traceback=traceback.format_exc())
+        _set_status(
+            scan_id,
+            Scan.Status.FAILED,
+            worker,
+            detail=type(error).__name__,
+            error=_(
+                "Processing failed unexpectedly; an administrator can see the details. "
+                "Reprocess the scan or contact the registry team."
+            ),
+            traceback=traceback.format_exc(),
+        )
         raise
     return scan_id
 
@@ -267,10 +333,17 @@ def _store_result(scan, outcome, files, folder, worker):
     summary = outcome.summary or {}
     DiffusionResult.objects.filter(scan=scan, is_current=True).update(is_current=False)
     result = DiffusionResult.objects.create(
-        scan=scan, is_current=True, folder=folder, files=files, qc=outcome.qc, summary=summary,
+        scan=scan,
+        is_current=True,
+        folder=folder,
+        files=files,
+        qc=outcome.qc,
+        summary=summary,
         provenance=outcome.provenance,
-        fa_mean=summary.get("fa_mean"), fa_median=summary.get("fa_median"),
-        fa_wm_mean=summary.get("wm_fa_mean"), md_mean=summary.get("md_mean"),
+        fa_mean=summary.get("fa_mean"),
+        fa_median=summary.get("fa_median"),
+        fa_wm_mean=summary.get("wm_fa_mean"),
+        md_mean=summary.get("md_mean"),
         qc_passed=outcome.qc.get("overall") == "pass",
     )
     if scan.labels:
@@ -282,23 +355,39 @@ def _store_result(scan, outcome, files, folder, worker):
 def scan_mark_retrying(scan_id, worker, error, final=False):
     """A transient failure: queued again while the task retries; failed once retries run out."""
     if final:
-        _set_status(scan_id, Scan.Status.FAILED, worker, detail=type(error).__name__,
-                    error=_("Processing failed repeatedly (%(error)s); reprocess the scan later or contact "
-                            "the registry team.") % {"error": type(error).__name__},
-                    traceback=traceback.format_exc())
+        _set_status(
+            scan_id,
+            Scan.Status.FAILED,
+            worker,
+            detail=type(error).__name__,
+            error=_("Processing failed repeatedly (%(error)s); reprocess the scan later or contact the registry team.")
+            % {"error": type(error).__name__},
+            traceback=traceback.format_exc(),
+        )
     else:
-        _set_status(scan_id, Scan.Status.QUEUED, worker, detail=_("retrying after %(error)s") % {
-            "error": type(error).__name__}, error="")
+        _set_status(
+            scan_id,
+            Scan.Status.QUEUED,
+            worker,
+            detail=_("retrying after %(error)s") % {"error": type(error).__name__},
+            error="",
+        )
 
 
 def scans_requeue_stuck(older_than):
     """Requeue scans left queued or running past `older_than` (a timedelta): a lost worker or message."""
     limit = timezone.now() - older_than
-    stuck = list(Scan.objects.filter(status__in=[Scan.Status.QUEUED, Scan.Status.RUNNING],
-                                     status_changed_at__lt=limit).values_list("pk", flat=True))
+    stuck = list(
+        Scan.objects.filter(
+            status__in=[Scan.Status.QUEUED, Scan.Status.RUNNING], status_changed_at__lt=limit
+        ).values_list("pk", flat=True)
+    )
     for scan_id in stuck:
-        _set_status(scan_id, Scan.Status.QUEUED, detail=_("requeued: no progress for %(minutes)d minutes") % {
-            "minutes": older_than.total_seconds() // 60})
+        _set_status(
+            scan_id,
+            Scan.Status.QUEUED,
+            detail=_("requeued: no progress for %(minutes)d minutes") % {"minutes": older_than.total_seconds() // 60},
+        )
         enqueue(scan_id)
     return stuck
 
@@ -313,16 +402,28 @@ def scan_reprocess(scan, actor, profile=None, fit_method=None):
     if fit_method:
         fields["fit_method"] = fit_method
     scan = registry_services.record_update(scan, actor, scan.version, **fields) if fields else scan
-    _set_status(scan.pk, Scan.Status.QUEUED, detail=_("reprocessing requested by %(user)s") % {"user": actor},
-                progress=0, stage="")
+    _set_status(
+        scan.pk,
+        Scan.Status.QUEUED,
+        detail=_("reprocessing requested by %(user)s") % {"user": actor},
+        progress=0,
+        stage="",
+    )
     transaction.on_commit(lambda: enqueue(scan.pk))
     return scan
 
 
 def scan_review(scan, actor, expected_version, usable, reason):
     """A radiologist marks the scan usable or not, with a reason (required when not usable)."""
-    return registry_services.record_update(scan, actor, expected_version, usable=usable, usable_reason=reason or "",
-                                           reviewed_by=actor, reviewed_at=timezone.now())
+    return registry_services.record_update(
+        scan,
+        actor,
+        expected_version,
+        usable=usable,
+        usable_reason=reason or "",
+        reviewed_by=actor,
+        reviewed_at=timezone.now(),
+    )
 
 
 def labels_apply(scan, actor, labels_upload, names):
@@ -335,25 +436,32 @@ def labels_apply(scan, actor, labels_upload, names):
     try:
         label_names = parse_label_names(names) if names else {}
     except DiffusionInputError as error:
-        raise _field_error(error)
+        raise _field_error(error) from None
     with staging_folder() as folder:
         suffix = ".nii.gz" if (labels_upload.name or "").lower().endswith(".gz") else ".nii"
         path, sha = stage_upload(labels_upload, folder, "labels" + suffix)
         try:
             labels = load_labels(path, tuple(scan.shape[:3]), np.asarray(scan.affine) if scan.affine else None)
         except DiffusionInputError as error:
-            raise _field_error(error)
+            raise _field_error(error) from None
         result = scan.current_result
         stats = _region_stats(result, labels, label_names, folder) if result else None
         if stats is not None and not stats:
-            raise ValidationError({"labels": [_("No region of the label image falls inside the brain mask "
-                                                "(all voxels are 0 or outside).")]})
+            raise ValidationError(
+                {
+                    "labels": [
+                        _("No region of the label image falls inside the brain mask (all voxels are 0 or outside).")
+                    ]
+                }
+            )
         with transaction.atomic():
             with open(path, "rb") as handle:
-                stored = default_storage.save(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}",
-                                              File(handle, name="labels" + suffix))
-            Scan.objects.filter(pk=scan.pk).update(labels=stored, label_names={str(k): v for k, v in
-                                                                               label_names.items()})
+                stored = default_storage.save(
+                    f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}", File(handle, name="labels" + suffix)
+                )
+            Scan.objects.filter(pk=scan.pk).update(
+                labels=stored, label_names={str(k): v for k, v in label_names.items()}
+            )
             return _replace_regions(scan, result, stats, actor) if result else []
 
 
@@ -379,9 +487,17 @@ def _replace_regions(scan, result, stats, actor):
         if not row.get("voxels"):
             continue
         roi = RoiMeasurement(
-            scan=scan, result=result, region=str(row["name"])[:100], label=row["label"], fa=row["fa_mean"],
-            fa_sd=row.get("fa_sd"), fa_median=row.get("fa_median"), md=row.get("md_mean"), voxels=row["voxels"],
-            source=RoiMeasurement.Source.LABEL_MASK, measured_by=actor,
+            scan=scan,
+            result=result,
+            region=str(row["name"])[:100],
+            label=row["label"],
+            fa=row["fa_mean"],
+            fa_sd=row.get("fa_sd"),
+            fa_median=row.get("fa_median"),
+            md=row.get("md_mean"),
+            voxels=row["voxels"],
+            source=RoiMeasurement.Source.LABEL_MASK,
+            measured_by=actor,
         )
         roi.full_clean()
         roi._history_user = actor

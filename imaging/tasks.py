@@ -1,4 +1,5 @@
 """Celery tasks: process a scan (thin wrapper over the services), requeue stuck scans."""
+
 import datetime as dt
 
 from celery import shared_task
@@ -31,7 +32,7 @@ def process_scan(self, scan_id):
         services.scan_mark_retrying(scan_id, worker, error, final=final)
         if final:
             raise
-        raise self.retry(exc=error, countdown=min(60, 5 * 2 ** self.request.retries))
+        raise self.retry(exc=error, countdown=min(60, 5 * 2**self.request.retries)) from error
 
 
 @shared_task

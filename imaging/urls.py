@@ -1,4 +1,5 @@
 """Routes of the imaging pages and protected media."""
+
 from django.urls import path
 
 from imaging import views

@@ -1,5 +1,6 @@
 """Radiology pages: the worklist, upload, the scan page with status, QC, viewer and regions;
 and media files, served to signed-in staff only."""
+
 import mimetypes
 
 from django.contrib import messages
@@ -41,10 +42,17 @@ def worklist(request):
     if request.GET.get("review") == "pending":
         scans = scans.filter(status=Scan.Status.DONE, usable__isnull=True)
     page = Paginator(scans, 50).get_page(request.GET.get("page"))
-    return render(request, "imaging/worklist.html", {
-        "page": page, "status": status, "statuses": Scan.Status.choices, "review": request.GET.get("review", ""),
-        "visits_without_scan": Visit.objects.filter(scans__isnull=True).select_related("patient")[:20],
-    })
+    return render(
+        request,
+        "imaging/worklist.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": Scan.Status.choices,
+            "review": request.GET.get("review", ""),
+            "visits_without_scan": Visit.objects.filter(scans__isnull=True).select_related("patient")[:20],
+        },
+    )
 
 
 @login_required
@@ -64,8 +72,12 @@ def scan_upload(request, visit_pk):
             else:
                 messages.info(request, _("These files were already uploaded for this visit; here is that scan."))
             return redirect("scan-detail", scan.pk)
-    return render(request, "imaging/upload.html", {"form": form, "visit": visit, "patient": visit.patient},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "imaging/upload.html",
+        {"form": form, "visit": visit, "patient": visit.patient},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -73,21 +85,40 @@ def scan_detail(request, pk):
     require(request, "imaging.view_scan")
     scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
     result = scan.current_result
-    return render(request, "imaging/scan_detail.html", {
-        "scan": scan, "result": result, "patient": scan.visit.patient,
-        "earlier_results": scan.results.filter(is_current=False),
-        "rois": scan.rois.all(), "events": scan.status_events.all(),
-        "review_form": forms.ReviewForm(initial={"usable": "yes" if scan.usable is not False else "no",
-                                                 "reason": scan.usable_reason, "version": scan.version}),
-        "labels_form": forms.LabelsForm(), "roi_form": forms.ManualRoiForm(),
-        "qc_items": _qc_items(result), "viewer_labels": viewer_labels(),
-    })
+    return render(
+        request,
+        "imaging/scan_detail.html",
+        {
+            "scan": scan,
+            "result": result,
+            "patient": scan.visit.patient,
+            "earlier_results": scan.results.filter(is_current=False),
+            "rois": scan.rois.all(),
+            "events": scan.status_events.all(),
+            "review_form": forms.ReviewForm(
+                initial={
+                    "usable": "yes" if scan.usable is not False else "no",
+                    "reason": scan.usable_reason,
+                    "version": scan.version,
+                }
+            ),
+            "labels_form": forms.LabelsForm(),
+            "roi_form": forms.ManualRoiForm(),
+            "qc_items": _qc_items(result),
+            "viewer_labels": viewer_labels(),
+        },
+    )
 
 
 QC_NAMES = {
-    "b0_count": _lazy("b0 volumes"), "n_directions": _lazy("Diffusion directions"), "b_values": _lazy("b-values"),
-    "snr": _lazy("SNR in the brain mask"), "brain_mask": _lazy("Brain mask"), "fit_residual": _lazy("Mean fit residual"),
-    "nonphysical_eigenvalues": _lazy("Non-physical eigenvalues"), "fa_histogram": _lazy("FA histogram"),
+    "b0_count": _lazy("b0 volumes"),
+    "n_directions": _lazy("Diffusion directions"),
+    "b_values": _lazy("b-values"),
+    "snr": _lazy("SNR in the brain mask"),
+    "brain_mask": _lazy("Brain mask"),
+    "fit_residual": _lazy("Mean fit residual"),
+    "nonphysical_eigenvalues": _lazy("Non-physical eigenvalues"),
+    "fa_histogram": _lazy("FA histogram"),
     "motion": _lazy("Motion"),
 }
 
@@ -95,7 +126,9 @@ QC_NAMES = {
 def _qc_value(name, value):
     """A QC value as a radiologist reads it."""
     if name == "b_values" and isinstance(value, list):
-        return ", ".join(f"b={shell[0]:g} ×{shell[1]}" for shell in value if isinstance(shell, list) and len(shell) == 2)
+        return ", ".join(
+            f"b={shell[0]:g} ×{shell[1]}" for shell in value if isinstance(shell, list) and len(shell) == 2
+        )
     if name == "brain_mask" and isinstance(value, dict):
         return f"{value.get('voxels')} voxels ({100 * (value.get('fraction') or 0):.0f} %)"
     if name == "nonphysical_eigenvalues" and isinstance(value, (int, float)):
@@ -112,32 +145,47 @@ def _histogram_svg(value):
         return ""
     width, height, bar = 200, 40, 200 / len(counts)
     top = max(counts) ** 0.5  # square-root scale, so the few white-matter voxels still show
-    scaled = [height * count ** 0.5 / top for count in counts]
-    bars = "".join(f'<rect x="{i * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}"/>'
-                   for i, h in enumerate(scaled))
-    return mark_safe(f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-                     f'role="img" aria-label="FA 0-1">{bars}</svg>')
+    scaled = [height * count**0.5 / top for count in counts]
+    bars = "".join(
+        f'<rect x="{i * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}"/>'
+        for i, h in enumerate(scaled)
+    )
+    return mark_safe(
+        f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="FA 0-1">{bars}</svg>'
+    )
 
 
 def viewer_labels():
     """The viewer's words in the page's language (static/imaging/viewer.js reads them as JSON)."""
     import json
 
-    return json.dumps({
-        "overlay": _("Overlay"), "colorFa": _("Colour FA"), "opacity": _("Opacity"), "view": _("View"),
-        "axial": _("Axial"), "coronal": _("Coronal"), "sagittal": _("Sagittal"), "multiplanar": _("Multiplanar"),
-        "readout": _("FA {value} at voxel {x}, {y}, {z}"), "outside": _("outside the image"),
-        "loading": _("Loading images…"),
-        "noWebgl": _("This browser cannot show the images: WebGL2 is not available. Use a current Chrome, Edge "
-                     "or Firefox, with hardware acceleration on."),
-        "httpError": _("The {what} image could not be loaded (HTTP {status})."),
-        "networkError": _("The {what} image could not be loaded: the server did not answer."),
-        "notNifti": _("The {what} image is not a NIfTI file (perhaps the session expired: reload the page)."),
-        "parseError": _("The {what} image could not be read: {detail}"),
-        "missingUrl": _("No address is given for the {what} image."),
-        "libraryError": _("The image viewer could not be loaded; reload the page."),
-        "mask": _("brain mask"),
-    })
+    return json.dumps(
+        {
+            "overlay": _("Overlay"),
+            "colorFa": _("Colour FA"),
+            "opacity": _("Opacity"),
+            "view": _("View"),
+            "axial": _("Axial"),
+            "coronal": _("Coronal"),
+            "sagittal": _("Sagittal"),
+            "multiplanar": _("Multiplanar"),
+            "readout": _("FA {value} at voxel {x}, {y}, {z}"),
+            "outside": _("outside the image"),
+            "loading": _("Loading images…"),
+            "noWebgl": _(
+                "This browser cannot show the images: WebGL2 is not available. Use a current Chrome, Edge "
+                "or Firefox, with hardware acceleration on."
+            ),
+            "httpError": _("The {what} image could not be loaded (HTTP {status})."),
+            "networkError": _("The {what} image could not be loaded: the server did not answer."),
+            "notNifti": _("The {what} image is not a NIfTI file (perhaps the session expired: reload the page)."),
+            "parseError": _("The {what} image could not be read: {detail}"),
+            "missingUrl": _("No address is given for the {what} image."),
+            "libraryError": _("The image viewer could not be loaded; reload the page."),
+            "mask": _("brain mask"),
+        }
+    )
 
 
 def _qc_items(result):
@@ -146,9 +194,15 @@ def _qc_items(result):
     items = []
     for name, item in result.qc.get("items", {}).items():
         value = item.get("value")
-        items.append({**item, "name": QC_NAMES.get(name, name.replace("_", " ").capitalize()),
-                      "value": _histogram_svg(value) if name == "fa_histogram" and isinstance(value, dict)
-                      else _qc_value(name, value)})
+        items.append(
+            {
+                **item,
+                "name": QC_NAMES.get(name, name.replace("_", " ").capitalize()),
+                "value": _histogram_svg(value)
+                if name == "fa_histogram" and isinstance(value, dict)
+                else _qc_value(name, value),
+            }
+        )
     return items
 
 
@@ -164,8 +218,13 @@ def scan_review(request, pk):
     form = forms.ReviewForm(request.POST)
     if form.is_valid():
         try:
-            services.scan_review(scan, request.user, form.cleaned_data["version"], form.cleaned_data["usable"],
-                                 form.cleaned_data["reason"])
+            services.scan_review(
+                scan,
+                request.user,
+                form.cleaned_data["version"],
+                form.cleaned_data["usable"],
+                form.cleaned_data["reason"],
+            )
             messages.success(request, _("Review saved."))
         except registry_services.EditConflict as conflict:
             messages.error(request, str(conflict))
@@ -198,12 +257,22 @@ def scan_manual_roi(request, pk):
     scan = _scan_action(request, pk, "imaging.add_roimeasurement")
     form = forms.ManualRoiForm(request.POST, instance=RoiMeasurement(scan=scan))
     if form.is_valid():
-        registry_services.record_create(RoiMeasurement, request.user, scan=scan, measured_by=request.user,
-                                        source=RoiMeasurement.Source.MANUAL, **form.cleaned_data)
+        registry_services.record_create(
+            RoiMeasurement,
+            request.user,
+            scan=scan,
+            measured_by=request.user,
+            source=RoiMeasurement.Source.MANUAL,
+            **form.cleaned_data,
+        )
         messages.success(request, _("Measurement saved."))
     else:
-        messages.error(request, " ".join(f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}"
-                                         for f, e in form.errors.items()))
+        messages.error(
+            request,
+            " ".join(
+                f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}" for f, e in form.errors.items()
+            ),
+        )
     return redirect("scan-detail", pk)
 
 
@@ -212,8 +281,9 @@ def scan_manual_roi(request, pk):
 def scan_reprocess(request, pk):
     scan = _scan_action(request, pk, "imaging.change_scan")
     try:
-        services.scan_reprocess(scan, request.user, request.POST.get("profile") or None,
-                                request.POST.get("fit_method") or None)
+        services.scan_reprocess(
+            scan, request.user, request.POST.get("profile") or None, request.POST.get("fit_method") or None
+        )
         messages.success(request, _("Scan queued for processing again; the earlier result is kept."))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

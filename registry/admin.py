@@ -1,4 +1,5 @@
 """Django admin for registry-admins: every model, with its change history."""
+
 from django import forms
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
@@ -23,8 +24,9 @@ class RecordAdminForm(forms.ModelForm):
         if self.instance.pk and opened is not None:
             current = type(self.instance).objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
             if current is not None and current != opened:
-                raise forms.ValidationError(str(EditConflict(type(self.instance).objects.get(pk=self.instance.pk),
-                                                             opened)))
+                raise forms.ValidationError(
+                    str(EditConflict(type(self.instance).objects.get(pk=self.instance.pk), opened))
+                )
         return data
 
 
@@ -103,8 +105,9 @@ class FreeTextReleaseAdmin(SimpleHistoryAdmin):
 
             from registry.deidentify import FREE_TEXT_FIELDS
 
-            return forms.ChoiceField(choices=[(key, str(label)) for key, label in FREE_TEXT_FIELDS.items()],
-                                     label=db_field.verbose_name)
+            return forms.ChoiceField(
+                choices=[(key, str(label)) for key, label in FREE_TEXT_FIELDS.items()], label=db_field.verbose_name
+            )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

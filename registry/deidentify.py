@@ -8,6 +8,7 @@
   every date of a patient and in every export, so intervals are kept.
 - Free-text fields are left out unless a registry-admin releases them (FreeTextRelease).
 """
+
 import datetime as dt
 import hashlib
 import hmac

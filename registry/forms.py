@@ -1,4 +1,5 @@
 """Forms for the registry's pages; validation is the model's, so forms and API agree."""
+
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -7,7 +8,14 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -23,7 +31,7 @@ def parse_cell_count(text):
     try:
         value = mantissa.scaleb(exponent)
     except InvalidOperation:
-        raise ValidationError(_("This cell count is too large."))
+        raise ValidationError(_("This cell count is too large.")) from None
     if value != value.to_integral_value():
         raise ValidationError(_("A cell count is a whole number of cells."))
     if value > Decimal(9 * 10**18):
@@ -67,10 +75,22 @@ class PatientForm(RecordForm):
     class Meta:
         model = Patient
         fields = [
-            "study_id", "given_name", "family_name", "mrn", "date_of_birth", "sex", "cp_subtype", "etiology",
-            "gestational_age_weeks", "gmfcs_level", "epilepsy", "consent_date",
+            "study_id",
+            "given_name",
+            "family_name",
+            "mrn",
+            "date_of_birth",
+            "sex",
+            "cp_subtype",
+            "etiology",
+            "gestational_age_weeks",
+            "gmfcs_level",
+            "epilepsy",
+            "consent_date",
         ]
-        widgets = {"gmfcs_level": forms.Select(choices=[(i, r) for i, r in enumerate(["I", "II", "III", "IV", "V"], 1)])}
+        widgets = {
+            "gmfcs_level": forms.Select(choices=[(i, r) for i, r in enumerate(["I", "II", "III", "IV", "V"], 1)])
+        }
 
 
 class HarvestForm(RecordForm):

@@ -1,4 +1,5 @@
 """The clinical instruments every registry starts with (registry-admins add more)."""
+
 from decimal import Decimal
 
 INSTRUMENTS = [
@@ -6,8 +7,16 @@ INSTRUMENTS = [
     ("GMFM-88", "Gross Motor Function Measure-88 (total %)", 0, 100, True, "%", False, {}),
     ("GMFM-66", "Gross Motor Function Measure-66 (interval score)", 0, 100, True, "", False, {}),
     ("GMFCS", "Gross Motor Function Classification System (level)", 1, 5, False, "", True, {}),
-    ("MAS", "Modified Ashworth Scale", 0, 4, False, "", False,
-     {"0": "0", "1": "1", "1.5": "1+", "2": "2", "3": "3", "4": "4"}),
+    (
+        "MAS",
+        "Modified Ashworth Scale",
+        0,
+        4,
+        False,
+        "",
+        False,
+        {"0": "0", "1": "1", "1.5": "1+", "2": "2", "3": "3", "4": "4"},
+    ),
     ("MACS", "Manual Ability Classification System (level)", 1, 5, False, "", True, {}),
     ("CFCS", "Communication Function Classification System (level)", 1, 5, False, "", True, {}),
 ]
@@ -20,7 +29,12 @@ def seed_instruments(apps):
         Instrument.objects.update_or_create(
             code=code,
             defaults=dict(
-                name=name, min_value=Decimal(low), max_value=Decimal(high), higher_is_better=higher_better,
-                unit=unit, integer_only=integer_only, value_labels=labels,
+                name=name,
+                min_value=Decimal(low),
+                max_value=Decimal(high),
+                higher_is_better=higher_better,
+                unit=unit,
+                integer_only=integer_only,
+                value_labels=labels,
             ),
         )

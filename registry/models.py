@@ -1,4 +1,5 @@
 """The clinical registry's data: patients, harvests, cell products, procedures, visits, scores."""
+
 from decimal import Decimal
 
 from django.conf import settings
@@ -47,6 +48,7 @@ class ClinicalRecord(models.Model):
 
 class Patient(ClinicalRecord):
     patient_path = ""
+
     class Sex(models.TextChoices):
         FEMALE = "F", _("Female")
         MALE = "M", _("Male")
@@ -229,7 +231,8 @@ class BoneMarrowHarvest(PatientDatedRecord):
         ordering = ["date", "id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(volume_ml__gt=0), name="harvest_volume_positive",
+                condition=Q(volume_ml__gt=0),
+                name="harvest_volume_positive",
                 violation_error_message=_("Volume collected must be more than 0 mL."),
             ),
         ]
@@ -252,6 +255,7 @@ class BoneMarrowHarvest(PatientDatedRecord):
 
 class CellProduct(ClinicalRecord):
     patient_path = "harvest__patient"
+
     class Sterility(models.TextChoices):
         PENDING = "pending", _("Pending")
         NEGATIVE = "negative", _("Negative (sterile)")
@@ -266,7 +270,10 @@ class CellProduct(ClinicalRecord):
         help_text=_("Cells in the product, e.g. 3.2e9."),
     )
     cd34_count = models.BigIntegerField(
-        _("CD34+ cells"), null=True, blank=True, validators=[MinValueValidator(0)],
+        _("CD34+ cells"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
         help_text=_("CD34+ cells in the product, e.g. 2.5e7."),
     )
     viability_percent = models.DecimalField(
@@ -295,7 +302,8 @@ class CellProduct(ClinicalRecord):
                 violation_error_message=_("Viability must be between 0 and 100 %%."),
             ),
             models.CheckConstraint(
-                condition=Q(tnc_count__gt=0), name="product_tnc_positive",
+                condition=Q(tnc_count__gt=0),
+                name="product_tnc_positive",
                 violation_error_message=_("The TNC count must be more than zero."),
             ),
             models.CheckConstraint(
@@ -307,7 +315,8 @@ class CellProduct(ClinicalRecord):
 
     def __str__(self):
         return _("Product from harvest %(date)s (%(tnc).2e TNC)") % {
-            "date": self.harvest.date.isoformat(), "tnc": self.tnc_count,
+            "date": self.harvest.date.isoformat(),
+            "tnc": self.tnc_count,
         }
 
     @property
@@ -328,9 +337,7 @@ class IntrathecalProcedure(PatientDatedRecord):
         SEDATION = "sedation", _("Procedural sedation")
         GENERAL = "general", _("General anaesthesia")
 
-    patient = models.ForeignKey(
-        Patient, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("patient")
-    )
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("patient"))
     product = models.ForeignKey(
         CellProduct, on_delete=models.PROTECT, related_name="procedures", verbose_name=_("cell product")
     )
@@ -369,7 +376,8 @@ class IntrathecalProcedure(PatientDatedRecord):
                 violation_error_message=_("Weight must be between 1 and 150 kg."),
             ),
             models.CheckConstraint(
-                condition=Q(volume_ml__gt=0), name="procedure_volume_positive",
+                condition=Q(volume_ml__gt=0),
+                name="procedure_volume_positive",
                 violation_error_message=_("Volume infused must be more than 0 mL."),
             ),
         ]
@@ -403,9 +411,9 @@ class IntrathecalProcedure(PatientDatedRecord):
         if self.product_id and self.patient_id:
             harvest = self.product.harvest
             if harvest.patient_id != self.patient_id:
-                errors["product"] = _(
-                    "This cell product comes from another patient's harvest (%(study_id)s)."
-                ) % {"study_id": harvest.patient.study_id}
+                errors["product"] = _("This cell product comes from another patient's harvest (%(study_id)s).") % {
+                    "study_id": harvest.patient.study_id
+                }
             elif self.date and self.date < harvest.date:
                 errors["date"] = _(
                     "The procedure (%(date)s) cannot be before the harvest of its product (%(harvest)s)."
@@ -416,6 +424,7 @@ class IntrathecalProcedure(PatientDatedRecord):
 
 class AdverseEvent(ClinicalRecord):
     patient_path = "procedure__patient"
+
     class Outcome(models.TextChoices):
         RECOVERED = "recovered", _("Recovered")
         RECOVERING = "recovering", _("Recovering")
@@ -534,7 +543,10 @@ class Instrument(ClinicalRecord):
     patient_path = None
 
     code = models.SlugField(
-        _("code"), max_length=32, unique=True, allow_unicode=False,
+        _("code"),
+        max_length=32,
+        unique=True,
+        allow_unicode=False,
         error_messages={"unique": _("An instrument with this code already exists.")},
     )
     name = models.CharField(_("name"), max_length=200)
@@ -582,8 +594,10 @@ class Instrument(ClinicalRecord):
         value = Decimal(value)
         if value < self.min_value or value > self.max_value:
             return _("%(code)s scores range from %(min)s to %(max)s; %(value)s is outside it.") % {
-                "code": self.code, "min": self.label_for(self.min_value),
-                "max": self.label_for(self.max_value), "value": format(value.normalize(), "f"),
+                "code": self.code,
+                "min": self.label_for(self.min_value),
+                "max": self.label_for(self.max_value),
+                "value": format(value.normalize(), "f"),
             }
         if self.value_labels:
             allowed = {Decimal(k) for k in self.value_labels}
@@ -601,7 +615,7 @@ class Instrument(ClinicalRecord):
             try:
                 Decimal(key)
             except ArithmeticError:
-                raise ValidationError({"value_labels": _("Each allowed value must be a number, e.g. \"1.5\".")})
+                raise ValidationError({"value_labels": _('Each allowed value must be a number, e.g. "1.5".')}) from None
 
 
 class Score(ClinicalRecord):
@@ -649,8 +663,9 @@ class FreeTextRelease(models.Model):
     """A registry-admin's decision that a free-text field may appear in research views and exports."""
 
     field = models.CharField(_("field"), max_length=64, unique=True)
-    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                    related_name="+", verbose_name=_("released by"))
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("released by")
+    )
     released_at = models.DateTimeField(_("released at"), auto_now_add=True)
     note = models.CharField(_("why it is safe"), max_length=300, blank=True)
 

@@ -1,4 +1,5 @@
 """The four roles (Django groups) and the permissions each one holds."""
+
 from django.utils.translation import gettext_lazy as _
 
 HEMATOLOGY = "hematology"
@@ -13,7 +14,13 @@ ROLES = {
 }
 
 CLINICAL_MODELS = [
-    "patient", "bonemarrowharvest", "cellproduct", "intrathecalprocedure", "adverseevent", "visit", "score",
+    "patient",
+    "bonemarrowharvest",
+    "cellproduct",
+    "intrathecalprocedure",
+    "adverseevent",
+    "visit",
+    "score",
 ]
 IDENTIFIERS = "registry.view_identifiers"
 
@@ -35,7 +42,8 @@ ROLE_PERMISSIONS = {
     + _perms(["diffusionresult"], ["view"], app="imaging")
     + _perms(["roimeasurement"], ["add", "change", "delete", "view"], app="imaging")
     + [IDENTIFIERS],
-    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"]) + _perms(IMAGING_MODELS, ["view"], app="imaging")
+    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"])
+    + _perms(IMAGING_MODELS, ["view"], app="imaging")
     + ["research.view_cohort", "research.export_data"],
     # registry-admin holds every permission of every app (see sync_roles).
     REGISTRY_ADMIN: [],

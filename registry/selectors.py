@@ -1,9 +1,17 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
+
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 
 RELATED = {
@@ -32,8 +40,9 @@ def records(model):
     if model is Visit:
         from imaging.models import DiffusionResult, Scan
 
-        current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True),
-                           to_attr="current_results")
+        current = Prefetch(
+            "results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results"
+        )
         scans = Prefetch("scans", queryset=Scan.objects.order_by("created_at").prefetch_related(current))
         queryset = queryset.prefetch_related("scores__instrument", scans)
     if model is Instrument:
@@ -64,11 +73,19 @@ def patient_timeline(patient):
     first = patient.first_procedure_date()
     events = []
     for harvest in patient.harvests.prefetch_related("products"):
-        events.append({"date": harvest.date, "kind": "harvest", "record": harvest, "products": list(harvest.products.all())})
+        events.append(
+            {"date": harvest.date, "kind": "harvest", "record": harvest, "products": list(harvest.products.all())}
+        )
     procedures = patient.procedures.select_related("product__harvest").prefetch_related("adverse_events")
     for procedure in procedures:
-        events.append({"date": procedure.date, "kind": "procedure", "record": procedure,
-                       "age_months": patient.age_in_months(procedure.date)})
+        events.append(
+            {
+                "date": procedure.date,
+                "kind": "procedure",
+                "record": procedure,
+                "age_months": patient.age_in_months(procedure.date),
+            }
+        )
         for event in procedure.adverse_events.all():
             events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
     visits = list(patient.visits.prefetch_related("scores__instrument"))
@@ -86,8 +103,16 @@ def patient_timeline(patient):
         fa = imaging.get(visit.pk, {})
         if fa.get("fa_wm_mean") is not None and baseline_fa is not None and not is_baseline:
             fa = {**fa, "fa_change": fa["fa_wm_mean"] - baseline_fa}
-        events.append({"date": visit.date, "kind": "visit", "record": visit, "scores": scores, "imaging": fa,
-                       "months": visit.months_since_procedure(first) if first else None})
+        events.append(
+            {
+                "date": visit.date,
+                "kind": "visit",
+                "record": visit,
+                "scores": scores,
+                "imaging": fa,
+                "months": visit.months_since_procedure(first) if first else None,
+            }
+        )
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
     events.sort(key=lambda event: (event["date"], order[event["kind"]]))
     return events
@@ -142,9 +167,13 @@ def visit_imaging(visits):
     from imaging.models import DiffusionResult, Scan
 
     by_visit = {visit.pk: {"scans": [], "scan": None} for visit in visits}
-    scans = (Scan.objects.filter(visit__in=list(by_visit)).order_by("-created_at")
-             .prefetch_related(Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True),
-                                        to_attr="current_results")))
+    scans = (
+        Scan.objects.filter(visit__in=list(by_visit))
+        .order_by("-created_at")
+        .prefetch_related(
+            Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
+        )
+    )
     for scan in scans:
         entry = by_visit[scan.visit_id]
         entry["scans"].append(scan)

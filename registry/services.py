@@ -1,4 +1,5 @@
 """Writes to clinical records: validated, versioned, atomic, with history of who changed what."""
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -37,7 +38,12 @@ def _save(instance, actor):
     except IntegrityError as error:
         # A race past full_clean (e.g. two simultaneous inserts of one study ID):
         # the database constraint held; report it as a validation error.
-        raise ValidationError(_("The record conflicts with one stored meanwhile: %(error)s") % {"error": error})
+        raise ValidationError(
+            _(
+                "The record conflicts with one stored meanwhile (for example the same study ID saved "
+                "twice at once); reload the page and check."
+            )
+        ) from error
     return instance
 
 
@@ -78,4 +84,4 @@ def record_delete(instance, actor, expected_version):
         raise RecordInUse(
             _("This record cannot be deleted while %(kinds)s refer to it; delete or move those first.")
             % {"kinds": ", ".join(kinds)}
-        )
+        ) from error

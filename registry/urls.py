@@ -1,4 +1,5 @@
 """Routes of the registry's pages."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 

@@ -1,4 +1,5 @@
 """Pages for clinical staff: find a patient, see the course, create and edit every record."""
+
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -12,7 +13,13 @@ from django.views.decorators.http import require_http_methods
 
 from registry import forms, selectors, services
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 from registry.roles import IDENTIFIERS
 
@@ -80,11 +87,15 @@ def patient_list(request):
 def patient_detail(request, pk):
     require(request, "view", Patient)
     patient = get_object_or_404(Patient, pk=pk)
-    return render(request, "registry/patient_detail.html", {
-        "patient": patient,
-        "timeline": selectors.patient_timeline(patient),
-        "first_procedure": patient.first_procedure_date(),
-    })
+    return render(
+        request,
+        "registry/patient_detail.html",
+        {
+            "patient": patient,
+            "timeline": selectors.patient_timeline(patient),
+            "first_procedure": patient.first_procedure_date(),
+        },
+    )
 
 
 def _save_form(request, form, write):
@@ -130,9 +141,16 @@ def record_create(request, kind, patient_pk=None):
             record = created["record"]
             messages.success(request, _("%(record)s saved.") % {"record": record})
             return redirect(patient_url(record.owner_patient))
-    return render(request, "registry/record_form.html", {
-        "form": form, "patient": patient, "kind": kind, "verbose_name": spec.model._meta.verbose_name,
-    })
+    return render(
+        request,
+        "registry/record_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "kind": kind,
+            "verbose_name": spec.model._meta.verbose_name,
+        },
+    )
 
 
 @login_required
@@ -144,16 +162,24 @@ def record_edit(request, kind, pk):
     patient = instance.owner_patient
     form = spec.form(request.POST or None, instance=instance, patient=patient)
     if request.method == "POST" and form.is_valid():
+
         def write():
             services.record_update(instance, request.user, form.cleaned_data.get("version"), **form.record_fields())
 
         if _save_form(request, form, write):
             messages.success(request, _("%(record)s updated.") % {"record": instance})
             return redirect(patient_url(patient))
-    return render(request, "registry/record_form.html", {
-        "form": form, "patient": patient, "kind": kind, "record": instance,
-        "verbose_name": spec.model._meta.verbose_name,
-    })
+    return render(
+        request,
+        "registry/record_form.html",
+        {
+            "form": form,
+            "patient": patient,
+            "kind": kind,
+            "record": instance,
+            "verbose_name": spec.model._meta.verbose_name,
+        },
+    )
 
 
 @login_required
@@ -172,10 +198,18 @@ def record_delete(request, kind, pk):
         else:
             messages.success(request, _("%(record)s deleted.") % {"record": instance})
             return redirect("patient-list" if kind == "patients" else patient_url(patient))
-    return render(request, "registry/record_delete.html", {
-        "record": instance, "patient": patient, "kind": kind, "error": error,
-        "verbose_name": spec.model._meta.verbose_name,
-    }, status=409 if error else 200)
+    return render(
+        request,
+        "registry/record_delete.html",
+        {
+            "record": instance,
+            "patient": patient,
+            "kind": kind,
+            "error": error,
+            "verbose_name": spec.model._meta.verbose_name,
+        },
+        status=409 if error else 200,
+    )
 
 
 @login_required
@@ -183,7 +217,14 @@ def record_history(request, kind, pk):
     spec = get_kind(kind)
     require(request, "view", spec.model)
     instance = get_object_or_404(spec.model, pk=pk)
-    return render(request, "registry/record_history.html", {
-        "record": instance, "patient": instance.owner_patient, "kind": kind, "entries": selectors.record_history(instance),
-        "verbose_name": spec.model._meta.verbose_name,
-    })
+    return render(
+        request,
+        "registry/record_history.html",
+        {
+            "record": instance,
+            "patient": instance.owner_patient,
+            "kind": kind,
+            "entries": selectors.record_history(instance),
+            "verbose_name": spec.model._meta.verbose_name,
+        },
+    )

@@ -1,4 +1,5 @@
 """The export log, for registry-admins."""
+
 from django.contrib import admin
 
 from research.models import ExportLog

@@ -1,4 +1,5 @@
 """The tables a paper needs and the linking of FA with clinical scores, computed from courses."""
+
 from research import stats
 from research.cohort import Course
 
@@ -25,18 +26,20 @@ def measure_table(courses, kinds):
     "value", "change", "percent_change"}]}."""
     rows = []
     for course in courses:
-        names = sorted({m.name for visit in course.visits for m in visit.measures.values() if m.kind in kinds},
-                       key=lambda name: (name != "FA white matter", name))
+        names = sorted(
+            {m.name for visit in course.visits for m in visit.measures.values() if m.kind in kinds},
+            key=lambda name: (name != "FA white matter", name),
+        )
         for name in names:
             baseline = course.baseline_value(name)
             follow_ups = []
             for visit in course.follow_ups:
                 measure = visit.measures.get(name)
                 if measure is not None:
-                    follow_ups.append({"months": visit.months, "value": measure.value,
-                                       **stats.change(baseline, measure.value)})
-            rows.append({"study_id": course.study_id, "measure": name, "baseline": baseline,
-                         "follow_ups": follow_ups})
+                    follow_ups.append(
+                        {"months": visit.months, "value": measure.value, **stats.change(baseline, measure.value)}
+                    )
+            rows.append({"study_id": course.study_id, "measure": name, "baseline": baseline, "follow_ups": follow_ups})
     return rows
 
 
@@ -61,16 +64,23 @@ def link(courses, instrument, fa_measure=FA_DEFAULT):
         both = _last_follow_up_with(course, fa_measure, instrument)
         if both is None or base_fa is None or base_score is None:
             continue
-        pairs.append({
-            "study_id": course.study_id, "months": both.months, "tnc_per_kg": course.tnc_per_kg,
-            "delta_fa": both.measures[fa_measure].value - base_fa,
-            "delta_score": both.measures[instrument].value - base_score,
-        })
+        pairs.append(
+            {
+                "study_id": course.study_id,
+                "months": both.months,
+                "tnc_per_kg": course.tnc_per_kg,
+                "delta_fa": both.measures[fa_measure].value - base_fa,
+                "delta_score": both.measures[instrument].value - base_score,
+            }
+        )
     delta_fa = [pair["delta_fa"] for pair in pairs]
     delta_score = [pair["delta_score"] for pair in pairs]
     doses = [pair["tnc_per_kg"] for pair in pairs]
     return {
-        "instrument": instrument, "fa_measure": fa_measure, "pairs": pairs, "fa_pairs": fa_pairs,
+        "instrument": instrument,
+        "fa_measure": fa_measure,
+        "pairs": pairs,
+        "fa_pairs": fa_pairs,
         "correlation": stats.spearman(delta_fa, delta_score),
         "fa_change": stats.wilcoxon_paired([p["before"] for p in fa_pairs], [p["after"] for p in fa_pairs]),
         "dose_fa": stats.spearman(doses, delta_fa),
@@ -82,8 +92,11 @@ def trajectories(courses, name):
     """{study_id: [(months since the procedure, value), ...]} of one measure."""
     series = {}
     for course in courses:
-        points = [(visit.months, visit.measures[name].value) for visit in course.visits
-                  if name in visit.measures and visit.months is not None]
+        points = [
+            (visit.months, visit.measures[name].value)
+            for visit in course.visits
+            if name in visit.measures and visit.months is not None
+        ]
         if points:
             series[course.study_id] = points
     return series

@@ -1,4 +1,5 @@
 """Research: de-identified cohort analyses, linking FA with clinical scores, exports."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 

@@ -26,17 +26,25 @@ The zip is written with :mod:`zipfile` to an unseekable sink, drained after ever
 1 MB, so the whole archive is never held in memory. Every member has a fixed timestamp
 (1980-01-01), fixed permissions and a fixed order, so the same input gives the same bytes.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import re
 import zipfile
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 __all__ = [
-    "BIDS_VERSION", "MAP_KEYS", "GENERATED_BY_NAME", "bids_label", "session_label",
-    "unique_session_labels", "map_filename", "iter_bids_zip",
+    "BIDS_VERSION",
+    "MAP_KEYS",
+    "GENERATED_BY_NAME",
+    "bids_label",
+    "session_label",
+    "unique_session_labels",
+    "map_filename",
+    "iter_bids_zip",
 ]
 
 BIDS_VERSION = "1.11.1"
@@ -47,24 +55,43 @@ _ZIP64_LIMIT = (1 << 31) - 1
 
 # key in entry["maps"] -> (BIDS entities after sub/ses, suffix, sidecar Description, extra sidecar keys)
 _MAPS: dict[str, tuple[str, str, str, dict]] = {
-    "FA": ("", "FA",
-           "Fractional anisotropy (FA) from the diffusion tensor fit; unitless, 0 to 1, "
-           "0 outside the brain mask.", {}),
-    "MD": ("desc-MD", "ADC",
-           "Mean diffusivity (MD), the mean of the three tensor eigenvalues, in mm^2/s; "
-           "0 outside the brain mask.", {"Units": "mm^2/s"}),
-    "AD": ("desc-AD", "ADC",
-           "Axial diffusivity (AD), the largest tensor eigenvalue, in mm^2/s; "
-           "0 outside the brain mask.", {"Units": "mm^2/s"}),
-    "RD": ("desc-RD", "ADC",
-           "Radial diffusivity (RD), the mean of the two smaller tensor eigenvalues, in mm^2/s; "
-           "0 outside the brain mask.", {"Units": "mm^2/s"}),
-    "colorFA": ("", "colFA",
-                "Colour-coded FA: 4D (X, Y, Z, 3), RGB = FA x |principal eigenvector| along the "
-                "voxel axes x, y, z, values 0 to 1; 0 outside the brain mask.", {}),
-    "mask": ("desc-brain", "mask",
-             "Brain mask used for the tensor fit (1 = brain), on the diffusion scan's grid.",
-             {"Type": "Brain"}),
+    "FA": (
+        "",
+        "FA",
+        "Fractional anisotropy (FA) from the diffusion tensor fit; unitless, 0 to 1, 0 outside the brain mask.",
+        {},
+    ),
+    "MD": (
+        "desc-MD",
+        "ADC",
+        "Mean diffusivity (MD), the mean of the three tensor eigenvalues, in mm^2/s; 0 outside the brain mask.",
+        {"Units": "mm^2/s"},
+    ),
+    "AD": (
+        "desc-AD",
+        "ADC",
+        "Axial diffusivity (AD), the largest tensor eigenvalue, in mm^2/s; 0 outside the brain mask.",
+        {"Units": "mm^2/s"},
+    ),
+    "RD": (
+        "desc-RD",
+        "ADC",
+        "Radial diffusivity (RD), the mean of the two smaller tensor eigenvalues, in mm^2/s; 0 outside the brain mask.",
+        {"Units": "mm^2/s"},
+    ),
+    "colorFA": (
+        "",
+        "colFA",
+        "Colour-coded FA: 4D (X, Y, Z, 3), RGB = FA x |principal eigenvector| along the "
+        "voxel axes x, y, z, values 0 to 1; 0 outside the brain mask.",
+        {},
+    ),
+    "mask": (
+        "desc-brain",
+        "mask",
+        "Brain mask used for the tensor fit (1 = brain), on the diffusion scan's grid.",
+        {"Type": "Brain"},
+    ),
 }
 MAP_KEYS = tuple(_MAPS)
 
@@ -88,6 +115,7 @@ _NON_ALNUM = re.compile(r"[^A-Za-z0-9]")
 
 # ---- labels -----------------------------------------------------------------------------------
 
+
 def bids_label(text: Any) -> str:
     """A BIDS label from free text: only [A-Za-z0-9] is kept ("CP-001" -> "CP001").
 
@@ -97,7 +125,7 @@ def bids_label(text: Any) -> str:
     s = "" if text is None else str(text).strip()
     for prefix in ("sub-", "ses-"):
         if s.startswith(prefix):
-            s = s[len(prefix):]
+            s = s[len(prefix) :]
             break
     label = _NON_ALNUM.sub("", s)
     if not label:
@@ -175,6 +203,7 @@ def map_filename(subject: str, session: str, key: str) -> str:
 
 
 # ---- streaming zip ----------------------------------------------------------------------------
+
 
 class _Sink:
     """Unseekable write-only file object: zipfile appends to ``buffer``; the generator drains it."""
@@ -274,7 +303,8 @@ def iter_bids_zip(
     QC...) copied into every map's sidecar under ``"Provenance"`` (nested, so that no key of
     the caller's can clash with a BIDS metadata field of another meaning, such as BIDS's
     string-valued ``SoftwareVersions``). Optional ``"skull_stripped"`` (default True: the
-    pipeline's maps are 0 outside the brain mask) fills the required ``SkullStripped`` field. Labels go through :func:`bids_label`; a repeated
+    pipeline's maps are 0 outside the brain mask) fills the required ``SkullStripped`` field.
+    Labels go through :func:`bids_label`; a repeated
     (subject, session) pair gets its session label disambiguated ("m06" -> "m06b").
 
     ``generated_by``: the dataset's ``GeneratedBy`` list (default
@@ -320,8 +350,14 @@ def iter_bids_zip(
         label = bids_label(row.pop("participant_id"))
         participant_rows[label] = row
 
-    return _generate(entries, description, readme or _default_readme(dataset_name, str(pipeline_version)),
-                     str(pipeline_version), participant_rows, chunk_size)
+    return _generate(
+        entries,
+        description,
+        readme or _default_readme(dataset_name, str(pipeline_version)),
+        str(pipeline_version),
+        participant_rows,
+        chunk_size,
+    )
 
 
 def _generate(entries, description, readme, pipeline_version, participant_rows, chunk_size):
@@ -333,16 +369,22 @@ def _generate(entries, description, readme, pipeline_version, participant_rows, 
 
         add_bytes("dataset_description.json", _json_bytes(description))
         add_bytes("README", readme.encode("utf-8"))
-        add_bytes("descriptions.tsv", (
-            "desc_id\tdescription\n" + "".join(f"desc-{d}\t{t}\n" for d, t in _DESCRIPTIONS)
-        ).encode("utf-8"))
+        add_bytes(
+            "descriptions.tsv",
+            ("desc_id\tdescription\n" + "".join(f"desc-{d}\t{t}\n" for d, t in _DESCRIPTIONS)).encode("utf-8"),
+        )
         # Every file of a derivative dataset RECOMMENDS a "Description" in its sidecar; for a TSV
         # the sidecar also describes its columns.
-        add_bytes("descriptions.json", _json_bytes({
-            "Description": "Meaning of each desc-<label> used in this dataset.",
-            "desc_id": {"Description": "A desc-<label> entity used in this dataset."},
-            "description": {"Description": "What files with that desc-<label> hold."},
-        }))
+        add_bytes(
+            "descriptions.json",
+            _json_bytes(
+                {
+                    "Description": "Meaning of each desc-<label> used in this dataset.",
+                    "desc_id": {"Description": "A desc-<label> entity used in this dataset."},
+                    "description": {"Description": "What files with that desc-<label> hold."},
+                }
+            ),
+        )
         yield sink.drain()
 
         sessions_seen: dict[str, set[str]] = {}
@@ -406,8 +448,13 @@ def _generate(entries, description, readme, pipeline_version, participant_rows, 
                 row = participant_rows.get(label, {})
                 lines.append("\t".join([f"sub-{label}"] + [_tsv_value(row.get(c)) for c in columns[1:]]))
             add_bytes("participants.tsv", ("\n".join(lines) + "\n").encode("utf-8"))
-            add_bytes("participants.json", _json_bytes({
-                "Description": "De-identified participants of this export, one row per subject.",
-                **{c: _PARTICIPANT_COLUMNS.get(c, {"Description": c.replace("_", " ")}) for c in columns},
-            }))
+            add_bytes(
+                "participants.json",
+                _json_bytes(
+                    {
+                        "Description": "De-identified participants of this export, one row per subject.",
+                        **{c: _PARTICIPANT_COLUMNS.get(c, {"Description": c.replace("_", " ")}) for c in columns},
+                    }
+                ),
+            )
     yield sink.drain()  # central directory

@@ -1,4 +1,5 @@
 """The cohort's imaging derivatives as BIDS entries: one per visit that has a scan that counts."""
+
 from django.core.files.storage import default_storage
 
 from imaging.models import DiffusionResult
@@ -18,10 +19,15 @@ def bids_entries(cohort, rules):
     """(entries, participants): lazily built entries for research.bids.iter_bids_zip, and the
     de-identified participants rows (one per patient with a scan that counts)."""
     participants = [
-        {"participant_id": f"sub-{bids_label(course.study_id)}", "sex": course.sex,
-         "age_months": course.age_at_procedure_months, "cp_subtype": course.cp_subtype,
-         "gmfcs_level": course.gmfcs_level}
-        for course in iter_courses(cohort, rules) if any(visit.scan_id for visit in course.visits)
+        {
+            "participant_id": f"sub-{bids_label(course.study_id)}",
+            "sex": course.sex,
+            "age_months": course.age_at_procedure_months,
+            "cp_subtype": course.cp_subtype,
+            "gmfcs_level": course.gmfcs_level,
+        }
+        for course in iter_courses(cohort, rules)
+        if any(visit.scan_id for visit in course.visits)
     ]
 
     def entries():
@@ -37,10 +43,15 @@ def bids_entries(cohort, rules):
                 yield {
                     "subject": subject,
                     "session": session_label(visit.kind, visit.months),
-                    "maps": {key: _opener(result.files[name]) for name, key in MAP_KEYS.items()
-                             if name in result.files},
-                    "sidecar": {**provenance, "qc": result.qc.get("overall"),
-                                "months_since_procedure": visit.months, "usable": visit.scan_usable},
+                    "maps": {
+                        key: _opener(result.files[name]) for name, key in MAP_KEYS.items() if name in result.files
+                    },
+                    "sidecar": {
+                        **provenance,
+                        "qc": result.qc.get("overall"),
+                        "months_since_procedure": visit.months,
+                        "usable": visit.scan_usable,
+                    },
                 }
 
     return entries(), participants

@@ -1,5 +1,6 @@
 """De-identified exports: the long and wide tables as CSV, JSON or XLSX, streamed row by row,
 and the dictionary describing every column."""
+
 import csv
 import io
 import json
@@ -27,46 +28,100 @@ def _patient_columns():
         ("gmfcs_level_enrolment", "integer", "level", _("GMFCS level at enrolment (1-5)"), "Patient.gmfcs_level"),
         ("gestational_age_weeks", "integer", "weeks", _("Gestational age at birth"), "Patient.gestational_age_weeks"),
         ("epilepsy", "boolean", "", _("Epilepsy"), "Patient.epilepsy"),
-        ("age_at_procedure_months", "integer", "months", _("Age at the first intrathecal procedure"),
-         "Patient.date_of_birth, IntrathecalProcedure.date"),
-        ("tnc_per_kg", "number", "cells/kg", _("Total nucleated cells per kg at the first procedure"),
-         "CellProduct.tnc_count / IntrathecalProcedure.weight_kg"),
-        ("cd34_per_kg", "number", "cells/kg", _("CD34+ cells per kg at the first procedure"),
-         "CellProduct.cd34_count / IntrathecalProcedure.weight_kg"),
+        (
+            "age_at_procedure_months",
+            "integer",
+            "months",
+            _("Age at the first intrathecal procedure"),
+            "Patient.date_of_birth, IntrathecalProcedure.date",
+        ),
+        (
+            "tnc_per_kg",
+            "number",
+            "cells/kg",
+            _("Total nucleated cells per kg at the first procedure"),
+            "CellProduct.tnc_count / IntrathecalProcedure.weight_kg",
+        ),
+        (
+            "cd34_per_kg",
+            "number",
+            "cells/kg",
+            _("CD34+ cells per kg at the first procedure"),
+            "CellProduct.cd34_count / IntrathecalProcedure.weight_kg",
+        ),
     ]
 
 
 def _event_columns(rules):
-    date_doc = (_("Days from the patient's first intrathecal procedure to the event (negative before it)")
-                if rules.date_mode == RELATIVE else
-                _("Date of the event moved back by the patient's secret offset (1-364 days, the same in every "
-                  "export), so intervals are kept"))
+    date_doc = (
+        _("Days from the patient's first intrathecal procedure to the event (negative before it)")
+        if rules.date_mode == RELATIVE
+        else _(
+            "Date of the event moved back by the patient's secret offset (1-364 days, the same in every "
+            "export), so intervals are kept"
+        )
+    )
     return [
         ("event", "string", "", _("visit, or procedure for dose rows"), "Visit.kind / IntrathecalProcedure"),
         ("visit_kind", "string", "", _("baseline, follow-up or unscheduled"), "Visit.kind"),
-        (_date_column(rules), "integer" if rules.date_mode == RELATIVE else "date",
-         "days" if rules.date_mode == RELATIVE else "", date_doc, "Visit.date / IntrathecalProcedure.date"),
-        ("months_since_procedure", "number", "months", _("Months (30.4375 days) since the first procedure"),
-         "Visit.date"),
+        (
+            _date_column(rules),
+            "integer" if rules.date_mode == RELATIVE else "date",
+            "days" if rules.date_mode == RELATIVE else "",
+            date_doc,
+            "Visit.date / IntrathecalProcedure.date",
+        ),
+        (
+            "months_since_procedure",
+            "number",
+            "months",
+            _("Months (30.4375 days) since the first procedure"),
+            "Visit.date",
+        ),
         ("age_months", "integer", "months", _("Age at the event"), "Patient.date_of_birth"),
     ]
 
 
 def long_columns(rules):
-    return _patient_columns() + _event_columns(rules) + [
-        ("measure", "string", "", _("Instrument code (GMFM-88, GMFCS...), FA/MD of white matter, whole brain or a "
-                                    "region, or a dose"), "Instrument.code / DiffusionResult / RoiMeasurement"),
-        ("measure_type", "string", "", _("score, fa, md or dose"), ""),
-        ("value", "number", "", _("The measure's value, in `unit`"), "Score.value / DiffusionResult / RoiMeasurement"),
-        ("unit", "string", "", _("Unit of value (FA has none; MD in mm²/s)"), "Instrument.unit"),
-        ("baseline_value", "number", "", _("The same measure at the baseline visit"), ""),
-        ("change", "number", "", _("value - baseline_value"), ""),
-        ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
-        ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable (empty: not reviewed)"),
-         "Scan.usable"),
-        ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check of the scan passed"),
-         "DiffusionResult.qc"),
-    ]
+    return (
+        _patient_columns()
+        + _event_columns(rules)
+        + [
+            (
+                "measure",
+                "string",
+                "",
+                _("Instrument code (GMFM-88, GMFCS...), FA/MD of white matter, whole brain or a region, or a dose"),
+                "Instrument.code / DiffusionResult / RoiMeasurement",
+            ),
+            ("measure_type", "string", "", _("score, fa, md or dose"), ""),
+            (
+                "value",
+                "number",
+                "",
+                _("The measure's value, in `unit`"),
+                "Score.value / DiffusionResult / RoiMeasurement",
+            ),
+            ("unit", "string", "", _("Unit of value (FA has none; MD in mm²/s)"), "Instrument.unit"),
+            ("baseline_value", "number", "", _("The same measure at the baseline visit"), ""),
+            ("change", "number", "", _("value - baseline_value"), ""),
+            ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
+            (
+                "scan_usable",
+                "boolean",
+                "",
+                _("Whether a radiologist marked the scan usable (empty: not reviewed)"),
+                "Scan.usable",
+            ),
+            (
+                "scan_qc_passed",
+                "boolean",
+                "",
+                _("Whether every automatic QC check of the scan passed"),
+                "DiffusionResult.qc",
+            ),
+        ]
+    )
 
 
 def wide_columns(rules, measures):
@@ -74,8 +129,10 @@ def wide_columns(rules, measures):
     for name in measures:
         columns.append((name, "number", "", _("Value of %(name)s at the visit") % {"name": name}, ""))
         columns.append((f"{name} change", "number", "", _("Change of %(name)s since baseline") % {"name": name}, ""))
-    columns += [("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
-                ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc")]
+    columns += [
+        ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
+        ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc"),
+    ]
     return columns
 
 
@@ -84,15 +141,32 @@ def dictionary(rules):
     rows = []
     for table, columns in (("long", long_columns(rules)), ("wide", wide_columns(rules, ["<measure>"]))):
         for name, kind, unit, description, source in columns:
-            rows.append({"table": table, "name": name, "type": kind, "unit": unit, "description": str(description),
-                         "source": source})
+            rows.append(
+                {
+                    "table": table,
+                    "name": name,
+                    "type": kind,
+                    "unit": unit,
+                    "description": str(description),
+                    "source": source,
+                }
+            )
     return rows
 
 
 def _patient_values(course):
-    return [course.study_id, course.sex, course.cp_subtype, course.etiology, course.gmfcs_level,
-            course.gestational_age_weeks, course.epilepsy, course.age_at_procedure_months, course.tnc_per_kg,
-            course.cd34_per_kg]
+    return [
+        course.study_id,
+        course.sex,
+        course.cp_subtype,
+        course.etiology,
+        course.gmfcs_level,
+        course.gestational_age_weeks,
+        course.epilepsy,
+        course.age_at_procedure_months,
+        course.tnc_per_kg,
+        course.cd34_per_kg,
+    ]
 
 
 def long_rows(cohort, rules):
@@ -108,16 +182,26 @@ def long_rows(cohort, rules):
         patient = _patient_values(course)
         first = course.first_procedure_date
         for procedure in course.procedures:
-            event = ["procedure", "", rules.date(procedure["date"], course.patient_id, first),
-                     months_between(first, procedure["date"]), age_in_months(course.date_of_birth, procedure["date"])]
+            event = [
+                "procedure",
+                "",
+                rules.date(procedure["date"], course.patient_id, first),
+                months_between(first, procedure["date"]),
+                age_in_months(course.date_of_birth, procedure["date"]),
+            ]
             for name, value in (("TNC/kg", procedure["tnc_per_kg"]), ("CD34+/kg", procedure["cd34_per_kg"])):
                 if value is not None:
                     yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
         baseline_visit = course.baseline
         baselines = {name: m.value for name, m in baseline_visit.measures.items()} if baseline_visit else {}
         for visit in course.visits:
-            head = patient + ["visit", visit.kind, rules.date(visit.date, course.patient_id, first), visit.months,
-                              visit.age_months]
+            head = patient + [
+                "visit",
+                visit.kind,
+                rules.date(visit.date, course.patient_id, first),
+                visit.months,
+                visit.age_months,
+            ]
             is_baseline = visit is baseline_visit
             for measure in visit.measures.values():
                 baseline = baselines.get(measure.name)
@@ -126,8 +210,17 @@ def long_rows(cohort, rules):
                     change = measure.value - baseline
                     percent = 100.0 * change / abs(baseline) if baseline else None
                 imaging = measure.kind != "score"
-                yield head + [measure.name, measure.kind, measure.value, measure.unit, baseline, change, percent,
-                              visit.scan_usable if imaging else None, visit.scan_qc_passed if imaging else None]
+                yield head + [
+                    measure.name,
+                    measure.kind,
+                    measure.value,
+                    measure.unit,
+                    baseline,
+                    change,
+                    percent,
+                    visit.scan_usable if imaging else None,
+                    visit.scan_qc_passed if imaging else None,
+                ]
 
 
 def wide_rows(cohort, rules, measures):
@@ -135,8 +228,12 @@ def wide_rows(cohort, rules, measures):
     for course in iter_courses(cohort, rules):
         patient = _patient_values(course)
         for visit in course.visits:
-            row = patient + [visit.kind, rules.date(visit.date, course.patient_id, course.first_procedure_date),
-                             visit.months, visit.age_months]
+            row = patient + [
+                visit.kind,
+                rules.date(visit.date, course.patient_id, course.first_procedure_date),
+                visit.months,
+                visit.age_months,
+            ]
             for name in measures:
                 measure = visit.measures.get(name)
                 value = measure.value if measure else None

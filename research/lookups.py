@@ -4,6 +4,7 @@
 a chunk of patients that preparation costs more than the query. On other databases it is
 `IN (...)` as usual.
 """
+
 from django.db.models import Field, ForeignObject, Lookup
 
 

@@ -1,4 +1,5 @@
 """What the research side stores: the log of every export."""
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -7,8 +8,9 @@ from django.utils.translation import gettext_lazy as _
 class ExportLog(models.Model):
     """Who exported what, when, with which filter and format."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
-                             verbose_name=_("user"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("user")
+    )
     at = models.DateTimeField(_("when"), auto_now_add=True)
     kind = models.CharField(_("export"), max_length=32)  # long, wide, dictionary, bids, plot
     file_format = models.CharField(_("format"), max_length=16)

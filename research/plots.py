@@ -18,6 +18,7 @@ Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so they 
 in pyplot's global figure list (nothing to leak, nothing shared between threads) and are dropped as
 soon as their bytes are written.
 """
+
 import hashlib
 import io
 import math
@@ -34,7 +35,7 @@ from . import stats as rstats  # noqa: E402
 
 FORMATS = ("png", "svg")
 FIGSIZE = (8.0, 5.5)  # inches
-DPI = 120             # → 960 × 660 px PNG
+DPI = 120  # → 960 × 660 px PNG
 
 # Okabe & Ito (2008), reordered so that the low-contrast yellow comes last.
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
@@ -116,8 +117,7 @@ def _header(fig, ax, title, lines):
 
 
 def _no_data(ax):
-    ax.text(0.5, 0.5, "No data", transform=ax.transAxes, ha="center", va="center", fontsize=14,
-            color=NEUTRAL)
+    ax.text(0.5, 0.5, "No data", transform=ax.transAxes, ha="center", va="center", fontsize=14, color=NEUTRAL)
 
 
 def _n_lines(n, test=True):
@@ -171,13 +171,26 @@ def scatter_with_fit(points, *, x_label, y_label, title, stats=None, fmt="png"):
         xs, ys = [x for _, x, _ in shown], [y for _, _, y in shown]
         ax.scatter(xs, ys, s=64, color=COLOURS[0], edgecolors="white", linewidths=1.0, zorder=3)
         for label, x, y in shown:
-            ax.annotate(label, (x, y), xytext=(6, 6), textcoords="offset points", fontsize=10,
-                        color="#222222", bbox=_LABEL_BOX, zorder=4)
+            ax.annotate(
+                label,
+                (x, y),
+                xytext=(6, 6),
+                textcoords="offset points",
+                fontsize=10,
+                color="#222222",
+                bbox=_LABEL_BOX,
+                zorder=4,
+            )
         if fit["slope"] is not None:
             lo, hi = min(xs), max(xs)
-            ax.plot([lo, hi], [fit["slope"] * lo + fit["intercept"], fit["slope"] * hi + fit["intercept"]],
-                    color=FIT_COLOUR, linewidth=2, zorder=2,
-                    label=f"least-squares line (slope {_fmt_num(fit['slope'])})")
+            ax.plot(
+                [lo, hi],
+                [fit["slope"] * lo + fit["intercept"], fit["slope"] * hi + fit["intercept"]],
+                color=FIT_COLOUR,
+                linewidth=2,
+                zorder=2,
+                label=f"least-squares line (slope {_fmt_num(fit['slope'])})",
+            )
             ax.legend(loc="best", frameon=False)
         ax.margins(0.15)
 
@@ -194,8 +207,9 @@ def trajectories(series, *, y_label, title, x_label="Months since the procedure"
     _check_fmt(fmt)
     lines_by_patient, missing = {}, []
     for label in sorted(series, key=str):
-        pts = sorted((m, v) for m, v in ((_num(m), _num(v)) for m, v in series[label])
-                     if m is not None and v is not None)
+        pts = sorted(
+            (m, v) for m, v in ((_num(m), _num(v)) for m, v in series[label]) if m is not None and v is not None
+        )
         if pts:
             lines_by_patient[str(label)] = pts
         else:
@@ -210,14 +224,30 @@ def trajectories(series, *, y_label, title, x_label="Months since the procedure"
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.axvline(0, color=NEUTRAL, linestyle="--", linewidth=1.2, zorder=1)
-        ax.annotate("procedure", (0, 1), xycoords=("data", "axes fraction"), xytext=(4, -4),
-                    textcoords="offset points", ha="left", va="top", fontsize=10, color=NEUTRAL)
+        ax.annotate(
+            "procedure",
+            (0, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=10,
+            color=NEUTRAL,
+        )
         if not lines_by_patient:
             _no_data(ax)
             return
         for i, (label, pts) in enumerate(lines_by_patient.items()):
-            ax.plot([m for m, _ in pts], [v for _, v in pts], label=label, linewidth=2, markersize=7,
-                    markeredgecolor="white", **_style(i))
+            ax.plot(
+                [m for m, _ in pts],
+                [v for _, v in pts],
+                label=label,
+                linewidth=2,
+                markersize=7,
+                markeredgecolor="white",
+                **_style(i),
+            )
         ax.margins(x=0.06, y=0.12)
         fig.legend(loc="outside right upper", title="Patient", frameon=False)
 
@@ -275,7 +305,7 @@ def paired_before_after(pairs, *, y_label, title, stats=None, fmt="png"):
         if not shown:
             _no_data(ax)
             return
-        for i, (label, b, a) in enumerate(shown):
+        for i, (_label, b, a) in enumerate(shown):
             ax.plot([0, 1], [b, a], linewidth=2, markersize=8, markeredgecolor="white", **_style(i))
         values = [v for _, b, a in shown for v in (b, a)]
         lo, hi = min(values), max(values)
@@ -285,7 +315,17 @@ def paired_before_after(pairs, *, y_label, title, stats=None, fmt="png"):
         for i, ((label, _, a), y) in enumerate(zip(shown, label_y)):
             colour = _style(i)["color"] if _style(i)["color"] != "#F0E442" else "#222222"  # yellow text is unreadable
             leader = {"arrowstyle": "-", "color": "#BBBBBB", "linewidth": 0.8} if abs(y - a) > 0.02 * span else None
-            ax.annotate(label, (1, a), xytext=(1.06, y), textcoords="data", va="center", ha="left", fontsize=10,
-                        color=colour, bbox=_LABEL_BOX, arrowprops=leader)
+            ax.annotate(
+                label,
+                (1, a),
+                xytext=(1.06, y),
+                textcoords="data",
+                va="center",
+                ha="left",
+                fontsize=10,
+                color=colour,
+                bbox=_LABEL_BOX,
+                arrowprops=leader,
+            )
 
     return _render(("paired", shown, y_label, title, lines, fmt), draw, fmt)

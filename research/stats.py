@@ -12,6 +12,7 @@ Plain functions on plain Python values (numbers, None), no Django. Conventions s
   can go straight into JSON or a template.
 * All tests are two-sided.
 """
+
 import math
 from collections import Counter
 
@@ -78,14 +79,15 @@ def _spearman_exact_p(x, y):
     """
     rx, ry = _sps.rankdata(x), _sps.rankdata(y)
     ryc = ry - ry.mean()
-    ry_ss = float((ryc ** 2).sum())
+    ry_ss = float((ryc**2).sum())
 
     def rho(r, axis=-1):
         rc = r - r.mean(axis=axis, keepdims=True)
-        return (rc * ryc).sum(axis=axis) / np.sqrt((rc ** 2).sum(axis=axis) * ry_ss)
+        return (rc * ryc).sum(axis=axis) / np.sqrt((rc**2).sum(axis=axis) * ry_ss)
 
-    res = _sps.permutation_test((rx,), rho, permutation_type="pairings", n_resamples=np.inf,
-                                vectorized=True, alternative="two-sided")
+    res = _sps.permutation_test(
+        (rx,), rho, permutation_type="pairings", n_resamples=np.inf, vectorized=True, alternative="two-sided"
+    )
     return float(res.pvalue)
 
 
@@ -142,8 +144,14 @@ def wilcoxon_paired(before, after):
     d = a - b
     n = int(d.size)
     n_nonzero = int(np.count_nonzero(d))
-    result = {"n": n, "n_nonzero": n_nonzero, "statistic": None, "p": None,
-              "median_difference": _out(np.median(d)) if n else None, "note": None}
+    result = {
+        "n": n,
+        "n_nonzero": n_nonzero,
+        "statistic": None,
+        "p": None,
+        "median_difference": _out(np.median(d)) if n else None,
+        "note": None,
+    }
     if n < N_MIN_P:
         result["note"] = NOTE_SMALL_N
         return result
@@ -171,7 +179,7 @@ def linear_fit(x, y):
         result["note"] = "n < 2: no line"
         return result
     xc, yc = xs - xs.mean(), ys - ys.mean()
-    sxx, syy, sxy = float((xc ** 2).sum()), float((yc ** 2).sum()), float((xc * yc).sum())
+    sxx, syy, sxy = float((xc**2).sum()), float((yc**2).sum()), float((xc * yc).sum())
     if sxx == 0:
         result["note"] = NOTE_NO_VARIATION
         return result
@@ -191,13 +199,29 @@ def describe(values):
     values = list(values)
     v = np.array(_values(values), dtype=float)
     n = int(v.size)
-    result = {"n": n, "n_missing": len(values) - n, "mean": None, "sd": None, "median": None,
-              "min": None, "max": None, "q1": None, "q3": None}
+    result = {
+        "n": n,
+        "n_missing": len(values) - n,
+        "mean": None,
+        "sd": None,
+        "median": None,
+        "min": None,
+        "max": None,
+        "q1": None,
+        "q3": None,
+    }
     if n == 0:
         return result
     q1, median, q3 = np.percentile(v, [25, 50, 75])
-    result.update(mean=_out(v.mean()), sd=_out(v.std(ddof=1)) if n >= 2 else None, median=_out(median),
-                  min=_out(v.min()), max=_out(v.max()), q1=_out(q1), q3=_out(q3))
+    result.update(
+        mean=_out(v.mean()),
+        sd=_out(v.std(ddof=1)) if n >= 2 else None,
+        median=_out(median),
+        min=_out(v.min()),
+        max=_out(v.max()),
+        q1=_out(q1),
+        q3=_out(q3),
+    )
     return result
 
 
@@ -219,5 +243,11 @@ def count_by(values):
     rows = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
     if missing:
         rows.append((None, missing))
-    return [{"value": value.item() if isinstance(value, np.generic) else value, "n": count,
-             "percent": 100.0 * count / total} for value, count in rows]
+    return [
+        {
+            "value": value.item() if isinstance(value, np.generic) else value,
+            "n": count,
+            "percent": 100.0 * count / total,
+        }
+        for value, count in rows
+    ]

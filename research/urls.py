@@ -1,4 +1,5 @@
 """Routes of the research pages and exports."""
+
 from django.urls import path
 
 from research import views

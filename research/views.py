@@ -1,5 +1,6 @@
 """Research pages and exports: the cohort with its tables, linking FA with scores, plots,
 and the streamed de-identified exports (every one logged)."""
+
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required
@@ -51,14 +52,22 @@ def query_without(request, *names):
 def cohort_page(request):
     require(request, VIEW_COHORT)
     form, cohort = cohort_from(request)
-    context = {"form": form, "query": query_without(request, "page"), "instruments": Instrument.objects.all(),
-               "date_modes": DATE_MODES, "labels": {
-                   "sex": dict(Patient.Sex.choices), "cp_subtype": dict(Patient.Subtype.choices),
-                   "etiology": dict(Patient.Etiology.choices)}}
+    context = {
+        "form": form,
+        "query": query_without(request, "page"),
+        "instruments": Instrument.objects.all(),
+        "date_modes": DATE_MODES,
+        "labels": {
+            "sex": dict(Patient.Sex.choices),
+            "cp_subtype": dict(Patient.Subtype.choices),
+            "etiology": dict(Patient.Etiology.choices),
+        },
+    }
     if cohort is not None:
         course_list = courses(cohort, rules())
         context.update(
-            courses=course_list, n=len(course_list),
+            courses=course_list,
+            n=len(course_list),
             characteristics=analysis.baseline_characteristics(course_list),
             score_table=analysis.measure_table(course_list, {"score"}),
             fa_table=analysis.measure_table(course_list, {"fa"}),
@@ -70,8 +79,9 @@ def _linking_choices(request, course_list):
     names = measure_names(course_list)
     instruments = [name for name in names if name in set(Instrument.objects.values_list("code", flat=True))]
     fa_measures = [name for name in names if name.startswith("FA ")] or [analysis.FA_DEFAULT]
-    instrument = request.GET.get("instrument") or ("GMFM-88" if "GMFM-88" in instruments else
-                                                  (instruments[0] if instruments else "GMFM-88"))
+    instrument = request.GET.get("instrument") or (
+        "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
+    )
     fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
     return instruments, fa_measures, instrument, fa_measure
 
@@ -85,38 +95,75 @@ def linking_page(request):
         course_list = courses(cohort, rules())
         instruments, fa_measures, instrument, fa_measure = _linking_choices(request, course_list)
         context.update(
-            n=len(course_list), instruments=instruments, fa_measures=fa_measures, instrument=instrument,
-            fa_measure=fa_measure, linked=analysis.link(course_list, instrument, fa_measure),
-            query=query_without(request), plots=PLOTS,
+            n=len(course_list),
+            instruments=instruments,
+            fa_measures=fa_measures,
+            instrument=instrument,
+            fa_measure=fa_measure,
+            linked=analysis.link(course_list, instrument, fa_measure),
+            query=query_without(request),
+            plots=PLOTS,
         )
     return render(request, "research/linking.html", context, status=400 if form.errors else 200)
 
 
 def _plot_scatter(linked, key_x, key_y, x_label, y_label, title, stats_key, fmt):
     points = [{"label": pair["study_id"], "x": pair[key_x], "y": pair[key_y]} for pair in linked["pairs"]]
-    return plots.scatter_with_fit(points, x_label=x_label, y_label=y_label, title=title,
-                                  stats=linked[stats_key], fmt=fmt)
+    return plots.scatter_with_fit(
+        points, x_label=x_label, y_label=y_label, title=title, stats=linked[stats_key], fmt=fmt
+    )
 
 
 PLOTS = {
     "fa-vs-score": lambda linked, course_list, fmt: _plot_scatter(
-        linked, "delta_fa", "delta_score", f"Δ {linked['fa_measure']}", f"Δ {linked['instrument']}",
-        f"Change in {linked['fa_measure']} and in {linked['instrument']}", "correlation", fmt),
+        linked,
+        "delta_fa",
+        "delta_score",
+        f"Δ {linked['fa_measure']}",
+        f"Δ {linked['instrument']}",
+        f"Change in {linked['fa_measure']} and in {linked['instrument']}",
+        "correlation",
+        fmt,
+    ),
     "dose-vs-fa": lambda linked, course_list, fmt: _plot_scatter(
-        linked, "tnc_per_kg", "delta_fa", "TNC/kg", f"Δ {linked['fa_measure']}",
-        f"Dose and change in {linked['fa_measure']}", "dose_fa", fmt),
+        linked,
+        "tnc_per_kg",
+        "delta_fa",
+        "TNC/kg",
+        f"Δ {linked['fa_measure']}",
+        f"Dose and change in {linked['fa_measure']}",
+        "dose_fa",
+        fmt,
+    ),
     "dose-vs-score": lambda linked, course_list, fmt: _plot_scatter(
-        linked, "tnc_per_kg", "delta_score", "TNC/kg", f"Δ {linked['instrument']}",
-        f"Dose and change in {linked['instrument']}", "dose_score", fmt),
+        linked,
+        "tnc_per_kg",
+        "delta_score",
+        "TNC/kg",
+        f"Δ {linked['instrument']}",
+        f"Dose and change in {linked['instrument']}",
+        "dose_score",
+        fmt,
+    ),
     "fa-before-after": lambda linked, course_list, fmt: plots.paired_before_after(
-        linked["fa_pairs"], y_label=linked["fa_measure"], title=f"{linked['fa_measure']}: baseline and follow-up",
-        stats=linked["fa_change"], fmt=fmt),
+        linked["fa_pairs"],
+        y_label=linked["fa_measure"],
+        title=f"{linked['fa_measure']}: baseline and follow-up",
+        stats=linked["fa_change"],
+        fmt=fmt,
+    ),
     "score-trajectories": lambda linked, course_list, fmt: plots.trajectories(
-        analysis.trajectories(course_list, linked["instrument"]), y_label=linked["instrument"],
-        title=f"{linked['instrument']} over time", fmt=fmt),
+        analysis.trajectories(course_list, linked["instrument"]),
+        y_label=linked["instrument"],
+        title=f"{linked['instrument']} over time",
+        fmt=fmt,
+    ),
     "fa-trajectories": lambda linked, course_list, fmt: plots.trajectories(
-        analysis.trajectories(course_list, linked["fa_measure"]), y_label=linked["fa_measure"],
-        title=f"{linked['fa_measure']} over time", fmt=fmt),
+        analysis.trajectories(course_list, linked["fa_measure"]),
+        y_label=linked["fa_measure"],
+        title=f"{linked['fa_measure']} over time",
+        fmt=fmt,
+    ),
 }
 PLOT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
@@ -128,16 +175,25 @@ def plot(request, name, fmt):
         return HttpResponse(_("No such plot."), status=404, content_type="text/plain; charset=utf-8")
     form, cohort = cohort_from(request)
     if cohort is None:
-        return HttpResponse(" ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
-                            status=400, content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            " ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     course_list = courses(cohort, rules())
     _instruments, _fa, instrument, fa_measure = _linking_choices(request, course_list)
     linked = analysis.link(course_list, instrument, fa_measure)
     response = HttpResponse(PLOTS[name](linked, course_list, fmt), content_type=PLOT_TYPES[fmt])
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
-        ExportLog.objects.create(user=request.user, kind=f"plot:{name}", file_format=fmt,
-                                 filters=cohort.as_dict(), completed=True, rows=len(linked["pairs"]))
+        ExportLog.objects.create(
+            user=request.user,
+            kind=f"plot:{name}",
+            file_format=fmt,
+            filters=cohort.as_dict(),
+            completed=True,
+            rows=len(linked["pairs"]),
+        )
     return response
 
 
@@ -170,17 +226,19 @@ def file_renderer(fmt, media_type):
 
 def _logged_stream(log, counter, chunks):
     """Streams the chunks, then records in the export log how many rows went out."""
-    for chunk in chunks:
-        yield chunk
+    yield from chunks
     log.rows, log.completed = counter.count, True
     log.save(update_fields=["rows", "completed"])
 
 
 class ExportView(APIView):
     permission_classes = [CanExport]
-    renderer_classes = [renderers.JSONRenderer, file_renderer("csv", "text/csv"),
-                        file_renderer("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-                        file_renderer("zip", "application/zip")]
+    renderer_classes = [
+        renderers.JSONRenderer,
+        file_renderer("csv", "text/csv"),
+        file_renderer("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        file_renderer("zip", "application/zip"),
+    ]
 
     def perform_content_negotiation(self, request, force=False):
         # `format` names the file format, checked by the view with a 400 that names it.
@@ -200,11 +258,17 @@ class ExportView(APIView):
 
     def stream(self, request, kind, fmt, date_mode, cohort, columns, rows, filename):
         writer, content_type = exports.WRITERS[fmt]
-        log = ExportLog.objects.create(user=request.user, kind=kind, file_format=fmt, date_mode=date_mode,
-                                       filters=cohort.as_dict() if cohort else {})
+        log = ExportLog.objects.create(
+            user=request.user,
+            kind=kind,
+            file_format=fmt,
+            date_mode=date_mode,
+            filters=cohort.as_dict() if cohort else {},
+        )
         counter = exports.Counter(rows)
-        response = StreamingHttpResponse(_logged_stream(log, counter, writer(columns, counter)),
-                                         content_type=content_type)
+        response = StreamingHttpResponse(
+            _logged_stream(log, counter, writer(columns, counter)), content_type=content_type
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
         response["Cache-Control"] = "no-store"
         return response
@@ -242,8 +306,16 @@ class DictionaryView(ExportView):
         date_mode = self.date_mode(request)
         rows = exports.dictionary(rules(date_mode))
         columns = [(name, "string", "", "", "") for name in ("table", "name", "type", "unit", "description", "source")]
-        return self.stream(request, "dictionary", fmt, date_mode, None, columns,
-                           ([row[column[0]] for column in columns] for row in rows), "dictionary")
+        return self.stream(
+            request,
+            "dictionary",
+            fmt,
+            date_mode,
+            None,
+            columns,
+            ([row[column[0]] for column in columns] for row in rows),
+            "dictionary",
+        )
 
 
 class BidsExportView(ExportView):
@@ -251,17 +323,20 @@ class BidsExportView(ExportView):
     derivatives zip, with JSON sidecars carrying the provenance."""
 
     def get(self, request):
-        from research.derivatives import bids_entries
-        from research.bids import iter_bids_zip
         from imaging.dti import PIPELINE_VERSION
+        from research.bids import iter_bids_zip
+        from research.derivatives import bids_entries
 
         _form, cohort = cohort_from(request._request, errors_as="api")
-        log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip",
-                                       filters=cohort.as_dict())
+        log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip", filters=cohort.as_dict())
         entries, participants = bids_entries(cohort, rules())
         counter = exports.Counter(entries)
-        chunks = iter_bids_zip(counter, dataset_name="CP cell-therapy registry: DTI derivatives",
-                               pipeline_version=PIPELINE_VERSION, participants=participants)
+        chunks = iter_bids_zip(
+            counter,
+            dataset_name="CP cell-therapy registry: DTI derivatives",
+            pipeline_version=PIPELINE_VERSION,
+            participants=participants,
+        )
         response = StreamingHttpResponse(_logged_stream(log, counter, chunks), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="dti-derivatives-{dt.date.today()}.zip"'
         return response

@@ -3,14 +3,21 @@
 Usage: python scripts/screenshot.py USER PASSWORD OUT.png PATH [PATH ...]
 (one PNG per path: OUT.png, OUT-2.png, ...); the server must be running on BASE_URL.
 """
+
 import os
 import sys
 
 from playwright.sync_api import sync_playwright
 
 BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:8000")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def main(user, password, out, *paths):

@@ -5,7 +5,7 @@
 #
 #   scripts/vendor_niivue.sh            # the pinned version below
 #   scripts/vendor_niivue.sh 0.70.0     # another version (then run the browser test:
-#                                       #   .venv/bin/python -m pytest tests/e2e/test_viewer_static.py)
+#                                       #   .venv/bin/python -m pytest tests/imaging/test_viewer.py)
 #
 # What is copied: dist/index.js of @niivue/niivue, a single-file ES module with all of its
 # dependencies (and their WebAssembly) inlined; it imports nothing, so it loads offline. It is

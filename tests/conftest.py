@@ -3,6 +3,7 @@
 Tests marked `postgres`, `redis` or `browser` skip with a reason when the server or browser
 is missing; under CI=true every skip is turned into a failure, so CI always runs them.
 """
+
 import datetime as dt
 import os
 import shutil
@@ -16,7 +17,14 @@ from rest_framework.test import APIClient
 
 from registry import services
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 
@@ -126,28 +134,46 @@ class Build:
 
     def patient(self, **fields):
         self.count += 1
-        data = dict(study_id=f"CP-{900 + self.count}", given_name="Ana", family_name="Prueba", mrn=f"MRN-{self.count}",
-                    date_of_birth=dt.date(2018, 1, 10), sex="F", cp_subtype="spastic-diplegia", etiology="hie",
-                    gmfcs_level=3)
+        data = dict(
+            study_id=f"CP-{900 + self.count}",
+            given_name="Ana",
+            family_name="Prueba",
+            mrn=f"MRN-{self.count}",
+            date_of_birth=dt.date(2018, 1, 10),
+            sex="F",
+            cp_subtype="spastic-diplegia",
+            etiology="hie",
+            gmfcs_level=3,
+        )
         data.update(fields)
         return services.record_create(Patient, self.actor, **data)
 
     def harvest(self, patient=None, **fields):
-        data = dict(patient=patient or self.patient(), date=dt.date(2024, 2, 1), gcsf_mobilized=True,
-                    volume_ml=Decimal("150"))
+        data = dict(
+            patient=patient or self.patient(), date=dt.date(2024, 2, 1), gcsf_mobilized=True, volume_ml=Decimal("150")
+        )
         data.update(fields)
         return services.record_create(BoneMarrowHarvest, self.actor, **data)
 
     def product(self, harvest=None, **fields):
-        data = dict(harvest=harvest or self.harvest(), tnc_count=3_200_000_000, cd34_count=25_000_000,
-                    viability_percent=Decimal("95"))
+        data = dict(
+            harvest=harvest or self.harvest(),
+            tnc_count=3_200_000_000,
+            cd34_count=25_000_000,
+            viability_percent=Decimal("95"),
+        )
         data.update(fields)
         return services.record_create(CellProduct, self.actor, **data)
 
     def procedure(self, product=None, **fields):
         product = product or self.product()
-        data = dict(patient=product.harvest.patient, product=product, date=dt.date(2024, 2, 2),
-                    weight_kg=Decimal("16"), volume_ml=Decimal("10"))
+        data = dict(
+            patient=product.harvest.patient,
+            product=product,
+            date=dt.date(2024, 2, 2),
+            weight_kg=Decimal("16"),
+            volume_ml=Decimal("10"),
+        )
         data.update(fields)
         return services.record_create(IntrathecalProcedure, self.actor, **data)
 
@@ -163,7 +189,9 @@ class Build:
         return services.record_create(Visit, self.actor, **data)
 
     def score(self, visit=None, instrument="GMFM-88", **fields):
-        data = dict(visit=visit or self.visit(), instrument=Instrument.objects.get(code=instrument), value=Decimal("40"))
+        data = dict(
+            visit=visit or self.visit(), instrument=Instrument.objects.get(code=instrument), value=Decimal("40")
+        )
         data.update(fields)
         return services.record_create(Score, self.actor, **data)
 
@@ -185,7 +213,9 @@ def close_worker_connections(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
         except Exception:  # nothing left to close
             pass

@@ -1,4 +1,5 @@
 """API representations of scans, results and ROI measurements (identified and research)."""
+
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -17,14 +18,27 @@ def media_url(request, name):
 class RoiSerializer(RecordSerializer):
     class Meta:
         model = RoiMeasurement
-        fields = ["id", "version", "scan", "region", "label", "fa", "fa_sd", "fa_median", "md", "voxels", "source",
-                  "created_at"]
+        fields = [
+            "id",
+            "version",
+            "scan",
+            "region",
+            "label",
+            "fa",
+            "fa_sd",
+            "fa_median",
+            "md",
+            "voxels",
+            "source",
+            "created_at",
+        ]
         read_only_fields = ["id", "version", "label", "fa_sd", "fa_median", "voxels", "created_at"]
 
     def validate_source(self, value):
         if value != RoiMeasurement.Source.MANUAL:
             raise serializers.ValidationError(
-                "Only manual measurements are typed; label-mask ones come from POST /api/v1/scans/{id}/labels/.")
+                "Only manual measurements are typed; label-mask ones come from POST /api/v1/scans/{id}/labels/."
+            )
         return value
 
 
@@ -44,9 +58,32 @@ class ScanSerializer(RecordSerializer):
 
     class Meta:
         model = Scan
-        fields = ["id", "version", "visit", "patient", "acquisition_date", "profile", "fit_method", "shape", "status",
-                  "stage", "progress", "error", "usable", "usable_reason", "qc", "summary", "rois", "maps",
-                  "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "status_history", "created_at"]
+        fields = [
+            "id",
+            "version",
+            "visit",
+            "patient",
+            "acquisition_date",
+            "profile",
+            "fit_method",
+            "shape",
+            "status",
+            "stage",
+            "progress",
+            "error",
+            "usable",
+            "usable_reason",
+            "qc",
+            "summary",
+            "rois",
+            "maps",
+            "dwi_sha256",
+            "bval_sha256",
+            "bvec_sha256",
+            "dicom_sha256",
+            "status_history",
+            "created_at",
+        ]
         read_only_fields = fields
 
     def _result(self, scan):
@@ -65,9 +102,14 @@ class ScanSerializer(RecordSerializer):
         result = self._result(scan)
         if not result:
             return None
-        return {"fa_mean": result.fa_mean, "fa_median": result.fa_median, "fa_wm_mean": result.fa_wm_mean,
-                "md_mean": result.md_mean, "qc_passed": result.qc_passed,
-                "pipeline_version": result.provenance.get("pipeline_version")}
+        return {
+            "fa_mean": result.fa_mean,
+            "fa_median": result.fa_median,
+            "fa_wm_mean": result.fa_wm_mean,
+            "md_mean": result.md_mean,
+            "qc_passed": result.qc_passed,
+            "pipeline_version": result.provenance.get("pipeline_version"),
+        }
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_maps(self, scan):
@@ -82,9 +124,12 @@ class ResearchScanSerializer(deidentified(ScanSerializer, ["acquisition_date"]))
     """Scans for research: no exact date, no file links or hashes, no uploader."""
 
     class Meta(deidentified(ScanSerializer, ["acquisition_date"]).Meta):
-        fields = [name for name in deidentified(ScanSerializer, ["acquisition_date"]).Meta.fields
-                  if name not in ("maps", "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256",
-                                  "status_history", "error")]
+        fields = [
+            name
+            for name in deidentified(ScanSerializer, ["acquisition_date"]).Meta.fields
+            if name
+            not in ("maps", "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "status_history", "error")
+        ]
         read_only_fields = fields
 
 
@@ -103,8 +148,9 @@ class ScanUploadSerializer(serializers.Serializer):
 
 class LabelsUploadSerializer(serializers.Serializer):
     labels = serializers.FileField(help_text="integer NIfTI on the scan's grid")
-    names = serializers.CharField(required=False, allow_blank=True,
-                                  help_text='JSON such as {"1": "CST left", "2": "CST right"}')
+    names = serializers.CharField(
+        required=False, allow_blank=True, help_text='JSON such as {"1": "CST left", "2": "CST right"}'
+    )
 
 
 class ReviewSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
 """Routes of the imaging API; config/urls.py mounts them under /api/v1/ with the registry's."""
+
 from rest_framework.routers import SimpleRouter
 
 from imaging.api import views

@@ -1,9 +1,10 @@
 """API for scans (upload, status, results, labels, review, reprocess) and ROI measurements."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
-from django.utils.translation import gettext as _
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -40,15 +41,19 @@ class RoiFilter(RecordFilter):
 
 
 def scans_with_results():
-    current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True),
-                       to_attr="current_results")
+    current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
     return with_first_procedure(
         Scan.objects.select_related("visit__patient").prefetch_related(current, "rois", "status_events")
     )
 
 
-class ScanViewSet(JSONOnlyForResearch, mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin,
-                  viewsets.GenericViewSet):
+class ScanViewSet(
+    JSONOnlyForResearch,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
     """Diffusion scans. POST (multipart) `visit` with `dwi` + `bval` + `bvec`, or `dicom_zip`:
     checked at once (400 with the field at fault), then queued (202). The same files uploaded
     again for the visit answer 200 with the existing scan."""
@@ -71,8 +76,10 @@ class ScanViewSet(JSONOnlyForResearch, mixins.CreateModelMixin, mixins.RetrieveM
         scan = self.get_queryset().get(pk=scan.pk)
         return Response(serializers.ScanSerializer(scan, context=self.get_serializer_context()).data, status=code)
 
-    @extend_schema(request=serializers.ScanUploadSerializer, responses={202: serializers.ScanSerializer,
-                                                                        200: serializers.ScanSerializer})
+    @extend_schema(
+        request=serializers.ScanUploadSerializer,
+        responses={202: serializers.ScanSerializer, 200: serializers.ScanSerializer},
+    )
     def create(self, request, *args, **kwargs):
         upload = serializers.ScanUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -91,8 +98,9 @@ class ScanViewSet(JSONOnlyForResearch, mixins.CreateModelMixin, mixins.RetrieveM
         scan = self.get_object()
         form = serializers.LabelsUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        rois = services.labels_apply(scan, request.user, form.validated_data["labels"],
-                                     form.validated_data.get("names"))
+        rois = services.labels_apply(
+            scan, request.user, form.validated_data["labels"], form.validated_data.get("names")
+        )
         return Response(serializers.RoiSerializer(rois, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=serializers.ReviewSerializer, responses=serializers.ScanSerializer)
@@ -102,8 +110,13 @@ class ScanViewSet(JSONOnlyForResearch, mixins.CreateModelMixin, mixins.RetrieveM
         scan = self.get_object()
         form = serializers.ReviewSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        scan = services.scan_review(scan, request.user, form.validated_data["version"],
-                                    form.validated_data["usable"], form.validated_data.get("reason", ""))
+        scan = services.scan_review(
+            scan,
+            request.user,
+            form.validated_data["version"],
+            form.validated_data["usable"],
+            form.validated_data.get("reason", ""),
+        )
         return self._answer(scan, status.HTTP_200_OK)
 
     @extend_schema(request=serializers.ReprocessSerializer, responses={202: serializers.ScanSerializer})
@@ -139,8 +152,16 @@ class RoiViewSet(RecordViewSet):
     def perform_update(self, serializer):
         if serializer.instance.source == RoiMeasurement.Source.LABEL_MASK:
             # Computed values follow the label image; typing over them would leave numbers no map supports.
-            raise ValidationError({"source": [_("This measurement is computed from the scan's label image; upload a "
-                                                "corrected label image instead of editing it.")]})
+            raise ValidationError(
+                {
+                    "source": [
+                        _(
+                            "This measurement is computed from the scan's label image; upload a "
+                            "corrected label image instead of editing it."
+                        )
+                    ]
+                }
+            )
         super().perform_update(serializer)
 
     def perform_create(self, serializer):

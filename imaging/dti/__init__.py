@@ -27,14 +27,20 @@ Command line: ``python -m imaging.dti DWI --bval B --bvec V --out DIR``.
 """
 
 from .errors import DiffusionInputError
-from .gradients import (make_gradient_table, read_bvals, read_bvecs,
-                        validate_gradients)
-from .io import (InputLimits, InputSummary, inspect_dwi_header, load_dwi,
-                 load_labels, parse_label_names, scan_dwi_data, validate_inputs)
+from .gradients import make_gradient_table, read_bvals, read_bvecs, validate_gradients
+from .io import (
+    InputLimits,
+    InputSummary,
+    inspect_dwi_header,
+    load_dwi,
+    load_labels,
+    parse_label_names,
+    scan_dwi_data,
+    validate_inputs,
+)
 from .mask import brain_mask, mean_b0
 from .phantom import Phantom, make_phantom
-from .pipeline import (PIPELINE_VERSION, PipelineResult, ProcessResult, preload,
-                       process_dwi, run_pipeline)
+from .pipeline import PIPELINE_VERSION, PipelineResult, ProcessResult, preload, process_dwi, run_pipeline
 from .qc import QCThresholds, estimate_snr, summarize
 from .roi import region_stats
 from .tensor import DTIMaps, color_fa, fit_dti
@@ -42,11 +48,35 @@ from .tensor import DTIMaps, color_fa, fit_dti
 __version__ = PIPELINE_VERSION
 
 __all__ = [
-    "DiffusionInputError", "InputLimits", "InputSummary", "inspect_dwi_header",
-    "validate_inputs", "scan_dwi_data", "load_dwi", "load_labels",
-    "parse_label_names", "read_bvals", "read_bvecs", "validate_gradients",
-    "make_gradient_table", "mean_b0", "brain_mask", "fit_dti", "DTIMaps",
-    "color_fa", "estimate_snr", "summarize", "QCThresholds", "region_stats",
-    "process_dwi", "ProcessResult", "run_pipeline", "PipelineResult", "preload",
-    "make_phantom", "Phantom", "PIPELINE_VERSION", "__version__",
+    "DiffusionInputError",
+    "InputLimits",
+    "InputSummary",
+    "inspect_dwi_header",
+    "validate_inputs",
+    "scan_dwi_data",
+    "load_dwi",
+    "load_labels",
+    "parse_label_names",
+    "read_bvals",
+    "read_bvecs",
+    "validate_gradients",
+    "make_gradient_table",
+    "mean_b0",
+    "brain_mask",
+    "fit_dti",
+    "DTIMaps",
+    "color_fa",
+    "estimate_snr",
+    "summarize",
+    "QCThresholds",
+    "region_stats",
+    "process_dwi",
+    "ProcessResult",
+    "run_pipeline",
+    "PipelineResult",
+    "preload",
+    "make_phantom",
+    "Phantom",
+    "PIPELINE_VERSION",
+    "__version__",
 ]

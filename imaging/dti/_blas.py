@@ -15,10 +15,18 @@ import threading
 
 _LOCK = threading.Lock()
 _LIBS = None
-_SET_NAMES = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-              "openblas_set_num_threads64_", "openblas_set_num_threads")
-_GET_NAMES = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-              "openblas_get_num_threads64_", "openblas_get_num_threads")
+_SET_NAMES = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
+_GET_NAMES = (
+    "scipy_openblas_get_num_threads64_",
+    "scipy_openblas_get_num_threads",
+    "openblas_get_num_threads64_",
+    "openblas_get_num_threads",
+)
 
 
 def _find_libs():

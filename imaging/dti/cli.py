@@ -16,20 +16,19 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m imaging.dti",
-        description="Diffusion tensor pipeline: FA/MD/AD/RD/colour-FA maps, QC, "
-                    "previews and results.json.")
+        description="Diffusion tensor pipeline: FA/MD/AD/RD/colour-FA maps, QC, previews and results.json.",
+    )
     p.add_argument("dwi", help="4D diffusion NIfTI (.nii or .nii.gz)")
     p.add_argument("--bval", required=True, help="b-value text file (s/mm^2)")
     p.add_argument("--bvec", required=True, help="b-vector text file (3xN or Nx3)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--labels", help="integer label NIfTI on the DWI grid")
-    p.add_argument("--label-names",
-                   help='JSON object {"code": "name"} or a path to a JSON file')
+    p.add_argument("--label-names", help='JSON object {"code": "name"} or a path to a JSON file')
     p.add_argument("--profile", choices=("standard", "full"), default="standard")
-    p.add_argument("--fit", choices=("WLS", "OLS"), default="WLS",
-                   type=str.upper, help="tensor fit method (default WLS)")
-    p.add_argument("--b0-threshold", type=float, default=50.0,
-                   help="b-values <= this are b0 (default 50 s/mm^2)")
+    p.add_argument(
+        "--fit", choices=("WLS", "OLS"), default="WLS", type=str.upper, help="tensor fit method (default WLS)"
+    )
+    p.add_argument("--b0-threshold", type=float, default=50.0, help="b-values <= this are b0 (default 50 s/mm^2)")
     p.add_argument("--no-previews", action="store_true", help="skip PNG previews")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -44,8 +43,7 @@ def main(argv=None) -> int:
     if not args.quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=100, unit="%", file=sys.stderr,
-                   bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}")
+        bar = tqdm(total=100, unit="%", file=sys.stderr, bar_format="{desc:<10} {percentage:3.0f}%|{bar}| {elapsed}")
 
     def progress(stage, percent):
         if bar is not None:
@@ -56,11 +54,19 @@ def main(argv=None) -> int:
                 bar.refresh()
 
     try:
-        res = run_pipeline(args.dwi, args.bval, args.bvec, args.out,
-                           profile=args.profile, fit_method=args.fit,
-                           labels_path=args.labels, label_names=args.label_names,
-                           progress=progress, b0_threshold=args.b0_threshold,
-                           previews=not args.no_previews)
+        res = run_pipeline(
+            args.dwi,
+            args.bval,
+            args.bvec,
+            args.out,
+            profile=args.profile,
+            fit_method=args.fit,
+            labels_path=args.labels,
+            label_names=args.label_names,
+            progress=progress,
+            b0_threshold=args.b0_threshold,
+            previews=not args.no_previews,
+        )
     except DiffusionInputError as exc:
         if bar is not None:
             bar.close()
@@ -75,12 +81,18 @@ def main(argv=None) -> int:
     s = res.summary
     qc = res.qc
     warn = [k for k, v in qc["items"].items() if v["flag"] != "pass"]
-    print(json.dumps({
-        "results": res.results_json,
-        "qc": qc["overall"] + (f" ({', '.join(warn)})" if warn else ""),
-        "fa_mean": s.get("fa_mean"), "wm_fa_mean": s.get("wm_fa_mean"),
-        "md_mean_mm2_s": s.get("md_mean"),
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "results": res.results_json,
+                "qc": qc["overall"] + (f" ({', '.join(warn)})" if warn else ""),
+                "fa_mean": s.get("fa_mean"),
+                "wm_fa_mean": s.get("wm_fa_mean"),
+                "md_mean_mm2_s": s.get("md_mean"),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -47,20 +47,27 @@ def _read_text(path, field):
     try:
         size = os.path.getsize(path)
     except OSError:
-        raise DiffusionInputError(field, f"the file {os.path.basename(str(path))!r} "
-                                  "does not exist or cannot be read.") from None
+        raise DiffusionInputError(
+            field, f"the file {os.path.basename(str(path))!r} does not exist or cannot be read."
+        ) from None
     if size > _MAX_TEXT_BYTES:
-        raise DiffusionInputError(field, f"the file is {size} bytes; a {field} text "
-                                  "file is a few kilobytes. Upload the plain-text "
-                                  f".{field} file written by the DICOM converter.")
+        raise DiffusionInputError(
+            field,
+            f"the file is {size} bytes; a {field} text "
+            "file is a few kilobytes. Upload the plain-text "
+            f".{field} file written by the DICOM converter.",
+        )
     with open(path, "rb") as fh:
         raw = fh.read()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise DiffusionInputError(field, "the file is not plain text. Upload the "
-                                  f".{field} text file written by the DICOM "
-                                  "converter (e.g. dcm2niix).") from None
+        raise DiffusionInputError(
+            field,
+            "the file is not plain text. Upload the "
+            f".{field} text file written by the DICOM "
+            "converter (e.g. dcm2niix).",
+        ) from None
 
 
 def _parse_rows(text, field):
@@ -72,10 +79,12 @@ def _parse_rows(text, field):
         try:
             rows.append([float(tok) for tok in line.split()])
         except ValueError:
-            raise DiffusionInputError(field, "the file contains text that is not a "
-                                      f"number (line {line[:40]!r}). A .{field} file "
-                                      "holds only numbers separated by spaces."
-                                      ) from None
+            raise DiffusionInputError(
+                field,
+                "the file contains text that is not a "
+                f"number (line {line[:40]!r}). A .{field} file "
+                "holds only numbers separated by spaces.",
+            ) from None
     return rows
 
 
@@ -89,11 +98,11 @@ def parse_bvals(text: str) -> np.ndarray:
     if vals.size == 0:
         raise DiffusionInputError("bval", "the b-value file is empty.")
     if not np.all(np.isfinite(vals)):
-        raise DiffusionInputError("bval", "the b-value file contains NaN or infinite "
-                                  "values.")
+        raise DiffusionInputError("bval", "the b-value file contains NaN or infinite values.")
     if np.any(vals < 0):
-        raise DiffusionInputError("bval", "the b-value file contains negative "
-                                  "b-values; b-values are in s/mm\u00b2 and are >= 0.")
+        raise DiffusionInputError(
+            "bval", "the b-value file contains negative b-values; b-values are in s/mm\u00b2 and are >= 0."
+        )
     return vals
 
 
@@ -113,17 +122,21 @@ def parse_bvecs(text: str, n_volumes: int | None = None) -> np.ndarray:
         raise DiffusionInputError("bvec", "the b-vector file is empty.")
     lengths = {len(r) for r in rows}
     if len(lengths) != 1:
-        raise DiffusionInputError("bvec", "the rows of the b-vector file have "
-                                  f"different lengths ({sorted(lengths)}); the file "
-                                  "must be 3 rows (x, y, z) of one number per volume.")
+        raise DiffusionInputError(
+            "bvec",
+            "the rows of the b-vector file have "
+            f"different lengths ({sorted(lengths)}); the file "
+            "must be 3 rows (x, y, z) of one number per volume.",
+        )
     arr = np.array(rows, dtype=np.float64)
     r, c = arr.shape
     if r == 3 and (c != 3 or n_volumes in (None, 3)):
         return np.ascontiguousarray(arr.T)
     if c == 3:
         return arr
-    raise DiffusionInputError("bvec", f"the b-vector table is {r} x {c}; expected 3 "
-                              "rows (FSL layout) or 3 columns, one entry per volume.")
+    raise DiffusionInputError(
+        "bvec", f"the b-vector table is {r} x {c}; expected 3 rows (FSL layout) or 3 columns, one entry per volume."
+    )
 
 
 def read_bvals(path) -> np.ndarray:
@@ -157,8 +170,7 @@ def clean_bvecs(bvals, bvecs, b0_threshold: float = B0_THRESHOLD) -> np.ndarray:
     return out
 
 
-def count_directions(bvals, bvecs, b0_threshold: float = B0_THRESHOLD,
-                     angle_tolerance_deg: float = 1.0) -> int:
+def count_directions(bvals, bvecs, b0_threshold: float = B0_THRESHOLD, angle_tolerance_deg: float = 1.0) -> int:
     """Number of distinct diffusion directions among volumes with b > threshold.
 
     ``g`` and ``-g`` are the same direction (diffusion is antipodally
@@ -204,10 +216,15 @@ def shells(bvals, b0_threshold: float = B0_THRESHOLD, tolerance: float = 100.0):
     return out
 
 
-def validate_gradients(bvals, bvecs, n_volumes: int | None = None, *,
-                       b0_threshold: float = B0_THRESHOLD,
-                       unit_tolerance: float = UNIT_TOLERANCE,
-                       min_directions: int = MIN_DIRECTIONS) -> dict:
+def validate_gradients(
+    bvals,
+    bvecs,
+    n_volumes: int | None = None,
+    *,
+    b0_threshold: float = B0_THRESHOLD,
+    unit_tolerance: float = UNIT_TOLERANCE,
+    min_directions: int = MIN_DIRECTIONS,
+) -> dict:
     """Check b-values/b-vectors for a tensor fit; raise on the first problem.
 
     Parameters
@@ -242,64 +259,88 @@ def validate_gradients(bvals, bvecs, n_volumes: int | None = None, *,
     if bvals.ndim != 1:
         raise DiffusionInputError("bval", "b-values must be a single list of numbers.")
     if bvecs.ndim != 2 or bvecs.shape[1] != 3:
-        raise DiffusionInputError("bvec", "b-vectors must be 3 numbers (x, y, z) per "
-                                  "volume.")
+        raise DiffusionInputError("bvec", "b-vectors must be 3 numbers (x, y, z) per volume.")
     nb, nv = bvals.shape[0], bvecs.shape[0]
     if n_volumes is not None and nb != n_volumes:
-        raise DiffusionInputError("bval", f"the image has {n_volumes} volumes but the "
-                                  f"b-value file lists {nb} b-values. Upload the "
-                                  ".bval file that belongs to this series (one value "
-                                  "per volume).")
+        raise DiffusionInputError(
+            "bval",
+            f"the image has {n_volumes} volumes but the "
+            f"b-value file lists {nb} b-values. Upload the "
+            ".bval file that belongs to this series (one value "
+            "per volume).",
+        )
     if nv != nb:
-        raise DiffusionInputError("bvec", f"the b-vector file lists {nv} directions "
-                                  f"but there are {nb} b-values. Upload the .bvec "
-                                  "file that belongs to this series (one direction "
-                                  "per volume).")
+        raise DiffusionInputError(
+            "bvec",
+            f"the b-vector file lists {nv} directions "
+            f"but there are {nb} b-values. Upload the .bvec "
+            "file that belongs to this series (one direction "
+            "per volume).",
+        )
     if not np.all(np.isfinite(bvals)):
         raise DiffusionInputError("bval", "the b-values contain NaN or infinite values.")
     if np.any(bvals < 0):
         raise DiffusionInputError("bval", "the b-values contain negative numbers.")
     b0 = bvals <= b0_threshold
     if not np.any(b0):
-        raise DiffusionInputError("bval", "the series has no b0 (non diffusion-"
-                                  f"weighted) volume: every b-value is above "
-                                  f"{b0_threshold:g} s/mm\u00b2. A tensor fit needs at "
-                                  "least one b=0 volume; include it in the export.")
+        raise DiffusionInputError(
+            "bval",
+            "the series has no b0 (non diffusion-"
+            f"weighted) volume: every b-value is above "
+            f"{b0_threshold:g} s/mm\u00b2. A tensor fit needs at "
+            "least one b=0 volume; include it in the export.",
+        )
     dw = ~b0
     g = bvecs[dw]
     if not np.all(np.isfinite(g)):
         idx = int(np.flatnonzero(dw)[np.flatnonzero(~np.all(np.isfinite(g), 1))[0]])
-        raise DiffusionInputError("bvec", f"the b-vector of volume {idx} (b="
-                                  f"{bvals[idx]:g}) is NaN or infinite.")
+        raise DiffusionInputError("bvec", f"the b-vector of volume {idx} (b={bvals[idx]:g}) is NaN or infinite.")
     norms = np.linalg.norm(g, axis=1)
     bad = np.abs(norms - 1.0) > unit_tolerance
     if np.any(bad):
         k = int(np.flatnonzero(bad)[0])
         idx = int(np.flatnonzero(dw)[k])
-        hint = ("Check that the .bvec file is the normalised one written by the "
-                "DICOM converter.")
+        hint = "Check that the .bvec file is the normalised one written by the DICOM converter."
         if norms[k] < 0.01:
-            hint = ("A diffusion-weighted volume without a direction is usually a "
-                    "scanner-computed trace/ADC image: export the series without it "
-                    "(dcm2niix removes it by default).")
-        raise DiffusionInputError("bvec", f"{int(bad.sum())} b-vector(s) of diffusion-"
-                                  f"weighted volumes are not unit length (volume {idx}"
-                                  f" has length {norms[k]:.3f}; allowed 1 \u00b1 "
-                                  f"{unit_tolerance:g}). " + hint)
+            hint = (
+                "A diffusion-weighted volume without a direction is usually a "
+                "scanner-computed trace/ADC image: export the series without it "
+                "(dcm2niix removes it by default)."
+            )
+        raise DiffusionInputError(
+            "bvec",
+            f"{int(bad.sum())} b-vector(s) of diffusion-"
+            f"weighted volumes are not unit length (volume {idx}"
+            f" has length {norms[k]:.3f}; allowed 1 \u00b1 "
+            f"{unit_tolerance:g}). " + hint,
+        )
     n_dirs = count_directions(bvals, bvecs, b0_threshold)
     if n_dirs < min_directions:
-        raise DiffusionInputError("bvec", f"only {n_dirs} distinct diffusion "
-                                  f"direction(s) found; a tensor needs at least "
-                                  f"{min_directions}. This looks like a trace-weighted "
-                                  "or incomplete series; export the full DTI series.")
+        raise DiffusionInputError(
+            "bvec",
+            f"only {n_dirs} distinct diffusion "
+            f"direction(s) found; a tensor needs at least "
+            f"{min_directions}. This looks like a trace-weighted "
+            "or incomplete series; export the full DTI series.",
+        )
     # Non-collinear is not enough: the six tensor elements must be estimable.
     gu = g / norms[:, None]
-    B = np.stack([gu[:, 0] ** 2, 2 * gu[:, 0] * gu[:, 1], gu[:, 1] ** 2,
-                  2 * gu[:, 0] * gu[:, 2], 2 * gu[:, 1] * gu[:, 2], gu[:, 2] ** 2], 1)
+    B = np.stack(
+        [
+            gu[:, 0] ** 2,
+            2 * gu[:, 0] * gu[:, 1],
+            gu[:, 1] ** 2,
+            2 * gu[:, 0] * gu[:, 2],
+            2 * gu[:, 1] * gu[:, 2],
+            gu[:, 2] ** 2,
+        ],
+        1,
+    )
     if np.linalg.matrix_rank(B, tol=1e-6) < 6:
-        raise DiffusionInputError("bvec", "the diffusion directions do not determine a "
-                                  "tensor (they lie in a plane or cone). Check the "
-                                  ".bvec file.")
+        raise DiffusionInputError(
+            "bvec",
+            "the diffusion directions do not determine a tensor (they lie in a plane or cone). Check the .bvec file.",
+        )
     return {
         "n_b0": int(b0.sum()),
         "n_dw": int(dw.sum()),
@@ -318,5 +359,4 @@ def make_gradient_table(bvals, bvecs, b0_threshold: float = B0_THRESHOLD):
     from dipy.core.gradients import gradient_table
 
     bvals = np.asarray(bvals, dtype=np.float64)
-    return gradient_table(bvals, bvecs=clean_bvecs(bvals, bvecs, b0_threshold),
-                          b0_threshold=b0_threshold)
+    return gradient_table(bvals, bvecs=clean_bvecs(bvals, bvecs, b0_threshold), b0_threshold=b0_threshold)

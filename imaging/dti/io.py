@@ -27,8 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .errors import DiffusionInputError
-from .gradients import (B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, read_bvals,
-                        read_bvecs, validate_gradients)
+from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, read_bvals, read_bvecs, validate_gradients
 
 __all__ = [
     "InputLimits",
@@ -67,8 +66,8 @@ class InputLimits:
 
     max_spatial_dim: int = 512
     max_volumes: int = 1000
-    max_file_bytes: int = 4 * 1024 ** 3
-    max_data_bytes: int = 4 * 1024 ** 3
+    max_file_bytes: int = 4 * 1024**3
+    max_data_bytes: int = 4 * 1024**3
 
 
 @dataclass
@@ -108,8 +107,7 @@ class InputSummary:
         return {
             "header": asdict(self.header),
             "bvals": [float(b) for b in self.bvals],
-            "bvecs": [[float(v) if np.isfinite(v) else None for v in row]
-                      for row in self.bvecs],
+            "bvecs": [[float(v) if np.isfinite(v) else None for v in row] for row in self.bvecs],
             "gradients": self.gradients,
         }
 
@@ -132,18 +130,21 @@ def _load_header(path):
         raise DiffusionInputError("dwi", f"the file {name!r} does not exist.")
     lower = name.lower()
     if not (lower.endswith(".nii") or lower.endswith(".nii.gz")):
-        raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI file: the name must "
-                                  "end in .nii or .nii.gz. Convert the DICOM series "
-                                  "with dcm2niix.")
+        raise DiffusionInputError(
+            "dwi",
+            f"{name!r} is not a NIfTI file: the name must "
+            "end in .nii or .nii.gz. Convert the DICOM series "
+            "with dcm2niix.",
+        )
     with open(path, "rb") as fh:
         head = fh.read(4)
     is_gz = head[:2] == _GZIP_MAGIC
     if lower.endswith(".gz") and not is_gz:
-        raise DiffusionInputError("dwi", f"{name!r} is named .nii.gz but is not gzip-"
-                                  "compressed; rename it to .nii or re-export it.")
+        raise DiffusionInputError(
+            "dwi", f"{name!r} is named .nii.gz but is not gzip-compressed; rename it to .nii or re-export it."
+        )
     if lower.endswith(".nii") and is_gz:
-        raise DiffusionInputError("dwi", f"{name!r} is gzip-compressed but named .nii; "
-                                  "rename it to .nii.gz.")
+        raise DiffusionInputError("dwi", f"{name!r} is gzip-compressed but named .nii; rename it to .nii.gz.")
     try:
         img = nib.load(str(path))
         hdr = img.header
@@ -154,13 +155,16 @@ def _load_header(path):
     except DiffusionInputError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt (the "
-                                  f"compressed stream ends early: {exc}). Upload the "
-                                  "file again.") from None
+        raise DiffusionInputError(
+            "dwi", f"{name!r} is truncated or corrupt (the compressed stream ends early: {exc}). Upload the file again."
+        ) from None
     except Exception as exc:  # nibabel raises many types for garbage
-        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
-                                  f"({type(exc).__name__}: {exc}). Convert the DICOM "
-                                  "series with dcm2niix.") from None
+        raise DiffusionInputError(
+            "dwi",
+            f"{name!r} is not a readable NIfTI image "
+            f"({type(exc).__name__}: {exc}). Convert the DICOM "
+            "series with dcm2niix.",
+        ) from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI-1/2 image.")
     return img, hdr, shape, dtype, zooms, affine, is_gz
@@ -204,76 +208,94 @@ def inspect_dwi_header(path, limits: InputLimits | None = None) -> DWIHeaderInfo
     name = os.path.basename(path)
     file_bytes = os.path.getsize(path) if os.path.isfile(path) else 0
     if file_bytes > limits.max_file_bytes:
-        raise DiffusionInputError("dwi", f"the file is {_fmt_bytes(file_bytes)}; the "
-                                  f"limit is {_fmt_bytes(limits.max_file_bytes)}.")
+        raise DiffusionInputError(
+            "dwi", f"the file is {_fmt_bytes(file_bytes)}; the limit is {_fmt_bytes(limits.max_file_bytes)}."
+        )
     img, hdr, shape, dtype, zooms, affine, is_gz = _load_header(path)
     ndim = len(shape)
     if ndim == 5 and shape[3] == 1 and shape[4] > 1:
         ndim = 5  # some converters; still not accepted below
     if ndim != 4:
         if ndim == 3:
-            msg = (f"the image is 3D ({shape[0]}x{shape[1]}x{shape[2]}, a single "
-                   "volume). A diffusion series is 4D with one volume per b-value/"
-                   "direction; export the whole DTI series, not one volume.")
+            msg = (
+                f"the image is 3D ({shape[0]}x{shape[1]}x{shape[2]}, a single "
+                "volume). A diffusion series is 4D with one volume per b-value/"
+                "direction; export the whole DTI series, not one volume."
+            )
         else:
-            msg = (f"the image has {ndim} dimensions {shape}; a diffusion series "
-                   "must be 4D (x, y, z, volumes).")
+            msg = f"the image has {ndim} dimensions {shape}; a diffusion series must be 4D (x, y, z, volumes)."
         raise DiffusionInputError("dwi", msg)
     if dtype.kind not in "iuf" or dtype.fields is not None:
-        raise DiffusionInputError("dwi", f"the voxel type {dtype} is not supported "
-                                  "(expected integer or floating point magnitude "
-                                  "data).")
+        raise DiffusionInputError(
+            "dwi", f"the voxel type {dtype} is not supported (expected integer or floating point magnitude data)."
+        )
     slope, inter = hdr.get_slope_inter()
     for v in (slope, inter):
         if v is not None and not np.isfinite(v):
-            raise DiffusionInputError("dwi", "the header's intensity scaling "
-                                      "(scl_slope/scl_inter) is not finite.")
+            raise DiffusionInputError("dwi", "the header's intensity scaling (scl_slope/scl_inter) is not finite.")
     if not np.all(np.isfinite(affine)):
-        raise DiffusionInputError("dwi", "the header's orientation matrix contains "
-                                  "NaN or infinite values.")
+        raise DiffusionInputError("dwi", "the header's orientation matrix contains NaN or infinite values.")
     if any((not np.isfinite(z)) or z <= 0 for z in zooms[:3]):
-        raise DiffusionInputError("dwi", f"the voxel sizes {zooms[:3]} are not "
-                                  "positive numbers.")
+        raise DiffusionInputError("dwi", f"the voxel sizes {zooms[:3]} are not positive numbers.")
     X, Y, Z, N = shape
     if min(shape) < 1:
         raise DiffusionInputError("dwi", f"the image has an empty dimension {shape}.")
     if max(X, Y, Z) > limits.max_spatial_dim:
-        raise DiffusionInputError("dwi", f"the image is {X}x{Y}x{Z} voxels; each "
-                                  "spatial dimension may be at most "
-                                  f"{limits.max_spatial_dim}.")
+        raise DiffusionInputError(
+            "dwi", f"the image is {X}x{Y}x{Z} voxels; each spatial dimension may be at most {limits.max_spatial_dim}."
+        )
     if N > limits.max_volumes:
-        raise DiffusionInputError("dwi", f"the image has {N} volumes; at most "
-                                  f"{limits.max_volumes} are accepted.")
+        raise DiffusionInputError("dwi", f"the image has {N} volumes; at most {limits.max_volumes} are accepted.")
     data_bytes = int(X) * Y * Z * N * 4
     if data_bytes > limits.max_data_bytes:
-        raise DiffusionInputError("dwi", f"the image needs {_fmt_bytes(data_bytes)} of "
-                                  "memory as float32; the limit is "
-                                  f"{_fmt_bytes(limits.max_data_bytes)}.")
+        raise DiffusionInputError(
+            "dwi",
+            f"the image needs {_fmt_bytes(data_bytes)} of "
+            "memory as float32; the limit is "
+            f"{_fmt_bytes(limits.max_data_bytes)}.",
+        )
     vox_offset = int(img.dataobj.offset)
     expected = vox_offset + int(X) * Y * Z * N * dtype.itemsize
     if is_gz:
         isize = _gzip_isize(path)
-        if isize is None or isize != expected % (2 ** 32):
-            raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt: the "
-                                      "gzip stream does not hold the "
-                                      f"{_fmt_bytes(expected)} the header announces. "
-                                      "Upload the file again.")
+        if isize is None or isize != expected % (2**32):
+            raise DiffusionInputError(
+                "dwi",
+                f"{name!r} is truncated or corrupt: the "
+                "gzip stream does not hold the "
+                f"{_fmt_bytes(expected)} the header announces. "
+                "Upload the file again.",
+            )
     elif file_bytes < expected:
-        raise DiffusionInputError("dwi", f"{name!r} is truncated: the header announces "
-                                  f"{_fmt_bytes(expected)} but the file has "
-                                  f"{_fmt_bytes(file_bytes)}. Upload the file again.")
+        raise DiffusionInputError(
+            "dwi",
+            f"{name!r} is truncated: the header announces "
+            f"{_fmt_bytes(expected)} but the file has "
+            f"{_fmt_bytes(file_bytes)}. Upload the file again.",
+        )
     return DWIHeaderInfo(
-        path=path, shape=(X, Y, Z, N), zooms=tuple(zooms[:3]),
-        affine=affine.tolist(), dtype=str(dtype), file_bytes=int(file_bytes),
-        data_bytes=data_bytes, compressed=is_gz, vox_offset=vox_offset,
+        path=path,
+        shape=(X, Y, Z, N),
+        zooms=tuple(zooms[:3]),
+        affine=affine.tolist(),
+        dtype=str(dtype),
+        file_bytes=int(file_bytes),
+        data_bytes=data_bytes,
+        compressed=is_gz,
+        vox_offset=vox_offset,
     )
 
 
-def validate_inputs(dwi_path, bval_path, bvec_path, *,
-                    b0_threshold: float = B0_THRESHOLD,
-                    unit_tolerance: float = UNIT_TOLERANCE,
-                    min_directions: int = MIN_DIRECTIONS,
-                    limits: InputLimits | None = None) -> InputSummary:
+def validate_inputs(
+    dwi_path,
+    bval_path,
+    bvec_path,
+    *,
+    b0_threshold: float = B0_THRESHOLD,
+    unit_tolerance: float = UNIT_TOLERANCE,
+    min_directions: int = MIN_DIRECTIONS,
+    limits: InputLimits | None = None,
+) -> InputSummary:
     """Cheap validation of a DWI series: header + b-values + b-vectors.
 
     Reads no voxel data (see :func:`scan_dwi_data` for the data check).
@@ -301,9 +323,14 @@ def validate_inputs(dwi_path, bval_path, bvec_path, *,
     info = inspect_dwi_header(dwi_path, limits)
     bvals = read_bvals(bval_path)
     bvecs = read_bvecs(bvec_path, info.n_volumes)
-    grad = validate_gradients(bvals, bvecs, info.n_volumes, b0_threshold=b0_threshold,
-                              unit_tolerance=unit_tolerance,
-                              min_directions=min_directions)
+    grad = validate_gradients(
+        bvals,
+        bvecs,
+        info.n_volumes,
+        b0_threshold=b0_threshold,
+        unit_tolerance=unit_tolerance,
+        min_directions=min_directions,
+    )
     return InputSummary(header=info, bvals=bvals, bvecs=bvecs, gradients=grad)
 
 
@@ -336,8 +363,7 @@ class _HashingReader:
         pass
 
 
-def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024,
-                  compute_sha256: bool = True) -> dict:
+def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024, compute_sha256: bool = True) -> dict:
     """Stream once over a NIfTI file: integrity, NaN/inf and SHA-256.
 
     At most ``chunk_bytes`` of voxel data are in memory at a time. For
@@ -362,8 +388,7 @@ def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024,
     try:
         img = nib.load(path)
     except Exception as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
-                                  f"({exc}).") from None
+        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image ({exc}).") from None
     hdr = img.header
     shape = tuple(int(s) for s in img.shape)
     dtype = np.dtype(hdr.get_data_dtype())
@@ -397,8 +422,7 @@ def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024,
                 while got < want:
                     n = stream.readinto(mv[got:])
                     if not n:
-                        raise EOFError(f"expected {n_values * item} data bytes, got "
-                                       f"{done * item + got}")
+                        raise EOFError(f"expected {n_values * item} data bytes, got {done * item + got}")
                     got += n
                 if check_nan:
                     arr = np.frombuffer(buf, dtype=dtype, count=want // item)
@@ -415,17 +439,24 @@ def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024,
             while reader.read(1 << 20):  # any trailing raw bytes (hash)
                 pass
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
-            raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ("
-                                      f"{exc}). Upload the file again.") from None
+            raise DiffusionInputError(
+                "dwi", f"{name!r} is truncated or corrupt ({exc}). Upload the file again."
+            ) from None
     if n_bad:
         vol = first_bad // vox_per_vol if vox_per_vol else 0
-        raise DiffusionInputError("dwi", f"the image contains {n_bad} NaN or infinite "
-                                  f"value(s) (first in volume {vol}). Re-export the "
-                                  "series from the scanner/converter; processed or "
-                                  "edited images are not accepted.")
-    return {"sha256": h.hexdigest() if h is not None else None,
-            "file_bytes": os.path.getsize(path), "n_values": n_values,
-            "n_nonfinite": 0}
+        raise DiffusionInputError(
+            "dwi",
+            f"the image contains {n_bad} NaN or infinite "
+            f"value(s) (first in volume {vol}). Re-export the "
+            "series from the scanner/converter; processed or "
+            "edited images are not accepted.",
+        )
+    return {
+        "sha256": h.hexdigest() if h is not None else None,
+        "file_bytes": os.path.getsize(path),
+        "n_values": n_values,
+        "n_nonfinite": 0,
+    }
 
 
 def sha256_file(path, chunk_bytes: int = 4 * 1024 * 1024) -> str:
@@ -452,9 +483,12 @@ def check_finite(data, field_name: str = "dwi") -> None:
             if first is None:
                 first = k
     if n_bad:
-        raise DiffusionInputError(field_name, f"the image contains {n_bad} NaN or "
-                                  f"infinite value(s) (first in volume {first}). "
-                                  "Re-export the series from the scanner/converter.")
+        raise DiffusionInputError(
+            field_name,
+            f"the image contains {n_bad} NaN or "
+            f"infinite value(s) (first in volume {first}). "
+            "Re-export the series from the scanner/converter.",
+        )
 
 
 def _read_full(stream, mv):
@@ -501,16 +535,13 @@ def load_dwi(path, *, with_sha256: bool = True):
         slope = float(proxy.slope)
         inter = float(proxy.inter)
     except Exception as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image "
-                                  f"({exc}).") from None
+        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image ({exc}).") from None
     if len(shape) != 4:
-        raise DiffusionInputError("dwi", f"the image is {len(shape)}D; a diffusion "
-                                  "series must be 4D.")
+        raise DiffusionInputError("dwi", f"the image is {len(shape)}D; a diffusion series must be 4D.")
     if getattr(proxy, "order", "F") != "F":  # not a plain NIfTI layout
         data = np.asarray(img.get_fdata(dtype=np.float32, caching="unchanged"))
         check_finite(data)
-        return data, np.asarray(img.affine, float), img.header, (
-            sha256_file(path) if with_sha256 else None)
+        return data, np.asarray(img.affine, float), img.header, (sha256_file(path) if with_sha256 else None)
     X, Y, Z, N = shape
     vox = X * Y * Z
     h = hashlib.sha256() if with_sha256 else None
@@ -530,8 +561,7 @@ def load_dwi(path, *, with_sha256: bool = True):
             for k in range(N):
                 _read_full(stream, mv)
                 vol = data[..., k]
-                vol[...] = np.frombuffer(buf, dtype=dtype, count=vox).reshape(
-                    (X, Y, Z), order="F")
+                vol[...] = np.frombuffer(buf, dtype=dtype, count=vox).reshape((X, Y, Z), order="F")
                 if scaled:
                     vol *= np.float32(slope)
                     vol += np.float32(inter)
@@ -546,14 +576,15 @@ def load_dwi(path, *, with_sha256: bool = True):
             while reader.read(1 << 20):
                 pass
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ("
-                                  f"{exc}). Upload the file again.") from None
+        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ({exc}). Upload the file again.") from None
     if n_bad:
-        raise DiffusionInputError("dwi", f"the image contains {n_bad} NaN or infinite "
-                                  f"value(s) (first in volume {first_bad}). "
-                                  "Re-export the series from the scanner/converter.")
-    return data, np.asarray(img.affine, dtype=float), img.header, (
-        h.hexdigest() if h is not None else None)
+        raise DiffusionInputError(
+            "dwi",
+            f"the image contains {n_bad} NaN or infinite "
+            f"value(s) (first in volume {first_bad}). "
+            "Re-export the series from the scanner/converter.",
+        )
+    return data, np.asarray(img.affine, dtype=float), img.header, (h.hexdigest() if h is not None else None)
 
 
 def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarray:
@@ -584,25 +615,30 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
         img = nib.load(str(path))
         arr = np.asanyarray(img.dataobj)
     except Exception as exc:
-        raise DiffusionInputError("labels", f"{name!r} is not a readable NIfTI image "
-                                  f"({exc}).") from None
+        raise DiffusionInputError("labels", f"{name!r} is not a readable NIfTI image ({exc}).") from None
     if arr.ndim == 4 and arr.shape[3] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3:
-        raise DiffusionInputError("labels", f"the label image must be 3D; it is "
-                                  f"{arr.ndim}D {arr.shape}.")
+        raise DiffusionInputError("labels", f"the label image must be 3D; it is {arr.ndim}D {arr.shape}.")
     if tuple(arr.shape) != tuple(shape):
-        raise DiffusionInputError("labels", f"the label image is {arr.shape} but the "
-                                  f"diffusion image is {tuple(shape)}; resample the "
-                                  "labels to the diffusion grid first.")
+        raise DiffusionInputError(
+            "labels",
+            f"the label image is {arr.shape} but the "
+            f"diffusion image is {tuple(shape)}; resample the "
+            "labels to the diffusion grid first.",
+        )
     if affine is not None and not np.allclose(img.affine, affine, atol=atol_mm):
-        raise DiffusionInputError("labels", "the label image is not on the diffusion "
-                                  "image grid (different orientation/position); "
-                                  "resample it to the diffusion image first.")
+        raise DiffusionInputError(
+            "labels",
+            "the label image is not on the diffusion "
+            "image grid (different orientation/position); "
+            "resample it to the diffusion image first.",
+        )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
-            raise DiffusionInputError("labels", "the label image must contain whole "
-                                      "numbers (region codes), not fractional values.")
+            raise DiffusionInputError(
+                "labels", "the label image must contain whole numbers (region codes), not fractional values."
+            )
     elif arr.dtype.kind not in "iub":
         raise DiffusionInputError("labels", f"unsupported label voxel type {arr.dtype}.")
     return np.asarray(arr, dtype=np.int32)
@@ -625,16 +661,18 @@ def parse_label_names(obj) -> dict:
             else:
                 obj = json.loads(text)
         except (OSError, ValueError) as exc:
-            raise DiffusionInputError("label_names", f"not valid JSON ({exc}); give "
-                                      'an object like {"1": "CST left"}.') from None
+            raise DiffusionInputError(
+                "label_names", f'not valid JSON ({exc}); give an object like {{"1": "CST left"}}.'
+            ) from None
     items = obj.items() if isinstance(obj, dict) else obj
     out = {}
     try:
         for k, v in items:
             out[int(k)] = str(v)
     except (TypeError, ValueError):
-        raise DiffusionInputError("label_names", "label names must map integer codes "
-                                  'to names, e.g. {"1": "CST left"}.') from None
+        raise DiffusionInputError(
+            "label_names", 'label names must map integer codes to names, e.g. {"1": "CST left"}.'
+        ) from None
     return out
 
 

@@ -32,9 +32,14 @@ def mean_b0(data, bvals, b0_threshold: float = 50.0) -> np.ndarray:
     return out
 
 
-def brain_mask(b0, median_radius: int = MASK_MEDIAN_RADIUS,
-               numpass: int = MASK_NUMPASS, *, largest_component: bool = True,
-               fill_holes: bool = True) -> np.ndarray:
+def brain_mask(
+    b0,
+    median_radius: int = MASK_MEDIAN_RADIUS,
+    numpass: int = MASK_NUMPASS,
+    *,
+    largest_component: bool = True,
+    fill_holes: bool = True,
+) -> np.ndarray:
     """Brain mask from a 3D (mean) b0 image with ``dipy.segment.mask.median_otsu``.
 
     Parameters

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Phantom", "make_phantom", "fibonacci_hemisphere",
-           "cylindrical_evals", "TRACT_FAS", "TRACT_AXES"]
+__all__ = ["Phantom", "make_phantom", "fibonacci_hemisphere", "cylindrical_evals", "TRACT_FAS", "TRACT_AXES"]
 
 TRACT_FAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 TRACT_AXES = ("x", "y", "z")
@@ -81,8 +80,9 @@ class Phantom:
     sigma: float = 0.0
     snr: float = 0.0
 
-    def save(self, out_dir, stem: str = "dwi", dtype=np.int16,
-             compress: bool = True, bvec_layout: str = "rows") -> dict:
+    def save(
+        self, out_dir, stem: str = "dwi", dtype=np.int16, compress: bool = True, bvec_layout: str = "rows"
+    ) -> dict:
         """Write ``<stem>.nii[.gz]``, ``.bval``, ``.bvec``, a label image and
         a label-name JSON into ``out_dir``.
 
@@ -166,13 +166,21 @@ def cylindrical_evals(fa: float, md: float) -> np.ndarray:
 def _fa(ev):
     ev = np.asarray(ev, dtype=float)
     m = ev.mean()
-    return float(np.sqrt(1.5 * np.sum((ev - m) ** 2) / np.sum(ev ** 2)))
+    return float(np.sqrt(1.5 * np.sum((ev - m) ** 2) / np.sum(ev**2)))
 
 
-def make_phantom(shape=(96, 96, 60), n_b0: int = 1, n_dirs: int = 32,
-                 snr: float = 30.0, fa_boost: float = 0.0, seed: int = 0, *,
-                 bval: float = 1000.0, voxel_size: float = 2.0,
-                 s0: float = 1000.0) -> Phantom:
+def make_phantom(
+    shape=(96, 96, 60),
+    n_b0: int = 1,
+    n_dirs: int = 32,
+    snr: float = 30.0,
+    fa_boost: float = 0.0,
+    seed: int = 0,
+    *,
+    bval: float = 1000.0,
+    voxel_size: float = 2.0,
+    s0: float = 1000.0,
+) -> Phantom:
     """Make a synthetic DWI phantom (see the module docstring).
 
     Parameters
@@ -213,15 +221,16 @@ def make_phantom(shape=(96, 96, 60), n_b0: int = 1, n_dirs: int = 32,
     # --- geometry -------------------------------------------------------
     cx, cy, cz = (X - 1) / 2.0, (Y - 1) / 2.0, (Z - 1) / 2.0
     x, y, z = np.ogrid[:X, :Y, :Z]
-    brain = (((x - cx) / (0.47 * X)) ** 2 + ((y - cy) / (0.49 * Y)) ** 2
-             + ((z - cz) / (0.47 * Z)) ** 2) <= 1.0
+    brain = (((x - cx) / (0.47 * X)) ** 2 + ((y - cy) / (0.49 * Y)) ** 2 + ((z - cz) / (0.47 * Z)) ** 2) <= 1.0
     labels = np.zeros((X, Y, Z), np.int16)
     labels[brain] = 1
     vz = 0.72 * Z
     for sx in (-1, 1):
-        vent = (((x - (cx + sx * 0.1 * X)) / max(0.05 * X, 1.5)) ** 2
-                + ((y - cy) / (0.15 * Y)) ** 2
-                + ((z - vz) / max(0.06 * Z, 1.5)) ** 2) <= 1.0
+        vent = (
+            ((x - (cx + sx * 0.1 * X)) / max(0.05 * X, 1.5)) ** 2
+            + ((y - cy) / (0.15 * Y)) ** 2
+            + ((z - vz) / max(0.06 * Z, 1.5)) ** 2
+        ) <= 1.0
         labels[vent & brain] = 2
 
     names = {1: "parenchyma", 2: "ventricles"}
@@ -248,7 +257,7 @@ def make_phantom(shape=(96, 96, 60), n_b0: int = 1, n_dirs: int = 32,
             yc = int(round(cy + (r - 1) * syp))
             x0 = xc - bx // 2
             y0 = yc - by // 2
-            labels[x0:x0 + bx, y0:y0 + by, z0:z1] = lab
+            labels[x0 : x0 + bx, y0 : y0 + by, z0:z1] = lab
             names[lab] = f"tract_{axis}_fa{int(round(fa * 100)):02d}"
             true_fa[lab] = _fa(ev)
             true_md[lab] = float(np.mean(ev))
@@ -280,7 +289,16 @@ def make_phantom(shape=(96, 96, 60), n_b0: int = 1, n_dirs: int = 32,
     affine = np.diag([voxel_size, voxel_size, voxel_size, 1.0])
     affine[:3, 3] = -voxel_size * np.array([cx, cy, cz])
     return Phantom(
-        data=data, bvals=bvals, bvecs=bvecs, affine=affine, brain_mask=brain,
-        labels=labels, label_names=names, true_fa=true_fa, true_md=true_md,
-        true_axis=true_axis, sigma=sigma, snr=float(snr),
+        data=data,
+        bvals=bvals,
+        bvecs=bvecs,
+        affine=affine,
+        brain_mask=brain,
+        labels=labels,
+        label_names=names,
+        true_fa=true_fa,
+        true_md=true_md,
+        true_axis=true_axis,
+        sigma=sigma,
+        snr=float(snr),
     )

@@ -32,45 +32,92 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DiffusionInputError
-from .gradients import (B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE,
-                        make_gradient_table, validate_gradients)
-from .io import (InputLimits, check_finite, load_dwi, load_labels, parse_label_names,
-                 save_nifti, sha256_file, validate_inputs)
+from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, make_gradient_table, validate_gradients
+from .io import (
+    InputLimits,
+    check_finite,
+    load_dwi,
+    load_labels,
+    parse_label_names,
+    save_nifti,
+    sha256_file,
+    validate_inputs,
+)
 from .mask import MASK_MEDIAN_RADIUS, MASK_NUMPASS, brain_mask, mean_b0
 from .qc import QCThresholds, compute_qc, estimate_snr, qc_item, summarize
 from .roi import region_stats
 from .tensor import DEFAULT_CHUNK, MIN_SIGNAL, DTIMaps, fit_dti
 
-__all__ = ["PIPELINE_VERSION", "PROFILES", "FIT_METHODS", "ProcessResult",
-           "PipelineResult", "process_dwi", "run_pipeline", "preload", "MAP_FILES"]
+__all__ = [
+    "PIPELINE_VERSION",
+    "PROFILES",
+    "FIT_METHODS",
+    "ProcessResult",
+    "PipelineResult",
+    "process_dwi",
+    "run_pipeline",
+    "preload",
+    "MAP_FILES",
+]
 
 PIPELINE_VERSION = "1.0.0"
 PROFILES = ("standard", "full")
 FIT_METHODS = ("WLS", "OLS")
 WM_FA_THRESHOLD = 0.2
 MAP_FILES = {
-    "fa": "fa.nii.gz", "md": "md.nii.gz", "ad": "ad.nii.gz", "rd": "rd.nii.gz",
-    "color_fa": "color_fa.nii.gz", "mask": "mask.nii.gz", "b0": "b0.nii.gz",
+    "fa": "fa.nii.gz",
+    "md": "md.nii.gz",
+    "ad": "ad.nii.gz",
+    "rd": "rd.nii.gz",
+    "color_fa": "color_fa.nii.gz",
+    "mask": "mask.nii.gz",
+    "b0": "b0.nii.gz",
 }
 PREVIEW_FILES = {"fa": "fa_axial.png", "color_fa": "color_fa_axial.png"}
 
 # stage -> (start %, end %) of the whole run (run_pipeline) or of the
 # computation alone (process_dwi called directly: "arrays:" plans)
 _PLANS = {
-    "standard": {"validate": (0, 3), "load": (3, 20), "mask": (20, 25),
-                 "fit": (25, 75), "qc": (75, 80), "rois": (80, 82),
-                 "save": (82, 90), "previews": (90, 98), "results": (98, 99),
-                 "done": (100, 100)},
-    "full": {"validate": (0, 2), "load": (2, 6), "premask": (6, 8),
-             "denoise": (8, 30), "gibbs": (30, 35), "motion": (35, 70),
-             "mask": (70, 72), "fit": (72, 88), "qc": (88, 90), "rois": (90, 91),
-             "save": (91, 95), "previews": (95, 98), "results": (98, 99),
-             "done": (100, 100)},
-    "arrays:standard": {"mask": (0, 10), "fit": (10, 90), "qc": (90, 97),
-                        "rois": (97, 99), "done": (100, 100)},
-    "arrays:full": {"premask": (0, 2), "denoise": (2, 30), "gibbs": (30, 36),
-                    "motion": (36, 80), "mask": (80, 82), "fit": (82, 96),
-                    "qc": (96, 98), "rois": (98, 99), "done": (100, 100)},
+    "standard": {
+        "validate": (0, 3),
+        "load": (3, 20),
+        "mask": (20, 25),
+        "fit": (25, 75),
+        "qc": (75, 80),
+        "rois": (80, 82),
+        "save": (82, 90),
+        "previews": (90, 98),
+        "results": (98, 99),
+        "done": (100, 100),
+    },
+    "full": {
+        "validate": (0, 2),
+        "load": (2, 6),
+        "premask": (6, 8),
+        "denoise": (8, 30),
+        "gibbs": (30, 35),
+        "motion": (35, 70),
+        "mask": (70, 72),
+        "fit": (72, 88),
+        "qc": (88, 90),
+        "rois": (90, 91),
+        "save": (91, 95),
+        "previews": (95, 98),
+        "results": (98, 99),
+        "done": (100, 100),
+    },
+    "arrays:standard": {"mask": (0, 10), "fit": (10, 90), "qc": (90, 97), "rois": (97, 99), "done": (100, 100)},
+    "arrays:full": {
+        "premask": (0, 2),
+        "denoise": (2, 30),
+        "gibbs": (30, 36),
+        "motion": (36, 80),
+        "mask": (80, 82),
+        "fit": (82, 96),
+        "qc": (96, 98),
+        "rois": (98, 99),
+        "done": (100, 100),
+    },
 }
 
 
@@ -91,8 +138,7 @@ class _Reporter:
         if new_stage:
             now = time.perf_counter()
             if self._stage is not None:
-                self.timings[self._stage] = round(
-                    self.timings.get(self._stage, 0.0) + now - self._t0, 4)
+                self.timings[self._stage] = round(self.timings.get(self._stage, 0.0) + now - self._t0, 4)
             self._stage, self._t0 = stage, now
         lo, hi = self.plan.get(stage, (max(self.last, 0), max(self.last, 0)))
         pct = int(round(lo + (hi - lo) * min(max(float(frac), 0.0), 1.0)))
@@ -147,10 +193,15 @@ class PipelineResult:
 
     def to_dict(self) -> dict:
         return {
-            "out_dir": self.out_dir, "maps": dict(self.maps),
-            "previews": dict(self.previews), "results_json": self.results_json,
-            "qc": self.qc, "summary": self.summary, "rois": self.rois,
-            "provenance": self.provenance, "timings": self.timings,
+            "out_dir": self.out_dir,
+            "maps": dict(self.maps),
+            "previews": dict(self.previews),
+            "results_json": self.results_json,
+            "qc": self.qc,
+            "summary": self.summary,
+            "rois": self.rois,
+            "provenance": self.provenance,
+            "timings": self.timings,
         }
 
 
@@ -163,15 +214,27 @@ def _check_choice(profile, fit_method):
     return fm
 
 
-def process_dwi(data, bvals, bvecs, *, zooms=(1.0, 1.0, 1.0),
-                profile: str = "standard", fit_method: str = "WLS",
-                b0_threshold: float = B0_THRESHOLD, labels=None, label_names=None,
-                mask=None, progress=None, n_threads: int | None = None,
-                chunk_size: int = DEFAULT_CHUNK,
-                mask_median_radius: int = MASK_MEDIAN_RADIUS,
-                mask_numpass: int = MASK_NUMPASS,
-                thresholds: QCThresholds | None = None,
-                _reporter=None, _validated: bool = False) -> ProcessResult:
+def process_dwi(
+    data,
+    bvals,
+    bvecs,
+    *,
+    zooms=(1.0, 1.0, 1.0),
+    profile: str = "standard",
+    fit_method: str = "WLS",
+    b0_threshold: float = B0_THRESHOLD,
+    labels=None,
+    label_names=None,
+    mask=None,
+    progress=None,
+    n_threads: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    mask_median_radius: int = MASK_MEDIAN_RADIUS,
+    mask_numpass: int = MASK_NUMPASS,
+    thresholds: QCThresholds | None = None,
+    _reporter=None,
+    _validated: bool = False,
+) -> ProcessResult:
     """Run the pipeline on arrays (no files).
 
     Parameters
@@ -247,16 +310,19 @@ def process_dwi(data, bvals, bvecs, *, zooms=(1.0, 1.0, 1.0),
         data, sigma = denoise_mppca(data, mask=work_mask)
         sig = float(np.mean(sigma[mask0])) if mask0.any() else float("nan")
         extra_qc["noise_sigma_mppca"] = qc_item(
-            round(sig, 4), True, f"mean MP-PCA noise sigma in the mask {sig:.2f} "
+            round(sig, 4),
+            True,
+            f"mean MP-PCA noise sigma in the mask {sig:.2f} "
             f"(signal units; b0 SNR by this estimate "
-            f"{snr['signal'] / sig if sig > 0 else float('nan'):.1f})")
+            f"{snr['signal'] / sig if sig > 0 else float('nan'):.1f})",
+        )
         del sigma
         rep("gibbs", 0.0)
         data = unring(data)
         rep("motion", 0.0)
         data, bvecs_used, motion = motion_correct(
-            data, bvals, bvecs, zooms, b0_threshold=b0_threshold,
-            static_mask=work_mask, progress=rep.sub("motion"))
+            data, bvals, bvecs, zooms, b0_threshold=b0_threshold, static_mask=work_mask, progress=rep.sub("motion")
+        )
         rep("mask", 0.0)
         b0m = mean_b0(data, bvals, b0_threshold)
         if mask is None:
@@ -265,44 +331,63 @@ def process_dwi(data, bvals, bvecs, *, zooms=(1.0, 1.0, 1.0),
     rep("mask", 1.0)
     gtab = make_gradient_table(bvals, bvecs_used, b0_threshold)
     rep("fit", 0.0)
-    maps = fit_dti(data, gtab, mask0, fit_method, chunk_size=chunk_size,
-                   n_threads=n_threads, progress=rep.sub("fit"))
+    maps = fit_dti(data, gtab, mask0, fit_method, chunk_size=chunk_size, n_threads=n_threads, progress=rep.sub("fit"))
     rep("qc", 0.0)
-    qc = compute_qc(bvals=bvals, bvecs=bvecs_used, maps=maps, snr=snr,
-                    b0_threshold=b0_threshold, motion=motion, thresholds=th,
-                    extra=extra_qc)
+    qc = compute_qc(
+        bvals=bvals,
+        bvecs=bvecs_used,
+        maps=maps,
+        snr=snr,
+        b0_threshold=b0_threshold,
+        motion=motion,
+        thresholds=th,
+        extra=extra_qc,
+    )
     vox_vol = float(np.prod(np.asarray(zooms[:3], dtype=float)))
-    summary = summarize(maps.fa, maps.md, mask0, wm_threshold=WM_FA_THRESHOLD,
-                        voxel_volume_mm3=vox_vol)
+    summary = summarize(maps.fa, maps.md, mask0, wm_threshold=WM_FA_THRESHOLD, voxel_volume_mm3=vox_vol)
     rois = None
     if labels is not None:
         rep("rois", 0.0)
         labels = np.asarray(labels)
         if labels.shape != shape:
-            raise DiffusionInputError("labels", f"the label image is {labels.shape} "
-                                      f"but the diffusion image is {shape}.")
-        rois = region_stats(labels, maps.fa, maps.md, mask=mask0,
-                            label_names=label_names)
+            raise DiffusionInputError(
+                "labels", f"the label image is {labels.shape} but the diffusion image is {shape}."
+            )
+        rois = region_stats(labels, maps.fa, maps.md, mask=mask0, label_names=label_names)
     params = {
-        "profile": profile, "fit_method": fit_method,
-        "b0_threshold": float(b0_threshold), "min_signal": MIN_SIGNAL,
-        "mask": {"method": "dipy median_otsu on mean b0 + largest component + "
-                           "hole filling" if mask is None else "given",
-                 "median_radius": int(mask_median_radius),
-                 "numpass": int(mask_numpass)},
-        "chunk_size": int(chunk_size), "wm_fa_threshold": WM_FA_THRESHOLD,
-        "snr_method": snr["method"], "qc_thresholds": th.to_dict(),
+        "profile": profile,
+        "fit_method": fit_method,
+        "b0_threshold": float(b0_threshold),
+        "min_signal": MIN_SIGNAL,
+        "mask": {
+            "method": "dipy median_otsu on mean b0 + largest component + hole filling" if mask is None else "given",
+            "median_radius": int(mask_median_radius),
+            "numpass": int(mask_numpass),
+        },
+        "chunk_size": int(chunk_size),
+        "wm_fa_threshold": WM_FA_THRESHOLD,
+        "snr_method": snr["method"],
+        "qc_thresholds": th.to_dict(),
     }
     if profile == "full":
         params["preprocessing"] = [
             "dipy.denoise.localpca.mppca(patch_radius=2, mask=brain mask dilated 2)",
             "dipy.denoise.gibbs.gibbs_removal(slice_axis=2, n_points=3)",
-            "rigid registration to mean b0 (dipy.align.affine_registration, MI) "
-            "with b-vector rotation",
+            "rigid registration to mean b0 (dipy.align.affine_registration, MI) with b-vector rotation",
         ]
-    res = ProcessResult(maps=maps, mask=mask0, b0_mean=b0m, bvecs=bvecs_used, qc=qc,
-                         summary=summary, rois=rois, motion=motion, snr=snr,
-                         parameters=params, timings=rep.timings)
+    res = ProcessResult(
+        maps=maps,
+        mask=mask0,
+        b0_mean=b0m,
+        bvecs=bvecs_used,
+        qc=qc,
+        summary=summary,
+        rois=rois,
+        motion=motion,
+        snr=snr,
+        parameters=params,
+        timings=rep.timings,
+    )
     if _reporter is None:
         rep.finish()
         res.timings = dict(rep.timings)
@@ -344,19 +429,29 @@ def _versions():
 def _file_entry(path, sha=None):
     if path is None:
         return None
-    return {"name": os.path.basename(str(path)),
-            "bytes": os.path.getsize(path),
-            "sha256": sha or sha256_file(path)}
+    return {"name": os.path.basename(str(path)), "bytes": os.path.getsize(path), "sha256": sha or sha256_file(path)}
 
 
-def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standard",
-                 fit_method: str = "WLS", labels_path=None, label_names=None,
-                 progress=None, *, b0_threshold: float = B0_THRESHOLD,
-                 unit_tolerance: float = UNIT_TOLERANCE,
-                 min_directions: int = MIN_DIRECTIONS,
-                 limits: InputLimits | None = None, previews: bool = True,
-                 n_threads: int | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 thresholds: QCThresholds | None = None) -> PipelineResult:
+def run_pipeline(
+    dwi_path,
+    bval_path,
+    bvec_path,
+    out_dir,
+    profile: str = "standard",
+    fit_method: str = "WLS",
+    labels_path=None,
+    label_names=None,
+    progress=None,
+    *,
+    b0_threshold: float = B0_THRESHOLD,
+    unit_tolerance: float = UNIT_TOLERANCE,
+    min_directions: int = MIN_DIRECTIONS,
+    limits: InputLimits | None = None,
+    previews: bool = True,
+    n_threads: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    thresholds: QCThresholds | None = None,
+) -> PipelineResult:
     """Run the DTI pipeline on files and write maps, previews and results.json.
 
     Parameters
@@ -394,15 +489,20 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
         except possibly the output directory.
     """
     t_start = time.perf_counter()
-    started = _dt.datetime.now(_dt.timezone.utc)
+    started = _dt.datetime.now(_dt.UTC)
     fit_method = _check_choice(profile, fit_method)
     rep = _Reporter(progress, profile)
 
     rep("validate", 0.0)
-    summary_in = validate_inputs(dwi_path, bval_path, bvec_path,
-                                 b0_threshold=b0_threshold,
-                                 unit_tolerance=unit_tolerance,
-                                 min_directions=min_directions, limits=limits)
+    summary_in = validate_inputs(
+        dwi_path,
+        bval_path,
+        bvec_path,
+        b0_threshold=b0_threshold,
+        unit_tolerance=unit_tolerance,
+        min_directions=min_directions,
+        limits=limits,
+    )
     hdr_info = summary_in.header
     names = parse_label_names(label_names)
     labels = None
@@ -414,28 +514,46 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
     if data.shape != tuple(hdr_info.shape):
         raise DiffusionInputError("dwi", "the image data do not match its header.")
 
-    res = process_dwi(data, summary_in.bvals, summary_in.bvecs, zooms=hdr_info.zooms,
-                      profile=profile, fit_method=fit_method,
-                      b0_threshold=b0_threshold, labels=labels, label_names=names,
-                      n_threads=n_threads, chunk_size=chunk_size,
-                      thresholds=thresholds, _reporter=rep, _validated=True)
+    res = process_dwi(
+        data,
+        summary_in.bvals,
+        summary_in.bvecs,
+        zooms=hdr_info.zooms,
+        profile=profile,
+        fit_method=fit_method,
+        b0_threshold=b0_threshold,
+        labels=labels,
+        label_names=names,
+        n_threads=n_threads,
+        chunk_size=chunk_size,
+        thresholds=thresholds,
+        _reporter=rep,
+        _validated=True,
+    )
     del data
 
     rep("save", 0.0)
     out_dir = os.path.abspath(str(out_dir))
     os.makedirs(out_dir, exist_ok=True)
     m = res.maps
-    arrays = {"fa": m.fa, "md": m.md, "ad": m.ad, "rd": m.rd,
-              "color_fa": m.color_fa, "mask": res.mask.astype(np.uint8),
-              "b0": res.b0_mean.astype(np.float32)}
+    arrays = {
+        "fa": m.fa,
+        "md": m.md,
+        "ad": m.ad,
+        "rd": m.rd,
+        "color_fa": m.color_fa,
+        "mask": res.mask.astype(np.uint8),
+        "b0": res.b0_mean.astype(np.float32),
+    }
     maps_out = {}
     from concurrent.futures import ThreadPoolExecutor
 
     # gzip (zlib) releases the GIL: write the maps in the background while the
     # previews are rendered.
     pool = ThreadPoolExecutor(max_workers=2)
-    futures = {k: pool.submit(save_nifti, a, affine, os.path.join(out_dir, MAP_FILES[k]),
-                              header) for k, a in arrays.items()}
+    futures = {
+        k: pool.submit(save_nifti, a, affine, os.path.join(out_dir, MAP_FILES[k]), header) for k, a in arrays.items()
+    }
     extra_files = {}
     if profile == "full":
         p = os.path.join(out_dir, "bvecs_rotated.bvec")
@@ -451,12 +569,12 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
             from .preview import save_color_fa_preview, save_fa_preview
 
             previews_out["fa"] = save_fa_preview(
-                m.fa, os.path.join(out_dir, PREVIEW_FILES["fa"]), affine=affine,
-                mask=res.mask)
+                m.fa, os.path.join(out_dir, PREVIEW_FILES["fa"]), affine=affine, mask=res.mask
+            )
             rep("previews", 0.5)
             previews_out["color_fa"] = save_color_fa_preview(
-                m.color_fa, os.path.join(out_dir, PREVIEW_FILES["color_fa"]),
-                affine=affine, mask=res.mask)
+                m.color_fa, os.path.join(out_dir, PREVIEW_FILES["color_fa"]), affine=affine, mask=res.mask
+            )
         for k, f in futures.items():
             maps_out[k] = f.result()
     finally:
@@ -465,15 +583,19 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
     rep("previews", 1.0)
     rep("results", 0.0)
 
-    finished = _dt.datetime.now(_dt.timezone.utc)
+    finished = _dt.datetime.now(_dt.UTC)
     provenance = {
         "pipeline": "imaging.dti",
         "pipeline_version": PIPELINE_VERSION,
         "versions": _versions(),
         "parameters": res.parameters,
         "inputs": {
-            "dwi": {**_file_entry(dwi_path, dwi_sha), "shape": list(hdr_info.shape),
-                    "zooms_mm": list(hdr_info.zooms), "dtype": hdr_info.dtype},
+            "dwi": {
+                **_file_entry(dwi_path, dwi_sha),
+                "shape": list(hdr_info.shape),
+                "zooms_mm": list(hdr_info.zooms),
+                "dtype": hdr_info.dtype,
+            },
             "bval": _file_entry(bval_path),
             "bvec": _file_entry(bvec_path),
             "labels": _file_entry(labels_path),
@@ -485,16 +607,18 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
         "stage_timings_s": dict(rep.timings),
     }
     if res.motion is not None:
-        provenance["bvecs_rotated"] = [[round(float(v), 8) for v in row]
-                                       for row in res.bvecs]
+        provenance["bvecs_rotated"] = [[round(float(v), 8) for v in row] for row in res.bvecs]
     qc, summ, rois = _clean(res.qc), _clean(res.summary), _clean(res.rois)
     provenance = _clean(provenance)
     results = {
-        "qc": qc, "summary": summ, "rois": rois,
+        "qc": qc,
+        "summary": summ,
+        "rois": rois,
         "provenance": provenance,
-        "files": {**{k: os.path.basename(v) for k, v in maps_out.items()},
-                  **{f"preview_{k}": os.path.basename(v)
-                     for k, v in previews_out.items()}},
+        "files": {
+            **{k: os.path.basename(v) for k, v in maps_out.items()},
+            **{f"preview_{k}": os.path.basename(v) for k, v in previews_out.items()},
+        },
     }
     results_path = os.path.join(out_dir, "results.json")
     tmp = results_path + ".tmp"
@@ -502,10 +626,17 @@ def run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile: str = "standa
         json.dump(results, fh, indent=1, allow_nan=False, default=_json_default)
     os.replace(tmp, results_path)
     rep.finish()
-    return PipelineResult(out_dir=out_dir, maps=maps_out, previews=previews_out,
-                          results_json=results_path, qc=qc, summary=summ,
-                          rois=rois, provenance=provenance,
-                          timings=dict(rep.timings))
+    return PipelineResult(
+        out_dir=out_dir,
+        maps=maps_out,
+        previews=previews_out,
+        results_json=results_path,
+        qc=qc,
+        summary=summ,
+        rois=rois,
+        provenance=provenance,
+        timings=dict(rep.timings),
+    )
 
 
 def _clean(o):

@@ -20,8 +20,7 @@ import logging
 
 import numpy as np
 
-__all__ = ["denoise_mppca", "unring", "motion_correct", "rigid_parameters",
-           "centred_grid_affine"]
+__all__ = ["denoise_mppca", "unring", "motion_correct", "rigid_parameters", "centred_grid_affine"]
 
 
 def denoise_mppca(data, mask=None, patch_radius: int = 2):
@@ -43,13 +42,11 @@ def denoise_mppca(data, mask=None, patch_radius: int = 2):
     from dipy.denoise.localpca import mppca
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        den, sigma = mppca(data, mask=mask, patch_radius=patch_radius,
-                           return_sigma=True, out_dtype=np.float32,
-                           suppress_warning=True)
-    den = np.nan_to_num(np.asfortranarray(den, dtype=np.float32), copy=False,
-                        nan=0.0, posinf=0.0, neginf=0.0)
-    sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float32), copy=False,
-                          nan=0.0, posinf=0.0, neginf=0.0)
+        den, sigma = mppca(
+            data, mask=mask, patch_radius=patch_radius, return_sigma=True, out_dtype=np.float32, suppress_warning=True
+        )
+    den = np.nan_to_num(np.asfortranarray(den, dtype=np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return den, sigma
 
 
@@ -59,8 +56,7 @@ def unring(data, slice_axis: int = 2, n_points: int = 3):
     from dipy.denoise.gibbs import gibbs_removal
 
     data = np.asarray(data, dtype=np.float32)
-    out = gibbs_removal(data, slice_axis=slice_axis, n_points=n_points,
-                        inplace=True, num_processes=1)
+    out = gibbs_removal(data, slice_axis=slice_axis, n_points=n_points, inplace=True, num_processes=1)
     # volumes contiguous again (Fortran order), as the rest of the pipeline expects
     return np.asfortranarray(out, dtype=np.float32)
 
@@ -106,14 +102,24 @@ def rigid_parameters(A) -> dict:
         "translation_mm": [round(float(v), 4) for v in t],
         "rotation_deg": [round(float(v), 4) for v in rot.as_euler("xyz", degrees=True)],
         "translation_norm_mm": round(float(np.linalg.norm(t)), 4),
-        "rotation_angle_deg": round(float(np.degrees(np.linalg.norm(rot.as_rotvec()))),
-                                    4),
+        "rotation_angle_deg": round(float(np.degrees(np.linalg.norm(rot.as_rotvec()))), 4),
     }
 
 
-def motion_correct(data, bvals, bvecs, zooms, *, b0_threshold: float = 50.0,
-                   reference=None, static_mask=None, level_iters=None,
-                   sigmas=None, factors=None, progress=None):
+def motion_correct(
+    data,
+    bvals,
+    bvecs,
+    zooms,
+    *,
+    b0_threshold: float = 50.0,
+    reference=None,
+    static_mask=None,
+    level_iters=None,
+    sigmas=None,
+    factors=None,
+    progress=None,
+):
     """Rigid registration of every volume to the mean b0, with b-vector rotation.
 
     Parameters
@@ -179,10 +185,16 @@ def motion_correct(data, bvals, bvecs, zooms, *, b0_threshold: float = 50.0,
         else:
             with _quiet_dipy():
                 resampled, A = affine_registration(
-                    moving, reference, moving_affine=grid, static_affine=grid,
-                    pipeline=["rigid"], level_iters=list(level_iters),
-                    sigmas=list(sigmas), factors=list(factors),
-                    static_mask=static_mask)
+                    moving,
+                    reference,
+                    moving_affine=grid,
+                    static_affine=grid,
+                    pipeline=["rigid"],
+                    level_iters=list(level_iters),
+                    sigmas=list(sigmas),
+                    factors=list(factors),
+                    static_mask=static_mask,
+                )
             data[..., k] = resampled
         affines[k] = A
         params = rigid_parameters(A)
@@ -197,8 +209,7 @@ def motion_correct(data, bvals, bvecs, zooms, *, b0_threshold: float = 50.0,
     tn = np.array([p["translation_norm_mm"] for p in per])
     rn = np.array([p["rotation_angle_deg"] for p in per])
     motion = {
-        "method": "rigid registration of each volume to the mean b0 "
-                  "(dipy affine_registration, mutual information)",
+        "method": "rigid registration of each volume to the mean b0 (dipy affine_registration, mutual information)",
         "reference": "mean_b0",
         "per_volume": per,
         "max_translation_mm": float(tn.max()),

@@ -34,8 +34,7 @@ def _pick_slices(mask, nz, n_slices):
         lo, hi = 0, nz - 1
     n = int(min(n_slices, hi - lo + 1))
     # skip the extreme slices (mostly edge), sample the rest evenly
-    return np.unique(np.round(np.linspace(lo + (hi - lo) * 0.08,
-                                          hi - (hi - lo) * 0.08, n)).astype(int))
+    return np.unique(np.round(np.linspace(lo + (hi - lo) * 0.08, hi - (hi - lo) * 0.08, n)).astype(int))
 
 
 def axial_montage(vol, slices, ncols: int = 6, pad_value=0.0):
@@ -52,7 +51,7 @@ def axial_montage(vol, slices, ncols: int = 6, pad_value=0.0):
         r, c = divmod(i, ncols)
         sl = np.asarray(vol[:, :, z], dtype=np.float32)
         tile = np.swapaxes(sl, 0, 1)[::-1]  # rows = y (anterior up), cols = x
-        out[r * Y:(r + 1) * Y, c * X:(c + 1) * X] = tile
+        out[r * Y : (r + 1) * Y, c * X : (c + 1) * X] = tile
     return out, nrows, ncols
 
 
@@ -80,8 +79,9 @@ def _lr_labels(ax):
     ax.text(0.997, 0.995, "R", ha="right", **kw)
 
 
-def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12,
-                    ncols: int = 6, dpi: int = 90, title: str = "FA") -> str:
+def save_fa_preview(
+    fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, title: str = "FA"
+) -> str:
     """Axial montage of an FA map (grey scale 0..1) with a colour bar."""
     from matplotlib import cm, colors
 
@@ -91,22 +91,20 @@ def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12,
     mont, nrows, ncols = axial_montage(fa_ras, slices, ncols)
     fig = _figure(mont.shape, nrows, ncols, dpi)
     ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
-    ax.imshow(np.clip(mont, 0, 1), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
+    ax.imshow(np.clip(mont, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     _lr_labels(ax)
     fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
     cax = fig.add_axes([0.89, 0.1, 0.025, 0.75])
-    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"),
-                      cax=cax)
+    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
     cb.set_label("FA", color="white")
     cb.ax.tick_params(colors="white")
     return _save(fig, path)
 
 
-def save_color_fa_preview(rgb, path, *, affine=None, mask=None, n_slices: int = 12,
-                          ncols: int = 6, dpi: int = 90,
-                          title: str = "Colour FA") -> str:
+def save_color_fa_preview(
+    rgb, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, title: str = "Colour FA"
+) -> str:
     """Axial montage of colour FA (RGB = |e1| x, y, z scaled by FA).
 
     The colour bar shows brightness = FA; a legend gives the direction
@@ -129,14 +127,21 @@ def save_color_fa_preview(rgb, path, *, affine=None, mask=None, n_slices: int = 
     _lr_labels(ax)
     fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
     cax = fig.add_axes([0.89, 0.35, 0.025, 0.5])
-    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"),
-                      cax=cax)
+    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
     cb.set_label("FA (brightness)", color="white")
     cb.ax.tick_params(colors="white")
-    fig.legend(handles=[Patch(color=(1, 0, 0), label="L-R (x)"),
-                        Patch(color=(0, 1, 0), label="A-P (y)"),
-                        Patch(color=(0, 0, 1), label="S-I (z)")],
-               loc="lower right", bbox_to_anchor=(0.995, 0.03), fontsize=7,
-               facecolor="black", labelcolor="white", edgecolor="gray",
-               framealpha=1.0)
+    fig.legend(
+        handles=[
+            Patch(color=(1, 0, 0), label="L-R (x)"),
+            Patch(color=(0, 1, 0), label="A-P (y)"),
+            Patch(color=(0, 0, 1), label="S-I (z)"),
+        ],
+        loc="lower right",
+        bbox_to_anchor=(0.995, 0.03),
+        fontsize=7,
+        facecolor="black",
+        labelcolor="white",
+        edgecolor="gray",
+        framealpha=1.0,
+    )
     return _save(fig, path)

@@ -28,8 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram",
-           "compute_qc", "summarize", "motion_qc_item"]
+__all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram", "compute_qc", "summarize", "motion_qc_item"]
 
 
 @dataclass
@@ -38,11 +37,11 @@ class QCThresholds:
 
     min_directions: int = 12
     min_snr: float = 15.0
-    max_residual: float = 0.10          # RMS residual / S0
-    max_nonphysical: float = 0.05       # share of mask voxels
+    max_residual: float = 0.10  # RMS residual / S0
+    max_nonphysical: float = 0.05  # share of mask voxels
     dti_b_range: tuple = (500.0, 1500.0)
     mask_fraction: tuple = (0.05, 0.90)  # share of the field of view
-    max_fa_above_095: float = 0.05      # share of mask voxels with FA > 0.95
+    max_fa_above_095: float = 0.05  # share of mask voxels with FA > 0.95
     max_translation_mm: float = 2.0
     max_rotation_deg: float = 2.0
 
@@ -55,8 +54,7 @@ def qc_item(value, ok: bool, message: str) -> dict:
     return {"value": value, "flag": "pass" if ok else "warn", "message": message}
 
 
-def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None,
-                 min_background: int = 500) -> dict:
+def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None, min_background: int = 500) -> dict:
     """Estimate the b0 SNR in the brain (see module docstring).
 
     Parameters
@@ -84,8 +82,7 @@ def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None,
     if b0_mean is None:
         b0_mean = mean_b0(data, bvals, b0_threshold)
     if not mask.any():
-        return {"snr": None, "signal": 0.0, "sigma": None, "method": "unavailable",
-                "n_noise_samples": 0}
+        return {"snr": None, "signal": 0.0, "sigma": None, "method": "unavailable", "n_noise_samples": 0}
     signal = float(np.mean(b0_mean[mask], dtype=np.float64))
     sigma = None
     method = "unavailable"
@@ -109,34 +106,50 @@ def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None,
             sigma = float(np.mean(bg, dtype=np.float64) / np.sqrt(np.pi / 2.0))
             method = "background"
     snr = signal / sigma if sigma and sigma > 0 else None
-    return {"snr": None if snr is None else float(snr), "signal": signal,
-            "sigma": sigma, "method": method, "n_noise_samples": n}
+    return {
+        "snr": None if snr is None else float(snr),
+        "signal": signal,
+        "sigma": sigma,
+        "method": method,
+        "n_noise_samples": n,
+    }
 
 
 def fa_histogram(fa, mask, bins: int = 20) -> dict:
     """FA histogram over the mask: ``{"bin_edges": [bins+1], "counts": [bins]}``."""
     vals = np.asarray(fa)[np.asarray(mask, bool)]
     counts, edges = np.histogram(np.clip(vals, 0, 1), bins=bins, range=(0.0, 1.0))
-    return {"bin_edges": [round(float(e), 4) for e in edges],
-            "counts": [int(c) for c in counts]}
+    return {"bin_edges": [round(float(e), 4) for e in edges], "counts": [int(c) for c in counts]}
 
 
 def motion_qc_item(motion: dict, th: QCThresholds) -> dict:
     """QC item for the motion estimates of the full profile."""
     mt, mr = motion["max_translation_mm"], motion["max_rotation_deg"]
     ok = mt <= th.max_translation_mm and mr <= th.max_rotation_deg
-    msg = (f"max translation {mt:.2f} mm (mean {motion['mean_translation_mm']:.2f}), "
-           f"max rotation {mr:.2f}\u00b0 (mean {motion['mean_rotation_deg']:.2f})")
+    msg = (
+        f"max translation {mt:.2f} mm (mean {motion['mean_translation_mm']:.2f}), "
+        f"max rotation {mr:.2f}\u00b0 (mean {motion['mean_rotation_deg']:.2f})"
+    )
     if not ok:
-        msg += (f"; above {th.max_translation_mm:g} mm / {th.max_rotation_deg:g}\u00b0"
-                " \u2013 check the corrected images, consider repeating the scan")
+        msg += (
+            f"; above {th.max_translation_mm:g} mm / {th.max_rotation_deg:g}\u00b0"
+            " \u2013 check the corrected images, consider repeating the scan"
+        )
     return qc_item(motion, ok, msg)
 
 
-def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
-               n_directions: int | None = None, motion: dict | None = None,
-               thresholds: QCThresholds | None = None, extra: dict | None = None
-               ) -> dict:
+def compute_qc(
+    *,
+    bvals,
+    bvecs,
+    maps,
+    snr: dict,
+    b0_threshold: float = 50.0,
+    n_directions: int | None = None,
+    motion: dict | None = None,
+    thresholds: QCThresholds | None = None,
+    extra: dict | None = None,
+) -> dict:
     """Assemble the QC report.
 
     Parameters
@@ -159,16 +172,18 @@ def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
     items = {}
 
     n_b0 = int(np.sum(bvals <= b0_threshold))
-    items["b0_count"] = qc_item(n_b0, n_b0 >= 1,
-                                f"{n_b0} b0 volume(s)" + ("" if n_b0 >= 2 else
-                                "; 2 or more allow a noise estimate from repeats"))
-    nd = count_directions(bvals, bvecs, b0_threshold) if n_directions is None \
-        else int(n_directions)
+    items["b0_count"] = qc_item(
+        n_b0,
+        n_b0 >= 1,
+        f"{n_b0} b0 volume(s)" + ("" if n_b0 >= 2 else "; 2 or more allow a noise estimate from repeats"),
+    )
+    nd = count_directions(bvals, bvecs, b0_threshold) if n_directions is None else int(n_directions)
     items["n_directions"] = qc_item(
-        nd, nd >= th.min_directions,
-        f"{nd} distinct diffusion directions" + (
-            "" if nd >= th.min_directions else
-            f"; fewer than {th.min_directions} gives noisy FA, 30+ recommended"))
+        nd,
+        nd >= th.min_directions,
+        f"{nd} distinct diffusion directions"
+        + ("" if nd >= th.min_directions else f"; fewer than {th.min_directions} gives noisy FA, 30+ recommended"),
+    )
     sh = shells(bvals, b0_threshold)
     dw = [b for b, _ in sh if b > 0]
     lo, hi = th.dti_b_range
@@ -179,26 +194,27 @@ def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
         msg += f"; no shell in the usual DTI range {lo:g}-{hi:g} s/mm\u00b2"
     if too_high:
         msg += f"; b > {hi:g} s/mm\u00b2 is non-Gaussian and lowers the tensor's MD/FA"
-    items["b_values"] = qc_item([[float(b), int(c)] for b, c in sh],
-                                in_range and not too_high, msg)
+    items["b_values"] = qc_item([[float(b), int(c)] for b, c in sh], in_range and not too_high, msg)
 
     s = snr.get("snr")
     if s is None:
-        items["snr"] = qc_item(None, False, "SNR could not be estimated (one b0 "
-                               "and no usable background)")
+        items["snr"] = qc_item(None, False, "SNR could not be estimated (one b0 and no usable background)")
     else:
-        items["snr"] = qc_item(round(float(s), 2), s >= th.min_snr,
-                               f"b0 SNR {s:.1f} (noise from {snr['method']})" +
-                               ("" if s >= th.min_snr else
-                                f"; below {th.min_snr:g}, FA is biased upwards"))
+        items["snr"] = qc_item(
+            round(float(s), 2),
+            s >= th.min_snr,
+            f"b0 SNR {s:.1f} (noise from {snr['method']})"
+            + ("" if s >= th.min_snr else f"; below {th.min_snr:g}, FA is biased upwards"),
+        )
 
     frac = nmask / mask.size if mask.size else 0.0
     flo, fhi = th.mask_fraction
     items["brain_mask"] = qc_item(
-        {"voxels": nmask, "fraction": round(frac, 4)}, flo <= frac <= fhi,
-        f"brain mask {nmask} voxels ({100 * frac:.1f}% of the field of view)" +
-        ("" if flo <= frac <= fhi else "; check the mask preview, masking may "
-         "have failed"))
+        {"voxels": nmask, "fraction": round(frac, 4)},
+        flo <= frac <= fhi,
+        f"brain mask {nmask} voxels ({100 * frac:.1f}% of the field of view)"
+        + ("" if flo <= frac <= fhi else "; check the mask preview, masking may have failed"),
+    )
 
     if nmask:
         res = float(np.mean(maps.residual[mask], dtype=np.float64))
@@ -208,19 +224,23 @@ def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
     else:
         res, nonphys, hi_fa = float("nan"), 0.0, 0.0
     items["fit_residual"] = qc_item(
-        round(res, 5), bool(res <= th.max_residual),
-        f"mean RMS fit residual {100 * res:.1f}% of S0" +
-        ("" if res <= th.max_residual else
-         "; high \u2013 artefacts, motion or wrong b-vectors"))
+        round(res, 5),
+        bool(res <= th.max_residual),
+        f"mean RMS fit residual {100 * res:.1f}% of S0"
+        + ("" if res <= th.max_residual else "; high \u2013 artefacts, motion or wrong b-vectors"),
+    )
     items["nonphysical_eigenvalues"] = qc_item(
-        round(nonphys, 5), nonphys <= th.max_nonphysical,
-        f"{100 * nonphys:.2f}% of mask voxels had a negative eigenvalue" +
-        ("" if nonphys <= th.max_nonphysical else
-         "; high \u2013 check noise, masking and b-vector orientation"))
+        round(nonphys, 5),
+        nonphys <= th.max_nonphysical,
+        f"{100 * nonphys:.2f}% of mask voxels had a negative eigenvalue"
+        + ("" if nonphys <= th.max_nonphysical else "; high \u2013 check noise, masking and b-vector orientation"),
+    )
     items["fa_histogram"] = qc_item(
-        fa_histogram(maps.fa, mask), hi_fa <= th.max_fa_above_095,
-        f"{100 * hi_fa:.2f}% of mask voxels have FA > 0.95" +
-        ("" if hi_fa <= th.max_fa_above_095 else "; suspicious (noise/artefacts)"))
+        fa_histogram(maps.fa, mask),
+        hi_fa <= th.max_fa_above_095,
+        f"{100 * hi_fa:.2f}% of mask voxels have FA > 0.95"
+        + ("" if hi_fa <= th.max_fa_above_095 else "; suspicious (noise/artefacts)"),
+    )
     if motion is not None:
         items["motion"] = motion_qc_item(motion, th)
     if extra:
@@ -229,8 +249,7 @@ def compute_qc(*, bvals, bvecs, maps, snr: dict, b0_threshold: float = 50.0,
     return {"overall": overall, "items": items}
 
 
-def summarize(fa, md, mask, *, wm_threshold: float = 0.2, voxel_volume_mm3=None
-              ) -> dict:
+def summarize(fa, md, mask, *, wm_threshold: float = 0.2, voxel_volume_mm3=None) -> dict:
     """Mean/median FA in the mask and in white matter (FA > ``wm_threshold``),
     and mean MD (mm^2/s)."""
     mask = np.asarray(mask, bool)
@@ -254,6 +273,5 @@ def summarize(fa, md, mask, *, wm_threshold: float = 0.2, voxel_volume_mm3=None
         "md_unit": "mm^2/s",
     }
     if voxel_volume_mm3 is not None:
-        out["mask_volume_ml"] = round(out["mask_voxels"] * float(voxel_volume_mm3)
-                                      / 1000.0, 3)
+        out["mask_volume_ml"] = round(out["mask_voxels"] * float(voxel_volume_mm3) / 1000.0, 3)
     return out

@@ -44,7 +44,7 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
     codes, starts, counts = np.unique(lab, return_index=True, return_counts=True)
     out = {}
     for code, st, n in zip(codes, starts, counts):
-        fv, mv = f[st:st + n], m[st:st + n]
+        fv, mv = f[st : st + n], m[st : st + n]
         out[int(code)] = {
             "label": int(code),
             "name": names.get(int(code), f"label {int(code)}"),
@@ -58,7 +58,15 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
         }
     for code, name in names.items():
         if code != 0 and code not in out:
-            out[code] = {"label": code, "name": name, "voxels": 0,
-                         "fa_mean": None, "fa_sd": None, "fa_median": None,
-                         "md_mean": None, "md_sd": None, "md_median": None}
+            out[code] = {
+                "label": code,
+                "name": name,
+                "voxels": 0,
+                "fa_mean": None,
+                "fa_sd": None,
+                "fa_median": None,
+                "md_mean": None,
+                "md_sd": None,
+                "md_median": None,
+            }
     return [out[k] for k in sorted(out)]

@@ -95,8 +95,7 @@ class _Solver:
         # products of column pairs i <= j, (G, 28); k-th pair -> (i, j)
         self.pairs = [(i, j) for i in range(7) for j in range(i, 7)]
         self.pair_index = {p: k for k, p in enumerate(self.pairs)}
-        self.XX = np.ascontiguousarray(
-            np.stack([Xs[:, i] * Xs[:, j] for i, j in self.pairs], axis=1))
+        self.XX = np.ascontiguousarray(np.stack([Xs[:, i] * Xs[:, j] for i, j in self.pairs], axis=1))
         self.min_diffusivity = _MIN_DIFFUSIVITY_TOL / -X.min()
 
 
@@ -142,8 +141,7 @@ def _cholesky_solve(Aut_T, rhs_T, pair_index, k=7):
     return np.stack(x), ok
 
 
-def fit_tensor_signals(signals, X, method: str = "WLS",
-                       min_signal: float = MIN_SIGNAL, solver=None):
+def fit_tensor_signals(signals, X, method: str = "WLS", min_signal: float = MIN_SIGNAL, solver=None):
     """Fit tensors to a block of voxel signals.
 
     Parameters
@@ -228,8 +226,7 @@ def eig_tensor(beta, min_diffusivity: float = 0.0):
     inv_p = np.where(iso, 0.0, 1.0 / np.where(iso, 1.0, p))
     b00, b11, b22 = d0 * inv_p, d1 * inv_p, d2 * inv_p
     b01, b02, b12 = m01 * inv_p, m02 * inv_p, m12 * inv_p
-    det = (b00 * (b11 * b22 - b12 * b12) - b01 * (b01 * b22 - b12 * b02)
-           + b02 * (b01 * b12 - b11 * b02))
+    det = b00 * (b11 * b22 - b12 * b12) - b01 * (b01 * b22 - b12 * b02) + b02 * (b01 * b12 - b11 * b02)
     r = np.clip(0.5 * det, -1.0, 1.0)
     phi = np.arccos(r) / 3.0
     e1 = q + 2.0 * p * np.cos(phi)
@@ -259,8 +256,7 @@ def fa_from_evals(evals):
     evals = np.asarray(evals, dtype=np.float64)
     e1, e2, e3 = evals[..., 0], evals[..., 1], evals[..., 2]
     all_zero = np.all(evals == 0, axis=-1)
-    return np.sqrt(0.5 * ((e1 - e2) ** 2 + (e2 - e3) ** 2 + (e3 - e1) ** 2)
-                   / ((evals * evals).sum(-1) + all_zero))
+    return np.sqrt(0.5 * ((e1 - e2) ** 2 + (e2 - e3) ** 2 + (e3 - e1) ** 2) / ((evals * evals).sum(-1) + all_zero))
 
 
 def color_fa(fa, evec1):
@@ -277,8 +273,7 @@ def color_fa(fa, evec1):
     rgb : array (..., 3) float32 in [0, 1]
     """
     fa = np.clip(np.asarray(fa, dtype=np.float32), 0, 1)
-    return (np.abs(np.asarray(evec1, dtype=np.float32)) * fa[..., None]).astype(
-        np.float32, copy=False)
+    return (np.abs(np.asarray(evec1, dtype=np.float32)) * fa[..., None]).astype(np.float32, copy=False)
 
 
 @dataclass
@@ -338,9 +333,17 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def fit_dti(data, gtab, mask=None, method: str = "WLS", *,
-            chunk_size: int = DEFAULT_CHUNK, min_signal: float = MIN_SIGNAL,
-            n_threads: int | None = None, progress=None) -> DTIMaps:
+def fit_dti(
+    data,
+    gtab,
+    mask=None,
+    method: str = "WLS",
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    min_signal: float = MIN_SIGNAL,
+    n_threads: int | None = None,
+    progress=None,
+) -> DTIMaps:
     """Fit the diffusion tensor in every mask voxel and compute scalar maps.
 
     Parameters
@@ -401,7 +404,7 @@ def fit_dti(data, gtab, mask=None, method: str = "WLS", *,
     nonphys = np.zeros(nflat, bool)
 
     def work(start):
-        sel = idx[start:start + chunk_size]
+        sel = idx[start : start + chunk_size]
         sig = flat[sel]  # (n, G) copy of this chunk only
         beta = fit_tensor_signals(sig, X, method, min_signal, solver)
         evals, v1, bad = eig_tensor(beta, solver.min_diffusivity)
@@ -460,7 +463,15 @@ def fit_dti(data, gtab, mask=None, method: str = "WLS", *,
     else:
         ev1_3 = np.stack([grid(ev1[:, k]) for k in range(3)], axis=-1)
     return DTIMaps(
-        fa=fa3, md=grid(md), ad=grid(ad), rd=grid(rd), evec1=ev1_3,
-        color_fa=color_fa(fa3, ev1_3), s0=grid(s0), residual=grid(res),
-        nonphysical=grid(nonphys), mask=mask, method=method,
+        fa=fa3,
+        md=grid(md),
+        ad=grid(ad),
+        rd=grid(rd),
+        evec1=ev1_3,
+        color_fa=color_fa(fa3, ev1_3),
+        s0=grid(s0),
+        residual=grid(res),
+        nonphysical=grid(nonphys),
+        mask=mask,
+        method=method,
     )

@@ -1,4 +1,5 @@
 """Gives the roles their imaging permissions (radiology uploads and reviews scans)."""
+
 from django.db import migrations
 
 

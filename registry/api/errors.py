@@ -1,4 +1,5 @@
 """Turns the services' refusals into API answers: 400 with field errors, 409, 412."""
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -26,9 +27,7 @@ def exception_handler(exc, context):
             status=status.HTTP_412_PRECONDITION_FAILED,
         )
     elif isinstance(exc, EditConflict):
-        return Response(
-            {"detail": str(exc), "current_version": exc.current_version}, status=status.HTTP_409_CONFLICT
-        )
+        return Response({"detail": str(exc), "current_version": exc.current_version}, status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, RecordInUse):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)

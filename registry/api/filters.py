@@ -1,11 +1,19 @@
 """Filters for the API's list endpoints: by patient, visit and date range."""
+
 import django_filters
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import PermissionDenied
 
 from registry.api.permissions import sees_identifiers
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 
 

@@ -1,4 +1,5 @@
 """Pagination of list endpoints: `count`, `next`, `previous`, `results`; `page_size` up to 500."""
+
 from rest_framework.pagination import PageNumberPagination
 
 

@@ -1,4 +1,5 @@
 """API permissions: each verb needs the role's model permission, reads included."""
+
 from rest_framework.permissions import DjangoModelPermissions
 
 from registry.roles import IDENTIFIERS

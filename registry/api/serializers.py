@@ -1,11 +1,19 @@
 """API representations of registry records, identified and de-identified (research)."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure, rules
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 
 COMMON_READ_ONLY = ["id", "version", "created_at", "updated_at"]
@@ -32,8 +40,18 @@ class PatientSerializer(RecordSerializer):
     class Meta:
         model = Patient
         fields = COMMON_READ_ONLY + [
-            "study_id", "given_name", "family_name", "mrn", "date_of_birth", "sex", "cp_subtype", "etiology",
-            "gestational_age_weeks", "gmfcs_level", "epilepsy", "consent_date",
+            "study_id",
+            "given_name",
+            "family_name",
+            "mrn",
+            "date_of_birth",
+            "sex",
+            "cp_subtype",
+            "etiology",
+            "gestational_age_weeks",
+            "gmfcs_level",
+            "epilepsy",
+            "consent_date",
         ]
         read_only_fields = COMMON_READ_ONLY
 
@@ -42,7 +60,12 @@ class HarvestSerializer(RecordSerializer):
     class Meta:
         model = BoneMarrowHarvest
         fields = COMMON_READ_ONLY + [
-            "patient", "date", "gcsf_mobilized", "gcsf_dose_mcg_per_kg_day", "volume_ml", "processing_method",
+            "patient",
+            "date",
+            "gcsf_mobilized",
+            "gcsf_dose_mcg_per_kg_day",
+            "volume_ml",
+            "processing_method",
         ]
         read_only_fields = COMMON_READ_ONLY
 
@@ -64,8 +87,16 @@ class ProcedureSerializer(RecordSerializer):
     class Meta:
         model = IntrathecalProcedure
         fields = COMMON_READ_ONLY + [
-            "patient", "product", "date", "weight_kg", "volume_ml", "puncture_level", "sedation",
-            "tnc_per_kg", "cd34_per_kg", "age_months",
+            "patient",
+            "product",
+            "date",
+            "weight_kg",
+            "volume_ml",
+            "puncture_level",
+            "sedation",
+            "tnc_per_kg",
+            "cd34_per_kg",
+            "age_months",
         ]
         read_only_fields = COMMON_READ_ONLY
 
@@ -110,11 +141,16 @@ class VisitSerializer(RecordSerializer):
         for scan in visit.scans.all():
             results = getattr(scan, "current_results", None)
             result = results[0] if results else (None if results is not None else scan.current_result)
-            imaging.append({
-                "id": scan.pk, "status": scan.status, "usable": scan.usable,
-                "fa_mean": result.fa_mean if result else None, "fa_wm_mean": result.fa_wm_mean if result else None,
-                "md_mean": result.md_mean if result else None,
-            })
+            imaging.append(
+                {
+                    "id": scan.pk,
+                    "status": scan.status,
+                    "usable": scan.usable,
+                    "fa_mean": result.fa_mean if result else None,
+                    "fa_wm_mean": result.fa_wm_mean if result else None,
+                    "md_mean": result.md_mean if result else None,
+                }
+            )
         return imaging
 
 
@@ -122,7 +158,14 @@ class InstrumentSerializer(RecordSerializer):
     class Meta:
         model = Instrument
         fields = COMMON_READ_ONLY + [
-            "code", "name", "min_value", "max_value", "higher_is_better", "unit", "integer_only", "value_labels",
+            "code",
+            "name",
+            "min_value",
+            "max_value",
+            "higher_is_better",
+            "unit",
+            "integer_only",
+            "value_labels",
         ]
         read_only_fields = COMMON_READ_ONLY
 
@@ -164,6 +207,7 @@ def deidentified(serializer_class, date_fields=()):
         @extend_schema_field(OpenApiTypes.INT)
         def getter(self, instance):
             return days_since_procedure(getattr(instance, date_name), getattr(instance, "first_procedure_date", None))
+
         return getter
 
     def to_representation(self, instance):

@@ -1,4 +1,5 @@
 """Routes of the registry's REST API; config/urls.py mounts them under /api/v1/ with imaging's."""
+
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter

@@ -1,4 +1,5 @@
 """The REST API's viewsets: thin wrappers that parse input and call the services."""
+
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -12,7 +13,14 @@ from registry.api import filters, serializers
 from registry.api.errors import PreconditionFailed
 from registry.api.permissions import sees_identifiers
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 
 
@@ -26,7 +34,10 @@ class PreconditionRequired(APIException):
 
 
 VERSION_PARAMETER = OpenApiParameter(
-    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
     description="The ETag (version) of the record you edited; a stale one gets 412.",
 )
 
@@ -83,7 +94,9 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
         try:
             return int(raw), from_header
         except (TypeError, ValueError):
-            raise ValidationError({"version": [_("The version must be a whole number, as the record showed it.")]})
+            raise ValidationError(
+                {"version": [_("The version must be a whole number, as the record showed it.")]}
+            ) from None
 
     def _guarded(self, write, *args):
         version, from_header = self.expected_version()
@@ -91,7 +104,7 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
             return write(*args, version)
         except services.EditConflict as conflict:
             if from_header:
-                raise PreconditionFailed(conflict)
+                raise PreconditionFailed(conflict) from conflict
             raise
 
     def perform_create(self, serializer):
@@ -123,24 +136,58 @@ def _viewset(model, serializer, filterset, doc):
     return type(
         f"{model.__name__}ViewSet",
         (RecordViewSet,),
-        {"model": model, "serializer_class": serializer, "filterset_class": filterset, "__doc__": doc,
-         "queryset": model.objects.none()},
+        {
+            "model": model,
+            "serializer_class": serializer,
+            "filterset_class": filterset,
+            "__doc__": doc,
+            "queryset": model.objects.none(),
+        },
     )
 
 
-PatientViewSet = _viewset(Patient, serializers.PatientSerializer, filters.PatientFilter,
-                          "Patients. `search` matches study ID (and, for clinical staff, name or MRN).")
-HarvestViewSet = _viewset(BoneMarrowHarvest, serializers.HarvestSerializer, filters.HarvestFilter,
-                          "Bone-marrow harvests.")
-ProductViewSet = _viewset(CellProduct, serializers.ProductSerializer, filters.ProductFilter,
-                          "Cell products made from a harvest (cell counts in cells).")
-ProcedureViewSet = _viewset(IntrathecalProcedure, serializers.ProcedureSerializer, filters.ProcedureFilter,
-                            "Intrathecal procedures, with doses per kg computed from the product and weight.")
-AdverseEventViewSet = _viewset(AdverseEvent, serializers.AdverseEventSerializer, filters.AdverseEventFilter,
-                               "Adverse events of a procedure (CTCAE).")
-VisitViewSet = _viewset(Visit, serializers.VisitSerializer, filters.VisitFilter,
-                        "Visits, with months since the first procedure, scores and imaging.")
-InstrumentViewSet = _viewset(Instrument, serializers.InstrumentSerializer, filters.InstrumentFilter,
-                             "Clinical instruments (scales) and their ranges.")
-ScoreViewSet = _viewset(Score, serializers.ScoreSerializer, filters.ScoreFilter,
-                        "Scores of an instrument at a visit, validated against its range.")
+PatientViewSet = _viewset(
+    Patient,
+    serializers.PatientSerializer,
+    filters.PatientFilter,
+    "Patients. `search` matches study ID (and, for clinical staff, name or MRN).",
+)
+HarvestViewSet = _viewset(
+    BoneMarrowHarvest, serializers.HarvestSerializer, filters.HarvestFilter, "Bone-marrow harvests."
+)
+ProductViewSet = _viewset(
+    CellProduct,
+    serializers.ProductSerializer,
+    filters.ProductFilter,
+    "Cell products made from a harvest (cell counts in cells).",
+)
+ProcedureViewSet = _viewset(
+    IntrathecalProcedure,
+    serializers.ProcedureSerializer,
+    filters.ProcedureFilter,
+    "Intrathecal procedures, with doses per kg computed from the product and weight.",
+)
+AdverseEventViewSet = _viewset(
+    AdverseEvent,
+    serializers.AdverseEventSerializer,
+    filters.AdverseEventFilter,
+    "Adverse events of a procedure (CTCAE).",
+)
+VisitViewSet = _viewset(
+    Visit,
+    serializers.VisitSerializer,
+    filters.VisitFilter,
+    "Visits, with months since the first procedure, scores and imaging.",
+)
+InstrumentViewSet = _viewset(
+    Instrument,
+    serializers.InstrumentSerializer,
+    filters.InstrumentFilter,
+    "Clinical instruments (scales) and their ranges.",
+)
+ScoreViewSet = _viewset(
+    Score,
+    serializers.ScoreSerializer,
+    filters.ScoreFilter,
+    "Scores of an instrument at a visit, validated against its range.",
+)

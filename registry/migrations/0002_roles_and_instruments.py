@@ -1,5 +1,7 @@
 """Creates the role groups with their permissions, and seeds the clinical instruments."""
+
 from django.db import migrations
+
 
 def forwards(apps, schema_editor):
     from registry.instruments import seed_instruments

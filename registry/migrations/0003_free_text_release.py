@@ -7,46 +7,76 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('registry', '0002_roles_and_instruments'),
+        ("registry", "0002_roles_and_instruments"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FreeTextRelease',
+            name="FreeTextRelease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=64, unique=True, verbose_name='field')),
-                ('released_at', models.DateTimeField(auto_now_add=True, verbose_name='released at')),
-                ('note', models.CharField(blank=True, max_length=300, verbose_name='why it is safe')),
-                ('released_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='released by')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("field", models.CharField(max_length=64, unique=True, verbose_name="field")),
+                ("released_at", models.DateTimeField(auto_now_add=True, verbose_name="released at")),
+                ("note", models.CharField(blank=True, max_length=300, verbose_name="why it is safe")),
+                (
+                    "released_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="released by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'free-text release',
-                'verbose_name_plural': 'free-text releases',
+                "verbose_name": "free-text release",
+                "verbose_name_plural": "free-text releases",
             },
         ),
         migrations.CreateModel(
-            name='HistoricalFreeTextRelease',
+            name="HistoricalFreeTextRelease",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('field', models.CharField(db_index=True, max_length=64, verbose_name='field')),
-                ('released_at', models.DateTimeField(blank=True, editable=False, verbose_name='released at')),
-                ('note', models.CharField(blank=True, max_length=300, verbose_name='why it is safe')),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('released_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='released by')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("field", models.CharField(db_index=True, max_length=64, verbose_name="field")),
+                ("released_at", models.DateTimeField(blank=True, editable=False, verbose_name="released at")),
+                ("note", models.CharField(blank=True, max_length=300, verbose_name="why it is safe")),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "released_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="released by",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical free-text release',
-                'verbose_name_plural': 'historical free-text releases',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical free-text release",
+                "verbose_name_plural": "historical free-text releases",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),

@@ -1,5 +1,6 @@
 """Releases the free-text fields that hold controlled vocabulary (CTCAE terms, region names) to
 research; registry-admins can withdraw the release in the admin."""
+
 from django.db import migrations
 
 

@@ -1,4 +1,5 @@
 """Formatting of clinical quantities in pages: doses per kg in scientific notation, changes."""
+
 import math
 
 from django import template

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,23 +14,35 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ExportLog',
+            name="ExportLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, verbose_name='when')),
-                ('kind', models.CharField(max_length=32, verbose_name='export')),
-                ('file_format', models.CharField(max_length=16, verbose_name='format')),
-                ('date_mode', models.CharField(blank=True, max_length=16, verbose_name='dates')),
-                ('filters', models.JSONField(default=dict, verbose_name='filters')),
-                ('rows', models.PositiveIntegerField(blank=True, null=True, verbose_name='rows')),
-                ('completed', models.BooleanField(default=False, verbose_name='completed')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, verbose_name="when")),
+                ("kind", models.CharField(max_length=32, verbose_name="export")),
+                ("file_format", models.CharField(max_length=16, verbose_name="format")),
+                ("date_mode", models.CharField(blank=True, max_length=16, verbose_name="dates")),
+                ("filters", models.JSONField(default=dict, verbose_name="filters")),
+                ("rows", models.PositiveIntegerField(blank=True, null=True, verbose_name="rows")),
+                ("completed", models.BooleanField(default=False, verbose_name="completed")),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'export',
-                'verbose_name_plural': 'export log',
-                'ordering': ['-at'],
-                'permissions': [('view_cohort', 'Can analyse the de-identified cohort'), ('export_data', 'Can export de-identified cohort data')],
+                "verbose_name": "export",
+                "verbose_name_plural": "export log",
+                "ordering": ["-at"],
+                "permissions": [
+                    ("view_cohort", "Can analyse the de-identified cohort"),
+                    ("export_data", "Can export de-identified cohort data"),
+                ],
             },
         ),
     ]

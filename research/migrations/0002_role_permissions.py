@@ -1,4 +1,5 @@
 """Gives the research role its permissions to analyse and export the de-identified cohort."""
+
 from django.db import migrations
 
 

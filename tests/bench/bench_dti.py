@@ -74,12 +74,10 @@ def _dice(a, b):
 
 
 def run_child(files, out_dir):
-    code = _CHILD.format(root=ROOT, dwi=files["dwi"], bval=files["bval"],
-                         bvec=files["bvec"], out=out_dir)
+    code = _CHILD.format(root=ROOT, dwi=files["dwi"], bval=files["bval"], bvec=files["bvec"], out=out_dir)
     env = dict(os.environ)
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=env, timeout=3600)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=3600)
     outer = time.perf_counter() - t
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-3000:])
@@ -141,8 +139,7 @@ def ours(files, out_dir, repeats):
         "load": tm.get("validate", 0) + tm.get("load", 0),
         "mask": tm.get("mask", 0),
         "fit": tm.get("fit", 0),
-        "maps_save": tm.get("qc", 0) + tm.get("rois", 0) + tm.get("save", 0)
-        + tm.get("previews", 0),
+        "maps_save": tm.get("qc", 0) + tm.get("rois", 0) + tm.get("save", 0) + tm.get("previews", 0),
         "total": total,
         "total_min": runs[0][0],
         "total_max": runs[-1][0],
@@ -153,10 +150,8 @@ def ours(files, out_dir, repeats):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="write the figures to this JSON file")
-    ap.add_argument("--skip-large", action="store_true",
-                    help="skip the 140x140x90x65 run")
-    ap.add_argument("--skip-textbook", action="store_true",
-                    help="skip the slow textbook dipy run")
+    ap.add_argument("--skip-large", action="store_true", help="skip the 140x140x90x65 run")
+    ap.add_argument("--skip-textbook", action="store_true", help="skip the slow textbook dipy run")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", help="keep files here (default: a temp dir)")
     args = ap.parse_args(argv)
@@ -168,8 +163,7 @@ def main(argv=None):
     work = args.workdir or tempfile.mkdtemp(prefix="bench_dti_")
     os.makedirs(work, exist_ok=True)
     shape = (96, 96, 60)
-    print(f"making phantom {shape} + 1 b0 + 32 dirs (b=1000, SNR 30) in {work} ...",
-          flush=True)
+    print(f"making phantom {shape} + 1 b0 + 32 dirs (b=1000, SNR 30) in {work} ...", flush=True)
     ph = make_phantom(shape, n_b0=1, n_dirs=32, snr=30.0, seed=0)
     files = ph.save(os.path.join(work, "p96"))
     true_brain = ph.brain_mask
@@ -178,16 +172,24 @@ def main(argv=None):
     limit_mb = (2.5 * input_f32 + 300 * MB) / MB
     del ph
 
-    result = {"phantom": {"shape": list(shape) + [33], "brain_voxels":
-                          int(true_brain.sum()), "input_float32_mb": input_f32 / MB}}
+    result = {
+        "phantom": {
+            "shape": list(shape) + [33],
+            "brain_voxels": int(true_brain.sum()),
+            "input_float32_mb": input_f32 / MB,
+        }
+    }
 
     tb = None
     if not args.skip_textbook:
-        print("textbook dipy recipe (median_otsu defaults on 4D + TensorModel WLS) ...",
-              flush=True)
+        print("textbook dipy recipe (median_otsu defaults on 4D + TensorModel WLS) ...", flush=True)
         tb_t, tb_mask, tb_fa, tb_nvox = textbook(files)
-        tb = {"times_s": tb_t, "dice": _dice(tb_mask, true_brain),
-              "fit_vox_per_s": tb_nvox / tb_t["fit"], "mask_voxels": tb_nvox}
+        tb = {
+            "times_s": tb_t,
+            "dice": _dice(tb_mask, true_brain),
+            "fit_vox_per_s": tb_nvox / tb_t["fit"],
+            "mask_voxels": tb_nvox,
+        }
         result["textbook"] = tb
 
     print("our pipeline (in-process, warm) ...", flush=True)
@@ -196,9 +198,13 @@ def main(argv=None):
     our_mask = nib.load(r.maps["mask"]).get_fdata() > 0
     our_fa = nib.load(r.maps["fa"]).get_fdata(dtype=np.float32)
     nvox = int(our_mask.sum())
-    ou = {"times_s": o_t, "dice": _dice(our_mask, true_brain),
-          "fit_vox_per_s": nvox / max(o_t["fit"], 1e-9), "mask_voxels": nvox,
-          "stage_timings_s": r.timings}
+    ou = {
+        "times_s": o_t,
+        "dice": _dice(our_mask, true_brain),
+        "fit_vox_per_s": nvox / max(o_t["fit"], 1e-9),
+        "mask_voxels": nvox,
+        "stage_timings_s": r.timings,
+    }
 
     # FA vs dipy's WLS on the same float32 data and the same (our) mask
     from dipy.core.gradients import gradient_table
@@ -209,14 +215,12 @@ def main(argv=None):
     b, v = read_bvals_bvecs(files["bval"], files["bvec"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = TensorModel(gradient_table(b, bvecs=v), fit_method="WLS").fit(
-            data, mask=our_mask)
+        ref = TensorModel(gradient_table(b, bvecs=v), fit_method="WLS").fit(data, mask=our_mask)
     ou["max_abs_fa_diff_vs_dipy_wls"] = float(np.abs(our_fa - ref.fa)[our_mask].max())
     del data, ref
     if tb is not None:
         both = our_mask & tb_mask
-        ou["max_abs_fa_diff_vs_textbook_in_both_masks"] = float(
-            np.abs(our_fa - tb_fa)[both].max())
+        ou["max_abs_fa_diff_vs_textbook_in_both_masks"] = float(np.abs(our_fa - tb_fa)[both].max())
     result["ours"] = ou
 
     print("peak memory: fresh subprocess ...", flush=True)
@@ -233,8 +237,12 @@ def main(argv=None):
         del lp
         print("large: pipeline in a fresh subprocess ...", flush=True)
         lc = run_child(lfiles, os.path.join(work, "out140"))
-        result["large"] = {"shape": list(lshape) + [65], "input_float32_mb": l_in / MB,
-                           "memory_limit_mb": (2.5 * l_in + 300 * MB) / MB, **lc}
+        result["large"] = {
+            "shape": list(lshape) + [65],
+            "input_float32_mb": l_in / MB,
+            "memory_limit_mb": (2.5 * l_in + 300 * MB) / MB,
+            **lc,
+        }
 
     _print_table(result)
     if args.json:
@@ -249,46 +257,57 @@ def _print_table(res):
     tb = res.get("textbook")
     ph = res["phantom"]
     print()
-    print(f"DTI benchmark: phantom {'x'.join(map(str, ph['shape']))}, "
-          f"{ph['brain_voxels']} brain voxels, input {ph['input_float32_mb']:.1f} MB "
-          "as float32")
+    print(
+        f"DTI benchmark: phantom {'x'.join(map(str, ph['shape']))}, "
+        f"{ph['brain_voxels']} brain voxels, input {ph['input_float32_mb']:.1f} MB "
+        "as float32"
+    )
     print(f"{'':34}{'textbook dipy':>15}{'ours':>12}")
-    rows = [("load (+validate)", "load"), ("brain mask", "mask"), ("tensor fit", "fit"),
-            ("maps + QC + save (+PNG)", "maps_save"), ("total", "total")]
+    rows = [
+        ("load (+validate)", "load"),
+        ("brain mask", "mask"),
+        ("tensor fit", "fit"),
+        ("maps + QC + save (+PNG)", "maps_save"),
+        ("total", "total"),
+    ]
     for label, k in rows:
         a = f"{tb['times_s'][k]:.2f} s" if tb else "-"
         print(f"{label:34}{a:>15}{ou['times_s'][k]:>10.2f} s")
-    print(f"{'  (ours: min/max of runs)':34}{'':>15}"
-          f"{ou['times_s']['total_min']:>6.2f}/{ou['times_s']['total_max']:.2f} s"
-          "   target <= 2 s")
+    print(
+        f"{'  (ours: min/max of runs)':34}{'':>15}"
+        f"{ou['times_s']['total_min']:>6.2f}/{ou['times_s']['total_max']:.2f} s"
+        "   target <= 2 s"
+    )
     a = f"{tb['fit_vox_per_s'] / 1e3:.0f} k" if tb else "-"
     print(f"{'fit voxels / s':34}{a:>15}{ou['fit_vox_per_s'] / 1e3:>10.0f} k")
     a = f"{tb['mask_voxels']}" if tb else "-"
     print(f"{'mask voxels':34}{a:>15}{ou['mask_voxels']:>12}")
     a = f"{tb['dice']:.4f}" if tb else "-"
-    print(f"{'Dice vs true brain':34}{a:>15}{ou['dice']:>12.4f}   target >= 0.97"
-          " and >= textbook")
-    print(f"{'max |FA ours - dipy WLS| (our mask)':34}{'':>15}"
-          f"{ou['max_abs_fa_diff_vs_dipy_wls']:>12.1e}   target <= 1e-4")
+    print(f"{'Dice vs true brain':34}{a:>15}{ou['dice']:>12.4f}   target >= 0.97 and >= textbook")
+    print(
+        f"{'max |FA ours - dipy WLS| (our mask)':34}{'':>15}{ou['max_abs_fa_diff_vs_dipy_wls']:>12.1e}   target <= 1e-4"
+    )
     if "max_abs_fa_diff_vs_textbook_in_both_masks" in ou:
-        print(f"{'max |FA ours - textbook| (both masks)':34}{'':>15}"
-              f"{ou['max_abs_fa_diff_vs_textbook_in_both_masks']:>12.1e}")
+        print(
+            f"{'max |FA ours - textbook| (both masks)':34}{'':>15}"
+            f"{ou['max_abs_fa_diff_vs_textbook_in_both_masks']:>12.1e}"
+        )
     sc = ou["subprocess"]
-    print(f"{'cold run in subprocess (wall)':34}{'':>15}{sc['process_wall_s']:>10.2f} s"
-          f"   (imports {sc['import_s']:.2f} s)")
-    print(f"{'peak RSS (subprocess VmHWM)':34}{'':>15}{sc['vmhwm_mb']:>9.0f} MB"
-          f"   limit {ou['memory_limit_mb']:.0f} MB")
+    print(
+        f"{'cold run in subprocess (wall)':34}{'':>15}{sc['process_wall_s']:>10.2f} s"
+        f"   (imports {sc['import_s']:.2f} s)"
+    )
+    print(f"{'peak RSS (subprocess VmHWM)':34}{'':>15}{sc['vmhwm_mb']:>9.0f} MB   limit {ou['memory_limit_mb']:.0f} MB")
     if "large" in res:
         lg = res["large"]
-        print(f"large {'x'.join(map(str, lg['shape']))} "
-              f"(input {lg['input_float32_mb']:.0f} MB float32, "
-              f"{lg['mask_voxels']} mask voxels):")
-        print(f"{'  wall time (subprocess, cold)':34}{'':>15}"
-              f"{lg['process_wall_s']:>10.2f} s")
-        print(f"{'  stage times':34}{'':>15} " + ", ".join(
-            f"{k} {v:.2f}" for k, v in lg["timings"].items()))
-        print(f"{'  peak RSS (VmHWM)':34}{'':>15}{lg['vmhwm_mb']:>9.0f} MB   limit "
-              f"{lg['memory_limit_mb']:.0f} MB")
+        print(
+            f"large {'x'.join(map(str, lg['shape']))} "
+            f"(input {lg['input_float32_mb']:.0f} MB float32, "
+            f"{lg['mask_voxels']} mask voxels):"
+        )
+        print(f"{'  wall time (subprocess, cold)':34}{'':>15}{lg['process_wall_s']:>10.2f} s")
+        print(f"{'  stage times':34}{'':>15} " + ", ".join(f"{k} {v:.2f}" for k, v in lg["timings"].items()))
+        print(f"{'  peak RSS (VmHWM)':34}{'':>15}{lg['vmhwm_mb']:>9.0f} MB   limit {lg['memory_limit_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

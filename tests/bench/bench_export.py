@@ -27,6 +27,7 @@ What it does:
 5. Drops the benchmark database at the end unless --keep. As it empties and drops its database,
    it refuses a database whose name does not contain "bench".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,13 @@ def _admin_connection(url):
     import psycopg2
 
     parsed = urlparse(url)
-    connection = psycopg2.connect(host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,
-                                  user=parsed.username or "postgres", password=parsed.password or None,
-                                  dbname="postgres")
+    connection = psycopg2.connect(
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or None,
+        dbname="postgres",
+    )
     connection.autocommit = True
     return connection, parsed.path.lstrip("/")
 
@@ -107,12 +112,30 @@ def setup_django(url):
 
 def empty_cohort():
     from imaging.models import DiffusionResult, RoiMeasurement, Scan
-    from registry.models import (AdverseEvent, BoneMarrowHarvest, CellProduct, IntrathecalProcedure, Patient, Score,
-                                 Visit)
+    from registry.models import (
+        AdverseEvent,
+        BoneMarrowHarvest,
+        CellProduct,
+        IntrathecalProcedure,
+        Patient,
+        Score,
+        Visit,
+    )
     from research.models import ExportLog
 
-    for model in (DiffusionResult, RoiMeasurement, Scan, Score, Visit, AdverseEvent, IntrathecalProcedure,
-                  CellProduct, BoneMarrowHarvest, Patient, ExportLog):
+    for model in (
+        DiffusionResult,
+        RoiMeasurement,
+        Scan,
+        Score,
+        Visit,
+        AdverseEvent,
+        IntrathecalProcedure,
+        CellProduct,
+        BoneMarrowHarvest,
+        Patient,
+        ExportLog,
+    ):
         model.objects.all().delete()
 
 
@@ -124,32 +147,90 @@ def add_patients(count, start, batch=2000):
     gmfm, gmfcs = Instrument.objects.get(code="GMFM-88"), Instrument.objects.get(code="GMFCS")
     for offset in range(0, count, batch):
         numbers = range(start + offset, start + min(offset + batch, count))
-        patients = Patient.objects.bulk_create([
-            Patient(study_id=f"BN-{i:07d}", given_name="Bench", family_name="Patient", mrn=f"BN-{i}",
-                    date_of_birth=dt.date(2015 + i % 6, 1 + i % 12, 1 + i % 28), sex="FM"[i % 2],
-                    cp_subtype="spastic-diplegia", etiology="hie", gmfcs_level=1 + i % 5) for i in numbers])
-        harvests = BoneMarrowHarvest.objects.bulk_create([
-            BoneMarrowHarvest(patient=p, date=dt.date(2024, 2, 1), volume_ml=Decimal("150")) for p in patients])
-        products = CellProduct.objects.bulk_create([
-            CellProduct(harvest=h, tnc_count=2_000_000_000 + (i % 50) * 100_000_000, cd34_count=20_000_000 + i % 997,
-                        viability_percent=Decimal("95")) for i, h in enumerate(harvests)])
-        IntrathecalProcedure.objects.bulk_create([
-            IntrathecalProcedure(patient=p, product=prod, date=dt.date(2024, 2, 2),
-                                 weight_kg=Decimal(12 + i % 20), volume_ml=Decimal("10"))
-            for i, (p, prod) in enumerate(zip(patients, products))])
-        visits = Visit.objects.bulk_create([Visit(patient=p, date=day, kind=kind) for p in patients
-                                            for day, kind in VISITS])
-        Score.objects.bulk_create([Score(visit=v, instrument=instrument, value=Decimal(value))
-                                   for i, v in enumerate(visits)
-                                   for instrument, value in ((gmfm, 30 + i % 40), (gmfcs, 1 + i % 5))])
-        scans = Scan.objects.bulk_create([
-            Scan(visit=v, acquisition_date=v.date, dwi="bench/dwi.nii.gz", bval="bench/dwi.bval",
-                 bvec="bench/dwi.bvec", dwi_sha256="0" * 64, bval_sha256="0" * 64, bvec_sha256="0" * 64,
-                 fingerprint=f"bench-{v.pk}", status="done", usable=True) for v in visits])
-        DiffusionResult.objects.bulk_create([
-            DiffusionResult(scan=s, is_current=True, folder="bench", fa_mean=0.30 + (i % 17) / 200,
-                            fa_wm_mean=0.40 + (i % 23) / 200, md_mean=0.0008 + (i % 11) * 1e-5, qc_passed=True)
-            for i, s in enumerate(scans)])
+        patients = Patient.objects.bulk_create(
+            [
+                Patient(
+                    study_id=f"BN-{i:07d}",
+                    given_name="Bench",
+                    family_name="Patient",
+                    mrn=f"BN-{i}",
+                    date_of_birth=dt.date(2015 + i % 6, 1 + i % 12, 1 + i % 28),
+                    sex="FM"[i % 2],
+                    cp_subtype="spastic-diplegia",
+                    etiology="hie",
+                    gmfcs_level=1 + i % 5,
+                )
+                for i in numbers
+            ]
+        )
+        harvests = BoneMarrowHarvest.objects.bulk_create(
+            [BoneMarrowHarvest(patient=p, date=dt.date(2024, 2, 1), volume_ml=Decimal("150")) for p in patients]
+        )
+        products = CellProduct.objects.bulk_create(
+            [
+                CellProduct(
+                    harvest=h,
+                    tnc_count=2_000_000_000 + (i % 50) * 100_000_000,
+                    cd34_count=20_000_000 + i % 997,
+                    viability_percent=Decimal("95"),
+                )
+                for i, h in enumerate(harvests)
+            ]
+        )
+        IntrathecalProcedure.objects.bulk_create(
+            [
+                IntrathecalProcedure(
+                    patient=p,
+                    product=prod,
+                    date=dt.date(2024, 2, 2),
+                    weight_kg=Decimal(12 + i % 20),
+                    volume_ml=Decimal("10"),
+                )
+                for i, (p, prod) in enumerate(zip(patients, products))
+            ]
+        )
+        visits = Visit.objects.bulk_create(
+            [Visit(patient=p, date=day, kind=kind) for p in patients for day, kind in VISITS]
+        )
+        Score.objects.bulk_create(
+            [
+                Score(visit=v, instrument=instrument, value=Decimal(value))
+                for i, v in enumerate(visits)
+                for instrument, value in ((gmfm, 30 + i % 40), (gmfcs, 1 + i % 5))
+            ]
+        )
+        scans = Scan.objects.bulk_create(
+            [
+                Scan(
+                    visit=v,
+                    acquisition_date=v.date,
+                    dwi="bench/dwi.nii.gz",
+                    bval="bench/dwi.bval",
+                    bvec="bench/dwi.bvec",
+                    dwi_sha256="0" * 64,
+                    bval_sha256="0" * 64,
+                    bvec_sha256="0" * 64,
+                    fingerprint=f"bench-{v.pk}",
+                    status="done",
+                    usable=True,
+                )
+                for v in visits
+            ]
+        )
+        DiffusionResult.objects.bulk_create(
+            [
+                DiffusionResult(
+                    scan=s,
+                    is_current=True,
+                    folder="bench",
+                    fa_mean=0.30 + (i % 17) / 200,
+                    fa_wm_mean=0.40 + (i % 23) / 200,
+                    md_mean=0.0008 + (i % 11) * 1e-5,
+                    qc_passed=True,
+                )
+                for i, s in enumerate(scans)
+            ]
+        )
     return count * ROWS_PER_PATIENT
 
 
@@ -236,9 +317,17 @@ def measure(way, client, repeats):
     finally:
         tracemalloc.stop()
     rss_growth = (_status_kb("VmHWM") - rss_before) if hwm_reset else None
-    return {"way": way, "rows": rows, "bytes": size, "chunks": chunks, "seconds": best, "all_seconds": timings,
-            "rows_per_s": rows / best if best else None, "tracemalloc_peak_mb": peak / MB,
-            "rss_growth_mb": None if rss_growth is None else rss_growth / 1024.0}
+    return {
+        "way": way,
+        "rows": rows,
+        "bytes": size,
+        "chunks": chunks,
+        "seconds": best,
+        "all_seconds": timings,
+        "rows_per_s": rows / best if best else None,
+        "tracemalloc_peak_mb": peak / MB,
+        "rss_growth_mb": None if rss_growth is None else rss_growth / 1024.0,
+    }
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -258,19 +347,27 @@ def main(argv=None):
         parser.error(f"needs PostgreSQL, DATABASE_URL is {url}")
     name = urlparse(url).path.lstrip("/")
     if "bench" not in name:
-        parser.error(f"refusing to use database {name!r}: the benchmark empties and drops its database, so its "
-                     "name must contain 'bench' (e.g. registry_bench)")
+        parser.error(
+            f"refusing to use database {name!r}: the benchmark empties and drops its database, so its "
+            "name must contain 'bench' (e.g. registry_bench)"
+        )
     sizes = sorted(int(size) for size in args.sizes.split(","))
     ways = ["view", "direct"] if args.mode == "both" else [args.mode]
 
     created = create_database(url)
-    results = {"database": urlparse(url).path.lstrip("/"), "created_database": created, "ways": ways,
-               "rows_per_patient": ROWS_PER_PATIENT, "sizes": []}
+    results = {
+        "database": urlparse(url).path.lstrip("/"),
+        "created_database": created,
+        "ways": ways,
+        "rows_per_patient": ROWS_PER_PATIENT,
+        "sizes": [],
+    }
     try:
         started = time.perf_counter()
         setup_django(url)
         results["migrate_s"] = time.perf_counter() - started
         import django
+
         from research import cohort
 
         results["versions"] = {"python": sys.version.split()[0], "django": django.get_version()}
@@ -308,27 +405,40 @@ def main(argv=None):
         runs = [next(run for run in entry["runs"] if run["way"] == way) for entry in results["sizes"]]
         fast = all(run["rows_per_s"] >= RATE_TARGET for run in runs)
         flat = runs[-1]["tracemalloc_peak_mb"] < FLAT_FACTOR * runs[0]["tracemalloc_peak_mb"]
-        verdicts[way] = {"rate_ok": fast, "memory_flat": flat,
-                         "peak_ratio": runs[-1]["tracemalloc_peak_mb"] / runs[0]["tracemalloc_peak_mb"]}
+        verdicts[way] = {
+            "rate_ok": fast,
+            "memory_flat": flat,
+            "peak_ratio": runs[-1]["tracemalloc_peak_mb"] / runs[0]["tracemalloc_peak_mb"],
+        }
     results["verdicts"] = verdicts
 
-    print(f"Long-table CSV export on PostgreSQL ({results['database']}), {ROWS_PER_PATIENT} rows per patient, "
-          f"read chunk by chunk; best of {args.repeats} untraced runs, memory from one more traced run.")
-    print("view = GET /api/v1/export/cohort/?table=long&format=csv via django.test.Client as a research user; "
-          "direct = research.exports.stream_csv(long_columns, long_rows)")
-    header = f"{'way':<7}{'rows':>9}{'patients':>10}{'MB out':>8}{'seconds':>9}{'rows/s':>10}" \
-             f"{'tracemalloc peak MB':>21}{'RSS growth MB':>15}"
+    print(
+        f"Long-table CSV export on PostgreSQL ({results['database']}), {ROWS_PER_PATIENT} rows per patient, "
+        f"read chunk by chunk; best of {args.repeats} untraced runs, memory from one more traced run."
+    )
+    print(
+        "view = GET /api/v1/export/cohort/?table=long&format=csv via django.test.Client as a research user; "
+        "direct = research.exports.stream_csv(long_columns, long_rows)"
+    )
+    header = (
+        f"{'way':<7}{'rows':>9}{'patients':>10}{'MB out':>8}{'seconds':>9}{'rows/s':>10}"
+        f"{'tracemalloc peak MB':>21}{'RSS growth MB':>15}"
+    )
     print(header)
     print("-" * len(header))
     for entry in results["sizes"]:
         for run in entry["runs"]:
             rss = "n/a" if run["rss_growth_mb"] is None else f"{run['rss_growth_mb']:.1f}"
-            print(f"{run['way']:<7}{run['rows']:>9,}{entry['patients']:>10,}{run['bytes'] / MB:>8.1f}"
-                  f"{run['seconds']:>9.2f}{run['rows_per_s']:>10,.0f}{run['tracemalloc_peak_mb']:>21.2f}{rss:>15}")
+            print(
+                f"{run['way']:<7}{run['rows']:>9,}{entry['patients']:>10,}{run['bytes'] / MB:>8.1f}"
+                f"{run['seconds']:>9.2f}{run['rows_per_s']:>10,.0f}{run['tracemalloc_peak_mb']:>21.2f}{rss:>15}"
+            )
     for way, verdict in verdicts.items():
-        print(f"{way}: >= {RATE_TARGET:,} rows/s at every size: {'yes' if verdict['rate_ok'] else 'NO'}; "
-              f"memory flat (largest/smallest tracemalloc peak {verdict['peak_ratio']:.2f} < {FLAT_FACTOR}): "
-              f"{'yes' if verdict['memory_flat'] else 'NO'}")
+        print(
+            f"{way}: >= {RATE_TARGET:,} rows/s at every size: {'yes' if verdict['rate_ok'] else 'NO'}; "
+            f"memory flat (largest/smallest tracemalloc peak {verdict['peak_ratio']:.2f} < {FLAT_FACTOR}): "
+            f"{'yes' if verdict['memory_flat'] else 'NO'}"
+        )
     print("database " + ("kept" if args.keep else "dropped" if results.get("dropped_database") else "NOT dropped"))
     if args.json:
         with open(args.json, "w") as out:

@@ -1,4 +1,5 @@
 """Fixtures for the imaging tests: a private media folder, phantom scans as files."""
+
 import gzip
 import os
 

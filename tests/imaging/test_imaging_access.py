@@ -1,5 +1,6 @@
 """Who may do what with scans: each role against the imaging API, pages and media files;
 research sees scans de-identified."""
+
 from pathlib import Path
 
 import pytest
@@ -15,17 +16,25 @@ ROLES = ["hematology", "radiology", "research", "registry-admin"]
 def processed_scan(build, make_user, scan_files):
     """A scan registered and processed in this process (the pipeline run directly, no queue)."""
     visit = build.visit()
-    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval, \
-            open(scan_files["bvec"], "rb") as bvec:
-        scan, _created = services.scan_register(visit, make_user("radiology", "uploader"),
-                                                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-                                                bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+    with (
+        open(scan_files["dwi"], "rb") as dwi,
+        open(scan_files["bval"], "rb") as bval,
+        open(scan_files["bvec"], "rb") as bvec,
+    ):
+        scan, _created = services.scan_register(
+            visit,
+            make_user("radiology", "uploader"),
+            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+        )
     services.scan_process(scan.pk, worker="test")
     return Scan.objects.get(pk=scan.pk)
 
 
-@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("radiology", 202), ("research", 403),
-                                          ("registry-admin", 202)])
+@pytest.mark.parametrize(
+    "role,allowed", [("hematology", 403), ("radiology", 202), ("research", 403), ("registry-admin", 202)]
+)
 def test_who_may_upload(api_as, series, build, role, allowed, monkeypatch):
     monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
     response = api_as(role).post("/api/v1/scans/", series.payload(build.visit()), format="multipart")
@@ -50,12 +59,16 @@ def test_every_role_reads_scans(api_as, processed_scan, role):
     assert body["status"] == "done" and body["summary"]["fa_wm_mean"] > 0.2
 
 
-@pytest.mark.parametrize("action,payload", [
-    ("review", {"usable": False, "reason": "motion in 8 volumes", "version": 1}),
-    ("reprocess", {"fit_method": "OLS"}),
-])
-@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("research", 403), ("radiology", None),
-                                          ("registry-admin", None)])
+@pytest.mark.parametrize(
+    "action,payload",
+    [
+        ("review", {"usable": False, "reason": "motion in 8 volumes", "version": 1}),
+        ("reprocess", {"fit_method": "OLS"}),
+    ],
+)
+@pytest.mark.parametrize(
+    "role,allowed", [("hematology", 403), ("research", 403), ("radiology", None), ("registry-admin", None)]
+)
 def test_who_may_review_and_reprocess(api_as, processed_scan, action, payload, role, allowed, monkeypatch):
     monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
     response = api_as(role).post(f"/api/v1/scans/{processed_scan.pk}/{action}/", payload, format="json")
@@ -69,8 +82,9 @@ def test_who_may_review_and_reprocess(api_as, processed_scan, action, payload, r
 
 
 def test_not_usable_needs_a_reason(api_as, processed_scan):
-    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/review/",
-                                        {"usable": False, "version": 1}, format="json")
+    response = api_as("radiology").post(
+        f"/api/v1/scans/{processed_scan.pk}/review/", {"usable": False, "version": 1}, format="json"
+    )
     assert response.status_code == 400 and "usable_reason" in response.json()
     assert Scan.objects.get(pk=processed_scan.pk).usable is None
 
@@ -82,21 +96,24 @@ def test_review_is_kept_in_the_scan_history(api_as, processed_scan):
     assert latest.usable is True and latest.history_user == client.user
 
 
-@pytest.mark.parametrize("role,allowed", [("hematology", 403), ("research", 403), ("radiology", 201),
-                                          ("registry-admin", 201)])
+@pytest.mark.parametrize(
+    "role,allowed", [("hematology", 403), ("research", 403), ("radiology", 201), ("registry-admin", 201)]
+)
 def test_who_may_type_roi_measurements(api_as, processed_scan, role, allowed):
-    response = api_as(role).post("/api/v1/roi-measurements/",
-                                 {"scan": processed_scan.pk, "region": "PLIC left", "fa": 0.61, "md": 0.0007},
-                                 format="json")
+    response = api_as(role).post(
+        "/api/v1/roi-measurements/",
+        {"scan": processed_scan.pk, "region": "PLIC left", "fa": 0.61, "md": 0.0007},
+        format="json",
+    )
     assert response.status_code == allowed
     assert RoiMeasurement.objects.count() == (1 if allowed == 201 else 0)
 
 
 @pytest.mark.parametrize("fa,md,field", [(1.4, 0.0007, "fa"), (0.5, 0.7, "md"), (-0.1, None, "fa")])
 def test_impossible_manual_measurements_are_refused(api_as, processed_scan, fa, md, field):
-    response = api_as("radiology").post("/api/v1/roi-measurements/",
-                                        {"scan": processed_scan.pk, "region": "CST", "fa": fa, "md": md},
-                                        format="json")
+    response = api_as("radiology").post(
+        "/api/v1/roi-measurements/", {"scan": processed_scan.pk, "region": "CST", "fa": fa, "md": md}, format="json"
+    )
     assert response.status_code == 400 and field in response.json()
     assert RoiMeasurement.objects.count() == 0
 
@@ -107,36 +124,48 @@ def test_labels_must_lie_on_the_scan_grid(api_as, processed_scan, tmp_path):
 
     wrong = tmp_path / "labels.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((10, 10, 10), dtype=np.int16), np.eye(4)), wrong)
-    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/labels/",
-                                        {"labels": open(wrong, "rb"), "names": '{"1": "CST left"}'},
-                                        format="multipart")
+    response = api_as("radiology").post(
+        f"/api/v1/scans/{processed_scan.pk}/labels/",
+        {"labels": open(wrong, "rb"), "names": '{"1": "CST left"}'},
+        format="multipart",
+    )
     assert response.status_code == 400 and "labels" in response.json()
     assert RoiMeasurement.objects.count() == 0
 
 
 def test_label_names_must_be_json(api_as, processed_scan, scan_files):
-    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/labels/",
-                                        {"labels": open(scan_files["labels"], "rb"), "names": "{CST left"},
-                                        format="multipart")
+    response = api_as("radiology").post(
+        f"/api/v1/scans/{processed_scan.pk}/labels/",
+        {"labels": open(scan_files["labels"], "rb"), "names": "{CST left"},
+        format="multipart",
+    )
     assert response.status_code == 400 and "names" in response.json()
 
 
-@pytest.mark.parametrize("path,codes", [
-    ("/imaging/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
-    ("/imaging/scans/{scan}/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
-    ("/imaging/visits/{visit}/upload/", {"hematology": 403, "radiology": 200, "research": 403,
-                                         "registry-admin": 200}),
-    ("/media/{fa}", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
-])
+@pytest.mark.parametrize(
+    "path,codes",
+    [
+        ("/imaging/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+        ("/imaging/scans/{scan}/", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+        (
+            "/imaging/visits/{visit}/upload/",
+            {"hematology": 403, "radiology": 200, "research": 403, "registry-admin": 200},
+        ),
+        ("/media/{fa}", {"hematology": 200, "radiology": 200, "research": 403, "registry-admin": 200}),
+    ],
+)
 def test_pages_and_files_by_role(client, make_user, processed_scan, path, codes):
-    url = path.format(scan=processed_scan.pk, visit=processed_scan.visit_id, fa=processed_scan.current_result.files["fa"])
+    url = path.format(
+        scan=processed_scan.pk, visit=processed_scan.visit_id, fa=processed_scan.current_result.files["fa"]
+    )
     for role, code in codes.items():
         client.force_login(make_user(role, f"page-{role}"))
         assert client.get(url).status_code == code, (role, url)
 
 
-@pytest.mark.parametrize("url", ["/media/scans/../../config/settings.py", "/media/secret_key",
-                                 "/media/scans/999/input/dwi.nii.gz"])
+@pytest.mark.parametrize(
+    "url", ["/media/scans/../../config/settings.py", "/media/secret_key", "/media/scans/999/input/dwi.nii.gz"]
+)
 def test_media_outside_the_scans_is_not_served(client, make_user, url):
     client.force_login(make_user("radiology"))
     assert client.get(url).status_code == 404
@@ -163,14 +192,25 @@ def test_the_patient_page_shows_fa_next_to_the_scores(client, make_user, process
 
 def test_labels_attached_before_processing_are_measured_at_every_run(build, make_user, scan_files, phantom):
     radiologist = make_user("radiology", "labeller")
-    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval, \
-            open(scan_files["bvec"], "rb") as bvec:
-        scan, _created = services.scan_register(build.visit(), radiologist,
-                                                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-                                                bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+    with (
+        open(scan_files["dwi"], "rb") as dwi,
+        open(scan_files["bval"], "rb") as bval,
+        open(scan_files["bvec"], "rb") as bvec,
+    ):
+        scan, _created = services.scan_register(
+            build.visit(),
+            radiologist,
+            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+        )
     with open(scan_files["labels"], "rb") as labels:
-        assert services.labels_apply(scan, radiologist, File(labels, name="labels.nii.gz"),
-                                     open(scan_files["label_names"]).read()) == []
+        assert (
+            services.labels_apply(
+                scan, radiologist, File(labels, name="labels.nii.gz"), open(scan_files["label_names"]).read()
+            )
+            == []
+        )
     services.scan_process(scan.pk, worker="test")
     first = {roi.label: roi for roi in RoiMeasurement.objects.filter(scan=scan)}
     tracts = [label for label in phantom.true_fa if label >= 3]
@@ -189,8 +229,16 @@ def test_labels_attached_before_processing_are_measured_at_every_run(build, make
 def test_visits_in_the_api_carry_their_scans_fa(api_as, processed_scan):
     body = api_as("hematology").get(f"/api/v1/visits/{processed_scan.visit_id}/").json()
     result = processed_scan.current_result
-    assert body["imaging"] == [{"id": processed_scan.pk, "status": "done", "usable": None, "fa_mean": result.fa_mean,
-                                "fa_wm_mean": result.fa_wm_mean, "md_mean": result.md_mean}]
+    assert body["imaging"] == [
+        {
+            "id": processed_scan.pk,
+            "status": "done",
+            "usable": None,
+            "fa_mean": result.fa_mean,
+            "fa_wm_mean": result.fa_wm_mean,
+            "md_mean": result.md_mean,
+        }
+    ]
 
 
 def test_listing_visits_does_not_query_per_scan(api_as, processed_scan, build, django_assert_max_num_queries):
@@ -203,13 +251,16 @@ def test_listing_visits_does_not_query_per_scan(api_as, processed_scan, build, d
 
 
 def test_computed_region_values_are_not_typed_over(api_as, processed_scan):
-    roi = RoiMeasurement.objects.create(scan=processed_scan, region="CST left", label=3, fa=0.61, voxels=40,
-                                        source="label-mask")
-    response = api_as("radiology").patch(f"/api/v1/roi-measurements/{roi.pk}/", {"fa": 0.9, "version": 1},
-                                         format="json")
+    roi = RoiMeasurement.objects.create(
+        scan=processed_scan, region="CST left", label=3, fa=0.61, voxels=40, source="label-mask"
+    )
+    response = api_as("radiology").patch(
+        f"/api/v1/roi-measurements/{roi.pk}/", {"fa": 0.9, "version": 1}, format="json"
+    )
     assert response.status_code == 400 and "label image" in response.json()["source"][0]
     assert RoiMeasurement.objects.get(pk=roi.pk).fa == 0.61
     manual = RoiMeasurement.objects.create(scan=processed_scan, region="PLIC", fa=0.5, source="manual")
-    response = api_as("registry-admin").patch(f"/api/v1/roi-measurements/{manual.pk}/", {"fa": 0.55, "version": 1},
-                                              format="json")
+    response = api_as("registry-admin").patch(
+        f"/api/v1/roi-measurements/{manual.pk}/", {"fa": 0.55, "version": 1}, format="json"
+    )
     assert response.status_code == 200 and RoiMeasurement.objects.get(pk=manual.pk).fa == 0.55

@@ -1,5 +1,6 @@
 """Scans in S3-compatible object storage (S3_BUCKET): upload, processing by the worker code,
 region measurement and downloads all go through the bucket, against a local S3 server (moto)."""
+
 from pathlib import Path
 
 import boto3
@@ -19,16 +20,29 @@ def bucket(settings, monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    for name, value in {"AWS_ACCESS_KEY_ID": "registry", "AWS_SECRET_ACCESS_KEY": "registry-secret",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "registry",
+        "AWS_SECRET_ACCESS_KEY": "registry-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=BUCKET)
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": endpoint, "region_name": "us-east-1",
-                    "access_key": "registry", "secret_key": "registry-secret", "default_acl": None,
-                    "file_overwrite": False}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": BUCKET,
+                "endpoint_url": endpoint,
+                "region_name": "us-east-1",
+                "access_key": "registry",
+                "secret_key": "registry-secret",
+                "default_acl": None,
+                "file_overwrite": False,
+            },
+        },
+    }
     yield client
     server.stop()
 
@@ -37,19 +51,28 @@ def keys(client):
     return sorted(item["Key"] for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
 
-def test_scans_live_in_the_bucket_from_upload_to_download(bucket, build, make_user, scan_files, phantom, client,
-                                                          settings):
+def test_scans_live_in_the_bucket_from_upload_to_download(
+    bucket, build, make_user, scan_files, phantom, client, settings
+):
     radiologist = make_user("radiology", "s3-radiologist")
-    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval, \
-            open(scan_files["bvec"], "rb") as bvec:
-        scan, _created = services.scan_register(build.visit(), radiologist,
-                                                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-                                                bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+    with (
+        open(scan_files["dwi"], "rb") as dwi,
+        open(scan_files["bval"], "rb") as bval,
+        open(scan_files["bvec"], "rb") as bvec,
+    ):
+        scan, _created = services.scan_register(
+            build.visit(),
+            radiologist,
+            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+        )
     assert keys(bucket) == sorted([scan.dwi.name, scan.bval.name, scan.bvec.name])
 
     with open(scan_files["labels"], "rb") as labels:
-        services.labels_apply(scan, radiologist, File(labels, name="labels.nii.gz"),
-                              open(scan_files["label_names"]).read())
+        services.labels_apply(
+            scan, radiologist, File(labels, name="labels.nii.gz"), open(scan_files["label_names"]).read()
+        )
     services.scan_process(scan.pk, worker="test")
     scan = Scan.objects.get(pk=scan.pk)
     assert scan.status == "done", scan.error

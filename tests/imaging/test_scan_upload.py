@@ -1,5 +1,6 @@
 """Uploading a diffusion scan: each bad input is refused before anything is queued (400 with
 the field at fault) and leaves nothing stored; a good one is queued (202) once."""
+
 import zipfile
 
 import numpy as np
@@ -53,8 +54,9 @@ def test_a_good_series_is_queued(radiology_api, series, visit, django_capture_on
     assert scan.dwi.storage.exists(scan.dwi.name) and scan.bvec.storage.exists(scan.bvec.name)
 
 
-def test_the_same_series_twice_is_one_scan(radiology_api, series, visit, django_capture_on_commit_callbacks,
-                                           monkeypatch):
+def test_the_same_series_twice_is_one_scan(
+    radiology_api, series, visit, django_capture_on_commit_callbacks, monkeypatch
+):
     queued = []
     monkeypatch.setattr("imaging.services.enqueue", queued.append)
     with django_capture_on_commit_callbacks(execute=True):
@@ -116,8 +118,12 @@ def test_fewer_than_six_directions(radiology_api, series, phantom, visit, settin
     bval = series.write("five.bval", " ".join(f"{b:g}" for b in [0, 1000, 1000, 1000, 1000, 1000]))
     vectors = np.vstack([[0, 0, 0], np.eye(3), [[0.7071, 0.7071, 0], [0, 0.7071, 0.7071]]])
     bvec = series.write("five.bvec", "\n".join(" ".join(f"{v:.4f}" for v in row) for row in vectors.T))
-    refused(post(radiology_api, series.payload(visit, dwi=tmp_path / "five.nii.gz", bval=bval, bvec=bvec)),
-            "bvec", "direction", settings)
+    refused(
+        post(radiology_api, series.payload(visit, dwi=tmp_path / "five.nii.gz", bval=bval, bvec=bvec)),
+        "bvec",
+        "direction",
+        settings,
+    )
 
 
 def test_bvecs_not_unit_length(radiology_api, series, phantom, visit, settings):
@@ -159,11 +165,18 @@ def test_zip_without_dicom(radiology_api, visit, settings, tmp_path):
 
 
 def test_dicom_without_diffusion_information(radiology_api, phantom, visit, settings, tmp_path):
-    write_dwi_series(tmp_path / "plain", phantom.data[..., :3], phantom.bvals[:3], phantom.bvecs[:3],
-                     voxel_size=(2.0, 2.0, 2.0), diffusion=False)
+    write_dwi_series(
+        tmp_path / "plain",
+        phantom.data[..., :3],
+        phantom.bvals[:3],
+        phantom.bvecs[:3],
+        voxel_size=(2.0, 2.0, 2.0),
+        diffusion=False,
+    )
     archive = zip_folder(tmp_path / "plain", tmp_path / "plain.zip")
-    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")}), "dicom_zip", "diffusion",
-            settings)
+    refused(
+        post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")}), "dicom_zip", "diffusion", settings
+    )
 
 
 def test_a_dicom_series_is_converted_and_queued(radiology_api, phantom, visit, tmp_path):

@@ -1,4 +1,5 @@
 """A real Celery worker on Redis and PostgreSQL processes uploaded scans end to end."""
+
 import os
 import time
 
@@ -19,8 +20,9 @@ def worker(settings):
     assert app.conf.broker_url == os.environ["REDIS_URL"], "make test points CELERY_BROKER_URL at REDIS_URL"
     assert not app.conf.task_always_eager
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
-    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING",
-                      shutdown_timeout=60) as running:
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60
+    ) as running:
         yield running
 
 
@@ -69,8 +71,7 @@ def test_upload_is_processed_by_the_worker(worker, radiology_api, series, build,
     assert client.get(fa_url).status_code == 403
 
     # Region statistics from the phantom's own label image match the truth.
-    labels = {"labels": open(series.files["labels"], "rb"),
-              "names": open(series.files["label_names"]).read()}
+    labels = {"labels": open(series.files["labels"], "rb"), "names": open(series.files["label_names"]).read()}
     response = radiology_api.post(f"/api/v1/scans/{body['id']}/labels/", labels, format="multipart")
     assert response.status_code == 201, response.content
     measured = {roi["label"]: roi for roi in response.json()}

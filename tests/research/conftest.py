@@ -4,6 +4,7 @@ clients per role, and helpers that build small cohorts whose numbers can be chec
 Helpers are handed out through fixtures (`research`, `cohort`, ...) rather than imported, as
 the test folders are not packages.
 """
+
 import csv
 import datetime as dt
 import io
@@ -76,8 +77,13 @@ def register_and_process(visit, actor, files, *, acquisition_date=None, dwi=None
     dwi_path = dwi or files["dwi"]
     with open(dwi_path, "rb") as dwi_file, open(files["bval"], "rb") as bval, open(files["bvec"], "rb") as bvec:
         scan, _created = services.scan_register(
-            visit, actor, dwi=File(dwi_file, name=Path(dwi_path).name), bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"), acquisition_date=acquisition_date)
+            visit,
+            actor,
+            dwi=File(dwi_file, name=Path(dwi_path).name),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+            acquisition_date=acquisition_date,
+        )
     services.scan_process(scan.pk, worker="test")
     scan = Scan.objects.get(pk=scan.pk)
     assert scan.status == Scan.Status.DONE, scan.error
@@ -89,29 +95,61 @@ def apply_labels(scan, actor, phantom):
     from imaging import services
 
     with open(phantom.files["labels"], "rb") as labels:
-        return services.labels_apply(scan, actor, File(labels, name="labels.nii.gz"),
-                                     json.dumps({str(k): v for k, v in phantom.label_names.items()}))
+        return services.labels_apply(
+            scan,
+            actor,
+            File(labels, name="labels.nii.gz"),
+            json.dumps({str(k): v for k, v in phantom.label_names.items()}),
+        )
 
 
 _fake_scans = itertools.count(1)
 
 
-def add_scan_result(visit, fa_wm, *, fa_mean=None, md=0.0008, usable=None, reason="", qc_passed=True,
-                    status="done", acquisition_date=None):
+def add_scan_result(
+    visit,
+    fa_wm,
+    *,
+    fa_mean=None,
+    md=0.0008,
+    usable=None,
+    reason="",
+    qc_passed=True,
+    status="done",
+    acquisition_date=None,
+):
     """A scan with a current result written straight to the database (no files, no pipeline):
     for tests that need FA values chosen by hand."""
     from imaging.models import DiffusionResult, Scan
 
     n = next(_fake_scans)
     scan = Scan.objects.create(
-        visit=visit, acquisition_date=acquisition_date or visit.date, dwi=f"fake/{n}/dwi.nii.gz",
-        bval=f"fake/{n}/dwi.bval", bvec=f"fake/{n}/dwi.bvec", dwi_sha256="0" * 64, bval_sha256="0" * 64,
-        bvec_sha256="0" * 64, fingerprint=uuid.uuid4().hex, status=status, usable=usable, usable_reason=reason,
-        shape=[24, 24, 16, 13])
+        visit=visit,
+        acquisition_date=acquisition_date or visit.date,
+        dwi=f"fake/{n}/dwi.nii.gz",
+        bval=f"fake/{n}/dwi.bval",
+        bvec=f"fake/{n}/dwi.bvec",
+        dwi_sha256="0" * 64,
+        bval_sha256="0" * 64,
+        bvec_sha256="0" * 64,
+        fingerprint=uuid.uuid4().hex,
+        status=status,
+        usable=usable,
+        usable_reason=reason,
+        shape=[24, 24, 16, 13],
+    )
     if status == "done":
-        DiffusionResult.objects.create(scan=scan, is_current=True, folder=f"fake/{n}", files={},
-                                       fa_mean=fa_wm - 0.1 if fa_mean is None else fa_mean, fa_wm_mean=fa_wm,
-                                       md_mean=md, qc_passed=qc_passed, qc={"overall": "pass" if qc_passed else "fail"})
+        DiffusionResult.objects.create(
+            scan=scan,
+            is_current=True,
+            folder=f"fake/{n}",
+            files={},
+            fa_mean=fa_wm - 0.1 if fa_mean is None else fa_mean,
+            fa_wm_mean=fa_wm,
+            md_mean=md,
+            qc_passed=qc_passed,
+            qc={"overall": "pass" if qc_passed else "fail"},
+        )
     return scan
 
 
@@ -127,8 +165,18 @@ class CohortBuilder:
     def __init__(self, build):
         self.build = build
 
-    def course(self, study_id, visits, *, procedure_date=dt.date(2024, 2, 2), tnc=3_200_000_000,
-               cd34=25_000_000, weight_kg=Decimal("16"), harvest_date=None, **patient_fields):
+    def course(
+        self,
+        study_id,
+        visits,
+        *,
+        procedure_date=dt.date(2024, 2, 2),
+        tnc=3_200_000_000,
+        cd34=25_000_000,
+        weight_kg=Decimal("16"),
+        harvest_date=None,
+        **patient_fields,
+    ):
         build = self.build
         patient = build.patient(study_id=study_id, mrn=f"MRN-{study_id}", **patient_fields)
         harvest = build.harvest(patient=patient, date=harvest_date or procedure_date - dt.timedelta(days=1))
@@ -143,13 +191,27 @@ class CohortBuilder:
             made.append(SimpleNamespace(visit=visit, scan=scan))
         return SimpleNamespace(patient=patient, procedure=procedure, visits=made)
 
-    def simple(self, study_id, *, baseline_score=40, follow_score=46, baseline_fa=0.40, follow_fa=0.45,
-               baseline_date=dt.date(2024, 1, 20), follow_date=dt.date(2024, 8, 2), **fields):
+    def simple(
+        self,
+        study_id,
+        *,
+        baseline_score=40,
+        follow_score=46,
+        baseline_fa=0.40,
+        follow_fa=0.45,
+        baseline_date=dt.date(2024, 1, 20),
+        follow_date=dt.date(2024, 8, 2),
+        **fields,
+    ):
         """Baseline and one follow-up with GMFM-88 and FA white matter."""
-        return self.course(study_id, [
-            (baseline_date, "baseline", {"GMFM-88": baseline_score}, baseline_fa),
-            (follow_date, "follow-up", {"GMFM-88": follow_score}, follow_fa),
-        ], **fields)
+        return self.course(
+            study_id,
+            [
+                (baseline_date, "baseline", {"GMFM-88": baseline_score}, baseline_fa),
+                (follow_date, "follow-up", {"GMFM-88": follow_score}, follow_fa),
+            ],
+            **fields,
+        )
 
 
 @pytest.fixture
@@ -214,6 +276,15 @@ def read_export(response, fmt):
 
 @pytest.fixture
 def exports():
-    return SimpleNamespace(body=body_of, csv=read_csv, read=read_export, cohort=COHORT_URL,
-                           dictionary=DICTIONARY_URL, bids=BIDS_URL, process=register_and_process,
-                           labels=apply_labels, header_text=with_header_text, add_scan_result=add_scan_result)
+    return SimpleNamespace(
+        body=body_of,
+        csv=read_csv,
+        read=read_export,
+        cohort=COHORT_URL,
+        dictionary=DICTIONARY_URL,
+        bids=BIDS_URL,
+        process=register_and_process,
+        labels=apply_labels,
+        header_text=with_header_text,
+        add_scan_result=add_scan_result,
+    )

@@ -12,6 +12,7 @@ a zip (XLSX and BIDS), every gunzipped NIfTI and its header text fields. None ma
 a real date (ISO, compact 20240206, with slashes, or as an Excel date number). The same search finds
 them in what hematology sees, and the values are checked to be in the database, so it can fail.
 """
+
 import datetime as dt
 import gzip
 import io
@@ -31,25 +32,48 @@ from registry.models import FreeTextRelease, Patient, Score, Visit
 # Three patients' real dates: every one distinct, none today, none a shifted copy of another
 # (the test chooses a de-identification key under which no shifted date lands on a real one).
 PATIENT_DATES = [
-    {"date_of_birth": dt.date(2016, 3, 17), "consent_date": dt.date(2022, 5, 23),
-     "baseline": dt.date(2022, 6, 8), "baseline_scan": dt.date(2022, 6, 10),
-     "harvest": dt.date(2022, 6, 27), "procedure": dt.date(2022, 6, 29), "onset": dt.date(2022, 7, 4),
-     "follow_up": dt.date(2022, 12, 13), "follow_up_scan": dt.date(2022, 12, 15)},
-    {"date_of_birth": dt.date(2017, 8, 29), "consent_date": dt.date(2022, 9, 6),
-     "baseline": dt.date(2022, 9, 21), "baseline_scan": dt.date(2022, 9, 22),
-     "harvest": dt.date(2022, 10, 11), "procedure": dt.date(2022, 10, 13), "onset": dt.date(2022, 10, 18),
-     "follow_up": dt.date(2023, 4, 19), "follow_up_scan": dt.date(2023, 4, 20)},
-    {"date_of_birth": dt.date(2018, 11, 5), "consent_date": dt.date(2023, 1, 9),
-     "baseline": dt.date(2023, 1, 24), "baseline_scan": dt.date(2023, 1, 26),
-     "harvest": dt.date(2023, 2, 14), "procedure": dt.date(2023, 2, 16), "onset": dt.date(2023, 2, 21),
-     "follow_up": dt.date(2023, 8, 23), "follow_up_scan": dt.date(2023, 8, 25)},
+    {
+        "date_of_birth": dt.date(2016, 3, 17),
+        "consent_date": dt.date(2022, 5, 23),
+        "baseline": dt.date(2022, 6, 8),
+        "baseline_scan": dt.date(2022, 6, 10),
+        "harvest": dt.date(2022, 6, 27),
+        "procedure": dt.date(2022, 6, 29),
+        "onset": dt.date(2022, 7, 4),
+        "follow_up": dt.date(2022, 12, 13),
+        "follow_up_scan": dt.date(2022, 12, 15),
+    },
+    {
+        "date_of_birth": dt.date(2017, 8, 29),
+        "consent_date": dt.date(2022, 9, 6),
+        "baseline": dt.date(2022, 9, 21),
+        "baseline_scan": dt.date(2022, 9, 22),
+        "harvest": dt.date(2022, 10, 11),
+        "procedure": dt.date(2022, 10, 13),
+        "onset": dt.date(2022, 10, 18),
+        "follow_up": dt.date(2023, 4, 19),
+        "follow_up_scan": dt.date(2023, 4, 20),
+    },
+    {
+        "date_of_birth": dt.date(2018, 11, 5),
+        "consent_date": dt.date(2023, 1, 9),
+        "baseline": dt.date(2023, 1, 24),
+        "baseline_scan": dt.date(2023, 1, 26),
+        "harvest": dt.date(2023, 2, 14),
+        "procedure": dt.date(2023, 2, 16),
+        "onset": dt.date(2023, 2, 21),
+        "follow_up": dt.date(2023, 8, 23),
+        "follow_up_scan": dt.date(2023, 8, 25),
+    },
 ]
 STUDY_IDS = ["CP-301", "CP-302", "CP-303"]
 EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 TABLE_EXPORTS = [
     f"table={table}&format={fmt}&dates={dates}"
-    for table in ("long", "wide") for fmt in ("csv", "json", "xlsx") for dates in ("relative", "shifted")
+    for table in ("long", "wide")
+    for fmt in ("csv", "json", "xlsx")
+    for dates in ("relative", "shifted")
 ]
 DICTIONARY_EXPORTS = [f"format={fmt}&dates={dates}" for fmt in ("json", "csv") for dates in ("relative", "shifted")]
 
@@ -59,8 +83,14 @@ DICTIONARY_EXPORTS = [f"format={fmt}&dates={dates}" for fmt in ("json", "csv") f
 
 def date_forms(day):
     """The ways a date could be written into a file."""
-    return {day.isoformat(), day.strftime("%Y%m%d"), day.strftime("%Y/%m/%d"), day.strftime("%d/%m/%Y"),
-            day.strftime("%m/%d/%Y"), day.strftime("%d.%m.%Y")}
+    return {
+        day.isoformat(),
+        day.strftime("%Y%m%d"),
+        day.strftime("%Y/%m/%d"),
+        day.strftime("%d/%m/%Y"),
+        day.strftime("%m/%d/%Y"),
+        day.strftime("%d.%m.%Y"),
+    }
 
 
 def real_dates():
@@ -74,8 +104,9 @@ def choose_key(settings, patients):
     for attempt in range(1000):
         settings.DEIDENTIFICATION_KEY = f"research-test-key-{attempt}"
         shifts = [date_shift_days(patient.pk) for patient in patients]
-        shifted = {day - dt.timedelta(days=shift) for dates, shift in zip(PATIENT_DATES, shifts)
-                   for day in dates.values()}
+        shifted = {
+            day - dt.timedelta(days=shift) for dates, shift in zip(PATIENT_DATES, shifts) for day in dates.values()
+        }
         if min(shifts) >= 1 and not shifted & every_real:
             return settings.DEIDENTIFICATION_KEY
     raise AssertionError("no key keeps shifted dates apart from the real ones")
@@ -91,15 +122,22 @@ def planted(build, make_user, phantoms, tmp_path, settings, exports):
         names = {"given_name": f"{mark}GIVEN{k}", "family_name": f"{mark}FAMILY{k}", "mrn": f"{mark}MRN{k}"}
         secrets.update({f"{field}{k}": value for field, value in names.items()})
         secrets[f"assessor{k}"] = f"{mark}ASSESSOR{k}"
-        patient = build.patient(study_id=study_id, date_of_birth=dates["date_of_birth"],
-                                consent_date=dates["consent_date"], gmfcs_level=2 + k,
-                                sex="FM"[k % 2], **names)
+        patient = build.patient(
+            study_id=study_id,
+            date_of_birth=dates["date_of_birth"],
+            consent_date=dates["consent_date"],
+            gmfcs_level=2 + k,
+            sex="FM"[k % 2],
+            **names,
+        )
         harvest = build.harvest(patient=patient, date=dates["harvest"])
         product = build.product(harvest=harvest, tnc_count=3_200_000_000 + k * 400_000_000)
         procedure = build.procedure(product=product, date=dates["procedure"], weight_kg=Decimal("16"))
         build.adverse_event(procedure=procedure, onset_date=dates["onset"], term="Headache")
-        for kind, phantom, score, level in (("baseline", "low", 40 + k, 2 + k),
-                                            ("follow_up", "high", 46 + 2 * k, 2 + k)):
+        for kind, phantom, score, level in (
+            ("baseline", "low", 40 + k, 2 + k),
+            ("follow_up", "high", 46 + 2 * k, 2 + k),
+        ):
             visit = build.visit(patient=patient, date=dates[kind], kind=kind.replace("_", "-"))
             visits.append(visit)
             build.score(visit=visit, instrument="GMFM-88", value=Decimal(score), assessor=secrets[f"assessor{k}"])
@@ -107,21 +145,36 @@ def planted(build, make_user, phantoms, tmp_path, settings, exports):
             # The uploaded series carries the name and the acquisition time in its header text.
             header = f"{names['given_name']} Time={dates[kind + '_scan']:%Y%m%d}"
             dwi = tmp_path / f"dwi-{k}-{kind}.nii.gz"
-            scans.append(register_scan(exports, visit, radiologist, phantoms[phantom], dates[kind + "_scan"],
-                                       header, dwi))
+            scans.append(
+                register_scan(exports, visit, radiologist, phantoms[phantom], dates[kind + "_scan"], header, dwi)
+            )
         patients.append(patient)
 
     # Reviews with reasons: a usable scan with a remark, and an extra scan marked not usable.
     secrets["reason0"], secrets["reason1"] = f"{mark}REASON0", f"{mark}REASON1"
     imaging_services.scan_review(scans[0], radiologist, scans[0].version, True, f"{secrets['reason0']} slight motion")
-    extra = register_scan(exports, visits[3], radiologist, phantoms["low"], PATIENT_DATES[1]["follow_up_scan"],
-                          f"{mark}EXTRA", tmp_path / "dwi-extra.nii.gz")
+    extra = register_scan(
+        exports,
+        visits[3],
+        radiologist,
+        phantoms["low"],
+        PATIENT_DATES[1]["follow_up_scan"],
+        f"{mark}EXTRA",
+        tmp_path / "dwi-extra.nii.gz",
+    )
     imaging_services.scan_review(extra, radiologist, extra.version, False, f"{secrets['reason1']} motion")
     scans.append(Scan.objects.get(pk=extra.pk))
 
     choose_key(settings, patients)
-    return SimpleNamespace(mark=mark, secrets=secrets, patients=patients, scans=scans, visits=visits,
-                           hematology=hematology_user, radiologist=radiologist)
+    return SimpleNamespace(
+        mark=mark,
+        secrets=secrets,
+        patients=patients,
+        scans=scans,
+        visits=visits,
+        hematology=hematology_user,
+        radiologist=radiologist,
+    )
 
 
 def register_scan(exports, visit, actor, phantom, acquisition_date, header_text, dwi_path):
@@ -231,12 +284,17 @@ def test_the_search_finds_the_planted_values_where_they_are_shown(planted, as_ro
     for k, patient in enumerate(planted.patients):
         stored = Patient.objects.get(pk=patient.pk)
         assert (stored.given_name, stored.family_name, stored.mrn) == (
-            secrets[f"given_name{k}"], secrets[f"family_name{k}"], secrets[f"mrn{k}"])
+            secrets[f"given_name{k}"],
+            secrets[f"family_name{k}"],
+            secrets[f"mrn{k}"],
+        )
         assert stored.date_of_birth == PATIENT_DATES[k]["date_of_birth"]
         assert stored.consent_date == PATIENT_DATES[k]["consent_date"]
         assert Score.objects.filter(visit__patient=patient, assessor=secrets[f"assessor{k}"]).count() == 4
         assert set(Visit.objects.filter(patient=patient).values_list("date", flat=True)) == {
-            PATIENT_DATES[k]["baseline"], PATIENT_DATES[k]["follow_up"]}
+            PATIENT_DATES[k]["baseline"],
+            PATIENT_DATES[k]["follow_up"],
+        }
     assert Scan.objects.filter(usable_reason__startswith=secrets["reason0"]).count() == 1
     assert Scan.objects.filter(usable_reason__startswith=secrets["reason1"], usable=False).count() == 1
     assert RoiMeasurement.objects.filter(scan__in=planted.scans).count() >= 7 * 10
@@ -272,12 +330,13 @@ def shifted_dates(rows, planted):
     return {key: (shifted, PATIENT_DATES[by_study[key[0]]][key[1]]) for key, shifted in seen.items()}
 
 
-def test_shifted_dates_move_back_by_one_offset_per_patient_the_same_in_every_export(planted, researcher,
-                                                                                     exports):
-    first = shifted_dates(exports.read(researcher.get(f"{exports.cohort}?table=long&format=csv&dates=shifted"),
-                                       "csv"), planted)
-    again = shifted_dates(exports.read(researcher.get(f"{exports.cohort}?table=long&format=json&dates=shifted"),
-                                       "json"), planted)
+def test_shifted_dates_move_back_by_one_offset_per_patient_the_same_in_every_export(planted, researcher, exports):
+    first = shifted_dates(
+        exports.read(researcher.get(f"{exports.cohort}?table=long&format=csv&dates=shifted"), "csv"), planted
+    )
+    again = shifted_dates(
+        exports.read(researcher.get(f"{exports.cohort}?table=long&format=json&dates=shifted"), "json"), planted
+    )
     assert len(first) == 3 * 3  # procedure, baseline and follow-up of each patient
     assert again == first
 
@@ -309,9 +368,8 @@ def test_withdrawn_region_names_leave_the_exports(planted, researcher, exports, 
     assert admin.has_perm("registry.delete_freetextrelease")
     FreeTextRelease.objects.filter(field="roimeasurement.region").delete()
 
-    label = next(k for k, name in phantoms['low'].label_names.items() if name == region)
-    for query in ("table=long&format=csv", "table=wide&format=csv", "table=long&format=json",
-                  "table=wide&format=xlsx"):
+    label = next(k for k, name in phantoms["low"].label_names.items() if name == region)
+    for query in ("table=long&format=csv", "table=wide&format=csv", "table=long&format=json", "table=wide&format=xlsx"):
         body = exports.body(researcher.get(f"{exports.cohort}?{query}"))
         assert b"tract_" not in body and b"parenchyma" not in body and b"ventricles" not in body, query
         if query.endswith("xlsx"):
@@ -319,4 +377,3 @@ def test_withdrawn_region_names_leave_the_exports(planted, researcher, exports, 
         assert f"FA label {label}".encode() in body, query
     linking = researcher.get("/research/linking/")
     assert b"tract_" not in linking.content and f"FA label {label}".encode() in linking.content
-

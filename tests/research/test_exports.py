@@ -1,6 +1,7 @@
 """The de-identified cohort exports: numbers checked by hand, table shapes, the dictionary,
 filters, refusals, the export log, who may export, flat memory, and the linking statistics
 checked against scipy."""
+
 import datetime as dt
 import gc
 import itertools
@@ -11,8 +12,6 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-
-from research.cohort import CHUNK_PATIENTS
 import scipy.stats
 from django.http import StreamingHttpResponse
 from django.template.defaultfilters import floatformat
@@ -20,15 +19,42 @@ from rest_framework.test import APIClient
 
 from imaging.models import DiffusionResult, Scan
 from registry.models import (
-    BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
+from research.cohort import CHUNK_PATIENTS
 from research.models import ExportLog
 
 LONG_COLUMNS = [
-    "study_id", "sex", "cp_subtype", "etiology", "gmfcs_level_enrolment", "gestational_age_weeks", "epilepsy",
-    "age_at_procedure_months", "tnc_per_kg", "cd34_per_kg", "event", "visit_kind", "event_day",
-    "months_since_procedure", "age_months", "measure", "measure_type", "value", "unit", "baseline_value", "change",
-    "percent_change", "scan_usable", "scan_qc_passed",
+    "study_id",
+    "sex",
+    "cp_subtype",
+    "etiology",
+    "gmfcs_level_enrolment",
+    "gestational_age_weeks",
+    "epilepsy",
+    "age_at_procedure_months",
+    "tnc_per_kg",
+    "cd34_per_kg",
+    "event",
+    "visit_kind",
+    "event_day",
+    "months_since_procedure",
+    "age_months",
+    "measure",
+    "measure_type",
+    "value",
+    "unit",
+    "baseline_value",
+    "change",
+    "percent_change",
+    "scan_usable",
+    "scan_qc_passed",
 ]
 MEASURES = ["GMFM-88", "FA white matter", "FA whole brain", "MD whole brain"]
 
@@ -42,15 +68,26 @@ def tiny(cohort):
     2024-02-02; baseline 2024-01-20 (GMFM-88 40, FA 0.40), follow-up 2024-08-02 (46, FA 0.45).
     CP-502: born 2019-06-15, GMFCS II, quadriplegia; 4.8e9 TNC (no CD34+ count) for 12 kg on
     2024-03-01; baseline 2024-02-20 (30), follow-ups 2024-06-01 (33) and 2025-03-01 (36)."""
-    a = cohort.simple("CP-501", date_of_birth=dt.date(2018, 1, 10), gmfcs_level=3,
-                      cp_subtype="spastic-diplegia", etiology="hie")
-    b = cohort.course("CP-502", [
-        (dt.date(2024, 2, 20), "baseline", {"GMFM-88": 30}, None),
-        (dt.date(2024, 6, 1), "follow-up", {"GMFM-88": 33}, None),
-        (dt.date(2025, 3, 1), "follow-up", {"GMFM-88": 36}, None),
-    ], procedure_date=dt.date(2024, 3, 1), tnc=4_800_000_000, cd34=None, weight_kg=Decimal("12"),
-        date_of_birth=dt.date(2019, 6, 15), gmfcs_level=2, cp_subtype="spastic-quadriplegia", etiology="prematurity",
-        sex="M")
+    a = cohort.simple(
+        "CP-501", date_of_birth=dt.date(2018, 1, 10), gmfcs_level=3, cp_subtype="spastic-diplegia", etiology="hie"
+    )
+    b = cohort.course(
+        "CP-502",
+        [
+            (dt.date(2024, 2, 20), "baseline", {"GMFM-88": 30}, None),
+            (dt.date(2024, 6, 1), "follow-up", {"GMFM-88": 33}, None),
+            (dt.date(2025, 3, 1), "follow-up", {"GMFM-88": 36}, None),
+        ],
+        procedure_date=dt.date(2024, 3, 1),
+        tnc=4_800_000_000,
+        cd34=None,
+        weight_kg=Decimal("12"),
+        date_of_birth=dt.date(2019, 6, 15),
+        gmfcs_level=2,
+        cp_subtype="spastic-quadriplegia",
+        etiology="prematurity",
+        sex="M",
+    )
     return a, b
 
 
@@ -77,14 +114,18 @@ def test_long_table_numbers_match_the_hand_computation(tiny, researcher, exports
     assert len({(r["study_id"], r["event"], r["event_day"], r["measure"]) for r in rows}) == len(rows)
 
     for row in (r for r in rows if r["study_id"] == "CP-501"):
-        assert float(row["tnc_per_kg"]) == pytest.approx(2.0e8)      # 3.2e9 / 16
+        assert float(row["tnc_per_kg"]) == pytest.approx(2.0e8)  # 3.2e9 / 16
         assert float(row["cd34_per_kg"]) == pytest.approx(1.5625e6)  # 2.5e7 / 16
-        assert row["age_at_procedure_months"] == "72"                # 2018-01-10 → 2024-02-02
+        assert row["age_at_procedure_months"] == "72"  # 2018-01-10 → 2024-02-02
         assert (row["sex"], row["cp_subtype"], row["gmfcs_level_enrolment"]) == ("F", "spastic-diplegia", "3")
 
     dose = one(rows, study_id="CP-501", measure="TNC/kg")
     assert (dose["event"], dose["event_day"], dose["months_since_procedure"], dose["age_months"]) == (
-        "procedure", "0", "0.0", "72")
+        "procedure",
+        "0",
+        "0.0",
+        "72",
+    )
     assert dose["measure_type"] == "dose"
 
     base = one(rows, study_id="CP-501", measure="GMFM-88", visit_kind="baseline")
@@ -114,7 +155,10 @@ def test_long_table_numbers_match_the_hand_computation(tiny, researcher, exports
     assert float(late["change"]) == 6.0 and float(late["percent_change"]) == pytest.approx(20.0)
     early = one(rows, study_id="CP-502", measure="GMFM-88", event_day="92")
     assert (early["months_since_procedure"], float(early["change"]), float(early["percent_change"])) == (
-        "3.0", 3.0, 10.0)
+        "3.0",
+        3.0,
+        10.0,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
@@ -167,24 +211,26 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
     assert (float(late["GMFM-88 change"]), late["FA white matter"], late["scan_usable"]) == (6.0, "", "")
 
 
-@pytest.mark.parametrize("dates,date_column,date_type", [("relative", "event_day", "integer"),
-                                                         ("shifted", "event_date_shifted", "date")])
-def test_the_dictionary_describes_every_column_of_both_tables(tiny, researcher, exports, dates, date_column,
-                                                              date_type):
+@pytest.mark.parametrize(
+    "dates,date_column,date_type", [("relative", "event_day", "integer"), ("shifted", "event_date_shifted", "date")]
+)
+def test_the_dictionary_describes_every_column_of_both_tables(tiny, researcher, exports, dates, date_column, date_type):
     response = researcher.get(f"{exports.dictionary}?format=json&dates={dates}")
     assert response.status_code == 200
     entries = json.loads(exports.body(response))
     assert all(entry["type"] and entry["description"] for entry in entries)
-    described = {table: {entry["name"]: entry for entry in entries if entry["table"] == table}
-                 for table in ("long", "wide")}
+    described = {
+        table: {entry["name"]: entry for entry in entries if entry["table"] == table} for table in ("long", "wide")
+    }
     assert described["long"][date_column]["type"] == date_type
 
     long_header = list(get_rows(researcher, exports, f"table=long&format=csv&dates={dates}")[0])
     assert set(long_header) <= set(described["long"]), set(long_header) - set(described["long"])
     assert set(described["long"]) <= set(long_header)  # and nothing else
 
-    patterns = [re.compile("^" + re.escape(name).replace(re.escape("<measure>"), ".+") + "$")
-                for name in described["wide"]]
+    patterns = [
+        re.compile("^" + re.escape(name).replace(re.escape("<measure>"), ".+") + "$") for name in described["wide"]
+    ]
     wide_header = list(get_rows(researcher, exports, f"table=wide&format=json&dates={dates}")[0])
     undescribed = [column for column in wide_header if not any(p.match(column) for p in patterns)]
     assert undescribed == []
@@ -201,20 +247,23 @@ def studies(rows):
     return sorted({row["study_id"] for row in rows})
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("", ["CP-501", "CP-502"]),
-    ("subtype=spastic-quadriplegia", ["CP-502"]),
-    ("subtype=spastic-diplegia&subtype=spastic-quadriplegia", ["CP-501", "CP-502"]),
-    ("etiology=hie", ["CP-501"]),
-    ("gmfcs=3", ["CP-501"]),
-    ("gmfcs=2&gmfcs=3", ["CP-501", "CP-502"]),
-    ("gmfcs=5", []),
-    ("tnc_min=3&tnc_max=5", ["CP-502"]),      # ×10⁸/kg: 2.0 and 4.0
-    ("tnc_max=2.5", ["CP-501"]),
-    ("tnc_min=2&tnc_max=2", ["CP-501"]),      # bounds included
-    ("cd34_min=1", ["CP-501"]),               # 1.5625 ×10⁶/kg; CP-502 has no count
-    ("cd34_max=1", []),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("", ["CP-501", "CP-502"]),
+        ("subtype=spastic-quadriplegia", ["CP-502"]),
+        ("subtype=spastic-diplegia&subtype=spastic-quadriplegia", ["CP-501", "CP-502"]),
+        ("etiology=hie", ["CP-501"]),
+        ("gmfcs=3", ["CP-501"]),
+        ("gmfcs=2&gmfcs=3", ["CP-501", "CP-502"]),
+        ("gmfcs=5", []),
+        ("tnc_min=3&tnc_max=5", ["CP-502"]),  # ×10⁸/kg: 2.0 and 4.0
+        ("tnc_max=2.5", ["CP-501"]),
+        ("tnc_min=2&tnc_max=2", ["CP-501"]),  # bounds included
+        ("cd34_min=1", ["CP-501"]),  # 1.5625 ×10⁶/kg; CP-502 has no count
+        ("cd34_max=1", []),
+    ],
+)
 def test_patient_filters(tiny, researcher, exports, query, expected):
     rows = get_rows(researcher, exports, f"table=long&format=csv&{query}")
     assert studies(rows) == expected
@@ -222,13 +271,16 @@ def test_patient_filters(tiny, researcher, exports, query, expected):
     assert page.status_code == 200 and f'<span class="n">n = {len(expected)}</span>'.encode() in page.content
 
 
-@pytest.mark.parametrize("query,days", [
-    ("months_max=6", {"CP-501": {"-13", "182"}, "CP-502": {"-10", "92"}}),
-    ("months_min=6.5", {"CP-501": {"-13"}, "CP-502": {"-10", "365"}}),
-    ("months_min=3&months_max=6", {"CP-501": {"-13", "182"}, "CP-502": {"-10", "92"}}),
-    ("months_min=3.1&months_max=11", {"CP-501": {"-13", "182"}, "CP-502": {"-10"}}),
-    ("months_min=6.1", {"CP-501": {"-13"}, "CP-502": {"-10", "365"}}),
-])
+@pytest.mark.parametrize(
+    "query,days",
+    [
+        ("months_max=6", {"CP-501": {"-13", "182"}, "CP-502": {"-10", "92"}}),
+        ("months_min=6.5", {"CP-501": {"-13"}, "CP-502": {"-10", "365"}}),
+        ("months_min=3&months_max=6", {"CP-501": {"-13", "182"}, "CP-502": {"-10", "92"}}),
+        ("months_min=3.1&months_max=11", {"CP-501": {"-13", "182"}, "CP-502": {"-10"}}),
+        ("months_min=6.1", {"CP-501": {"-13"}, "CP-502": {"-10", "365"}}),
+    ],
+)
 def test_follow_up_window_keeps_baselines_and_follow_ups_inside_it(tiny, researcher, exports, query, days):
     rows = [r for r in get_rows(researcher, exports, f"table=long&format=csv&{query}") if r["event"] == "visit"]
     assert {study: {r["event_day"] for r in rows if r["study_id"] == study} for study in days} == days
@@ -247,15 +299,21 @@ def test_usable_only_keeps_scans_a_radiologist_marked_usable(cohort, researcher,
         wide = get_rows(researcher, exports, f"table=wide&format=json&{query}")
         long = get_rows(researcher, exports, f"table=long&format=json&{query}")
         with_fa = {(r["study_id"], r["visit_kind"]) for r in long if r["measure"] == "FA white matter"}
-        values = {(r["study_id"], r["visit_kind"]): (r["FA white matter"], r["scan_usable"])
-                  for r in wide if r["FA white matter"] is not None}
+        values = {
+            (r["study_id"], r["visit_kind"]): (r["FA white matter"], r["scan_usable"])
+            for r in wide
+            if r["FA white matter"] is not None
+        }
         assert set(values) == with_fa
         return values
 
-    assert fa_values("") == {("CP-601", "baseline"): (0.40, True), ("CP-601", "follow-up"): (0.45, True),
-                             ("CP-602", "baseline"): (0.40, None), ("CP-602", "follow-up"): (0.45, None)}
-    assert fa_values("usable_only=on") == {("CP-601", "baseline"): (0.40, True),
-                                           ("CP-601", "follow-up"): (0.45, True)}
+    assert fa_values("") == {
+        ("CP-601", "baseline"): (0.40, True),
+        ("CP-601", "follow-up"): (0.45, True),
+        ("CP-602", "baseline"): (0.40, None),
+        ("CP-602", "follow-up"): (0.45, None),
+    }
+    assert fa_values("usable_only=on") == {("CP-601", "baseline"): (0.40, True), ("CP-601", "follow-up"): (0.45, True)}
     # Scores stay: usable_only filters scans, not patients.
     scores = get_rows(researcher, exports, "table=long&format=csv&usable_only=on")
     assert studies(scores) == ["CP-601", "CP-602"]
@@ -264,18 +322,21 @@ def test_usable_only_keeps_scans_a_radiologist_marked_usable(cohort, researcher,
     assert b'<span class="n">n = 2</span>' in page.content
 
 
-@pytest.mark.parametrize("query,field", [
-    ("tnc_min=abc", "tnc_min"),
-    ("tnc_min=5&tnc_max=1", "tnc_max"),
-    ("cd34_min=3&cd34_max=2", "cd34_max"),
-    ("months_min=12&months_max=6", "months_max"),
-    ("months_min=-1", "months_min"),
-    ("gmfcs=9", "gmfcs"),
-    ("subtype=athetoid", "subtype"),
-    ("format=pdf", "format"),
-    ("table=tall", "table"),
-    ("dates=exact", "dates"),
-])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("tnc_min=abc", "tnc_min"),
+        ("tnc_min=5&tnc_max=1", "tnc_max"),
+        ("cd34_min=3&cd34_max=2", "cd34_max"),
+        ("months_min=12&months_max=6", "months_max"),
+        ("months_min=-1", "months_min"),
+        ("gmfcs=9", "gmfcs"),
+        ("subtype=athetoid", "subtype"),
+        ("format=pdf", "format"),
+        ("table=tall", "table"),
+        ("dates=exact", "dates"),
+    ],
+)
 def test_bad_input_is_refused_with_its_field_and_nothing_is_exported(tiny, researcher, exports, query, field):
     response = researcher.get(f"{exports.cohort}?{query}")
 
@@ -285,8 +346,7 @@ def test_bad_input_is_refused_with_its_field_and_nothing_is_exported(tiny, resea
     assert b"CP-501" not in response.content
 
 
-@pytest.mark.parametrize("query,field", [("format=xlsx", "format"), ("format=pdf", "format"),
-                                         ("dates=exact", "dates")])
+@pytest.mark.parametrize("query,field", [("format=xlsx", "format"), ("format=pdf", "format"), ("dates=exact", "dates")])
 def test_bad_dictionary_input_is_refused(researcher, exports, query, field):
     response = researcher.get(f"{exports.dictionary}?{query}")
     assert response.status_code == 400, (response.status_code, response.content[:300])
@@ -333,8 +393,9 @@ def test_an_export_not_read_to_the_end_is_not_logged_as_completed(tiny, research
     assert log.completed and log.rows == 14
 
 
-@pytest.mark.parametrize("role,code", [("registry-admin", 200), ("research", 403), ("hematology", 403),
-                                       ("radiology", 403)])
+@pytest.mark.parametrize(
+    "role,code", [("registry-admin", 200), ("research", 403), ("hematology", 403), ("radiology", 403)]
+)
 def test_the_export_log_page_is_for_registry_admins(tiny, researcher, exports, as_role, role, code):
     get_rows(researcher, exports)
     response = as_role(role).get("/research/exports/")
@@ -348,8 +409,15 @@ def test_anonymous_is_sent_to_sign_in_for_the_export_log(client):
     assert client.get("/research/exports/").status_code == 302
 
 
-@pytest.mark.parametrize("url", ["/api/v1/export/cohort/?format=csv", "/api/v1/export/cohort/?format=xlsx&table=wide",
-                                 "/api/v1/export/dictionary/?format=json", "/api/v1/export/bids/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/export/cohort/?format=csv",
+        "/api/v1/export/cohort/?format=xlsx&table=wide",
+        "/api/v1/export/dictionary/?format=json",
+        "/api/v1/export/bids/",
+    ],
+)
 @pytest.mark.parametrize("role", ["hematology", "radiology"])
 def test_clinical_roles_cannot_export(tiny, as_role, url, role):
     response = as_role(role).get(url)
@@ -358,8 +426,9 @@ def test_clinical_roles_cannot_export(tiny, as_role, url, role):
     assert not ExportLog.objects.exists()
 
 
-@pytest.mark.parametrize("url", ["/api/v1/export/cohort/?format=csv", "/api/v1/export/dictionary/?format=json",
-                                 "/api/v1/export/bids/"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/export/cohort/?format=csv", "/api/v1/export/dictionary/?format=json", "/api/v1/export/bids/"]
+)
 def test_anonymous_cannot_export(tiny, url):
     response = APIClient().get(url)
     assert response.status_code == 401
@@ -382,30 +451,85 @@ def bulk_cohort(count, start):
     """`count` patients written with bulk_create (no services, no history): one procedure,
     baseline and follow-up with GMFM-88, GMFCS and a processed scan each."""
     gmfm, gmfcs = Instrument.objects.get(code="GMFM-88"), Instrument.objects.get(code="GMFCS")
-    patients = Patient.objects.bulk_create([
-        Patient(study_id=f"BK-{start + i:06d}", given_name="Bulk", family_name="Patient", mrn=f"BK-{start + i}",
-                date_of_birth=dt.date(2018, 1, 10), sex="FM"[i % 2], cp_subtype="spastic-diplegia", etiology="hie",
-                gmfcs_level=1 + i % 5) for i in range(count)])
-    harvests = BoneMarrowHarvest.objects.bulk_create([
-        BoneMarrowHarvest(patient=p, date=dt.date(2024, 2, 1), volume_ml=Decimal("150")) for p in patients])
-    products = CellProduct.objects.bulk_create([
-        CellProduct(harvest=h, tnc_count=3_000_000_000 + i * 1_000_000, cd34_count=25_000_000,
-                    viability_percent=Decimal("95")) for i, h in enumerate(harvests)])
-    IntrathecalProcedure.objects.bulk_create([
-        IntrathecalProcedure(patient=p, product=prod, date=dt.date(2024, 2, 2), weight_kg=Decimal("16"),
-                             volume_ml=Decimal("10")) for p, prod in zip(patients, products)])
-    visits = Visit.objects.bulk_create([Visit(patient=p, date=day, kind=kind) for p in patients
-                                        for day, kind in BULK_VISITS])
-    Score.objects.bulk_create([Score(visit=v, instrument=instrument, value=Decimal(value))
-                               for i, v in enumerate(visits)
-                               for instrument, value in ((gmfm, 40 + i % 7), (gmfcs, 1 + i % 5))])
-    scans = Scan.objects.bulk_create([
-        Scan(visit=v, acquisition_date=v.date, dwi="bulk/dwi.nii.gz", bval="bulk/dwi.bval", bvec="bulk/dwi.bvec",
-             dwi_sha256="0" * 64, bval_sha256="0" * 64, bvec_sha256="0" * 64, fingerprint=f"bulk-{v.pk}",
-             status="done") for v in visits])
-    DiffusionResult.objects.bulk_create([
-        DiffusionResult(scan=s, is_current=True, folder="bulk", fa_mean=0.3 + (i % 10) / 100,
-                        fa_wm_mean=0.4 + (i % 10) / 100, md_mean=0.0008, qc_passed=True) for i, s in enumerate(scans)])
+    patients = Patient.objects.bulk_create(
+        [
+            Patient(
+                study_id=f"BK-{start + i:06d}",
+                given_name="Bulk",
+                family_name="Patient",
+                mrn=f"BK-{start + i}",
+                date_of_birth=dt.date(2018, 1, 10),
+                sex="FM"[i % 2],
+                cp_subtype="spastic-diplegia",
+                etiology="hie",
+                gmfcs_level=1 + i % 5,
+            )
+            for i in range(count)
+        ]
+    )
+    harvests = BoneMarrowHarvest.objects.bulk_create(
+        [BoneMarrowHarvest(patient=p, date=dt.date(2024, 2, 1), volume_ml=Decimal("150")) for p in patients]
+    )
+    products = CellProduct.objects.bulk_create(
+        [
+            CellProduct(
+                harvest=h,
+                tnc_count=3_000_000_000 + i * 1_000_000,
+                cd34_count=25_000_000,
+                viability_percent=Decimal("95"),
+            )
+            for i, h in enumerate(harvests)
+        ]
+    )
+    IntrathecalProcedure.objects.bulk_create(
+        [
+            IntrathecalProcedure(
+                patient=p, product=prod, date=dt.date(2024, 2, 2), weight_kg=Decimal("16"), volume_ml=Decimal("10")
+            )
+            for p, prod in zip(patients, products)
+        ]
+    )
+    visits = Visit.objects.bulk_create(
+        [Visit(patient=p, date=day, kind=kind) for p in patients for day, kind in BULK_VISITS]
+    )
+    Score.objects.bulk_create(
+        [
+            Score(visit=v, instrument=instrument, value=Decimal(value))
+            for i, v in enumerate(visits)
+            for instrument, value in ((gmfm, 40 + i % 7), (gmfcs, 1 + i % 5))
+        ]
+    )
+    scans = Scan.objects.bulk_create(
+        [
+            Scan(
+                visit=v,
+                acquisition_date=v.date,
+                dwi="bulk/dwi.nii.gz",
+                bval="bulk/dwi.bval",
+                bvec="bulk/dwi.bvec",
+                dwi_sha256="0" * 64,
+                bval_sha256="0" * 64,
+                bvec_sha256="0" * 64,
+                fingerprint=f"bulk-{v.pk}",
+                status="done",
+            )
+            for v in visits
+        ]
+    )
+    DiffusionResult.objects.bulk_create(
+        [
+            DiffusionResult(
+                scan=s,
+                is_current=True,
+                folder="bulk",
+                fa_mean=0.3 + (i % 10) / 100,
+                fa_wm_mean=0.4 + (i % 10) / 100,
+                md_mean=0.0008,
+                qc_passed=True,
+            )
+            for i, s in enumerate(scans)
+        ]
+    )
     return count * ROWS_PER_PATIENT
 
 
@@ -463,8 +587,14 @@ LINKED = {
 def build_linked(cohort, study_ids):
     for study_id in study_ids:
         b_score, f_score, b_fa, f_fa, tnc = LINKED[study_id]
-        cohort.simple(study_id, baseline_score=b_score, follow_score=f_score, baseline_fa=b_fa, follow_fa=f_fa,
-                      tnc=tnc * 100_000_000)
+        cohort.simple(
+            study_id,
+            baseline_score=b_score,
+            follow_score=f_score,
+            baseline_fa=b_fa,
+            follow_fa=f_fa,
+            tnc=tnc * 100_000_000,
+        )
 
 
 def exact_spearman_p(x, y):

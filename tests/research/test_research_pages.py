@@ -1,5 +1,6 @@
 """The research pages: the cohort and the linking of FA with scores render for research with n
 shown; the plots come as PNG and SVG; a download is logged; clinical roles are kept out."""
+
 import datetime as dt
 import html
 import re
@@ -15,11 +16,27 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def two(cohort):
     cohort.simple("CP-501", gmfcs_level=3)
-    cohort.simple("CP-502", gmfcs_level=2, baseline_score=30, follow_score=37, baseline_fa=0.35, follow_fa=0.43,
-                  tnc=4_800_000_000, cp_subtype="spastic-quadriplegia")
-    cohort.simple("CP-503", gmfcs_level=4, baseline_score=20, follow_score=21, baseline_fa=0.30, follow_fa=0.31,
-                  procedure_date=dt.date(2024, 3, 1), baseline_date=dt.date(2024, 2, 1),
-                  follow_date=dt.date(2025, 3, 1))
+    cohort.simple(
+        "CP-502",
+        gmfcs_level=2,
+        baseline_score=30,
+        follow_score=37,
+        baseline_fa=0.35,
+        follow_fa=0.43,
+        tnc=4_800_000_000,
+        cp_subtype="spastic-quadriplegia",
+    )
+    cohort.simple(
+        "CP-503",
+        gmfcs_level=4,
+        baseline_score=20,
+        follow_score=21,
+        baseline_fa=0.30,
+        follow_fa=0.31,
+        procedure_date=dt.date(2024, 3, 1),
+        baseline_date=dt.date(2024, 2, 1),
+        follow_date=dt.date(2025, 3, 1),
+    )
 
 
 def n_shown(content):
@@ -62,7 +79,7 @@ def test_the_linking_page_shows_n_and_the_per_patient_changes(two, researcher):
     assert "+0.080" in row and "+7.0" in row  # ΔFA 0.43 - 0.35, ΔGMFM-88 37 - 30
     for name in PLOTS:
         assert f'src="/research/plots/{name}.png?' in page
-    assert '<option selected>GMFM-88</option>' in page and "<option selected>FA white matter</option>" in page
+    assert "<option selected>GMFM-88</option>" in page and "<option selected>FA white matter</option>" in page
 
 
 def test_the_linking_page_keeps_the_filter(two, researcher):
@@ -102,25 +119,33 @@ def test_a_downloaded_plot_is_logged(two, researcher, name, fmt):
     assert log.filters == {"gmfcs": [3]}
 
 
-@pytest.mark.parametrize("url,code", [
-    ("/research/plots/no-such-plot.png", 404),
-    ("/research/plots/fa-vs-score.pdf", 404),
-    ("/research/plots/fa-vs-score.png?tnc_min=abc", 400),
-    ("/research/?gmfcs=9", 400),
-    ("/research/linking/?months_min=9&months_max=1", 400),
-])
+@pytest.mark.parametrize(
+    "url,code",
+    [
+        ("/research/plots/no-such-plot.png", 404),
+        ("/research/plots/fa-vs-score.pdf", 404),
+        ("/research/plots/fa-vs-score.png?tnc_min=abc", 400),
+        ("/research/?gmfcs=9", 400),
+        ("/research/linking/?months_min=9&months_max=1", 400),
+    ],
+)
 def test_bad_plot_or_filter(two, researcher, url, code):
     assert researcher.get(url).status_code == code
     assert not ExportLog.objects.exists()
 
 
-RESEARCH_PAGES = ["/research/", "/research/linking/", "/research/plots/fa-vs-score.png",
-                  "/research/plots/score-trajectories.svg?download=1"]
+RESEARCH_PAGES = [
+    "/research/",
+    "/research/linking/",
+    "/research/plots/fa-vs-score.png",
+    "/research/plots/score-trajectories.svg?download=1",
+]
 
 
 @pytest.mark.parametrize("url", RESEARCH_PAGES)
-@pytest.mark.parametrize("role,code", [("hematology", 403), ("radiology", 403), ("research", 200),
-                                       ("registry-admin", 200)])
+@pytest.mark.parametrize(
+    "role,code", [("hematology", 403), ("radiology", 403), ("research", 200), ("registry-admin", 200)]
+)
 def test_who_may_see_the_research_pages(two, as_role, url, role, code):
     response = as_role(role).get(url)
     assert response.status_code == code

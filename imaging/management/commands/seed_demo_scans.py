@@ -3,6 +3,7 @@ worker; FA in the tracts is a little higher at follow-up, as in the case series.
 
 Idempotent: a visit that has a scan is left alone.
 """
+
 import tempfile
 from pathlib import Path
 
@@ -27,18 +28,28 @@ class Command(BaseCommand):
     def handle(self, shape, **options):
         shape = tuple(int(size) for size in shape.split(","))
         radiologist = get_user_model().objects.filter(username="radiology").first()
-        visits = Visit.objects.filter(patient__study_id__in=FOLLOW_UP_FA_RISE, scans__isnull=True).select_related(
-            "patient").order_by("patient__study_id", "date")
+        visits = (
+            Visit.objects.filter(patient__study_id__in=FOLLOW_UP_FA_RISE, scans__isnull=True)
+            .select_related("patient")
+            .order_by("patient__study_id", "date")
+        )
         queued = 0
-        for index, visit in enumerate(visits):
+        for visit in visits:
             rise = FOLLOW_UP_FA_RISE[visit.patient.study_id] if visit.kind == Visit.Kind.FOLLOW_UP else 0.0
             phantom = make_phantom(shape=shape, n_b0=2, n_dirs=32, snr=30, fa_boost=rise, seed=visit.pk)
             with tempfile.TemporaryDirectory() as folder:
                 paths = phantom.save(folder)
-                with open(paths["dwi"], "rb") as dwi, open(paths["bval"], "rb") as bval, \
-                        open(paths["bvec"], "rb") as bvec:
+                with (
+                    open(paths["dwi"], "rb") as dwi,
+                    open(paths["bval"], "rb") as bval,
+                    open(paths["bvec"], "rb") as bvec,
+                ):
                     services.scan_register(
-                        visit, radiologist, dwi=File(dwi, name=Path(paths["dwi"]).name),
-                        bval=File(bval, name="dwi.bval"), bvec=File(bvec, name="dwi.bvec"))
+                        visit,
+                        radiologist,
+                        dwi=File(dwi, name=Path(paths["dwi"]).name),
+                        bval=File(bval, name="dwi.bval"),
+                        bvec=File(bvec, name="dwi.bvec"),
+                    )
             queued += 1
         self.stdout.write(f"Demo scans: {queued} queued for the worker.")

@@ -1,4 +1,5 @@
 """Create a staff account with one role: `manage.py adduser NAME --role ROLE [--password P]`."""
+
 import getpass
 
 from django.contrib.auth import get_user_model
@@ -34,7 +35,7 @@ class Command(BaseCommand):
         try:
             validate_password(password, user)
         except ValidationError as error:
-            raise CommandError("Password refused: " + " ".join(error.messages))
+            raise CommandError("Password refused: " + " ".join(error.messages)) from None
         with transaction.atomic():
             user.set_password(password)
             user.is_staff = role == REGISTRY_ADMIN

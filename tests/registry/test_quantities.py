@@ -1,4 +1,5 @@
 """Parsing and display of clinical quantities: cell counts as typed, doses per kg, changes."""
+
 from decimal import Decimal
 
 import pytest
@@ -8,10 +9,18 @@ from registry.forms import parse_cell_count
 from registry.templatetags.registry_format import cells, per_kg, signed
 
 
-@pytest.mark.parametrize("typed,cells_count", [
-    ("3200000000", 3_200_000_000), ("3,200,000,000", 3_200_000_000), ("3.2e9", 3_200_000_000),
-    ("3.2E+9", 3_200_000_000), ("3.2 x 10^9", 3_200_000_000), ("3.2×10⁹", 3_200_000_000), ("2.5*10^7", 25_000_000),
-])
+@pytest.mark.parametrize(
+    "typed,cells_count",
+    [
+        ("3200000000", 3_200_000_000),
+        ("3,200,000,000", 3_200_000_000),
+        ("3.2e9", 3_200_000_000),
+        ("3.2E+9", 3_200_000_000),
+        ("3.2 x 10^9", 3_200_000_000),
+        ("3.2×10⁹", 3_200_000_000),
+        ("2.5*10^7", 25_000_000),
+    ],
+)
 def test_cell_counts_are_read_as_the_lab_writes_them(typed, cells_count):
     assert parse_cell_count(typed) == cells_count
 

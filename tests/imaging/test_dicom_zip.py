@@ -123,8 +123,7 @@ def test_non_diffusion_series_is_ignored_next_to_the_dwi(tmp_path):
     data, bvals, bvecs = _scheme()
     src = tmp_path / "src"
     synth.write_dwi_series(src / "dti", data, bvals, bvecs, series_number=5)
-    synth.write_dwi_series(src / "t2", data[..., :1], series_number=2, diffusion=False,
-                           series_description="T2 axial")
+    synth.write_dwi_series(src / "t2", data[..., :1], series_number=2, diffusion=False, series_description="T2 axial")
     zp = synth.zip_folder(src, tmp_path / "study.zip")
     dwi, bval, _ = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB)
     assert nib.load(dwi).shape[3] == N_DIRS + 1
@@ -247,8 +246,14 @@ def test_encrypted_member_is_refused(tmp_path):
 
 
 def test_text_files_only_hold_no_dicom(tmp_path):
-    zp = _zip_with(tmp_path, [("report.txt", "Normal MRI.\n" * 50), ("notes/readme.md", "# notes\n"),
-                              ("DICOM/IM00001.dcm", "not really DICOM")])
+    zp = _zip_with(
+        tmp_path,
+        [
+            ("report.txt", "Normal MRI.\n" * 50),
+            ("notes/readme.md", "# notes\n"),
+            ("DICOM/IM00001.dcm", "not really DICOM"),
+        ],
+    )
     msg = _refused(zp, tmp_path / "out")
     assert msg.startswith("The zip holds no DICOM files")
     assert not (tmp_path / "out" / "dicom").exists()
@@ -326,8 +331,7 @@ def test_lying_header_never_writes_more_than_max_bytes(tmp_path, monkeypatch):
     """Even if the declared sizes were believed (checks disabled), the stream stops at max_bytes."""
     zp = _bomb(tmp_path)
     real_check = dicom._check_archive
-    monkeypatch.setattr(dicom, "_check_archive",
-                        lambda zf, mb, mf, mr: real_check(zf, 10**12, mf, 10**9))
+    monkeypatch.setattr(dicom, "_check_archive", lambda zf, mb, mf, mr: real_check(zf, 10**12, mf, 10**9))
     written = [0]
 
     def counting_open(path, mode="r", *a, **kw):

@@ -1,4 +1,5 @@
 """History: every create, update and delete records who, when, and the values before and after."""
+
 from decimal import Decimal
 
 from registry.models import IntrathecalProcedure, Patient
@@ -6,8 +7,9 @@ from registry.models import IntrathecalProcedure, Patient
 
 def test_api_writes_are_recorded_with_their_author(build, hematology_api):
     procedure = build.procedure(weight_kg=Decimal("16"))
-    response = hematology_api.patch(f"/api/v1/procedures/{procedure.pk}/", {"weight_kg": "17.5", "version": 1},
-                                    format="json")
+    response = hematology_api.patch(
+        f"/api/v1/procedures/{procedure.pk}/", {"weight_kg": "17.5", "version": 1}, format="json"
+    )
     assert response.status_code == 200, response.content
     latest = procedure.history.latest()
     assert latest.history_type == "~"
@@ -29,8 +31,10 @@ def test_page_edits_are_recorded_and_shown_on_the_history_page(build, client, ma
     user = make_user("hematology", "dr-lopez")
     client.force_login(user)
     patient = build.patient(gmfcs_level=3)
-    data = {field: getattr(patient, field) for field in
-            ["study_id", "given_name", "family_name", "mrn", "sex", "cp_subtype", "etiology"]}
+    data = {
+        field: getattr(patient, field)
+        for field in ["study_id", "given_name", "family_name", "mrn", "sex", "cp_subtype", "etiology"]
+    }
     data.update(date_of_birth=patient.date_of_birth.isoformat(), gmfcs_level=4, version=1)
     response = client.post(f"/records/patients/{patient.pk}/edit/", data)
     assert response.status_code == 302
@@ -57,7 +61,8 @@ def test_history_names_related_records_and_choices(build, client, make_user):
 def test_a_refused_write_leaves_no_history(build, hematology_api):
     procedure = build.procedure()
     before = IntrathecalProcedure.history.count()
-    response = hematology_api.patch(f"/api/v1/procedures/{procedure.pk}/", {"weight_kg": "999", "version": 1},
-                                    format="json")
+    response = hematology_api.patch(
+        f"/api/v1/procedures/{procedure.pk}/", {"weight_kg": "999", "version": 1}, format="json"
+    )
     assert response.status_code == 400
     assert IntrathecalProcedure.history.count() == before

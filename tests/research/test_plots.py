@@ -1,4 +1,5 @@
 """Research figures: valid PNG and SVG, byte-identical on repeat, honest about small n, no figure leaks."""
+
 import io
 import re
 import xml.etree.ElementTree as ET
@@ -13,18 +14,28 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_SHAPE = (round(plots.FIGSIZE[1] * plots.DPI), round(plots.FIGSIZE[0] * plots.DPI))
 LABELS = ["CP-001", "CP-002", "CP-003"]
 
-POINTS = [{"label": "CP-001", "x": 0.021, "y": 6.5}, {"label": "CP-002", "x": 0.034, "y": 9.1},
-          {"label": "CP-003", "x": 0.012, "y": 3.2}]
-SERIES = {"CP-001": [(-1, 0.41), (3, 0.43), (12, 0.45)], "CP-002": [(0, 0.38), (6, 0.40), (12, 0.42)],
-          "CP-003": [(-0.5, 0.45), (6, 0.45), (12, 0.46)]}
-PAIRS = [{"label": "CP-001", "before": 0.41, "after": 0.45}, {"label": "CP-002", "before": 0.38, "after": 0.42},
-         {"label": "CP-003", "before": 0.45, "after": 0.46}]
+POINTS = [
+    {"label": "CP-001", "x": 0.021, "y": 6.5},
+    {"label": "CP-002", "x": 0.034, "y": 9.1},
+    {"label": "CP-003", "x": 0.012, "y": 3.2},
+]
+SERIES = {
+    "CP-001": [(-1, 0.41), (3, 0.43), (12, 0.45)],
+    "CP-002": [(0, 0.38), (6, 0.40), (12, 0.42)],
+    "CP-003": [(-0.5, 0.45), (6, 0.45), (12, 0.46)],
+}
+PAIRS = [
+    {"label": "CP-001", "before": 0.41, "after": 0.45},
+    {"label": "CP-002", "before": 0.38, "after": 0.42},
+    {"label": "CP-003", "before": 0.45, "after": 0.46},
+]
 
 
 def scatter(points=POINTS, fmt="png", title="FA change vs GMFM-88 change"):
     rho = stats.spearman([p["x"] for p in points], [p["y"] for p in points])
-    return plots.scatter_with_fit(points, x_label="Change in FA", y_label="Change in GMFM-88", title=title,
-                                  stats=rho, fmt=fmt)
+    return plots.scatter_with_fit(
+        points, x_label="Change in FA", y_label="Change in GMFM-88", title=title, stats=rho, fmt=fmt
+    )
 
 
 def trajectories(series=SERIES, fmt="png", title="FA over time"):
@@ -56,8 +67,14 @@ def test_png_is_valid_and_of_the_expected_size(name):
     assert image.shape[:2] == PNG_SHAPE
 
 
-@pytest.mark.parametrize("name,title", [("scatter", "FA change vs GMFM-88 change"), ("trajectories", "FA over time"),
-                                        ("paired", "FA before and after the cells")])
+@pytest.mark.parametrize(
+    "name,title",
+    [
+        ("scatter", "FA change vs GMFM-88 change"),
+        ("trajectories", "FA over time"),
+        ("paired", "FA before and after the cells"),
+    ],
+)
 def test_svg_parses_and_shows_title_labels_and_n(name, title):
     text = svg_text(PLOTS[name](fmt="svg"))
     assert title in text

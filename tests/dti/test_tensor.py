@@ -57,8 +57,7 @@ def test_equals_dipy_on_phantom_wls():
     ours = fit_dti(p.data, gt, p.brain_mask, "WLS", chunk_size=1000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = TensorModel(gradient_table(p.bvals, bvecs=p.bvecs),
-                          fit_method="WLS").fit(p.data, mask=p.brain_mask)
+        ref = TensorModel(gradient_table(p.bvals, bvecs=p.bvecs), fit_method="WLS").fit(p.data, mask=p.brain_mask)
     assert np.abs(ours.fa - ref.fa)[p.brain_mask].max() <= DIPY_TOL
     # the chunked, threaded fit does not depend on the chunk size
     ours2 = fit_dti(p.data, gt, p.brain_mask, "WLS", chunk_size=4096, n_threads=1)
@@ -80,8 +79,7 @@ def test_eigen_closed_form_matches_eigh():
     D = A @ np.transpose(A, (0, 2, 1)) + 1e-4 * np.eye(3)
     D[:5] = np.diag([1.7e-3, 3e-4, 3e-4])  # exactly cylindrical
     D[5:10] = 8e-4 * np.eye(3)  # exactly isotropic
-    lt = np.stack([D[:, 0, 0], D[:, 0, 1], D[:, 1, 1], D[:, 0, 2], D[:, 1, 2],
-                   D[:, 2, 2]], 1)
+    lt = np.stack([D[:, 0, 0], D[:, 0, 1], D[:, 1, 1], D[:, 0, 2], D[:, 1, 2], D[:, 2, 2]], 1)
     ev, v1, bad = eig_tensor(lt)
     w, V = np.linalg.eigh(D)
     # relative to the largest eigenvalue: <= 1e-8 (exactly repeated eigenvalues
@@ -155,12 +153,10 @@ def test_phantom_fa_boost():
     boosted = make_phantom((32, 32, 20), snr=np.inf, fa_boost=0.05)
     for k in base.true_fa:
         if k >= 3:
-            assert boosted.true_fa[k] == pytest.approx(min(base.true_fa[k] + 0.05, 0.95),
-                                                       abs=1e-9)
+            assert boosted.true_fa[k] == pytest.approx(min(base.true_fa[k] + 0.05, 0.95), abs=1e-9)
         else:
             assert boosted.true_fa[k] == base.true_fa[k]
-    maps = fit_dti(boosted.data, make_gradient_table(boosted.bvals, boosted.bvecs),
-                   boosted.brain_mask)
+    maps = fit_dti(boosted.data, make_gradient_table(boosted.bvals, boosted.bvecs), boosted.brain_mask)
     for k in boosted.true_fa:  # noise-free: FA exact to 1e-4
         assert abs(maps.fa[boosted.labels == k].mean() - boosted.true_fa[k]) <= 1e-4
 

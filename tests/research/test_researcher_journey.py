@@ -1,6 +1,7 @@
 """In headless Chromium: a researcher signs in, filters the cohort by GMFCS level, sees n change,
 opens the linking of FA with scores, sees its plot load, and downloads the plot (PNG) and the
 long table (CSV)."""
+
 import csv
 import datetime as dt
 import io
@@ -16,8 +17,15 @@ from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # study id, GMFCS, TNC (cells, 16 kg), baseline and follow-up GMFM-88, baseline and follow-up FA
@@ -48,11 +56,22 @@ def page(live_server):
 
 def fa_result(visit, fa):
     """A processed scan with its FA, written straight to the database (the pipeline has its own tests)."""
-    scan = Scan.objects.create(visit=visit, acquisition_date=visit.date, dwi="e2e/dwi.nii.gz", bval="e2e/dwi.bval",
-                               bvec="e2e/dwi.bvec", dwi_sha256="0" * 64, bval_sha256="0" * 64, bvec_sha256="0" * 64,
-                               fingerprint=uuid.uuid4().hex, status="done", usable=True)
-    DiffusionResult.objects.create(scan=scan, is_current=True, folder="e2e", fa_mean=fa - 0.1, fa_wm_mean=fa,
-                                   md_mean=0.0008, qc_passed=True)
+    scan = Scan.objects.create(
+        visit=visit,
+        acquisition_date=visit.date,
+        dwi="e2e/dwi.nii.gz",
+        bval="e2e/dwi.bval",
+        bvec="e2e/dwi.bvec",
+        dwi_sha256="0" * 64,
+        bval_sha256="0" * 64,
+        bvec_sha256="0" * 64,
+        fingerprint=uuid.uuid4().hex,
+        status="done",
+        usable=True,
+    )
+    DiffusionResult.objects.create(
+        scan=scan, is_current=True, folder="e2e", fa_mean=fa - 0.1, fa_wm_mean=fa, md_mean=0.0008, qc_passed=True
+    )
 
 
 @pytest.fixture
@@ -61,8 +80,10 @@ def cohort(build):
         patient = build.patient(study_id=study_id, mrn=f"MRN-{study_id}", gmfcs_level=gmfcs)
         product = build.product(harvest=build.harvest(patient=patient, date=dt.date(2024, 2, 1)), tnc_count=tnc)
         build.procedure(product=product, date=dt.date(2024, 2, 2), weight_kg=Decimal("16"))
-        for day, kind, score, fa in ((dt.date(2024, 1, 20), "baseline", base_score, base_fa),
-                                     (dt.date(2024, 8, 2), "follow-up", follow_score, follow_fa)):
+        for day, kind, score, fa in (
+            (dt.date(2024, 1, 20), "baseline", base_score, base_fa),
+            (dt.date(2024, 8, 2), "follow-up", follow_score, follow_fa),
+        ):
             visit = build.visit(patient=patient, date=day, kind=kind)
             build.score(visit=visit, value=Decimal(score))
             fa_result(visit, fa)
@@ -125,6 +146,7 @@ def test_researcher_filters_links_fa_with_scores_and_downloads(page, live_server
 
     from research.models import ExportLog
 
-    kinds = sorted(ExportLog.objects.filter(user__username="dr-rivera", completed=True)
-                   .values_list("kind", "file_format"))
+    kinds = sorted(
+        ExportLog.objects.filter(user__username="dr-rivera", completed=True).values_list("kind", "file_format")
+    )
     assert kinds == [("long", "csv"), ("plot:fa-vs-score", "png")]

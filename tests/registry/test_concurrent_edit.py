@@ -1,4 +1,5 @@
 """Two people editing one record: the second save is refused, never a silent overwrite."""
+
 import threading
 
 import pytest
@@ -11,8 +12,12 @@ from registry.models import Patient
 def test_api_refuses_a_stale_version_in_the_body_with_409(build, hematology_api, api_as):
     patient = build.patient(gmfcs_level=3)
     other = api_as("registry-admin")
-    assert hematology_api.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4, "version": 1},
-                                format="json").status_code == 200
+    assert (
+        hematology_api.patch(
+            f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4, "version": 1}, format="json"
+        ).status_code
+        == 200
+    )
     response = other.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 2, "version": 1}, format="json")
     assert response.status_code == 409
     assert "changed by" in response.json()["detail"] and response.json()["current_version"] == 2
@@ -23,11 +28,13 @@ def test_api_refuses_a_stale_if_match_with_412(build, hematology_api):
     patient = build.patient()
     etag = hematology_api.get(f"/api/v1/patients/{patient.pk}/")["ETag"]
     assert etag == '"1"'
-    first = hematology_api.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4}, format="json",
-                                 HTTP_IF_MATCH=etag)
+    first = hematology_api.patch(
+        f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4}, format="json", HTTP_IF_MATCH=etag
+    )
     assert first.status_code == 200 and first.json()["version"] == 2
-    second = hematology_api.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 1}, format="json",
-                                  HTTP_IF_MATCH=etag)
+    second = hematology_api.patch(
+        f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 1}, format="json", HTTP_IF_MATCH=etag
+    )
     assert second.status_code == 412
     assert Patient.objects.get(pk=patient.pk).gmfcs_level == 4
 
@@ -37,8 +44,9 @@ def test_api_asks_for_the_version_when_none_is_sent(build, hematology_api):
     response = hematology_api.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4}, format="json")
     assert response.status_code == 428
     assert "version" in response.json()["detail"]
-    response = hematology_api.patch(f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4, "version": "two"},
-                                    format="json")
+    response = hematology_api.patch(
+        f"/api/v1/patients/{patient.pk}/", {"gmfcs_level": 4, "version": "two"}, format="json"
+    )
     assert response.status_code == 400
     assert Patient.objects.get(pk=patient.pk).gmfcs_level == 3
 
@@ -53,8 +61,10 @@ def test_stale_delete_is_refused(build, hematology_api):
 def test_page_refuses_the_second_save_and_keeps_the_first(build, client, make_user):
     patient = build.patient(gmfcs_level=3)
     first, second = make_user("hematology", "first"), make_user("registry-admin", "second")
-    form = {field: getattr(patient, field) for field in
-            ["study_id", "given_name", "family_name", "mrn", "sex", "cp_subtype", "etiology"]}
+    form = {
+        field: getattr(patient, field)
+        for field in ["study_id", "given_name", "family_name", "mrn", "sex", "cp_subtype", "etiology"]
+    }
     form.update(date_of_birth=patient.date_of_birth.isoformat(), version=1)
 
     client.force_login(first)

@@ -6,6 +6,7 @@ which show identifiers); instruments are written by registry-admin alone. Anonym
 requests get 401 from the API and the login page from the site. Every refused write is
 checked in the database too: nothing stored, nothing changed.
 """
+
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from rest_framework.test import APIClient
 
 from registry import services
 from registry.models import (
-    AdverseEvent, BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit,
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
 )
 from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 
@@ -43,8 +51,14 @@ KINDS = {
         Patient,
         lambda build: build.patient(),
         lambda record: dict(
-            study_id="CP-777", given_name="Nora", family_name="Nueva", mrn="MRN-777",
-            date_of_birth=dt.date(2019, 5, 1), sex="M", cp_subtype="spastic-hemiplegia", etiology="prematurity",
+            study_id="CP-777",
+            given_name="Nora",
+            family_name="Nueva",
+            mrn="MRN-777",
+            date_of_birth=dt.date(2019, 5, 1),
+            sex="M",
+            cp_subtype="spastic-hemiplegia",
+            etiology="prematurity",
             gmfcs_level=2,
         ),
         ("gmfcs_level", 4),
@@ -53,7 +67,10 @@ KINDS = {
         BoneMarrowHarvest,
         lambda build: build.harvest(),
         lambda record: dict(
-            patient=record.patient, date=dt.date(2024, 3, 1), gcsf_mobilized=False, volume_ml=Decimal("120"),
+            patient=record.patient,
+            date=dt.date(2024, 3, 1),
+            gcsf_mobilized=False,
+            volume_ml=Decimal("120"),
             processing_method="sepax",
         ),
         ("volume_ml", Decimal("175.5")),
@@ -62,7 +79,10 @@ KINDS = {
         CellProduct,
         lambda build: build.product(),
         lambda record: dict(
-            harvest=record.harvest, tnc_count=1_500_000_000, viability_percent=Decimal("90"), sterility="negative",
+            harvest=record.harvest,
+            tnc_count=1_500_000_000,
+            viability_percent=Decimal("90"),
+            sterility="negative",
         ),
         ("viability_percent", Decimal("90.5")),
     ),
@@ -70,8 +90,13 @@ KINDS = {
         IntrathecalProcedure,
         lambda build: build.procedure(),
         lambda record: dict(
-            patient=record.patient, product=record.product, date=dt.date(2024, 3, 2), weight_kg=Decimal("16.5"),
-            volume_ml=Decimal("8"), puncture_level="L3-L4", sedation="general",
+            patient=record.patient,
+            product=record.product,
+            date=dt.date(2024, 3, 2),
+            weight_kg=Decimal("16.5"),
+            volume_ml=Decimal("8"),
+            puncture_level="L3-L4",
+            sedation="general",
         ),
         ("weight_kg", Decimal("17.25")),
     ),
@@ -79,7 +104,11 @@ KINDS = {
         AdverseEvent,
         lambda build: build.adverse_event(),
         lambda record: dict(
-            procedure=record.procedure, onset_date=dt.date(2024, 2, 3), term="Fever", grade=2, outcome="recovered",
+            procedure=record.procedure,
+            onset_date=dt.date(2024, 2, 3),
+            term="Fever",
+            grade=2,
+            outcome="recovered",
         ),
         ("grade", 2),
     ),
@@ -92,7 +121,12 @@ KINDS = {
     "instruments": Kind(
         Instrument,
         lambda build: services.record_create(
-            Instrument, None, code="test-scale", name="Test scale", min_value=Decimal("0"), max_value=Decimal("10"),
+            Instrument,
+            None,
+            code="test-scale",
+            name="Test scale",
+            min_value=Decimal("0"),
+            max_value=Decimal("10"),
         ),
         lambda record: dict(code="other-scale", name="Other scale", min_value=Decimal("0"), max_value=Decimal("5")),
         ("name", "Renamed scale"),
@@ -102,7 +136,9 @@ KINDS = {
         Score,
         lambda build: build.score(),
         lambda record: dict(
-            visit=record.visit, instrument=Instrument.objects.get(code="GMFM-66"), value=Decimal("55.5"),
+            visit=record.visit,
+            instrument=Instrument.objects.get(code="GMFM-66"),
+            value=Decimal("55.5"),
             assessor="Dr Test",
         ),
         ("value", Decimal("42")),
@@ -308,8 +344,13 @@ def course(build):
     procedure = build.procedure(product=product)
     visit = build.visit(patient=patient)
     return {
-        "patients": patient, "harvests": harvest, "products": product, "procedures": procedure,
-        "adverse-events": build.adverse_event(procedure=procedure), "visits": visit, "scores": build.score(visit=visit),
+        "patients": patient,
+        "harvests": harvest,
+        "products": product,
+        "procedures": procedure,
+        "adverse-events": build.adverse_event(procedure=procedure),
+        "visits": visit,
+        "scores": build.score(visit=visit),
     }
 
 

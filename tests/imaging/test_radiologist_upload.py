@@ -1,5 +1,6 @@
 """In headless Chromium with a real Celery worker: a radiologist uploads the demo scan for a
 visit, watches it being processed, and sees the FA preview and the viewer."""
+
 import os
 
 import pytest
@@ -11,8 +12,16 @@ from imaging.dti import make_phantom
 from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.postgres]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 
 
 @pytest.fixture

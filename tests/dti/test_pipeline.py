@@ -9,20 +9,24 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from imaging.dti import (DiffusionInputError, brain_mask, make_phantom, mean_b0,
-                         process_dwi, run_pipeline)
+from imaging.dti import DiffusionInputError, brain_mask, make_phantom, mean_b0, process_dwi, run_pipeline
 
 
 def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
     f = small_phantom_files
     calls = []
-    res = run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "out",
-                       labels_path=f["labels"], label_names=f["label_names"],
-                       progress=lambda stage, pct: calls.append((stage, pct)))
+    res = run_pipeline(
+        f["dwi"],
+        f["bval"],
+        f["bvec"],
+        tmp_path / "out",
+        labels_path=f["labels"],
+        label_names=f["label_names"],
+        progress=lambda stage, pct: calls.append((stage, pct)),
+    )
     # progress: called at each stage, integer, non-decreasing, ends at 100
     stages = [s for s, _ in calls]
-    for st in ("validate", "load", "mask", "fit", "qc", "rois", "save", "previews",
-               "done"):
+    for st in ("validate", "load", "mask", "fit", "qc", "rois", "save", "previews", "done"):
         assert st in stages
     pcts = [p for _, p in calls]
     assert all(isinstance(p, int) for p in pcts)
@@ -44,8 +48,16 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
     json.dumps(res.to_dict(), allow_nan=False)  # plain JSON data
     # QC items: value + flag + message
     items = res.qc["items"]
-    for name in ("b0_count", "n_directions", "b_values", "snr", "fit_residual",
-                 "nonphysical_eigenvalues", "fa_histogram", "brain_mask"):
+    for name in (
+        "b0_count",
+        "n_directions",
+        "b_values",
+        "snr",
+        "fit_residual",
+        "nonphysical_eigenvalues",
+        "fa_histogram",
+        "brain_mask",
+    ):
         assert set(items[name]) == {"value", "flag", "message"}
         assert items[name]["flag"] in ("pass", "warn")
     assert items["b0_count"]["value"] == 2 and items["n_directions"]["value"] == 20
@@ -82,8 +94,7 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
     assert prov["pipeline_version"] and prov["versions"]["dipy"]
     import hashlib
 
-    assert prov["inputs"]["dwi"]["sha256"] == hashlib.sha256(
-        open(f["dwi"], "rb").read()).hexdigest()
+    assert prov["inputs"]["dwi"]["sha256"] == hashlib.sha256(open(f["dwi"], "rb").read()).hexdigest()
     assert prov["parameters"]["fit_method"] == "WLS"
     assert prov["parameters"]["snr_method"] == "b0_repeats"
 
@@ -124,24 +135,39 @@ def test_bad_labels_grid(small_phantom_files, tmp_path):
         run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "o", labels_path=lab)
     assert ei.value.field == "labels" and "resample" in ei.value.message
     with pytest.raises(DiffusionInputError) as ei:
-        run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "o",
-                     label_names="{not json")
+        run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "o", label_names="{not json")
     assert ei.value.field == "label_names"
 
 
 def _cli(args, cwd):
     env = dict(os.environ)
     env["PYTHONPATH"] = cwd + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "imaging.dti", *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "imaging.dti", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_end_to_end(small_phantom_files, tmp_path, repo_root):
     f = small_phantom_files
     out = tmp_path / "cli_out"
-    r = _cli([f["dwi"], "--bval", f["bval"], "--bvec", f["bvec"], "--out", str(out),
-              "--labels", f["labels"], "--label-names", f["label_names"],
-              "--fit", "OLS"], repo_root)
+    r = _cli(
+        [
+            f["dwi"],
+            "--bval",
+            f["bval"],
+            "--bvec",
+            f["bvec"],
+            "--out",
+            str(out),
+            "--labels",
+            f["labels"],
+            "--label-names",
+            f["label_names"],
+            "--fit",
+            "OLS",
+        ],
+        repo_root,
+    )
     assert r.returncode == 0, r.stderr
     assert "fit" in r.stderr  # tqdm progress bar with stage names
     res = json.loads((out / "results.json").read_text())
@@ -158,8 +184,7 @@ def test_cli_bad_input_exit_2(small_phantom_files, tmp_path, repo_root):
     f = small_phantom_files
     bad = tmp_path / "bad.bval"
     bad.write_text("0 1000 1000\n")
-    r = _cli([f["dwi"], "--bval", str(bad), "--bvec", f["bvec"], "--out",
-              str(tmp_path / "o"), "--quiet"], repo_root)
+    r = _cli([f["dwi"], "--bval", str(bad), "--bvec", f["bvec"], "--out", str(tmp_path / "o"), "--quiet"], repo_root)
     assert r.returncode == 2
     assert "error: invalid input (bval)" in r.stderr and "b-value" in r.stderr
     assert not (tmp_path / "o" / "results.json").exists()
@@ -171,9 +196,14 @@ def test_preload_and_array_progress(small_phantom):
     preload()
     p = small_phantom
     calls = []
-    r = process_dwi(p.data.astype(np.float64), p.bvals, p.bvecs,
-                    labels=p.labels, label_names=p.label_names,
-                    progress=lambda s, pc: calls.append((s, pc)))
+    r = process_dwi(
+        p.data.astype(np.float64),
+        p.bvals,
+        p.bvecs,
+        labels=p.labels,
+        label_names=p.label_names,
+        progress=lambda s, pc: calls.append((s, pc)),
+    )
     assert [s for s, _ in calls][0] == "mask" and calls[-1] == ("done", 100)
     assert [pc for _, pc in calls] == sorted(pc for _, pc in calls)
     assert r.rois[0]["name"] == "parenchyma"

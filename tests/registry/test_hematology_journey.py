@@ -1,5 +1,6 @@
 """In headless Chromium: hematology staff sign in, create a patient, a harvest, a product and a
 procedure, and see the dose per kg on the patient page."""
+
 import os
 from pathlib import Path
 
@@ -9,8 +10,15 @@ from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The REST API's contract: derived values, pagination, filters, schema and docs served locally."""
+
 import datetime as dt
 import re
 from decimal import Decimal
@@ -16,8 +17,9 @@ def test_procedure_doses_are_computed_per_kg(build, hematology_api):
 
 def test_doses_cannot_be_typed(build, hematology_api):
     procedure = build.procedure()
-    response = hematology_api.patch(f"/api/v1/procedures/{procedure.pk}/", {"tnc_per_kg": 1, "version": 1},
-                                    format="json")
+    response = hematology_api.patch(
+        f"/api/v1/procedures/{procedure.pk}/", {"tnc_per_kg": 1, "version": 1}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["tnc_per_kg"] == pytest.approx(3.2e9 / 16)
 
@@ -29,7 +31,9 @@ def test_visits_show_months_since_the_first_procedure_and_their_scores(build, he
     build.score(visit=visit, instrument="MAS", value=Decimal("1.5"))
     body = hematology_api.get(f"/api/v1/visits/{visit.pk}/").json()
     assert body["months_since_procedure"] == pytest.approx(round(182 / 30.4375, 1))
-    assert body["scores"] == [{"id": visit.scores.get().pk, "instrument": "MAS", "value": "1.50", "display_value": "1+"}]
+    assert body["scores"] == [
+        {"id": visit.scores.get().pk, "instrument": "MAS", "value": "1.50", "display_value": "1+"}
+    ]
     assert body["imaging"] == []
     assert hematology_api.get(f"/api/v1/procedures/?patient={patient.pk}").json()["results"][0]["age_months"] == 72
 
@@ -64,13 +68,17 @@ def test_lists_filter_by_patient_visit_and_dates(build, hematology_api):
 def test_patients_can_be_searched_by_study_id_and_name(build, hematology_api):
     build.patient(study_id="CP-777", family_name="Villarreal")
     build.patient(study_id="CP-778", family_name="Zapata")
-    assert [p["study_id"] for p in hematology_api.get("/api/v1/patients/?search=villarreal").json()["results"]] == ["CP-777"]
+    assert [p["study_id"] for p in hematology_api.get("/api/v1/patients/?search=villarreal").json()["results"]] == [
+        "CP-777"
+    ]
     assert [p["study_id"] for p in hematology_api.get("/api/v1/patients/?search=778").json()["results"]] == ["CP-778"]
 
 
 def test_scores_name_their_instrument_by_code(build, hematology_api):
     visit = build.visit()
-    response = hematology_api.post("/api/v1/scores/", {"visit": visit.pk, "instrument": "NOPE", "value": 1}, format="json")
+    response = hematology_api.post(
+        "/api/v1/scores/", {"visit": visit.pk, "instrument": "NOPE", "value": 1}, format="json"
+    )
     assert response.status_code == 400 and "instrument" in response.json()
 
 
@@ -82,8 +90,16 @@ def test_the_schema_describes_every_resource(hematology_api):
     response = hematology_api.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for resource in ["patients", "harvests", "products", "procedures", "adverse-events", "visits", "instruments",
-                     "scores"]:
+    for resource in [
+        "patients",
+        "harvests",
+        "products",
+        "procedures",
+        "adverse-events",
+        "visits",
+        "instruments",
+        "scores",
+    ]:
         assert f"/api/v1/{resource}/" in paths and f"/api/v1/{resource}/{{id}}/" in paths
     assert "/api/v1/auth/token/" in paths
 

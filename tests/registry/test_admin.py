@@ -1,4 +1,5 @@
 """The Django admin lists every model of the registry for registry-admins."""
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
@@ -31,9 +32,18 @@ def test_an_admin_save_over_someone_elses_change_is_refused(client, make_user, b
     form = client.get(f"/admin/registry/patient/{patient.pk}/change/")
     assert form.status_code == 200 and 'name="opened_version"' in form.content.decode()
     services.record_update(patient, None, 1, gmfcs_level=4)  # someone else saves meanwhile
-    data = {"study_id": patient.study_id, "given_name": "Ana", "family_name": "Prueba", "mrn": patient.mrn,
-            "date_of_birth": "2018-01-10", "sex": "F", "cp_subtype": "spastic-diplegia", "etiology": "hie",
-            "gmfcs_level": 2, "opened_version": 1}
+    data = {
+        "study_id": patient.study_id,
+        "given_name": "Ana",
+        "family_name": "Prueba",
+        "mrn": patient.mrn,
+        "date_of_birth": "2018-01-10",
+        "sex": "F",
+        "cp_subtype": "spastic-diplegia",
+        "etiology": "hie",
+        "gmfcs_level": 2,
+        "opened_version": 1,
+    }
     response = client.post(f"/admin/registry/patient/{patient.pk}/change/", data)
     assert response.status_code == 200 and "after you opened it" in response.content.decode()
     assert Patient.objects.get(pk=patient.pk).gmfcs_level == 4

@@ -1,4 +1,5 @@
 """Small-sample statistics for the research pages, checked against scipy and against values worked by hand."""
+
 import itertools
 import json
 import math
@@ -44,6 +45,7 @@ def exact_wilcoxon_p(differences):
 
 # --- change -------------------------------------------------------------------------------------------
 
+
 def test_change_and_percent_change_are_relative_to_baseline():
     assert stats.change(0.40, 0.46)["change"] == pytest.approx(0.06)
     assert stats.change(0.40, 0.46)["percent_change"] == pytest.approx(15.0)
@@ -56,12 +58,15 @@ def test_percent_change_keeps_the_direction_for_negative_baselines():
     assert stats.change(-2, -1) == {"change": 1.0, "percent_change": 50.0}
 
 
-@pytest.mark.parametrize("baseline,follow_up,expected", [
-    (0, 5, {"change": 5.0, "percent_change": None}),
-    (None, 5, {"change": None, "percent_change": None}),
-    (NAN, 5, {"change": None, "percent_change": None}),
-    (5, None, {"change": None, "percent_change": None}),
-])
+@pytest.mark.parametrize(
+    "baseline,follow_up,expected",
+    [
+        (0, 5, {"change": 5.0, "percent_change": None}),
+        (None, 5, {"change": None, "percent_change": None}),
+        (NAN, 5, {"change": None, "percent_change": None}),
+        (5, None, {"change": None, "percent_change": None}),
+    ],
+)
 def test_change_with_zero_or_missing_values(baseline, follow_up, expected):
     assert stats.change(baseline, follow_up) == expected
 
@@ -91,8 +96,9 @@ def test_spearman_exact_p_agrees_with_scipy_permutation_test():
     rng = np.random.default_rng(7)
     x = rng.normal(size=7)
     y = x + rng.normal(size=7)
-    reference = sps.permutation_test((x,), lambda xs: sps.spearmanr(xs, y).statistic,
-                                     permutation_type="pairings", n_resamples=np.inf).pvalue
+    reference = sps.permutation_test(
+        (x,), lambda xs: sps.spearmanr(xs, y).statistic, permutation_type="pairings", n_resamples=np.inf
+    ).pvalue
     assert stats.spearman(x, y)["p"] == pytest.approx(reference)
 
 
@@ -157,8 +163,10 @@ WILCOXON_SETS = {
     "negative values": ([-1.0, -2.5, 0.5, -0.2, 1.5], [-0.4, -2.0, 0.1, 0.9, 2.9]),
     "tied differences": ([10, 20, 30, 40, 50, 60], [12, 22, 27, 43, 51, 64]),
     "one zero difference": ([10, 20, 30, 40, 50], [12, 20, 35, 41, 47]),
-    "twenty patients": (list(np.linspace(0.30, 0.50, 20)),
-                        list(np.linspace(0.30, 0.50, 20) + np.sin(np.arange(20)) / 50 + 0.01)),
+    "twenty patients": (
+        list(np.linspace(0.30, 0.50, 20)),
+        list(np.linspace(0.30, 0.50, 20) + np.sin(np.arange(20)) / 50 + 0.01),
+    ),
 }
 
 
@@ -222,12 +230,13 @@ def test_wilcoxon_with_all_differences_zero_has_no_p_value():
 
 # --- linear fit ---------------------------------------------------------------------------------------
 
+
 def test_linear_fit_by_hand():
     assert stats.linear_fit([1, 2, 3], [2, 4, 6]) == {"n": 3, "slope": 2.0, "intercept": 0.0, "r2": 1.0, "note": None}
     # x - mean = -1, 0, 1 (Sxx = 2); y - mean = -2, -1, 3 (Syy = 14); Sxy = 5.
     result = stats.linear_fit([0, 1, 2], [1, 2, 6])
     assert result["slope"] == pytest.approx(5 / 2) and result["intercept"] == pytest.approx(3 - 5 / 2)
-    assert result["r2"] == pytest.approx(5 ** 2 / (2 * 14))
+    assert result["r2"] == pytest.approx(5**2 / (2 * 14))
 
 
 def test_linear_fit_matches_scipy_linregress():
@@ -238,7 +247,7 @@ def test_linear_fit_matches_scipy_linregress():
     reference = sps.linregress(x, y)
     assert result["slope"] == pytest.approx(reference.slope)
     assert result["intercept"] == pytest.approx(reference.intercept)
-    assert result["r2"] == pytest.approx(reference.rvalue ** 2)
+    assert result["r2"] == pytest.approx(reference.rvalue**2)
     assert_plain(result)
 
 
@@ -253,10 +262,20 @@ def test_linear_fit_degenerate_input():
 
 # --- describe and count_by ----------------------------------------------------------------------------
 
+
 def test_describe_by_hand():
     result = stats.describe([1, 2, 3, 4])
-    assert result == {"n": 4, "n_missing": 0, "mean": 2.5, "sd": pytest.approx(statistics.stdev([1, 2, 3, 4])),
-                      "median": 2.5, "min": 1.0, "max": 4.0, "q1": 1.75, "q3": 3.25}
+    assert result == {
+        "n": 4,
+        "n_missing": 0,
+        "mean": 2.5,
+        "sd": pytest.approx(statistics.stdev([1, 2, 3, 4])),
+        "median": 2.5,
+        "min": 1.0,
+        "max": 4.0,
+        "q1": 1.75,
+        "q3": 3.25,
+    }
     assert_plain(result)
 
 
@@ -271,8 +290,17 @@ def test_describe_matches_numpy_with_missing_values_dropped():
 
 
 def test_describe_small_n():
-    assert stats.describe([3.5]) == {"n": 1, "n_missing": 0, "mean": 3.5, "sd": None, "median": 3.5, "min": 3.5,
-                                     "max": 3.5, "q1": 3.5, "q3": 3.5}
+    assert stats.describe([3.5]) == {
+        "n": 1,
+        "n_missing": 0,
+        "mean": 3.5,
+        "sd": None,
+        "median": 3.5,
+        "min": 3.5,
+        "max": 3.5,
+        "q1": 3.5,
+        "q3": 3.5,
+    }
     empty = stats.describe([None])
     assert empty["n"] == 0 and empty["n_missing"] == 1 and all(empty[k] is None for k in ("mean", "sd", "median"))
     assert stats.describe([])["mean"] is None
@@ -281,8 +309,10 @@ def test_describe_small_n():
 def test_count_by():
     rows = stats.count_by(["M", "F", "M", None, "M", "F", "X", "Y"])
     assert rows == [
-        {"value": "M", "n": 3, "percent": 37.5}, {"value": "F", "n": 2, "percent": 25.0},
-        {"value": "X", "n": 1, "percent": 12.5}, {"value": "Y", "n": 1, "percent": 12.5},
+        {"value": "M", "n": 3, "percent": 37.5},
+        {"value": "F", "n": 2, "percent": 25.0},
+        {"value": "X", "n": 1, "percent": 12.5},
+        {"value": "Y", "n": 1, "percent": 12.5},
         {"value": None, "n": 1, "percent": 12.5},
     ]
     assert math.isclose(sum(r["percent"] for r in rows), 100.0)

@@ -6,6 +6,7 @@ response to a research account may contain any of them, byte for byte; the same 
 by hematology do contain them, so the check is shown to be able to fail. What research
 gets instead is checked by hand: study ID, ages in months, days since the first procedure.
 """
+
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -43,13 +44,27 @@ REVEALS = {
 API_READS = [
     (template, resource)
     for resource in RESOURCES
-    for template in (f"/api/v1/{resource}/", f"/api/v1/{resource}/?patient={{patients}}", f"/api/v1/{resource}/{{{resource}}}/")
+    for template in (
+        f"/api/v1/{resource}/",
+        f"/api/v1/{resource}/?patient={{patients}}",
+        f"/api/v1/{resource}/{{{resource}}}/",
+    )
 ]
 # The same reads asking for the browsable API; research is served JSON only (its forms would name
 # related records by their dates), so these must answer without the HTML page.
-BROWSABLE_READS = [(template + ("&" if "?" in template else "?") + "format=api", resource) for template, resource in API_READS]
-SEARCHES = [(f"/api/v1/patients/?search={{{secret}}}", "patients") for secret in ("given_name", "family_name", "mrn", "mark")]
-PAGES = [("/research/", None), ("/research/linking/", None), ("/api/v1/", None), ("/api/schema/", None), ("/api/docs/", None)]
+BROWSABLE_READS = [
+    (template + ("&" if "?" in template else "?") + "format=api", resource) for template, resource in API_READS
+]
+SEARCHES = [
+    (f"/api/v1/patients/?search={{{secret}}}", "patients") for secret in ("given_name", "family_name", "mrn", "mark")
+]
+PAGES = [
+    ("/research/", None),
+    ("/research/linking/", None),
+    ("/api/v1/", None),
+    ("/api/schema/", None),
+    ("/api/docs/", None),
+]
 
 
 def params(reads):
@@ -73,8 +88,12 @@ def planted(build):
         **{name: day.isoformat() for name, day in DATES.items()},
     }
     patient = build.patient(
-        study_id=STUDY_ID, given_name=secrets["given_name"], family_name=secrets["family_name"], mrn=secrets["mrn"],
-        date_of_birth=DATES["date_of_birth"], consent_date=DATES["consent_date"],
+        study_id=STUDY_ID,
+        given_name=secrets["given_name"],
+        family_name=secrets["family_name"],
+        mrn=secrets["mrn"],
+        date_of_birth=DATES["date_of_birth"],
+        consent_date=DATES["consent_date"],
     )
     harvest = build.harvest(patient=patient, date=DATES["harvest_date"])
     product = build.product(harvest=harvest, tnc_count=3_200_000_000)
@@ -83,9 +102,14 @@ def planted(build):
     follow_up = build.visit(patient=patient, date=DATES["visit_date"], kind="follow-up")
     build.score(visit=baseline, value=Decimal("38"), assessor=secrets["assessor"])
     records = {
-        "patients": patient, "harvests": harvest, "products": product, "procedures": procedure,
+        "patients": patient,
+        "harvests": harvest,
+        "products": product,
+        "procedures": procedure,
         "adverse-events": build.adverse_event(procedure=procedure, onset_date=DATES["onset_date"]),
-        "visits": follow_up, "baseline": baseline, "instruments": Instrument.objects.get(code="GMFM-88"),
+        "visits": follow_up,
+        "baseline": baseline,
+        "instruments": Instrument.objects.get(code="GMFM-88"),
         "scores": build.score(visit=follow_up, value=Decimal("44"), assessor=secrets["assessor"]),
     }
 

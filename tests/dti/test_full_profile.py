@@ -20,8 +20,7 @@ def moved_phantom(tmp_path_factory):
     R = Rotation.from_euler("x", ROT_DEG, degrees=True).as_matrix()
     c = (np.array(d.shape[:3]) - 1) / 2.0
     # content rotated by R about the centre: out(x) = in(R^T (x - c) + c)
-    d[..., ROT_VOL] = ndi.affine_transform(d[..., ROT_VOL], R.T, offset=c - R.T @ c,
-                                           order=1)
+    d[..., ROT_VOL] = ndi.affine_transform(d[..., ROT_VOL], R.T, offset=c - R.T @ c, order=1)
     files = p.save(str(tmp_path_factory.mktemp("moved")), dtype=np.float32)
     return p, files, R
 
@@ -29,8 +28,9 @@ def moved_phantom(tmp_path_factory):
 def test_full_profile_motion_and_bvec_rotation(moved_phantom, tmp_path):
     p, f, R = moved_phantom
     stages = []
-    res = run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "full",
-                       profile="full", progress=lambda s, pc: stages.append(s))
+    res = run_pipeline(
+        f["dwi"], f["bval"], f["bvec"], tmp_path / "full", profile="full", progress=lambda s, pc: stages.append(s)
+    )
     for st in ("denoise", "gibbs", "motion", "fit", "done"):
         assert st in stages
     items = res.qc["items"]
@@ -39,8 +39,7 @@ def test_full_profile_motion_and_bvec_rotation(moved_phantom, tmp_path):
     assert len(per) == p.bvals.size
     # shifted volume: +4 mm along x, detected within 0.75 mm
     t = np.array(per[SHIFT_VOL]["translation_mm"])
-    print("shift volume translation (mm):", t, "rotated volume:",
-          per[ROT_VOL]["rotation_deg"])
+    print("shift volume translation (mm):", t, "rotated volume:", per[ROT_VOL]["rotation_deg"])
     assert abs(t[0] - SHIFT_VOX * 2.0) <= 0.75, t
     assert np.abs(t[1:]).max() <= 0.5
     # rotated volume: 6 degrees about x, detected within 1 degree
@@ -51,10 +50,8 @@ def test_full_profile_motion_and_bvec_rotation(moved_phantom, tmp_path):
     for v in per:
         if v["volume"] not in (SHIFT_VOL, ROT_VOL):
             assert v["translation_norm_mm"] <= 0.5 and v["rotation_angle_deg"] <= 0.5, v
-    assert motion["max_translation_mm"] == pytest.approx(
-        max(v["translation_norm_mm"] for v in per))
-    assert motion["mean_rotation_deg"] == pytest.approx(
-        np.mean([v["rotation_angle_deg"] for v in per]))
+    assert motion["max_translation_mm"] == pytest.approx(max(v["translation_norm_mm"] for v in per))
+    assert motion["mean_rotation_deg"] == pytest.approx(np.mean([v["rotation_angle_deg"] for v in per]))
     assert items["motion"]["flag"] == "warn"  # 4 mm > 2 mm limit
     assert "noise_sigma_mppca" in items
     # b-vectors: volume 8 rotated by R^T (angle error <= 1.5 degrees), others ~same

@@ -1,4 +1,5 @@
 """Management commands: adduser provisions an account with a role; the demo loads once."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -41,9 +42,7 @@ def test_the_demo_follows_the_case_series_and_loads_once(db):
     assert Patient.objects.count() == 3
     assert set(Patient.objects.values_list("etiology", flat=True)) == {"hie"}
     assert IntrathecalProcedure.objects.count() == 3
-    follow_ups = sorted(
-        visit.months_since_procedure() for visit in Visit.objects.filter(kind="follow-up")
-    )
+    follow_ups = sorted(visit.months_since_procedure() for visit in Visit.objects.filter(kind="follow-up"))
     assert [round(months) for months in follow_ups] == [6, 9, 10]
     assert Score.objects.filter(instrument__code="GMFM-88").count() == 6
     assert get_user_model().objects.filter(username__in=["hematology", "radiology", "research", "admin"]).count() == 4

@@ -3,6 +3,7 @@
 Language comes from the browser (Accept-Language), or from the choice made on /i18n/setlang/
 (a cookie), which wins over the browser's. The default is English.
 """
+
 import ast
 import datetime as dt
 import gettext
@@ -25,9 +26,18 @@ pytestmark = pytest.mark.django_db
 
 def patient_form_data(**overrides):
     data = {
-        "study_id": "CP-777", "given_name": "Lucía", "family_name": "Prueba", "mrn": "MRN-777",
-        "date_of_birth": "2019-03-04", "sex": "F", "cp_subtype": "spastic-diplegia", "etiology": "hie",
-        "gestational_age_weeks": "", "gmfcs_level": "3", "epilepsy": "", "consent_date": "",
+        "study_id": "CP-777",
+        "given_name": "Lucía",
+        "family_name": "Prueba",
+        "mrn": "MRN-777",
+        "date_of_birth": "2019-03-04",
+        "sex": "F",
+        "cp_subtype": "spastic-diplegia",
+        "etiology": "hie",
+        "gestational_age_weeks": "",
+        "gmfcs_level": "3",
+        "epilepsy": "",
+        "consent_date": "",
     }
     data.update(overrides)
     return data
@@ -101,9 +111,21 @@ def test_hematology_sees_the_patient_page_in_spanish(client, make_user, build):
     html = response.content.decode()
     assert '<html lang="es">' in html
     for label in [
-        "Número de expediente", "Fecha de nacimiento", "Sexo", "Subtipo de PC", "Etiología",
-        "GMFCS a la inclusión", "Edad gestacional", "semanas", "Primer procedimiento", "Historial",
-        "Recolección", "Procedimiento intratecal", "Evento adverso", "Evolución", "Cerrar sesión",
+        "Número de expediente",
+        "Fecha de nacimiento",
+        "Sexo",
+        "Subtipo de PC",
+        "Etiología",
+        "GMFCS a la inclusión",
+        "Edad gestacional",
+        "semanas",
+        "Primer procedimiento",
+        "Historial",
+        "Recolección",
+        "Procedimiento intratecal",
+        "Evento adverso",
+        "Evolución",
+        "Cerrar sesión",
     ]:
         assert label in html, label
     # Choice labels from the model are translated too.
@@ -164,8 +186,12 @@ def test_same_form_error_stays_english_by_default(client, make_user):
 
 def test_api_field_error_in_spanish(api_as):
     api = api_as(HEMATOLOGY)
-    payload = {**patient_form_data(gmfcs_level=9), "gestational_age_weeks": None, "epilepsy": False,
-               "consent_date": None}
+    payload = {
+        **patient_form_data(gmfcs_level=9),
+        "gestational_age_weeks": None,
+        "epilepsy": False,
+        "consent_date": None,
+    }
 
     response = api.post("/api/v1/patients/", payload, format="json", **ES)
 
@@ -181,8 +207,12 @@ def test_api_field_error_in_spanish(api_as):
 def test_api_model_validation_error_in_spanish(api_as):
     api = api_as(HEMATOLOGY)
     future = future_date()
-    payload = {**patient_form_data(date_of_birth=future, gmfcs_level=3), "gestational_age_weeks": None,
-               "epilepsy": False, "consent_date": None}
+    payload = {
+        **patient_form_data(date_of_birth=future, gmfcs_level=3),
+        "gestational_age_weeks": None,
+        "epilepsy": False,
+        "consent_date": None,
+    }
 
     response = api.post("/api/v1/patients/", payload, format="json", **ES)
 
@@ -192,8 +222,12 @@ def test_api_model_validation_error_in_spanish(api_as):
 
 def test_api_error_in_english_by_default(api_as):
     api = api_as(HEMATOLOGY)
-    payload = {**patient_form_data(date_of_birth=future_date()), "gestational_age_weeks": None,
-               "epilepsy": False, "consent_date": None}
+    payload = {
+        **patient_form_data(date_of_birth=future_date()),
+        "gestational_age_weeks": None,
+        "epilepsy": False,
+        "consent_date": None,
+    }
 
     response = api.post("/api/v1/patients/", payload, format="json")
 
@@ -283,8 +317,10 @@ def test_compiled_catalogue_matches_the_po_file():
     with MO_FILE.open("rb") as handle:
         compiled = gettext.GNUTranslations(handle)
     stale = [
-        entry["msgid"] for entry in parse_po(PO_FILE)
-        if entry["msgid"] and "msgid_plural" not in entry
+        entry["msgid"]
+        for entry in parse_po(PO_FILE)
+        if entry["msgid"]
+        and "msgid_plural" not in entry
         and compiled.gettext(entry["msgid"]) != entry["msgstr"]["msgstr"]
     ]
     assert not stale, f"django.mo is out of date (run compilemessages) for: {stale}"

@@ -5,6 +5,7 @@ static/imaging/scan.js follows a scan until it finishes, then reloads the page o
 No Django server: a local http.server on 127.0.0.1 serves /static/ from the project's static/
 folder and everything else (synthetic NIfTI files, the test pages, a fake scan API) from tmp_path.
 """
+
 import functools
 import io
 import json
@@ -24,9 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 ARTIFACTS = ROOT / "test-artifacts"
 # Headless Chromium draws WebGL2 in software with SwiftShader (through ANGLE).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic",
-                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
 SHAPE = (16, 16, 8)
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 AFFINE[:3, 3] = [-15.0, -15.0, -7.0]
@@ -35,7 +43,7 @@ AFFINE[:3, 3] = [-15.0, -15.0, -7.0]
 def synthetic_dwi(folder: Path):
     """A b0, FA, colour FA (X, Y, Z, 3 float32, RGB 0..1) and brain mask on one 16×16×8 grid."""
     x, y, z = np.meshgrid(*(np.linspace(-1, 1, n) for n in SHAPE), indexing="ij")
-    r = np.sqrt(x ** 2 + y ** 2 + (z * 0.9) ** 2)
+    r = np.sqrt(x**2 + y**2 + (z * 0.9) ** 2)
     mask = r < 0.95
     b0 = np.where(mask, 800 + 400 * np.cos(3 * r), 20).astype(np.float32)
     fa = np.where(mask, np.clip(0.15 + 0.8 * np.abs(x), 0, 1), 0).astype(np.float32)
@@ -101,7 +109,7 @@ class Handler(SimpleHTTPRequestHandler):
     def translate_path(self, path):
         clean = urlparse(path).path
         if clean.startswith("/static/"):
-            target = (STATIC / clean[len("/static/"):]).resolve()
+            target = (STATIC / clean[len("/static/") :]).resolve()
             return str(target) if target.is_relative_to(STATIC) else str(self.data_dir / "forbidden")
         return super().translate_path(path)
 
@@ -138,8 +146,12 @@ def site(tmp_path):
     (tmp_path / "viewer-missing.html").write_text(viewer_page(fa="/data/no-such-fa.nii.gz"))
     for variant in ("vector", "rgb24"):
         (tmp_path / f"viewer-{variant}.html").write_text(viewer_page(color_fa=f"/data/color_fa_{variant}.nii.gz"))
-    scan = {"polls": 0, "page_loads": 0, "done_after": 2,
-            "body": {"status": "running", "stage": "tensor", "progress": 40, "error": ""}}
+    scan = {
+        "polls": 0,
+        "page_loads": 0,
+        "done_after": 2,
+        "body": {"status": "running", "stage": "tensor", "progress": 40, "error": ""},
+    }
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, data_dir=tmp_path, scan=scan))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -182,7 +194,8 @@ def page(browser, site):
 
 def wait_for_state(page, selector="#viewer"):
     page.wait_for_function(
-        "sel => ['ready', 'error'].includes(document.querySelector(sel)?.dataset.state)", arg=selector)
+        "sel => ['ready', 'error'].includes(document.querySelector(sel)?.dataset.state)", arg=selector
+    )
     return page.get_attribute(selector, "data-state")
 
 

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 from dti_helpers import write_bval, write_bvec, write_nifti
 
-from imaging.dti import (DiffusionInputError, InputLimits, inspect_dwi_header,
-                         load_dwi, scan_dwi_data, validate_gradients,
-                         validate_inputs)
+from imaging.dti import (
+    DiffusionInputError,
+    InputLimits,
+    inspect_dwi_header,
+    load_dwi,
+    scan_dwi_data,
+    validate_gradients,
+    validate_inputs,
+)
 from imaging.dti.phantom import fibonacci_hemisphere
 
 N_DIRS = 12
@@ -21,15 +27,13 @@ def _scheme(n_b0=1, n_dirs=N_DIRS, b=1000.0):
     return bvals, bvecs
 
 
-def _good_files(tmp_path, shape=(6, 5, 4), n_b0=1, n_dirs=N_DIRS, dtype=np.float32,
-                gz=True):
+def _good_files(tmp_path, shape=(6, 5, 4), n_b0=1, n_dirs=N_DIRS, dtype=np.float32, gz=True):
     bvals, bvecs = _scheme(n_b0, n_dirs)
     rng = np.random.default_rng(0)
     data = (100 + 10 * rng.random(shape + (bvals.size,))).astype(dtype)
     ext = ".nii.gz" if gz else ".nii"
     dwi = write_nifti(tmp_path / f"dwi{ext}", data)
-    return (dwi, write_bval(tmp_path / "dwi.bval", bvals),
-            write_bvec(tmp_path / "dwi.bvec", bvecs), data)
+    return (dwi, write_bval(tmp_path / "dwi.bval", bvals), write_bvec(tmp_path / "dwi.bvec", bvecs), data)
 
 
 def _raises(fn, field, *words):
@@ -89,7 +93,7 @@ def test_gzip_corrupt_stream(tmp_path):
     dwi, bval, bvec, data = _good_files(tmp_path, shape=(12, 12, 8))
     raw = bytearray(open(dwi, "rb").read())
     mid = len(raw) // 2
-    raw[mid:mid + 64] = bytes(64)  # damage the deflate stream, keep the trailer
+    raw[mid : mid + 64] = bytes(64)  # damage the deflate stream, keep the trailer
     bad = tmp_path / "bad.nii.gz"
     bad.write_bytes(bytes(raw))
     _raises(lambda: scan_dwi_data(str(bad)), "dwi", "corrupt")
@@ -121,8 +125,9 @@ def test_volume_count_mismatch(tmp_path):
     dwi, _, bvec, data = _good_files(tmp_path)
     bvals, bvecs = _scheme()
     bval = write_bval(tmp_path / "short.bval", bvals[:-1])
-    _raises(lambda: validate_inputs(dwi, bval, bvec), "bval", f"{data.shape[3]} volumes",
-            f"{data.shape[3] - 1} b-values")
+    _raises(
+        lambda: validate_inputs(dwi, bval, bvec), "bval", f"{data.shape[3]} volumes", f"{data.shape[3] - 1} b-values"
+    )
 
 
 def test_bvec_count_mismatch(tmp_path):
@@ -141,8 +146,7 @@ def test_no_b0(tmp_path):
     # b <= threshold counts as b0; the threshold is a parameter
     bvals[0] = 40.0
     assert validate_gradients(bvals, bvecs, bvals.size)["n_b0"] == 1
-    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size, b0_threshold=20),
-            "bval", "no b0")
+    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size, b0_threshold=20), "bval", "no b0")
 
 
 def test_five_directions(tmp_path):
@@ -150,8 +154,7 @@ def test_five_directions(tmp_path):
     dwi = write_nifti(tmp_path / "d.nii.gz", np.ones((4, 4, 4, 6), np.float32))
     bval = write_bval(tmp_path / "d.bval", bvals)
     bvec = write_bvec(tmp_path / "d.bvec", bvecs)
-    _raises(lambda: validate_inputs(dwi, bval, bvec), "bvec", "only 5 distinct",
-            "at least 6")
+    _raises(lambda: validate_inputs(dwi, bval, bvec), "bvec", "only 5 distinct", "at least 6")
     # repeating directions (or their negatives) does not add directions
     bv2 = np.vstack([bvecs, -bvecs[1:3]])
     bva2 = np.r_[bvals, [1000.0, 1000.0]]
@@ -161,14 +164,12 @@ def test_five_directions(tmp_path):
 def test_non_unit_bvecs(tmp_path):
     bvals, bvecs = _scheme()
     bvecs[4] *= 0.8
-    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size), "bvec",
-            "not unit length", "volume 4", "0.800")
+    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size), "bvec", "not unit length", "volume 4", "0.800")
     # within tolerance (0.05 default; parameter) is accepted
     bvals, bvecs = _scheme()
     bvecs[4] *= 0.97
     validate_gradients(bvals, bvecs, bvals.size)
-    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size, unit_tolerance=0.01),
-            "bvec", "not unit length")
+    _raises(lambda: validate_gradients(bvals, bvecs, bvals.size, unit_tolerance=0.01), "bvec", "not unit length")
     # zero (or NaN) vectors are fine for b0 volumes
     bvals, bvecs = _scheme()
     bvecs[0] = (np.nan, np.nan, np.nan)
@@ -184,8 +185,7 @@ def test_nan_in_data(tmp_path):
     bval = write_bval(tmp_path / "nan.bval", bvals)
     bvec = write_bvec(tmp_path / "nan.bvec", bvecs)
     validate_inputs(dwi, bval, bvec)  # header-only check does not read data
-    err = _raises(lambda: scan_dwi_data(dwi, chunk_bytes=256), "dwi", "2 NaN",
-                  "volume 7")
+    err = _raises(lambda: scan_dwi_data(dwi, chunk_bytes=256), "dwi", "2 NaN", "volume 7")
     assert "infinite" in err.message
     _raises(lambda: load_dwi(dwi), "dwi", "NaN")
 
@@ -193,22 +193,21 @@ def test_nan_in_data(tmp_path):
 def test_limits(tmp_path):
     dwi, bval, bvec, data = _good_files(tmp_path)
     size = os.path.getsize(dwi)
-    _raises(lambda: validate_inputs(dwi, bval, bvec,
-                                    limits=InputLimits(max_spatial_dim=5)),
-            "dwi", "6x5x4", "at most 5")
-    _raises(lambda: validate_inputs(dwi, bval, bvec,
-                                    limits=InputLimits(max_volumes=10)),
-            "dwi", "13 volumes", "at most 10")
-    _raises(lambda: validate_inputs(dwi, bval, bvec,
-                                    limits=InputLimits(max_file_bytes=size - 1)),
-            "dwi", "limit")
-    _raises(lambda: validate_inputs(dwi, bval, bvec,
-                                    limits=InputLimits(max_data_bytes=1000)),
-            "dwi", "memory", "limit")
+    _raises(
+        lambda: validate_inputs(dwi, bval, bvec, limits=InputLimits(max_spatial_dim=5)), "dwi", "6x5x4", "at most 5"
+    )
+    _raises(
+        lambda: validate_inputs(dwi, bval, bvec, limits=InputLimits(max_volumes=10)), "dwi", "13 volumes", "at most 10"
+    )
+    _raises(lambda: validate_inputs(dwi, bval, bvec, limits=InputLimits(max_file_bytes=size - 1)), "dwi", "limit")
+    _raises(lambda: validate_inputs(dwi, bval, bvec, limits=InputLimits(max_data_bytes=1000)), "dwi", "memory", "limit")
     # exactly at the limits passes
-    validate_inputs(dwi, bval, bvec, limits=InputLimits(
-        max_spatial_dim=6, max_volumes=13, max_file_bytes=size,
-        max_data_bytes=data.size * 4))
+    validate_inputs(
+        dwi,
+        bval,
+        bvec,
+        limits=InputLimits(max_spatial_dim=6, max_volumes=13, max_file_bytes=size, max_data_bytes=data.size * 4),
+    )
 
 
 def test_bad_text_files(tmp_path):
@@ -219,8 +218,7 @@ def test_bad_text_files(tmp_path):
     q = tmp_path / "x.bvec"
     q.write_text("1 0\n0 1\n")
     _raises(lambda: validate_inputs(dwi, bval, str(q)), "bvec", "expected 3 rows")
-    _raises(lambda: validate_inputs(dwi, str(tmp_path / "missing.bval"), bvec),
-            "bval", "does not exist")
+    _raises(lambda: validate_inputs(dwi, str(tmp_path / "missing.bval"), bvec), "bval", "does not exist")
 
 
 def test_validation_is_header_only(tmp_path, monkeypatch):
