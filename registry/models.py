@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-DAYS_PER_MONTH = Decimal("30.4375")
+from registry import quantities
 
 
 def today():
@@ -158,11 +158,8 @@ class Patient(ClinicalRecord):
             raise ValidationError(errors)
 
     def age_in_months(self, on_date):
-        """Whole months of age on a date."""
-        months = (on_date.year - self.date_of_birth.year) * 12 + on_date.month - self.date_of_birth.month
-        if on_date.day < self.date_of_birth.day:
-            months -= 1
-        return months
+        """Completed months of age on a date."""
+        return quantities.age_in_months(self.date_of_birth, on_date)
 
     def first_procedure_date(self):
         first = self.procedures.order_by("date").values_list("date", flat=True).first()
@@ -392,14 +389,12 @@ class IntrathecalProcedure(PatientDatedRecord):
     @property
     def tnc_per_kg(self):
         """Total nucleated cells per kg of body weight on the day (cells/kg)."""
-        return self.product.tnc_count / float(self.weight_kg)
+        return quantities.dose_per_kg(self.product.tnc_count, self.weight_kg)
 
     @property
     def cd34_per_kg(self):
         """CD34+ cells per kg of body weight on the day (cells/kg), or None if not counted."""
-        if self.product.cd34_count is None:
-            return None
-        return self.product.cd34_count / float(self.weight_kg)
+        return quantities.dose_per_kg(self.product.cd34_count, self.weight_kg)
 
     @property
     def age_in_months(self):
@@ -526,9 +521,7 @@ class Visit(PatientDatedRecord):
         Pass `first_procedure_date` when it is already known, to spare a query.
         """
         first = first_procedure_date or self.patient.first_procedure_date()
-        if first is None:
-            return None
-        return round(float(Decimal((self.date - first).days) / DAYS_PER_MONTH), 1)
+        return quantities.months_between(first, self.date)
 
     def clean(self):
         errors = {}

@@ -1,4 +1,4 @@
-"""The four roles (Django groups) and the permissions each one holds."""
+"""The four roles (Django groups), the registry's own permissions for each, and how an app grants its own."""
 
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +12,7 @@ ROLES = {
     RESEARCH: _("Research: reads de-identified data, analyses, exports"),
     REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
 }
+IDENTIFIERS = "registry.view_identifiers"
 
 CLINICAL_MODELS = [
     "patient",
@@ -22,73 +23,40 @@ CLINICAL_MODELS = [
     "visit",
     "score",
 ]
-IDENTIFIERS = "registry.view_identifiers"
+EVERY_ACTION = ["add", "change", "delete", "view"]
 
 
-IMAGING_MODELS = ["scan", "diffusionresult", "roimeasurement"]
+def codenames(models, actions):
+    """Permission codenames such as ``view_patient`` for each model and action."""
+    return [f"{action}_{model}" for model in models for action in actions]
 
 
-def _perms(models, actions, app="registry"):
-    return [f"{app}.{action}_{model}" for model in models for action in actions]
-
-
+# Each app lists the codenames of its own permissions that each role holds (registry-admin holds all).
 ROLE_PERMISSIONS = {
-    HEMATOLOGY: _perms(CLINICAL_MODELS, ["add", "change", "delete", "view"])
-    + _perms(["instrument"], ["view"])
-    + _perms(IMAGING_MODELS, ["view"], app="imaging")
-    + [IDENTIFIERS],
-    RADIOLOGY: _perms(CLINICAL_MODELS + ["instrument"], ["view"])
-    + _perms(["scan"], ["add", "change", "view"], app="imaging")
-    + _perms(["diffusionresult"], ["view"], app="imaging")
-    + _perms(["roimeasurement"], ["add", "change", "delete", "view"], app="imaging")
-    + [IDENTIFIERS],
-    RESEARCH: _perms(CLINICAL_MODELS + ["instrument"], ["view"])
-    + _perms(IMAGING_MODELS, ["view"], app="imaging")
-    + ["research.view_cohort", "research.export_data"],
-    # registry-admin holds every permission of every app (see sync_roles).
-    REGISTRY_ADMIN: [],
+    HEMATOLOGY: codenames(CLINICAL_MODELS, EVERY_ACTION) + ["view_instrument", "view_identifiers"],
+    RADIOLOGY: codenames(CLINICAL_MODELS + ["instrument"], ["view"]) + ["view_identifiers"],
+    RESEARCH: codenames(CLINICAL_MODELS + ["instrument"], ["view"]),
 }
 
 
-def sync_roles(apps):
-    """Create the role groups and give each its permissions (idempotent; used by migrations).
+def grant_role_permissions(app_label, role_permissions, using):
+    """Give each role group the listed permissions of one app (idempotent).
 
-    Permissions of models that do not exist yet in `apps` (an app migrated later) are left
-    for that app's own migration, which calls this again.
+    Every app calls this for itself after its migrations (post_migrate, from its AppConfig), so
+    the registry names no add-on's permissions, and roles are complete after any ``migrate``
+    or test-database flush. Permissions an administrator added by hand are kept.
     """
-    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
 
-    for app_config in apps.get_app_configs():
-        # Migration state has no models modules; create_permissions skips apps without one.
-        original = getattr(app_config, "models_module", None)
-        app_config.models_module = original or True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = original
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, names in ROLE_PERMISSIONS.items():
-        group, _created = Group.objects.get_or_create(name=role)
-        if role == REGISTRY_ADMIN:
-            group.permissions.set(Permission.objects.all())
-            continue
-        perms = []
-        for name in names:
-            app_label, codename = name.split(".")
-            if not _model_exists(apps, app_label, codename):
-                continue
-            perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.add(*perms)
+    for role, names in role_permissions.items():
+        group, _created = Group.objects.using(using).get_or_create(name=role)
+        permissions = Permission.objects.using(using).filter(content_type__app_label=app_label, codename__in=names)
+        group.permissions.add(*permissions)
 
 
-# Custom permissions and the model that declares them.
-CUSTOM_PERMISSION_MODELS = {"view_identifiers": "patient", "view_cohort": "exportlog", "export_data": "exportlog"}
+def grant_registry_admin(sender, using, **kwargs):
+    """post_migrate of any app: registry-admin holds every permission of that app."""
+    from django.contrib.auth.models import Group, Permission
 
-
-def _model_exists(apps, app_label, codename):
-    model = CUSTOM_PERMISSION_MODELS.get(codename) or codename.split("_", 1)[1]
-    try:
-        apps.get_model(app_label, model)
-    except LookupError:
-        return False
-    return True
+    group, _created = Group.objects.using(using).get_or_create(name=REGISTRY_ADMIN)
+    group.permissions.add(*Permission.objects.using(using).filter(content_type__app_label=sender.label))

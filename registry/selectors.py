@@ -1,8 +1,9 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
 
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
+from registry.course import FA_WHITE_MATTER, TIMEPOINTS, read_course
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -38,13 +39,7 @@ def records(model):
     """Every record of a kind, with what its representations need loaded."""
     queryset = model.objects.select_related(*RELATED[model])
     if model is Visit:
-        from imaging.models import DiffusionResult, Scan
-
-        current = Prefetch(
-            "results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results"
-        )
-        scans = Prefetch("scans", queryset=Scan.objects.order_by("created_at").prefetch_related(current))
-        queryset = queryset.prefetch_related("scores__instrument", scans)
+        queryset = queryset.prefetch_related("scores__instrument")
     if model is Instrument:
         return queryset
     return with_first_procedure(queryset)
@@ -67,10 +62,11 @@ def patient_search(query, identified=True):
 def patient_timeline(patient):
     """The patient's whole course as dated events, oldest first.
 
-    Each event is a dict: date, kind ("harvest", "procedure", "visit", "adverse-event"),
-    the record, and what the page shows with it (products, doses, scores, months).
+    Each event is a dict: date, kind ("harvest", "procedure", "visit", "adverse-event"), the record,
+    and what the page shows with it; every derived number (doses, age, months, timepoint, change
+    since baseline, the FA of the scan that counts) comes from the course read model.
     """
-    first = patient.first_procedure_date()
+    course = read_course(patient.pk)
     events = []
     for harvest in patient.harvests.prefetch_related("products"):
         events.append(
@@ -78,39 +74,26 @@ def patient_timeline(patient):
         )
     procedures = patient.procedures.select_related("product__harvest").prefetch_related("adverse_events")
     for procedure in procedures:
-        events.append(
-            {
-                "date": procedure.date,
-                "kind": "procedure",
-                "record": procedure,
-                "age_months": patient.age_in_months(procedure.date),
-            }
-        )
+        facts = next(item for item in course.procedures if item.id == procedure.pk)
+        events.append({"date": procedure.date, "kind": "procedure", "record": procedure, "course": facts})
         for event in procedure.adverse_events.all():
             events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
-    visits = list(patient.visits.prefetch_related("scores__instrument"))
-    imaging = visit_imaging(visits)
-    baseline = next((visit for visit in visits if visit.kind == Visit.Kind.BASELINE), None)
-    baseline_scores = {score.instrument_id: score.value for score in baseline.scores.all()} if baseline else {}
-    baseline_fa = imaging.get(baseline.pk, {}).get("fa_wm_mean") if baseline else None
-    for visit in visits:
-        is_baseline = visit.kind == Visit.Kind.BASELINE
-        scores = []
-        for score in visit.scores.all():
-            base = baseline_scores.get(score.instrument_id)
-            change = None if base is None or is_baseline else score.value - base
-            scores.append({"score": score, "change": change})
-        fa = imaging.get(visit.pk, {})
-        if fa.get("fa_wm_mean") is not None and baseline_fa is not None and not is_baseline:
-            fa = {**fa, "fa_change": fa["fa_wm_mean"] - baseline_fa}
+    for visit in patient.visits.prefetch_related("scores__instrument"):
+        facts = course.visit(visit.pk)
+        scores = [
+            {"score": score, "change": course.change(facts, score.instrument.code).change}
+            for score in visit.scores.all()
+        ]
         events.append(
             {
                 "date": visit.date,
                 "kind": "visit",
                 "record": visit,
+                "course": facts,
                 "scores": scores,
-                "imaging": fa,
-                "months": visit.months_since_procedure(first) if first else None,
+                "timepoint": TIMEPOINTS.get(facts.timepoint),
+                "fa_wm": facts.measures.get(FA_WHITE_MATTER),
+                "fa_change": course.change(facts, FA_WHITE_MATTER).change,
             }
         )
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
@@ -155,32 +138,3 @@ def record_history(instance):
         previous = entry
     entries.reverse()
     return entries
-
-
-def visit_imaging(visits):
-    """Per visit id: its scans and the FA of the scan that counts for the visit.
-
-    The scan that counts is the newest processed one a radiologist did not mark unusable
-    (reviewed-usable first). Returns {visit_id: {"scans": [...], "scan": scan or None,
-    "fa_wm_mean": float or None, "fa_mean": ..., "md_mean": ...}}.
-    """
-    from imaging.models import DiffusionResult, Scan
-
-    by_visit = {visit.pk: {"scans": [], "scan": None} for visit in visits}
-    scans = (
-        Scan.objects.filter(visit__in=list(by_visit))
-        .order_by("-created_at")
-        .prefetch_related(
-            Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
-        )
-    )
-    for scan in scans:
-        entry = by_visit[scan.visit_id]
-        entry["scans"].append(scan)
-        result = scan.current_results[0] if scan.current_results else None
-        if result is None or scan.usable is False:
-            continue
-        chosen = entry["scan"]
-        if chosen is None or (scan.usable and not chosen.usable):
-            entry.update(scan=scan, fa_wm_mean=result.fa_wm_mean, fa_mean=result.fa_mean, md_mean=result.md_mean)
-    return by_visit

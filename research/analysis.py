@@ -1,9 +1,25 @@
-"""The tables a paper needs and the linking of FA with clinical scores, computed from courses."""
+"""The tables a paper needs and the linking of FA with clinical scores, computed from the courses' read model.
 
+Every change is a change since baseline at a *timepoint*: a scheduled follow-up visit (see
+registry.course.SCHEDULE). An unscheduled or out-of-window visit never stands in for a timepoint
+unless the user asks for the latest available visit explicitly (LATEST_AVAILABLE).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from registry.course import FA_WHITE_MATTER, SCHEDULE
 from research import stats
-from research.cohort import Course
 
-FA_DEFAULT = "FA white matter"
+FA_DEFAULT = FA_WHITE_MATTER
+# Which follow-up a change is for: the latest scheduled timepoint a patient has the measures at,
+# one timepoint for everyone ("6m"), or the latest visit of any kind (asked for explicitly).
+LATEST_TIMEPOINT = "latest-timepoint"
+LATEST_AVAILABLE = "latest-available"
+FOLLOW_UP_CHOICES = [
+    (LATEST_TIMEPOINT, _("each patient's latest scheduled timepoint")),
+    *[(timepoint.code, timepoint.label) for timepoint in SCHEDULE],
+    (LATEST_AVAILABLE, _("latest available visit, unscheduled included")),
+]
 
 
 def baseline_characteristics(courses):
@@ -21,56 +37,90 @@ def baseline_characteristics(courses):
 
 
 def measure_table(courses, kinds):
-    """Per patient and measure (of `kinds`, e.g. {"score"}): baseline and every follow-up with
-    change and % change. Rows: {"study_id", "measure", "baseline", "follow_ups": [{"months",
-    "value", "change", "percent_change"}]}."""
+    """Per patient and measure (of `kinds`, e.g. {"score"}): baseline and each scheduled timepoint with
+    change and % change. Rows: {"study_id", "measure", "baseline", "follow_ups": [{"timepoint",
+    "months", "value", "change", "percent_change"}]}; visits that fill no timepoint are not shown."""
     rows = []
     for course in courses:
         names = sorted(
             {m.name for visit in course.visits for m in visit.measures.values() if m.kind in kinds},
-            key=lambda name: (name != "FA white matter", name),
+            key=lambda name: (name != FA_WHITE_MATTER, name),
         )
         for name in names:
-            baseline = course.baseline_value(name)
             follow_ups = []
-            for visit in course.follow_ups:
+            for visit in course.visits:
                 measure = visit.measures.get(name)
-                if measure is not None:
-                    follow_ups.append(
-                        {"months": visit.months, "value": measure.value, **stats.change(baseline, measure.value)}
-                    )
-            rows.append({"study_id": course.study_id, "measure": name, "baseline": baseline, "follow_ups": follow_ups})
+                if visit.timepoint is None or measure is None:
+                    continue
+                change = course.change(visit, name)
+                follow_ups.append(
+                    {
+                        "timepoint": visit.timepoint,
+                        "months": visit.months,
+                        "value": measure.value,
+                        "change": change.change,
+                        "percent_change": change.percent,
+                    }
+                )
+            rows.append(
+                {
+                    "study_id": course.study_id,
+                    "measure": name,
+                    "baseline": course.baseline_value(name),
+                    "follow_ups": follow_ups,
+                }
+            )
     return rows
 
 
-def _last_follow_up_with(course: Course, *names):
-    """The latest follow-up visit that has every one of `names`, or None."""
-    for visit in reversed(course.follow_ups):
-        if all(name in visit.measures for name in names):
-            return visit
-    return None
+def follow_up_with(course, names, follow_up=LATEST_TIMEPOINT):
+    """The follow-up visit a change is computed at, having every measure of `names`, or None.
+
+    `follow_up`: LATEST_TIMEPOINT (the latest scheduled timepoint with the measures), a timepoint code
+    such as "6m", or LATEST_AVAILABLE (the latest visit of any kind after baseline).
+    """
+
+    def has_all(visit):
+        return all(name in visit.measures for name in names)
+
+    if follow_up == LATEST_AVAILABLE:
+        candidates = course.follow_ups
+    elif follow_up == LATEST_TIMEPOINT:
+        candidates = [visit for visit in course.follow_ups if visit.timepoint is not None]
+    else:
+        candidates = [visit for visit in course.follow_ups if visit.timepoint == follow_up]
+    return next((visit for visit in reversed(candidates) if has_all(visit)), None)
 
 
-def link(courses, instrument, fa_measure=FA_DEFAULT):
-    """(ΔFA, Δscore) per patient between baseline and the latest follow-up having both, with
-    Spearman's ρ; a paired Wilcoxon test of FA at baseline vs follow-up; dose-response
-    (TNC/kg against ΔFA and against Δscore)."""
+def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT):
+    """(ΔFA, Δscore) per patient between baseline and the follow-up chosen by `follow_up` (see
+    follow_up_with), with Spearman's ρ; a paired Wilcoxon test of FA at baseline vs follow-up;
+    dose-response (TNC/kg against ΔFA and against Δscore). Each pair names its timepoint."""
     pairs, fa_pairs = [], []
     for course in courses:
         base_fa, base_score = course.baseline_value(fa_measure), course.baseline_value(instrument)
-        visit = _last_follow_up_with(course, fa_measure)
+        visit = follow_up_with(course, [fa_measure], follow_up)
         if base_fa is not None and visit is not None:
-            fa_pairs.append({"label": course.study_id, "before": base_fa, "after": visit.measures[fa_measure].value})
-        both = _last_follow_up_with(course, fa_measure, instrument)
+            fa_pairs.append(
+                {
+                    "label": course.study_id,
+                    "timepoint": visit.timepoint,
+                    "months": visit.months,
+                    "before": base_fa,
+                    "after": visit.measures[fa_measure].value,
+                }
+            )
+        both = follow_up_with(course, [fa_measure, instrument], follow_up)
         if both is None or base_fa is None or base_score is None:
             continue
         pairs.append(
             {
                 "study_id": course.study_id,
+                "timepoint": both.timepoint,
                 "months": both.months,
                 "tnc_per_kg": course.tnc_per_kg,
-                "delta_fa": both.measures[fa_measure].value - base_fa,
-                "delta_score": both.measures[instrument].value - base_score,
+                "delta_fa": course.change(both, fa_measure).change,
+                "delta_score": course.change(both, instrument).change,
             }
         )
     delta_fa = [pair["delta_fa"] for pair in pairs]
@@ -79,6 +129,7 @@ def link(courses, instrument, fa_measure=FA_DEFAULT):
     return {
         "instrument": instrument,
         "fa_measure": fa_measure,
+        "follow_up": follow_up,
         "pairs": pairs,
         "fa_pairs": fa_pairs,
         "correlation": stats.spearman(delta_fa, delta_score),
@@ -89,7 +140,7 @@ def link(courses, instrument, fa_measure=FA_DEFAULT):
 
 
 def trajectories(courses, name):
-    """{study_id: [(months since the procedure, value), ...]} of one measure."""
+    """{study_id: [(months since the procedure, value), ...]} of one measure, every visit included."""
     series = {}
     for course in courses:
         points = [

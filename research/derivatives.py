@@ -26,14 +26,14 @@ def bids_entries(cohort, rules):
             "cp_subtype": course.cp_subtype,
             "gmfcs_level": course.gmfcs_level,
         }
-        for course in iter_courses(cohort, rules)
-        if any(visit.scan_id for visit in course.visits)
+        for course in iter_courses(cohort)
+        if any(visit.scan for visit in course.visits)
     ]
 
     def entries():
-        for course in iter_courses(cohort, rules):
+        for course in iter_courses(cohort):
             subject = bids_label(course.study_id)
-            scans = {visit.scan_id: visit for visit in course.visits if visit.scan_id}
+            scans = {visit.scan.pk: visit for visit in course.visits if visit.scan}
             if not scans:
                 continue
             results = DiffusionResult.objects.filter(scan_id__in=list(scans), is_current=True)
@@ -50,7 +50,7 @@ def bids_entries(cohort, rules):
                         **provenance,
                         "qc": result.qc.get("overall"),
                         "months_since_procedure": visit.months,
-                        "usable": visit.scan_usable,
+                        "usable": visit.scan.usable,
                     },
                 }
 

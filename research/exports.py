@@ -65,6 +65,17 @@ def _event_columns(rules):
         ("event", "string", "", _("visit, or procedure for dose rows"), "Visit.kind / IntrathecalProcedure"),
         ("visit_kind", "string", "", _("baseline, follow-up or unscheduled"), "Visit.kind"),
         (
+            "timepoint",
+            "string",
+            "",
+            _(
+                "The scheduled follow-up the visit fills (3m, 6m, 9m, 12m, 18m, 24m: the follow-up visit nearest "
+                "to the target month within ±1 month in the first year, ±2 after); empty for baseline, "
+                "unscheduled and out-of-window visits"
+            ),
+            "Visit.date, IntrathecalProcedure.date",
+        ),
+        (
             _date_column(rules),
             "integer" if rules.date_mode == RELATIVE else "date",
             "days" if rules.date_mode == RELATIVE else "",
@@ -170,77 +181,71 @@ def _patient_values(course):
 
 
 def long_rows(cohort, rules):
-    """One row per patient × visit × measure (and per procedure × dose).
-
-    The change columns follow research.stats.change (percent of |baseline|), written out here
-    because this loop runs once per row of exports of any size.
-    """
-    from registry.deidentify import age_in_months
-    from research.cohort import months_between
-
-    for course in iter_courses(cohort, rules):
+    """One row per patient × visit × measure (and per procedure × dose); changes from the read model."""
+    for course in iter_courses(cohort):
         patient = _patient_values(course)
         first = course.first_procedure_date
         for procedure in course.procedures:
             event = [
                 "procedure",
                 "",
-                rules.date(procedure["date"], course.patient_id, first),
-                months_between(first, procedure["date"]),
-                age_in_months(course.date_of_birth, procedure["date"]),
+                None,
+                rules.date(procedure.date, course.patient_id, first),
+                procedure.months,
+                procedure.age_months,
             ]
-            for name, value in (("TNC/kg", procedure["tnc_per_kg"]), ("CD34+/kg", procedure["cd34_per_kg"])):
+            for name, value in (("TNC/kg", procedure.tnc_per_kg), ("CD34+/kg", procedure.cd34_per_kg)):
                 if value is not None:
                     yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
-        baseline_visit = course.baseline
-        baselines = {name: m.value for name, m in baseline_visit.measures.items()} if baseline_visit else {}
         for visit in course.visits:
             head = patient + [
                 "visit",
                 visit.kind,
+                visit.timepoint,
                 rules.date(visit.date, course.patient_id, first),
                 visit.months,
                 visit.age_months,
             ]
-            is_baseline = visit is baseline_visit
+            scan = _scan_values(visit)
             for measure in visit.measures.values():
-                baseline = baselines.get(measure.name)
-                change = percent = None
-                if baseline is not None and not is_baseline:
-                    change = measure.value - baseline
-                    percent = 100.0 * change / abs(baseline) if baseline else None
-                imaging = measure.kind != "score"
-                yield head + [
-                    measure.name,
-                    measure.kind,
-                    measure.value,
-                    measure.unit,
-                    baseline,
-                    change,
-                    percent,
-                    visit.scan_usable if imaging else None,
-                    visit.scan_qc_passed if imaging else None,
-                ]
+                change = course.change(visit, measure.name)
+                yield (
+                    head
+                    + [
+                        measure.name,
+                        measure.kind,
+                        measure.value,
+                        measure.unit,
+                        course.baseline_value(measure.name),
+                        change.change,
+                        change.percent,
+                    ]
+                    + (scan if measure.kind != "score" else [None, None])
+                )
 
 
 def wide_rows(cohort, rules, measures):
     """One row per patient × visit, a column pair (value, change) per measure."""
-    for course in iter_courses(cohort, rules):
+    for course in iter_courses(cohort):
         patient = _patient_values(course)
         for visit in course.visits:
             row = patient + [
                 visit.kind,
+                visit.timepoint,
                 rules.date(visit.date, course.patient_id, course.first_procedure_date),
                 visit.months,
                 visit.age_months,
             ]
             for name in measures:
                 measure = visit.measures.get(name)
-                value = measure.value if measure else None
-                baseline = course.baseline_value(name)
-                change = None if value is None or baseline is None or visit.kind == "baseline" else value - baseline
-                row += [value, change]
-            yield row + [visit.scan_usable, visit.scan_qc_passed]
+                row += [measure.value if measure else None, course.change(visit, name).change]
+            yield row + _scan_values(visit)
+
+
+def _scan_values(visit):
+    """scan_usable and scan_qc_passed of the scan that counts for the visit."""
+    scan = visit.imaging.counted
+    return [scan.usable, visit.imaging.qc_passed] if scan is not None else [None, None]
 
 
 class Counter:

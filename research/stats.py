@@ -57,20 +57,6 @@ def _pairs(x, y):
     return np.array([a for a, _ in kept], dtype=float), np.array([b for _, b in kept], dtype=float)
 
 
-def change(baseline, follow_up):
-    """Change from baseline: ``follow_up - baseline`` and the percent change ``100 * change / |baseline|``.
-
-    The denominator is the absolute baseline so that the sign of the percent change is always the
-    direction of the change (this only matters for negative baselines, e.g. z-scores). Either value
-    missing → both None; baseline 0 → percent_change None.
-    """
-    b, f = _value(baseline), _value(follow_up)
-    if b is None or f is None:
-        return {"change": None, "percent_change": None}
-    diff = f - b
-    return {"change": _out(diff), "percent_change": None if b == 0 else _out(100.0 * diff / abs(b))}
-
-
 def _spearman_exact_p(x, y):
     """Two-sided p from the exact permutation distribution of Spearman's rho (every pairing of x with y).
 

@@ -64,7 +64,7 @@ def cohort_page(request):
         },
     }
     if cohort is not None:
-        course_list = courses(cohort, rules())
+        course_list = courses(cohort)
         context.update(
             courses=course_list,
             n=len(course_list),
@@ -83,7 +83,10 @@ def _linking_choices(request, course_list):
         "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
     )
     fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
-    return instruments, fa_measures, instrument, fa_measure
+    follow_up = request.GET.get("follow_up")
+    if follow_up not in dict(analysis.FOLLOW_UP_CHOICES):
+        follow_up = analysis.LATEST_TIMEPOINT
+    return instruments, fa_measures, instrument, fa_measure, follow_up
 
 
 @login_required
@@ -92,15 +95,16 @@ def linking_page(request):
     form, cohort = cohort_from(request)
     context = {"form": form}
     if cohort is not None:
-        course_list = courses(cohort, rules())
-        instruments, fa_measures, instrument, fa_measure = _linking_choices(request, course_list)
+        course_list = courses(cohort)
+        instruments, fa_measures, instrument, fa_measure, follow_up = _linking_choices(request, course_list)
         context.update(
             n=len(course_list),
             instruments=instruments,
             fa_measures=fa_measures,
             instrument=instrument,
             fa_measure=fa_measure,
-            linked=analysis.link(course_list, instrument, fa_measure),
+            follow_up_choices=analysis.FOLLOW_UP_CHOICES,
+            linked=analysis.link(course_list, instrument, fa_measure, follow_up),
             query=query_without(request),
             plots=PLOTS,
         )
@@ -180,9 +184,9 @@ def plot(request, name, fmt):
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    course_list = courses(cohort, rules())
-    _instruments, _fa, instrument, fa_measure = _linking_choices(request, course_list)
-    linked = analysis.link(course_list, instrument, fa_measure)
+    course_list = courses(cohort)
+    _instruments, _fa, instrument, fa_measure, follow_up = _linking_choices(request, course_list)
+    linked = analysis.link(course_list, instrument, fa_measure, follow_up)
     response = HttpResponse(PLOTS[name](linked, course_list, fmt), content_type=PLOT_TYPES[fmt])
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
@@ -291,7 +295,7 @@ class CohortExportView(ExportView):
         if table == "long":
             columns, rows = exports.long_columns(export_rules), exports.long_rows(cohort, export_rules)
         else:
-            measures = measure_names(iter_courses(cohort, export_rules))  # a first pass keeps only the names
+            measures = measure_names(iter_courses(cohort))  # a first pass keeps only the names
             columns = exports.wide_columns(export_rules, measures)
             rows = exports.wide_rows(cohort, export_rules, measures)
         stamp = dt.date.today().isoformat()

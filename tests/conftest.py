@@ -70,23 +70,27 @@ def pytest_runtest_makereport(item, call):
 
 # ---- accounts ---------------------------------------------------------------------------
 
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Passwords are hashed with a fast hasher in tests; production hashing is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 ROLES = [HEMATOLOGY, RADIOLOGY, RESEARCH, REGISTRY_ADMIN]
 
 
 @pytest.fixture
 def reference_data(db):
-    """Roles and instruments, which the data migration made; tests with a transactional
-    database (live server, threads) flush them after each test, so restore them."""
+    """The instruments the data migration seeds. Tests with a transactional database (live server,
+    threads) flush them after each test, so they are seeded again by the migration's own code; the
+    roles come back by themselves (each app grants them after every migrate and flush)."""
+    import importlib
+
     from django.apps import apps
 
-    from registry.deidentify import seed_free_text_releases
-    from registry.instruments import seed_instruments
-    from registry.roles import sync_roles
-
-    if not Group.objects.filter(name=REGISTRY_ADMIN).exists() or not Instrument.objects.exists():
-        sync_roles(apps)
-        seed_instruments(apps)
-        seed_free_text_releases(apps)
+    if not Instrument.objects.exists():
+        importlib.import_module("registry.migrations.0002_roles_and_instruments").seed_instruments(apps)
 
 
 @pytest.fixture

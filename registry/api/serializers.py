@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from registry.course import read_courses
 from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure, rules
 from registry.models import (
     AdverseEvent,
@@ -119,39 +120,77 @@ class VisitScoreSerializer(serializers.ModelSerializer):
         fields = ["id", "instrument", "value", "display_value"]
 
 
+def course_visit(serializer, visit):
+    """The read model's facts of ``visit``, read once for every visit the serializer's root holds."""
+    cache = serializer.context.setdefault("course_visits", {})
+    if visit.pk not in cache:
+        root = serializer.root.instance
+        visits = root if isinstance(root, list | tuple) or hasattr(root, "model") else [root]
+        patient_ids = {item.patient_id for item in visits if isinstance(item, Visit)} | {visit.patient_id}
+        for course in read_courses(patient_ids):
+            cache.update({item.id: item for item in course.visits})
+    return cache[visit.pk]
+
+
 class VisitSerializer(RecordSerializer):
-    months_since_procedure = serializers.SerializerMethodField()
+    months_since_procedure = serializers.SerializerMethodField(
+        help_text="Months (30.4375 days) since the patient's first intrathecal procedure; negative before it."
+    )
+    timepoint = serializers.SerializerMethodField(
+        help_text="The scheduled follow-up this visit fills (3m, 6m, 9m, 12m, 18m, 24m), or null."
+    )
+    in_window = serializers.SerializerMethodField(
+        help_text="For a follow-up visit: whether it falls in a scheduled timepoint's window; null otherwise."
+    )
     scores = VisitScoreSerializer(many=True, read_only=True)
     imaging = serializers.SerializerMethodField()
 
     class Meta:
         model = Visit
-        fields = COMMON_READ_ONLY + ["patient", "date", "kind", "months_since_procedure", "scores", "imaging"]
+        fields = COMMON_READ_ONLY + [
+            "patient",
+            "date",
+            "kind",
+            "months_since_procedure",
+            "timepoint",
+            "in_window",
+            "scores",
+            "imaging",
+        ]
         read_only_fields = COMMON_READ_ONLY
 
     @extend_schema_field(OpenApiTypes.FLOAT)
     def get_months_since_procedure(self, visit):
-        first = getattr(visit, "first_procedure_date", None)
-        return visit.months_since_procedure(first) if first else None
+        return course_visit(self, visit).months
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_timepoint(self, visit):
+        return course_visit(self, visit).timepoint
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_in_window(self, visit):
+        return course_visit(self, visit).in_window
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_imaging(self, visit):
-        """Diffusion scans of this visit: status, the radiologist's review, and the FA summary."""
-        imaging = []
-        for scan in visit.scans.all():
-            results = getattr(scan, "current_results", None)
-            result = results[0] if results else (None if results is not None else scan.current_result)
-            imaging.append(
+        """Diffusion scans of this visit, newest first: status, the radiologist's review, the FA summary of
+        each scan's current result, and `counts`: whether it is the scan whose FA counts for the visit."""
+        imaging = course_visit(self, visit).imaging
+        items = []
+        for scan in imaging.scans:
+            summary = scan.current_summary or {}
+            items.append(
                 {
                     "id": scan.pk,
                     "status": scan.status,
                     "usable": scan.usable,
-                    "fa_mean": result.fa_mean if result else None,
-                    "fa_wm_mean": result.fa_wm_mean if result else None,
-                    "md_mean": result.md_mean if result else None,
+                    "counts": scan is imaging.counted,
+                    "fa_mean": summary.get("fa_mean"),
+                    "fa_wm_mean": summary.get("fa_wm_mean"),
+                    "md_mean": summary.get("md_mean"),
                 }
             )
-        return imaging
+        return items
 
 
 class InstrumentSerializer(RecordSerializer):

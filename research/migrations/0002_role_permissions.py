@@ -1,14 +1,9 @@
-"""Gives the research role its permissions to analyse and export the de-identified cohort."""
+"""Kept for the migration history: roles now receive research permissions after every migrate (ResearchConfig)."""
 
 from django.db import migrations
 
 
-def forwards(apps, schema_editor):
-    from registry.roles import sync_roles
-
-    sync_roles(apps)
-
-
 class Migration(migrations.Migration):
     dependencies = [("research", "0001_initial"), ("imaging", "0002_role_permissions")]
-    operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
+    # Roles now receive this app's permissions after every migrate, from the app's AppConfig.
+    operations = []

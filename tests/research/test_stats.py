@@ -4,7 +4,6 @@ import itertools
 import json
 import math
 import statistics
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -41,34 +40,6 @@ def exact_wilcoxon_p(differences):
     greater = sum(w >= observed for w in null) / len(null)
     less = sum(w <= observed for w in null) / len(null)
     return min(1.0, 2 * min(greater, less))
-
-
-# --- change -------------------------------------------------------------------------------------------
-
-
-def test_change_and_percent_change_are_relative_to_baseline():
-    assert stats.change(0.40, 0.46)["change"] == pytest.approx(0.06)
-    assert stats.change(0.40, 0.46)["percent_change"] == pytest.approx(15.0)
-    assert stats.change(50, 45) == {"change": -5.0, "percent_change": -10.0}
-    assert stats.change(Decimal("0.50"), Decimal("0.55"))["percent_change"] == pytest.approx(10.0)
-    assert_plain(stats.change(0.40, 0.46))
-
-
-def test_percent_change_keeps_the_direction_for_negative_baselines():
-    assert stats.change(-2, -1) == {"change": 1.0, "percent_change": 50.0}
-
-
-@pytest.mark.parametrize(
-    "baseline,follow_up,expected",
-    [
-        (0, 5, {"change": 5.0, "percent_change": None}),
-        (None, 5, {"change": None, "percent_change": None}),
-        (NAN, 5, {"change": None, "percent_change": None}),
-        (5, None, {"change": None, "percent_change": None}),
-    ],
-)
-def test_change_with_zero_or_missing_values(baseline, follow_up, expected):
-    assert stats.change(baseline, follow_up) == expected
 
 
 # --- spearman -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from registry import services
+from registry import quantities, services
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -147,11 +147,6 @@ DEMO_PATIENTS = [
 ]
 
 
-def add_months(date, months):
-    month = date.month - 1 + months
-    return date.replace(year=date.year + month // 12, month=month % 12 + 1)
-
-
 class Command(BaseCommand):
     help = "Load the demo patients and accounts (safe to run again)."
 
@@ -192,7 +187,11 @@ class Command(BaseCommand):
             create(AdverseEvent, actor, procedure=procedure, onset_date=onset, **event)
         baseline = create(Visit, actor, patient=patient, date=spec["baseline"], kind="baseline")
         follow_up = create(
-            Visit, actor, patient=patient, kind="follow-up", date=add_months(procedure.date, spec["follow_up_months"])
+            Visit,
+            actor,
+            patient=patient,
+            kind="follow-up",
+            date=quantities.add_months(procedure.date, spec["follow_up_months"]),
         )
         for code, (before, after) in spec["scores"].items():
             instrument = Instrument.objects.get(code=code)

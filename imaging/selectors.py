@@ -1,0 +1,71 @@
+"""Reads of imaging for the course read model: each visit's scans and the one scan that counts for it."""
+
+from imaging.models import DiffusionResult, RoiMeasurement, Scan
+from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
+
+# The summary measures of a result, as the course and research tables name them.
+SUMMARY_MEASURES = (
+    (FA_WHITE_MATTER, "fa", "", "fa_wm_mean"),
+    ("FA whole brain", "fa", "", "fa_mean"),
+    ("MD whole brain", "md", "mm²/s", "md_mean"),
+)
+
+
+def counts_for_visit(scan, result, qc_overall, *, usable_only=False):
+    """The rule for the scan that counts, applied to one scan (newest first):
+
+    it has a current result, a radiologist has not marked it unusable (with ``usable_only``: has
+    marked it usable), and its QC is not failed. A scan being reprocessed keeps its current result,
+    so it keeps counting until the new result replaces it.
+    """
+    if result is None or qc_overall == "fail":
+        return False
+    return scan.usable is True if usable_only else scan.usable is not False
+
+
+def visit_imaging(visit_ids, *, usable_only=False):
+    """``{visit_id: VisitImaging}`` for the visits that have scans; three queries for any number of visits.
+
+    Each scan carries ``current_summary``: its current result's FA and MD (a dict), or None.
+    """
+    scans = (
+        Scan.objects.filter(visit_id__any=visit_ids)
+        .only("pk", "visit_id", "status", "usable", "created_at")
+        .order_by("-created_at", "-pk")
+    )
+    by_visit, scan_list = {}, list(scans)
+    results = {
+        row["scan_id"]: row
+        for row in DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).values(
+            "pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"
+        )
+    }
+    for scan in scan_list:
+        imaging = by_visit.setdefault(scan.visit_id, VisitImaging())
+        imaging.scans.append(scan)
+        result = scan.current_summary = results.get(scan.pk)
+        if imaging.counted is None and counts_for_visit(
+            scan, result, result and result["qc__overall"], usable_only=usable_only
+        ):
+            imaging.counted, imaging.qc_passed = scan, result["qc_passed"]
+            source = f"scan {scan.pk}"
+            imaging.measures = [
+                Measure(name, kind, unit, result[key], source)
+                for name, kind, unit, key in SUMMARY_MEASURES
+                if result[key] is not None
+            ]
+    _add_regions(by_visit, results)
+    return by_visit
+
+
+def _add_regions(by_visit, results):
+    """FA and MD per region of each counted scan: measured on its current result, or typed by a radiologist."""
+    counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
+    rois = RoiMeasurement.objects.filter(scan_id__any=list(counted)).order_by("pk")
+    for scan_id, result_id, region, fa, md in rois.values_list("scan_id", "result_id", "region", "fa", "md"):
+        if result_id is not None and result_id != results[scan_id]["pk"]:
+            continue  # measured on an earlier result of the scan
+        imaging, source = counted[scan_id], f"scan {scan_id}"
+        imaging.measures.append(Measure(f"FA {region}", "fa", "", fa, source))
+        if md is not None:
+            imaging.measures.append(Measure(f"MD {region}", "md", "mm²/s", md, source))

@@ -1,0 +1,82 @@
+"""The course read model: which visit fills each scheduled timepoint, and months since the procedure."""
+
+import datetime as dt
+
+import pytest
+
+from registry.course import SCHEDULE, assign_timepoints, read_course
+
+FIRST = dt.date(2024, 3, 19)  # the first intrathecal procedure
+
+
+def visit(visit_id, date, kind="follow-up"):
+    return (visit_id, date, kind)
+
+
+def test_each_follow_up_fills_the_timepoint_whose_window_it_falls_in():
+    visits = [
+        visit(1, dt.date(2024, 3, 11), "baseline"),
+        visit(2, dt.date(2024, 9, 19)),  # 6 months
+        visit(3, dt.date(2025, 1, 19)),  # 10 months: the last day of the 9-month window (±1 month)
+        visit(4, dt.date(2025, 9, 1)),  # 17.4 months: inside 18 ± 2
+    ]
+    assert assign_timepoints(FIRST, visits) == {2: "6m", 3: "9m", 4: "18m"}
+
+
+def test_an_unscheduled_visit_never_fills_a_timepoint():
+    visits = [visit(1, dt.date(2024, 9, 19), "unscheduled"), visit(2, dt.date(2024, 9, 30))]
+    assert assign_timepoints(FIRST, visits) == {2: "6m"}
+
+
+def test_the_visit_nearest_the_target_fills_it_and_an_extra_one_does_not_displace_it():
+    on_schedule, extra_later, extra_earlier = dt.date(2024, 12, 20), dt.date(2025, 1, 15), dt.date(2024, 11, 22)
+    filled = assign_timepoints(FIRST, [visit(7, extra_later), visit(5, on_schedule), visit(6, extra_earlier)])
+    assert filled == {5: "9m"}
+
+
+def test_visits_outside_every_window_fill_none():
+    # 4.5 months lies between the 3- and 6-month windows; 21 months between 18 ± 2 and 24 ± 2.
+    assert assign_timepoints(FIRST, [visit(1, dt.date(2024, 8, 3)), visit(2, dt.date(2025, 12, 19))]) == {}
+
+
+def test_no_timepoint_before_any_procedure():
+    assert assign_timepoints(None, [visit(1, dt.date(2024, 9, 19))]) == {}
+
+
+def test_the_schedule_is_the_protocol_one():
+    assert [(tp.code, tp.months, tp.window) for tp in SCHEDULE] == [
+        ("3m", 3, 1),
+        ("6m", 6, 1),
+        ("9m", 9, 1),
+        ("12m", 12, 1),
+        ("18m", 18, 2),
+        ("24m", 24, 2),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_course_carries_doses_months_timepoints_and_changes(build, django_assert_max_num_queries):
+    procedure = build.procedure(date=FIRST)
+    patient = procedure.patient
+    baseline = build.visit(patient=patient, date=dt.date(2024, 3, 11), kind="baseline")
+    six = build.visit(patient=patient, date=dt.date(2024, 9, 20))
+    unscheduled = build.visit(patient=patient, date=dt.date(2024, 10, 1), kind="unscheduled")
+    build.score(visit=baseline, value=40)
+    build.score(visit=six, value=46)
+    build.score(visit=unscheduled, value=30)
+
+    with django_assert_max_num_queries(8):
+        course = read_course(patient.pk)
+
+    assert course.tnc_per_kg == pytest.approx(3.2e9 / 16)
+    assert course.cd34_per_kg == pytest.approx(2.5e7 / 16)
+    assert course.age_at_procedure_months == 74  # born 2018-01-10
+    assert [(v.kind, v.months, v.timepoint, v.in_window) for v in course.visits] == [
+        ("baseline", -0.3, None, None),
+        ("follow-up", 6.1, "6m", True),
+        ("unscheduled", 6.4, None, None),
+    ]
+    six_months = course.at_timepoint("6m")
+    assert course.change(six_months, "GMFM-88").change == pytest.approx(6.0)
+    assert course.change(six_months, "GMFM-88").percent == pytest.approx(15.0)
+    assert course.change(course.baseline, "GMFM-88").change is None
