@@ -11,7 +11,7 @@ AppConfig.ready), so this module names none of them.
 
 from dataclasses import dataclass, field
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from registry import quantities
 from registry.models import Instrument, IntrathecalProcedure, Patient, Score, Visit

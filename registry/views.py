@@ -117,6 +117,18 @@ def _save_form(request, form, write):
     return False
 
 
+def render_record_form(request, form, kind, patient, record=None):
+    """The create or edit page of a record, with the form's errors if any."""
+    context = {
+        "form": form,
+        "patient": patient,
+        "kind": kind,
+        "record": record,
+        "verbose_name": get_kind(kind).model._meta.verbose_name,
+    }
+    return render(request, "registry/record_form.html", context)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def record_create(request, kind, patient_pk=None):
@@ -141,16 +153,7 @@ def record_create(request, kind, patient_pk=None):
             record = created["record"]
             messages.success(request, _("%(record)s saved.") % {"record": record})
             return redirect(patient_url(record.owner_patient))
-    return render(
-        request,
-        "registry/record_form.html",
-        {
-            "form": form,
-            "patient": patient,
-            "kind": kind,
-            "verbose_name": spec.model._meta.verbose_name,
-        },
-    )
+    return render_record_form(request, form, kind, patient)
 
 
 @login_required
@@ -169,17 +172,7 @@ def record_edit(request, kind, pk):
         if _save_form(request, form, write):
             messages.success(request, _("%(record)s updated.") % {"record": instance})
             return redirect(patient_url(patient))
-    return render(
-        request,
-        "registry/record_form.html",
-        {
-            "form": form,
-            "patient": patient,
-            "kind": kind,
-            "record": instance,
-            "verbose_name": spec.model._meta.verbose_name,
-        },
-    )
+    return render_record_form(request, form, kind, patient, record=instance)
 
 
 @login_required

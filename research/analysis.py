@@ -15,11 +15,15 @@ FA_DEFAULT = FA_WHITE_MATTER
 # one timepoint for everyone ("6m"), or the latest visit of any kind (asked for explicitly).
 LATEST_TIMEPOINT = "latest-timepoint"
 LATEST_AVAILABLE = "latest-available"
-FOLLOW_UP_CHOICES = [
-    (LATEST_TIMEPOINT, _("each patient's latest scheduled timepoint")),
-    *[(timepoint.code, timepoint.label) for timepoint in SCHEDULE],
-    (LATEST_AVAILABLE, _("latest available visit, unscheduled included")),
-]
+
+
+def follow_up_choices():
+    """(value, label) of each way to choose the follow-up, in the request's language."""
+    return [
+        (LATEST_TIMEPOINT, _("each patient's latest scheduled timepoint")),
+        *[(timepoint.code, timepoint.label) for timepoint in SCHEDULE],
+        (LATEST_AVAILABLE, _("latest available visit, unscheduled included")),
+    ]
 
 
 def baseline_characteristics(courses):

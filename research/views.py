@@ -84,7 +84,7 @@ def _linking_choices(request, course_list):
     )
     fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
     follow_up = request.GET.get("follow_up")
-    if follow_up not in dict(analysis.FOLLOW_UP_CHOICES):
+    if follow_up not in dict(analysis.follow_up_choices()):
         follow_up = analysis.LATEST_TIMEPOINT
     return instruments, fa_measures, instrument, fa_measure, follow_up
 
@@ -103,7 +103,7 @@ def linking_page(request):
             fa_measures=fa_measures,
             instrument=instrument,
             fa_measure=fa_measure,
-            follow_up_choices=analysis.FOLLOW_UP_CHOICES,
+            follow_up_choices=analysis.follow_up_choices(),
             linked=analysis.link(course_list, instrument, fa_measure, follow_up),
             query=query_without(request),
             plots=PLOTS,

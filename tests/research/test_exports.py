@@ -43,6 +43,7 @@ LONG_COLUMNS = [
     "cd34_per_kg",
     "event",
     "visit_kind",
+    "timepoint",
     "event_day",
     "months_since_procedure",
     "age_months",
@@ -139,6 +140,7 @@ def test_long_table_numbers_match_the_hand_computation(tiny, researcher, exports
     assert (follow["event_day"], follow["months_since_procedure"], follow["age_months"]) == ("182", "6.0", "78")
     assert float(follow["baseline_value"]) == 40.0
     assert float(follow["change"]) == 6.0 and float(follow["percent_change"]) == 15.0  # 46 - 40; 100 × 6 / 40
+    assert (base["timepoint"], follow["timepoint"]) == ("", "6m")  # 2024-08-02: 6 calendar months after the procedure
 
     fa = one(rows, study_id="CP-501", measure="FA white matter", visit_kind="follow-up")
     assert float(fa["baseline_value"]) == pytest.approx(0.40)
@@ -151,7 +153,7 @@ def test_long_table_numbers_match_the_hand_computation(tiny, researcher, exports
     assert float(dose_b["tnc_per_kg"]) == pytest.approx(4.0e8) and dose_b["cd34_per_kg"] == ""
     assert dose_b["age_at_procedure_months"] == "56"  # 2019-06-15 → 2024-03-01
     late = one(rows, study_id="CP-502", measure="GMFM-88", event_day="365")  # 2024-03-01 → 2025-03-01
-    assert (late["months_since_procedure"], late["age_months"]) == ("12.0", "68")  # 365 / 30.4375 = 11.99
+    assert (late["months_since_procedure"], late["age_months"], late["timepoint"]) == ("12.0", "68", "12m")
     assert float(late["change"]) == 6.0 and float(late["percent_change"]) == pytest.approx(20.0)
     early = one(rows, study_id="CP-502", measure="GMFM-88", event_day="92")
     assert (early["months_since_procedure"], float(early["change"]), float(early["percent_change"])) == (
@@ -196,8 +198,8 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
     assert len(rows) == 2 + 3
     header = list(rows[0])
     assert header[:10] == LONG_COLUMNS[:10]
-    assert header[10:14] == ["visit_kind", "event_day", "months_since_procedure", "age_months"]
-    assert header[14:-2] == [name for measure in MEASURES for name in (measure, f"{measure} change")]
+    assert header[10:15] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
+    assert header[15:-2] == [name for measure in MEASURES for name in (measure, f"{measure} change")]
     assert header[-2:] == ["scan_usable", "scan_qc_passed"]
     assert len({(r["study_id"], r["event_day"]) for r in rows}) == 5
 
