@@ -169,6 +169,8 @@ IMAGING_STAGING_DIR.mkdir(parents=True, exist_ok=True)
 # set it explicitly so that shifted dates stay the same if SECRET_KEY is rotated).
 DEIDENTIFICATION_KEY = os.environ.get("DEIDENTIFICATION_KEY", "")
 IMAGING_STUCK_AFTER_MINUTES = int(os.environ.get("IMAGING_STUCK_AFTER_MINUTES", "60"))
+# How often an open scan page asks for the scan's status while it is being processed.
+IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -3,17 +3,19 @@ and media files, served to signed-in staff only."""
 
 import mimetypes
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from imaging import forms, services
 from imaging.models import RoiMeasurement, Scan
@@ -106,8 +108,54 @@ def scan_detail(request, pk):
             "roi_form": forms.ManualRoiForm(),
             "qc_items": _qc_items(result),
             "viewer_labels": viewer_labels(),
+            "live": scan_live_status(scan),
+            "poll_ms": settings.IMAGING_STATUS_POLL_MS,
         },
     )
+
+
+# What the worker reports in Scan.stage (imaging.services.scan_process and the stages of
+# imaging.dti.pipeline), in words for people. A stage missing here shows as UNKNOWN_STAGE.
+STAGE_LABELS = {
+    "start": _lazy("Starting"),
+    "validate": _lazy("Checking the files"),
+    "load": _lazy("Reading the images"),
+    "premask": _lazy("Computing a first brain mask"),
+    "denoise": _lazy("Removing noise"),
+    "gibbs": _lazy("Removing Gibbs ringing"),
+    "motion": _lazy("Correcting motion"),
+    "mask": _lazy("Computing the brain mask"),
+    "fit": _lazy("Fitting the tensor"),
+    "qc": _lazy("Checking quality"),
+    "rois": _lazy("Measuring regions"),
+    "save": _lazy("Saving the maps"),
+    "previews": _lazy("Drawing previews"),
+    "results": _lazy("Storing the results"),
+    "done": _lazy("Finished"),
+}
+UNKNOWN_STAGE = _lazy("Processing…")
+
+
+def scan_live_status(scan):
+    """The scan's status and stage as codes and as words in the active language: what the scan
+    page shows when rendered and what static/imaging/scan.js shows while it polls."""
+    return {
+        "status": scan.status,
+        "status_label": scan.get_status_display(),
+        "stage": scan.stage,
+        "stage_label": str(STAGE_LABELS.get(scan.stage, UNKNOWN_STAGE)) if scan.stage else "",
+        "progress": scan.progress,
+        "error": scan.error,
+    }
+
+
+@login_required
+@require_GET
+@never_cache
+def scan_status(request, pk):
+    """The live status of a scan as JSON, polled by the scan page."""
+    require(request, "imaging.view_scan")
+    return JsonResponse(scan_live_status(get_object_or_404(Scan, pk=pk)))
 
 
 QC_NAMES = {

@@ -25,17 +25,15 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def worker(live_server, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.IMAGING_STAGING_DIR = tmp_path / "staging"
-    os.makedirs(settings.IMAGING_STAGING_DIR)
+def worker(live_server):
+    """A Celery worker on the test Redis; files go to the test's own folders (private_media)."""
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60) as running:
         yield running
 
 
-def test_radiologist_uploads_a_scan_and_sees_fa(worker, live_server, make_user, build, tmp_path):
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+def test_radiologist_uploads_a_scan_and_sees_fa(worker, live_server, make_user, build, tmp_path, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM next to Playwright's event loop
     from playwright.sync_api import sync_playwright
 
     make_user("radiology", "dr-elizondo")

@@ -1,14 +1,12 @@
 """In headless Chromium (software WebGL2): the vendored NiiVue and static/imaging/viewer.js show a
-b0 with FA or colour FA over it, offline; a missing file or no WebGL2 gives a clear message; and
-static/imaging/scan.js follows a scan until it finishes, then reloads the page once.
+b0 with FA or colour FA over it, offline; a missing file or no WebGL2 gives a clear message.
 
 No Django server: a local http.server on 127.0.0.1 serves /static/ from the project's static/
-folder and everything else (synthetic NIfTI files, the test pages, a fake scan API) from tmp_path.
+folder and everything else (synthetic NIfTI files, the test pages) from tmp_path.
 """
 
 import functools
 import io
-import json
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -82,28 +80,13 @@ def viewer_page(b0="/data/b0.nii.gz", fa="/data/fa.nii.gz", color_fa="/data/colo
 </body></html>"""
 
 
-SCAN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Scan</title><link rel="icon" href="data:,"></head>
-<body>
-<section id="scan-status" data-url="/api/v1/scans/7/" data-status="{status}">
-  <span data-field="status" data-label-running="Running" data-label-done="Done">{status}</span>
-  <span data-field="stage"></span>
-  <progress data-field="progress" max="100" value="0"></progress>
-  <span data-field="error"></span>
-  <p id="rendered">rendered with status {status}</p>
-</section>
-<script type="module" src="/static/imaging/scan.js"></script>
-</body></html>"""
-
-
 class Handler(SimpleHTTPRequestHandler):
-    """/static/ from the project, /api/v1/scans/7/ from `scan`, anything else from the tmp folder."""
+    """/static/ from the project, anything else from the tmp folder."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript", ".gz": "application/gzip"}
 
-    def __init__(self, *args, data_dir, scan, **kwargs):
+    def __init__(self, *args, data_dir, **kwargs):
         self.data_dir = data_dir
-        self.scan = scan
         super().__init__(*args, directory=str(data_dir), **kwargs)
 
     def translate_path(self, path):
@@ -112,26 +95,6 @@ class Handler(SimpleHTTPRequestHandler):
             target = (STATIC / clean[len("/static/") :]).resolve()
             return str(target) if target.is_relative_to(STATIC) else str(self.data_dir / "forbidden")
         return super().translate_path(path)
-
-    def do_GET(self):
-        if self.path.startswith("/api/v1/scans/7/"):
-            self.scan["polls"] += 1
-            if self.scan["polls"] >= self.scan["done_after"]:
-                self.scan["body"] = {"status": "done", "stage": "done", "progress": 100, "error": ""}
-            return self._send(json.dumps(self.scan["body"]).encode(), "application/json")
-        if self.path.startswith("/scan.html"):
-            self.scan["page_loads"] += 1
-            page = SCAN_PAGE.replace("{status}", self.scan["body"]["status"])
-            return self._send(page.encode(), "text/html; charset=utf-8")
-        return super().do_GET()
-
-    def _send(self, body, content_type):
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
@@ -146,17 +109,11 @@ def site(tmp_path):
     (tmp_path / "viewer-missing.html").write_text(viewer_page(fa="/data/no-such-fa.nii.gz"))
     for variant in ("vector", "rgb24"):
         (tmp_path / f"viewer-{variant}.html").write_text(viewer_page(color_fa=f"/data/color_fa_{variant}.nii.gz"))
-    scan = {
-        "polls": 0,
-        "page_loads": 0,
-        "done_after": 2,
-        "body": {"status": "running", "stage": "tensor", "progress": 40, "error": ""},
-    }
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, data_dir=tmp_path, scan=scan))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, data_dir=tmp_path))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "images": images, "scan": scan}
+        yield {"url": f"http://127.0.0.1:{server.server_port}", "images": images}
     finally:
         server.shutdown()
         server.server_close()
@@ -307,20 +264,3 @@ def test_without_webgl2_the_viewer_says_so(page, site):
     assert "WebGL2 is not available" in message.inner_text()
     assert page.console_errors == []
     assert page.page_errors == []
-
-
-def test_scan_status_polls_until_done_then_reloads_once(page, site):
-    scan = site["scan"]
-    page.goto(f"{site['url']}/scan.html")
-    # First poll: still running, stage and progress shown.
-    page.wait_for_function("document.querySelector('[data-field=stage]').textContent === 'tensor'")
-    assert page.inner_text("[data-field=status]") == "Running"
-    assert page.evaluate("document.querySelector('progress[data-field=progress]').value") == 40
-    # Second poll answers done: the page reloads and the server renders the finished scan.
-    page.wait_for_function("document.querySelector('#rendered')?.textContent.includes('status done')")
-    page.wait_for_timeout(2500)  # a finished page must not poll or reload again
-    assert scan["page_loads"] == 2
-    assert scan["polls"] == 2
-    assert page.console_errors == []
-    assert page.page_errors == []
-    assert page.foreign_requests == []
