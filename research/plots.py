@@ -1,7 +1,8 @@
 """Figures for the research pages: FA against function, trajectories over time, baseline vs follow-up.
 
-Plain functions, no Django. Each returns the figure as bytes in ``fmt`` "png" or "svg" (anything else
-raises ValueError) and is deterministic: the same input gives byte-identical output, because
+Plain functions of plain values (no models, no requests). Each returns the figure as bytes in ``fmt``
+"png" or "svg" (anything else raises ValueError) and is deterministic: the same input gives byte-identical
+output, because
 
 * PNG is written without the "Software" text chunk (matplotlib's Agg PNG has no timestamp);
 * SVG is written without the "Date" metadata, with a fixed ``svg.hashsalt`` for its internal ids. The
@@ -13,6 +14,12 @@ are searchable, selectable and readable by screen readers. Labels are never pars
 "$" in a title prints as a dollar sign. Colours are the Okabe–Ito colour-blind-safe palette, paired
 with distinct marker shapes so that patients can be told apart without colour too. Every figure says
 how many patients it shows ("n = K"), and figures that carry a test add "no p-value (n < 3)" when n < 3.
+
+Every word drawn goes through Django's gettext, so a figure speaks the language active when it is rendered
+(the page's language, for a figure requested by the page); numbers are worded by research.reporting, as on
+the page. Axes never use an offset ("1e8") or scientific notation: callers pass values already in the
+units their labels name (e.g. TNC in 10⁸ cells/kg), and the least-squares line is drawn from three points
+on (research.stats.linear_fit).
 
 Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so they are never registered
 in pyplot's global figure list (nothing to leak, nothing shared between threads) and are dropped as
@@ -26,12 +33,16 @@ import textwrap
 import threading
 
 import matplotlib
+from django.utils import formats
+from django.utils.translation import gettext, ngettext
+
+from . import reporting
+from . import stats as rstats
 
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
-
-from . import stats as rstats  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 FORMATS = ("png", "svg")
 FIGSIZE = (8.0, 5.5)  # inches
@@ -83,14 +94,23 @@ def _style(i):
     return {"color": COLOURS[i % len(COLOURS)], "marker": MARKERS[i % len(MARKERS)]}
 
 
-def _fmt_num(v, digits=3):
-    return f"{v:.{digits}g}"
+class _PlainNumbers(ScalarFormatter):
+    """Tick labels as plain numbers in the active language: no offset, no scientific notation."""
+
+    def __init__(self):
+        super().__init__(useOffset=False)
+        self.set_scientific(False)
+        self.decimal = formats.get_format("DECIMAL_SEPARATOR")
+
+    def __call__(self, x, pos=None):
+        return super().__call__(x, pos).replace(".", self.decimal)
 
 
-def _fmt_p(p):
-    if p < 0.001:
-        return "p < 0.001"
-    return f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+def _axes(fig):
+    ax = fig.add_subplot()
+    ax.xaxis.set_major_formatter(_PlainNumbers())
+    ax.yaxis.set_major_formatter(_PlainNumbers())
+    return ax
 
 
 def _render(key, draw, fmt):
@@ -113,30 +133,38 @@ def _render(key, draw, fmt):
 
 def _header(fig, ax, title, lines):
     fig.suptitle(textwrap.fill(str(title), 70), fontsize=14, fontweight="bold")
-    ax.set_title("\n".join(textwrap.fill(line, 105) for line in lines if line), loc="left", color="#222222")
+    ax.set_title("\n".join(textwrap.fill(line, 95) for line in lines if line), loc="left", color="#222222")
 
 
 def _no_data(ax):
-    ax.text(0.5, 0.5, "No data", transform=ax.transAxes, ha="center", va="center", fontsize=14, color=NEUTRAL)
+    ax.text(0.5, 0.5, gettext("No data"), transform=ax.transAxes, ha="center", va="center", fontsize=14, color=NEUTRAL)
 
 
 def _n_lines(n, test=True):
-    lines = [f"n = {n} patient{'' if n == 1 else 's'}"]
+    lines = [ngettext("n = %(n)d patient", "n = %(n)d patients", n) % {"n": n}]
     if test and n < rstats.N_MIN_P:
-        lines.append("no p-value (n < 3)")
+        lines.append(gettext("no p-value (n < 3)"))
     return lines
 
 
 def _missing_line(labels):
-    return f"not plotted (missing value): {', '.join(labels)}" if labels else None
+    return gettext("not plotted (missing value): %(patients)s") % {"patients": ", ".join(labels)} if labels else None
 
 
-def scatter_with_fit(points, *, x_label, y_label, title, stats=None, fmt="png"):
+def _fit_label(fit, x_unit):
+    slope = reporting.significant(fit["slope"]).replace("-", "−")
+    if x_unit:
+        return gettext("least-squares line, slope %(slope)s per %(unit)s") % {"slope": slope, "unit": x_unit}
+    return gettext("least-squares line, slope %(slope)s") % {"slope": slope}
+
+
+def scatter_with_fit(points, *, x_label, y_label, title, stats=None, x_unit=None, fmt="png"):
     """Scatter of one value per patient against another, each point labelled, with the OLS line.
 
-    ``points``: ``[{"label": "CP-001", "x": float, "y": float}, ...]``; points with a missing x or y
-    are left out and named under the title. The least-squares line (research.stats.linear_fit) is
-    drawn when at least 2 points with varying x remain. ``stats``, the dict from
+    ``points``: ``[{"label": "CP-001", "x": float, "y": float}, ...]``, x in the units ``x_label`` names;
+    points with a missing x or y are left out and named under the title. The least-squares line
+    (research.stats.linear_fit) is drawn when at least 3 points with varying x remain; its slope is
+    printed per ``x_unit`` (e.g. "10⁸ cells/kg") when given. ``stats``, the dict from
     research.stats.spearman, adds Spearman's rho and p under the title.
     """
     _check_fmt(fmt)
@@ -147,21 +175,23 @@ def scatter_with_fit(points, *, x_label, y_label, title, stats=None, fmt="png"):
     fit = rstats.linear_fit([x for _, x, _ in shown], [y for _, _, y in shown])
 
     lines = _n_lines(len(shown))
+    if shown and fit["note"] == rstats.NOTE_NO_LINE:
+        lines.append(gettext("no least-squares line (n < 3)"))
     if stats is not None:
         parts = []
         if stats.get("rho") is not None:
-            parts.append(f"Spearman ρ = {stats['rho']:.2f}")
+            parts.append(gettext("Spearman ρ = %(rho)s") % {"rho": reporting.number(stats["rho"], 2)})
         if stats.get("p") is not None:
-            parts.append(_fmt_p(stats["p"]) + (f" ({stats['p_method']})" if stats.get("p_method") else ""))
+            parts.append(reporting.p_text(stats))
         if parts:
             lines[0] += " · " + ", ".join(parts)
         if stats.get("note") and stats["note"] != rstats.NOTE_SMALL_N:
-            lines.append(stats["note"])
+            lines.append(reporting.note(stats["note"]))
     if _missing_line([label for label, _, _ in missing]):
         lines.append(_missing_line([label for label, _, _ in missing]))
 
     def draw(fig):
-        ax = fig.add_subplot()
+        ax = _axes(fig)
         _header(fig, ax, title, lines)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
@@ -189,22 +219,24 @@ def scatter_with_fit(points, *, x_label, y_label, title, stats=None, fmt="png"):
                 color=FIT_COLOUR,
                 linewidth=2,
                 zorder=2,
-                label=f"least-squares line (slope {_fmt_num(fit['slope'])})",
+                label=_fit_label(fit, x_unit),
             )
             ax.legend(loc="best", frameon=False)
         ax.margins(0.15)
 
-    return _render(("scatter", shown, x_label, y_label, title, lines, fmt), draw, fmt)
+    return _render(("scatter", shown, x_label, y_label, title, lines, x_unit, fmt), draw, fmt)
 
 
-def trajectories(series, *, y_label, title, x_label="Months since the procedure", fmt="png"):
+def trajectories(series, *, y_label, title, x_label=None, fmt="png"):
     """One line per patient over time, with a dashed vertical line at 0 (the procedure).
 
     ``series``: ``{"CP-001": [(months, value), ...], ...}``; points with a missing month or value are
     left out, and the remaining points are joined in time order. Patients are ordered by label, each
-    with its own colour and marker, in a legend to the right of the plot.
+    with its own colour and marker, in a legend to the right of the plot. ``x_label`` defaults to
+    "Months since the procedure".
     """
     _check_fmt(fmt)
+    x_label = x_label or gettext("Months since the procedure")
     lines_by_patient, missing = {}, []
     for label in sorted(series, key=str):
         pts = sorted(
@@ -216,16 +248,16 @@ def trajectories(series, *, y_label, title, x_label="Months since the procedure"
             missing.append(str(label))
     lines = _n_lines(len(lines_by_patient), test=False)
     if missing:
-        lines.append(f"not plotted (no values): {', '.join(missing)}")
+        lines.append(gettext("not plotted (no values): %(patients)s") % {"patients": ", ".join(missing)})
 
     def draw(fig):
-        ax = fig.add_subplot()
+        ax = _axes(fig)
         _header(fig, ax, title, lines)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
         ax.axvline(0, color=NEUTRAL, linestyle="--", linewidth=1.2, zorder=1)
         ax.annotate(
-            "procedure",
+            gettext("procedure"),
             (0, 1),
             xycoords=("data", "axes fraction"),
             xytext=(4, -4),
@@ -249,7 +281,7 @@ def trajectories(series, *, y_label, title, x_label="Months since the procedure"
                 **_style(i),
             )
         ax.margins(x=0.06, y=0.12)
-        fig.legend(loc="outside right upper", title="Patient", frameon=False)
+        fig.legend(loc="outside right upper", title=gettext("Patient"), frameon=False)
 
     return _render(("trajectories", lines_by_patient, y_label, title, x_label, lines, fmt), draw, fmt)
 
@@ -272,7 +304,7 @@ def paired_before_after(pairs, *, y_label, title, stats=None, fmt="png"):
 
     ``pairs``: ``[{"label", "before", "after"}, ...]``; pairs with either value missing are left out
     and named under the title. ``stats``, the dict from research.stats.wilcoxon_paired, adds the
-    Wilcoxon signed-rank result and the median change under the title.
+    Wilcoxon signed-rank result (W and p) and, under its own name, the median difference under the title.
     """
     _check_fmt(fmt)
     shown, missing = [], []
@@ -285,21 +317,24 @@ def paired_before_after(pairs, *, y_label, title, stats=None, fmt="png"):
     if stats is not None:
         parts = []
         if stats.get("statistic") is not None and stats.get("p") is not None:
-            parts.append(f"Wilcoxon signed-rank W = {_fmt_num(stats['statistic'])}, {_fmt_p(stats['p'])}")
+            w, p = reporting.statistic(stats["statistic"]), reporting.p_value(stats["p"])
+            parts.append(gettext("Wilcoxon signed-rank W = %(w)s, %(p)s") % {"w": w, "p": p})
         if stats.get("median_difference") is not None:
-            parts.append(f"median change {stats['median_difference']:+.3g}")
-        if parts:
-            lines[0] += " · " + " · ".join(parts)
+            parts.append(
+                gettext("median difference (follow-up − baseline) %(difference)s")
+                % {"difference": reporting.signed(stats["median_difference"]).replace("-", "−")}
+            )
+        lines.extend(parts)  # one line each: the test, then its estimate under its own name
         if stats.get("note") and stats["note"] != rstats.NOTE_SMALL_N:
-            lines.append(stats["note"])
+            lines.append(reporting.note(stats["note"]))
     if _missing_line([label for label, _, _ in missing]):
         lines.append(_missing_line([label for label, _, _ in missing]))
 
     def draw(fig):
-        ax = fig.add_subplot()
+        ax = _axes(fig)
         _header(fig, ax, title, lines)
         ax.set_ylabel(y_label)
-        ax.set_xticks([0, 1], ["Baseline", "Follow-up"])
+        ax.set_xticks([0, 1], [gettext("Baseline"), gettext("Follow-up")])
         ax.set_xlim(-0.25, 1.4)
         ax.grid(axis="x", visible=False)
         if not shown:

@@ -22,6 +22,15 @@ from scipy import stats as _sps
 N_MIN_P = 3
 NOTE_SMALL_N = "n < 3: no p-value"
 NOTE_NO_VARIATION = "no variation"
+NOTE_ALL_ZERO = "all differences are zero: no p-value"
+NOTE_ZEROS_DROPPED = "zero differences dropped before ranking (zero_method='wilcox')"
+NOTE_NO_LINE = "n < 3: no line"
+# Every note is one of the constants above, so that pages and figures can word it in the reader's
+# language (research.reporting) without parsing it.
+
+# A least-squares line through two points always fits exactly and says nothing, so figures draw
+# one from three points on, the same threshold as for a p-value.
+N_MIN_FIT = 3
 
 # Up to this many pairs the Spearman p-value comes from the exact permutation distribution (all n!
 # pairings, 362,880 at n = 9, about half a second); above it, from scipy's t approximation.
@@ -123,8 +132,9 @@ def wilcoxon_paired(before, after):
     two-sided statistic, the smaller of the positive- and negative-rank sums.
 
     ``n`` counts the pairs left after dropping missing values; ``median_difference`` is the median of
-    ``after - before`` over those pairs (zeros included). n < 3 → statistic and p None. All
-    differences zero → statistic and p None, with a note.
+    ``after - before`` over those pairs (zeros included): the estimate of the change, reported beside
+    the test, never in place of it. n < 3 → statistic and p None. All differences zero → statistic
+    and p None, with a note; some zero → the note says they were dropped (``n - n_nonzero`` of them).
     """
     b, a = _pairs(before, after)
     d = a - b
@@ -142,27 +152,27 @@ def wilcoxon_paired(before, after):
         result["note"] = NOTE_SMALL_N
         return result
     if n_nonzero == 0:
-        result["note"] = "all differences are zero: no p-value"
+        result["note"] = NOTE_ALL_ZERO
         return result
     res = _sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided")
     result["statistic"], result["p"] = _out(res.statistic), _out(res.pvalue)
     if n_nonzero < n:
-        dropped = n - n_nonzero
-        result["note"] = f"{dropped} zero difference{'s' if dropped > 1 else ''} dropped (zero_method='wilcox')"
+        result["note"] = NOTE_ZEROS_DROPPED
     return result
 
 
 def linear_fit(x, y):
     """Ordinary least-squares line y = slope * x + intercept: ``{"n", "slope", "intercept", "r2", "note"}``.
 
-    For drawing the line on a scatter plot, not for inference. n < 2 or all x equal → slope,
-    intercept and r2 None. r2 is None when all y are equal (0/0; the line is then flat and exact).
+    For drawing the line on a scatter plot, not for inference. n < 3 (N_MIN_FIT; two points always
+    lie on a line, so it would show nothing) or all x equal → slope, intercept and r2 None, with a
+    note. r2 is None when all y are equal (0/0; the line is then flat and exact).
     """
     xs, ys = _pairs(x, y)
     n = int(xs.size)
     result = {"n": n, "slope": None, "intercept": None, "r2": None, "note": None}
-    if n < 2:
-        result["note"] = "n < 2: no line"
+    if n < N_MIN_FIT:
+        result["note"] = NOTE_NO_LINE
         return result
     xc, yc = xs - xs.mean(), ys - ys.mean()
     sxx, syy, sxy = float((xc**2).sum()), float((yc**2).sum()), float((xc * yc).sum())

@@ -111,10 +111,37 @@ def linking_page(request):
     return render(request, "research/linking.html", context, status=400 if form.errors else 200)
 
 
-def _plot_scatter(linked, key_x, key_y, x_label, y_label, title, stats_key, fmt):
-    points = [{"label": pair["study_id"], "x": pair[key_x], "y": pair[key_y]} for pair in linked["pairs"]]
+# Doses in the figures are in the units the pages print them in (per_kg:8 → "3.20 ×10⁸/kg").
+TNC_UNIT = 1e8
+
+
+def _scaled(value, unit):
+    return None if value is None else value / unit
+
+
+def _plot_scatter(linked, key_x, key_y, labels, stats_key, fmt, x_unit=None, x_scale=1):
+    """One scatter of the linked pairs; ``labels`` = (x label, y label, title); x divided by ``x_scale``."""
+    points = [
+        {"label": pair["study_id"], "x": _scaled(pair[key_x], x_scale), "y": pair[key_y]} for pair in linked["pairs"]
+    ]
+    x_label, y_label, title = labels
     return plots.scatter_with_fit(
-        points, x_label=x_label, y_label=y_label, title=title, stats=linked[stats_key], fmt=fmt
+        points, x_label=x_label, y_label=y_label, title=title, stats=linked[stats_key], x_unit=x_unit, fmt=fmt
+    )
+
+
+def _names(linked):
+    return {"fa": linked["fa_measure"], "instrument": linked["instrument"]}
+
+
+def _plot_dose(linked, key_y, measure, stats_key, fmt):
+    labels = (
+        _("TNC (×10⁸ cells/kg)"),
+        f"Δ {measure}",
+        _("Dose and change in %(measure)s") % {"measure": measure},
+    )
+    return _plot_scatter(
+        linked, "tnc_per_kg", key_y, labels, stats_key, fmt, x_unit=_("10⁸ cells/kg"), x_scale=TNC_UNIT
     )
 
 
@@ -123,49 +150,35 @@ PLOTS = {
         linked,
         "delta_fa",
         "delta_score",
-        f"Δ {linked['fa_measure']}",
-        f"Δ {linked['instrument']}",
-        f"Change in {linked['fa_measure']} and in {linked['instrument']}",
+        (
+            f"Δ {linked['fa_measure']}",
+            f"Δ {linked['instrument']}",
+            _("Change in %(fa)s and in %(instrument)s") % _names(linked),
+        ),
         "correlation",
         fmt,
     ),
-    "dose-vs-fa": lambda linked, course_list, fmt: _plot_scatter(
-        linked,
-        "tnc_per_kg",
-        "delta_fa",
-        "TNC/kg",
-        f"Δ {linked['fa_measure']}",
-        f"Dose and change in {linked['fa_measure']}",
-        "dose_fa",
-        fmt,
-    ),
-    "dose-vs-score": lambda linked, course_list, fmt: _plot_scatter(
-        linked,
-        "tnc_per_kg",
-        "delta_score",
-        "TNC/kg",
-        f"Δ {linked['instrument']}",
-        f"Dose and change in {linked['instrument']}",
-        "dose_score",
-        fmt,
+    "dose-vs-fa": lambda linked, course_list, fmt: _plot_dose(linked, "delta_fa", linked["fa_measure"], "dose_fa", fmt),
+    "dose-vs-score": lambda linked, course_list, fmt: _plot_dose(
+        linked, "delta_score", linked["instrument"], "dose_score", fmt
     ),
     "fa-before-after": lambda linked, course_list, fmt: plots.paired_before_after(
         linked["fa_pairs"],
         y_label=linked["fa_measure"],
-        title=f"{linked['fa_measure']}: baseline and follow-up",
+        title=_("%(fa)s: baseline and follow-up") % _names(linked),
         stats=linked["fa_change"],
         fmt=fmt,
     ),
     "score-trajectories": lambda linked, course_list, fmt: plots.trajectories(
         analysis.trajectories(course_list, linked["instrument"]),
         y_label=linked["instrument"],
-        title=f"{linked['instrument']} over time",
+        title=_("%(instrument)s over time") % _names(linked),
         fmt=fmt,
     ),
     "fa-trajectories": lambda linked, course_list, fmt: plots.trajectories(
         analysis.trajectories(course_list, linked["fa_measure"]),
         y_label=linked["fa_measure"],
-        title=f"{linked['fa_measure']} over time",
+        title=_("%(fa)s over time") % _names(linked),
         fmt=fmt,
     ),
 }

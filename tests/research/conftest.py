@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import uuid
+import xml.etree.ElementTree as ET
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -244,6 +245,21 @@ def as_role(api_as):
 @pytest.fixture
 def researcher(as_role):
     return as_role(RESEARCH)
+
+
+# ---- reading figures -------------------------------------------------------------------
+
+
+def text_of_svg(data):
+    """Every piece of text drawn in an SVG figure (titles, axis and tick labels, annotations), one per line."""
+    root = ET.fromstring(data)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return "\n".join("".join(el.itertext()) for el in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.fixture
+def svg_text():
+    return text_of_svg
 
 
 # ---- reading exports --------------------------------------------------------------------

@@ -164,3 +164,66 @@ def test_the_research_menu_is_shown_to_research_only(two, as_role):
     assert b'href="/research/"' in as_role("research").get("/research/").content
     assert b'href="/research/exports/"' not in as_role("research").get("/research/").content
     assert b'href="/research/"' not in as_role("hematology").get("/patients/").content
+
+
+def statistic_shown(page, name):
+    """The text shown under a statistic's name in the linking page's results (HTML), tags removed."""
+    match = re.search(rf"<dt>{re.escape(name)}</dt>\s*<dd[^>]*>(.*?)</dd>", page, re.S)
+    assert match, f"no statistic named {name!r}"
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", match.group(1))).strip())
+
+
+def test_the_linking_page_names_each_statistic_with_its_estimate_statistic_and_p(two, researcher):
+    page = researcher.get("/research/linking/?instrument=GMFM-88").content.decode()
+    # ΔFA 0.05, 0.08, 0.01: all three rise, so W (the smaller rank sum) is 0 and the exact two-sided p is 2/8.
+    wilcoxon = statistic_shown(page, "Wilcoxon signed-rank test, FA white matter at baseline vs follow-up")
+    assert wilcoxon == (
+        "W = 0 · p = 0.250 · n = 3 (3 non-zero differences) · median difference (follow-up − baseline) = +0.050"
+    )
+    # ΔGMFM-88 6, 7, 1 rank the patients as ΔFA does: rho 1, exact p 2/6.
+    correlation = statistic_shown(page, "Spearman correlation, ΔFA white matter vs ΔGMFM-88")
+    assert correlation == "ρ = 1.00 · n = 3 · p = 0.333 (exact permutation)"
+    # Doses 2, 3, 2 ×10⁸/kg against ΔFA: tied ranks, rho = 1.5 / √3.
+    dose = statistic_shown(page, "Dose–response, Spearman correlation, TNC/kg vs ΔFA white matter")
+    assert dose.startswith("ρ = 0.87 · n = 3 · p = ")
+    assert statistic_shown(page, "Dose–response, Spearman correlation, TNC/kg vs ΔGMFM-88").startswith("ρ = ")
+
+
+def test_with_fewer_than_three_patients_the_page_says_why_there_is_no_p(two, researcher):
+    page = researcher.get("/research/linking/?gmfcs=2&gmfcs=3&instrument=GMFM-88").content.decode()
+    wilcoxon = statistic_shown(page, "Wilcoxon signed-rank test, FA white matter at baseline vs follow-up")
+    assert wilcoxon.startswith("W = — · n < 3: no p-value · n = 2")
+    assert "median difference (follow-up − baseline) = +0.065" in wilcoxon
+
+
+def test_the_linking_page_in_spanish(two, researcher):
+    response = researcher.get("/research/linking/?instrument=GMFM-88", HTTP_ACCEPT_LANGUAGE="es")
+    page = response.content.decode()
+    wilcoxon = statistic_shown(page, "Prueba de rangos con signo de Wilcoxon, FA white matter basal vs. seguimiento")
+    assert wilcoxon == (
+        "W = 0 · p = 0,250 · n = 3 (3 diferencias no nulas) · diferencia mediana (seguimiento − basal) = +0,050"
+    )
+
+
+SCIENTIFIC = re.compile(r"\d[eE][+\-−]?\d")
+
+
+@pytest.mark.parametrize("name", ["dose-vs-fa", "dose-vs-score"])
+def test_dose_plots_are_in_the_units_of_the_pages(two, researcher, svg_text, name):
+    text = svg_text(researcher.get(f"/research/plots/{name}.svg?instrument=GMFM-88").content)
+    assert "TNC (×10⁸ cells/kg)" in text and "per 10⁸ cells/kg" in text
+    assert not SCIENTIFIC.search(text), text
+    x_ticks = [float(t) for t in text.splitlines() if re.fullmatch(r"\d\.\d", t)]
+    assert x_ticks and min(x_ticks) <= 2.0 and max(x_ticks) >= 3.0 and max(x_ticks) < 4  # doses 2 and 3 ×10⁸/kg
+
+
+def test_a_plot_of_two_patients_has_no_fit_line(two, researcher, svg_text):
+    two_patients = svg_text(researcher.get("/research/plots/dose-vs-score.svg?gmfcs=2&gmfcs=3").content)
+    assert "no least-squares line (n < 3)" in two_patients and "slope" not in two_patients
+    three = svg_text(researcher.get("/research/plots/dose-vs-score.svg").content)
+    assert "least-squares line, slope" in three
+
+
+def test_plots_follow_the_language_of_the_page(two, researcher, svg_text):
+    text = svg_text(researcher.get("/research/plots/dose-vs-fa.svg", HTTP_ACCEPT_LANGUAGE="es").content)
+    assert "TNC (×10⁸ células/kg)" in text and "n = 3 pacientes" in text and "por 10⁸ células/kg" in text

@@ -40,14 +40,16 @@ COHORT = [
 
 
 @pytest.fixture
-def page(live_server):
+def page(request, live_server):
+    """A Chromium page; its locale (Accept-Language) is "en-US" unless the test passes another indirectly."""
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-US", accept_downloads=True)
+        locale = getattr(request, "param", "en-US")
+        context = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale, accept_downloads=True)
         page = context.new_page()
         page.set_default_timeout(30_000)
         yield page
@@ -150,3 +152,29 @@ def test_researcher_filters_links_fa_with_scores_and_downloads(page, live_server
         ExportLog.objects.filter(user__username="dr-rivera", completed=True).values_list("kind", "file_format")
     )
     assert kinds == [("long", "csv"), ("plot:fa-vs-score", "png")]
+
+
+def sign_in(page, live_server, make_user):
+    make_user("research", "dr-rivera")
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "dr-rivera")
+    page.fill("input[name=password]", "pw-for-tests-1")
+    page.click("main button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+@pytest.mark.parametrize("page", ["es-ES"], indirect=True)
+def test_a_researcher_reading_in_spanish_gets_statistics_and_figures_in_spanish(page, live_server, make_user, cohort):
+    sign_in(page, live_server, make_user)
+    page.goto(f"{live_server.url}/research/linking/?instrument=GMFM-88")
+    wilcoxon = page.locator("dl.results dt", has_text="Prueba de rangos con signo de Wilcoxon")
+    shown = wilcoxon.locator("xpath=following-sibling::dd[1]").inner_text()
+    # Five of six patients rise in FA, CP-803 falls by 0.008 (the smallest |difference|, rank 1): W = 1.
+    assert shown.startswith("W = 1 · p = 0,062 · n = 6 (6 diferencias no nulas)"), shown
+    assert "diferencia mediana (seguimiento − basal) = +0,016" in shown
+    images_loaded(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "research-linking-es.png"), full_page=True)
+    # The figures the page shows are asked for in the browser's language, as the <img> tags ask for them.
+    figure = page.evaluate("url => fetch(url).then(response => response.text())", "/research/plots/dose-vs-fa.svg")
+    assert "TNC (×10⁸ células/kg)" in figure and "pendiente" in figure and "1e8" not in figure

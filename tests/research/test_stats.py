@@ -7,9 +7,10 @@ import statistics
 
 import numpy as np
 import pytest
+from django.utils import translation
 from scipy import stats as sps
 
-from research import stats
+from research import reporting, stats
 
 NAN = float("nan")
 
@@ -176,7 +177,7 @@ def test_wilcoxon_three_patients_all_improving_is_p_one_quarter():
 def test_wilcoxon_zero_differences_are_dropped_and_said_so():
     result = stats.wilcoxon_paired([10, 20, 30, 40, 50], [12, 20, 35, 41, 47])
     assert result["n"] == 5 and result["n_nonzero"] == 4
-    assert "zero_method='wilcox'" in result["note"]
+    assert result["note"] == stats.NOTE_ZEROS_DROPPED and "zero_method='wilcox'" in result["note"]
 
 
 def test_wilcoxon_drops_pairs_with_a_missing_value():
@@ -196,7 +197,7 @@ def test_wilcoxon_with_fewer_than_three_pairs_has_no_p_value(before, after, n):
 def test_wilcoxon_with_all_differences_zero_has_no_p_value():
     result = stats.wilcoxon_paired([0.4, 0.5, 0.6], [0.4, 0.5, 0.6])
     assert result["p"] is None and result["statistic"] is None and result["median_difference"] == 0.0
-    assert "zero" in result["note"]
+    assert result["note"] == stats.NOTE_ALL_ZERO
 
 
 # --- linear fit ---------------------------------------------------------------------------------------
@@ -229,6 +230,14 @@ def test_linear_fit_degenerate_input():
     flat = stats.linear_fit([1, 2, 3], [5, 5, 5])
     assert flat["slope"] == 0.0 and flat["intercept"] == 5.0 and flat["r2"] is None
     assert stats.linear_fit([1, None, 3], [2, 9, 6])["n"] == 2
+
+
+def test_linear_fit_needs_three_points():
+    """Two points always lie on a line: no line is fitted through fewer than three."""
+    two = stats.linear_fit([1, 2], [2, 5])
+    assert two == {"n": 2, "slope": None, "intercept": None, "r2": None, "note": stats.NOTE_NO_LINE}
+    three = stats.linear_fit([1, 2, 3], [2, 5, 5])
+    assert three["n"] == 3 and three["slope"] == pytest.approx(1.5) and three["note"] is None
 
 
 # --- describe and count_by ----------------------------------------------------------------------------
@@ -289,3 +298,40 @@ def test_count_by():
     assert math.isclose(sum(r["percent"] for r in rows), 100.0)
     assert_plain(rows)
     assert stats.count_by([]) == []
+
+
+# --- wording (research.reporting) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [(-4.632e-09, "-0.00000000463"), (-0.4632, "-0.463"), (0.02241, "0.0224"), (1234.5, "1234"), (0, "0"), (None, "—")],
+)
+def test_slopes_are_worded_in_fixed_notation_with_three_significant_digits(value, expected):
+    assert reporting.significant(value) == expected
+
+
+@pytest.mark.parametrize(
+    "p,expected", [(0.25, "p = 0.250"), (1 / 3, "p = 0.333"), (0.001, "p = 0.001"), (0.00049, "p < 0.001")]
+)
+def test_p_values_have_three_decimals_and_a_floor(p, expected):
+    assert reporting.p_value(p) == expected
+
+
+def test_p_text_gives_the_method_or_why_there_is_no_p():
+    assert reporting.p_text(stats.spearman([1, 2, 3], [2, 4, 9])) == "p = 0.333 (exact permutation)"
+    assert reporting.p_text(stats.wilcoxon_paired([1, 2], [3, 5])) == "n < 3: no p-value"
+    assert reporting.p_text(stats.wilcoxon_paired([1, 2, 3], [1, 2, 3])) == "all differences are zero: no p-value"
+
+
+def test_every_note_of_the_statistics_has_a_wording():
+    notes = {value for name, value in vars(stats).items() if name.startswith("NOTE_")}
+    assert notes == set(reporting.NOTES)
+
+
+def test_wording_follows_the_active_language():
+    with translation.override("es"):
+        assert reporting.p_text(stats.spearman([1, 2, 3], [2, 4, 9])) == "p = 0,333 (permutación exacta)"
+        assert reporting.signed(0.05) == "+0,050" and reporting.signed(-0.05) == "-0,050"
+        assert reporting.note(stats.NOTE_SMALL_N) == "n < 3: sin valor p"
+    assert reporting.signed(0.0001) == "0.000"  # rounds to zero: no sign, no "-0.000"
