@@ -1,4 +1,4 @@
-"""Synthetic DICOM diffusion series, for tests and demo uploads.
+"""Synthetic DICOM diffusion series for the DICOM-zip tests (reached through the `dicom_synth` fixture).
 
 Plain Python over numpy and pydicom (no Django). Writes a *classic*
 single-frame MR Image Storage series (one file per slice per volume), the

@@ -25,10 +25,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def worker(live_server, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.IMAGING_STAGING_DIR = tmp_path / "staging"
-    os.makedirs(settings.IMAGING_STAGING_DIR)
+def worker(live_server):
+    # media and staging folders: the autouse private_media fixture
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=60) as running:
         yield running
