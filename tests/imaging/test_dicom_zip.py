@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from imaging import dicom
+from imaging.dti import make_phantom
 from imaging.dti.errors import DiffusionInputError
 
 MB = 1_000_000
@@ -104,7 +105,8 @@ def test_round_trip_oblique_follows_fsl_convention(tmp_path, dicom_synth):
 
 
 def test_demo_zip_from_phantom_is_self_consistent(tmp_path, dicom_synth):
-    zp, ph = dicom_synth.make_demo_zip(tmp_path / "demo.zip", shape=(16, 16, 16), n_dirs=6)
+    ph = make_phantom((16, 16, 16), n_b0=1, n_dirs=6)
+    zp = dicom_synth.make_demo_zip(tmp_path / "demo.zip", ph)
     dwi, bval, bvec = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB)
     img = nib.load(dwi)
     assert img.shape == (*ph.data.shape,)
