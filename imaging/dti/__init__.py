@@ -8,7 +8,7 @@ Main entry points
 run_pipeline(dwi_path, bval_path, bvec_path, out_dir, settings=None, *,
              labels_path=None, label_names=None, progress=None) -> PipelineResult
     Files in, maps/previews/results.json out.
-PipelineSettings(profile="standard", fit_method="WLS", b0_threshold=50, ...)
+PipelineSettings(profile="standard", fit_method="WLS", b0_threshold=B0_THRESHOLD, ...)
     How a scan is processed (frozen; one object instead of keyword lists).
 validate_inputs(dwi_path, bval_path, bvec_path, ...) -> InputSummary
     Cheap header + b-value/b-vector validation (no voxel data read).

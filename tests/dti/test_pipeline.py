@@ -21,6 +21,7 @@ from imaging.dti import (
     process_dwi,
     run_pipeline,
 )
+from imaging.dti.gradients import B0_THRESHOLD
 
 
 def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
@@ -124,7 +125,7 @@ def test_ols_option_and_bad_choice(small_phantom):
 
 def test_settings_are_one_frozen_value():
     settings = PipelineSettings(fit_method="ols", thresholds=QCThresholds(min_snr=20.0))
-    assert settings.fit_method == "OLS" and settings.profile == "standard" and settings.b0_threshold == 50.0
+    assert settings.fit_method == "OLS" and settings.profile == "standard" and settings.b0_threshold == B0_THRESHOLD
     assert settings == PipelineSettings(fit_method="OLS", thresholds=QCThresholds(min_snr=20.0))
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.profile = "full"
