@@ -18,7 +18,8 @@ Plain Python (no Django). :func:`convert_zip` is the entry point:
    ignore any user defaults file, skip derived/localizer images, no JSON
    sidecar, gzip) under a timeout; its process group is killed on timeout;
 5. among the converted series, the *diffusion* series are those with a
-   .bval/.bvec holding at least one b > 50 s/mm^2 with a non-zero direction.
+   .bval/.bvec holding at least one b above the pipeline's b0 threshold
+   (:data:`imaging.dti.gradients.B0_THRESHOLD`) with a non-zero direction.
    Non-diffusion series (e.g. a T1 in the same zip) are ignored. Exactly one
    diffusion series must remain: several are refused (one series per zip,
    we do not guess which one the radiologist meant); none is refused.
@@ -29,7 +30,8 @@ identifiable DICOM) is kept only with ``keep_dicom=True``. On failure both
 work folders are removed.
 
 B-vectors are as dcm2niix writes them: FSL convention, in the image axes of
-the NIfTI (see :mod:`imaging.dicom_synth` for the exact mapping).
+the NIfTI (``tests/imaging/dicom_synth.py``, which writes the synthetic series the tests
+convert, documents the exact mapping).
 
 Every refusal is a :class:`~imaging.dti.errors.DiffusionInputError` with
 ``field == "dicom_zip"`` and a sentence a radiologist can act on; the raw
@@ -54,6 +56,7 @@ from pathlib import Path
 import numpy as np
 
 from imaging.dti.errors import DiffusionInputError
+from imaging.dti.gradients import B0_THRESHOLD
 
 __all__ = [
     "FIELD",
@@ -75,7 +78,6 @@ DEFAULT_TIMEOUT = 300.0
 #: deflate tops out near 1030x.
 MAX_COMPRESSION_RATIO = 100.0
 RATIO_FLOOR_BYTES = 1 << 20
-B0_THRESHOLD = 50.0  # s/mm^2, as imaging.dti.gradients
 
 _CHUNK = 1 << 20
 _DICOMDIR_UID = "1.2.840.10008.1.3.10"

@@ -1,6 +1,6 @@
 """Writes for diffusion scans: register an upload, process it, review it, measure regions."""
 
-import hashlib
+import io
 import logging
 import os
 import shutil
@@ -18,8 +18,15 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from imaging.dti import DiffusionInputError, InputLimits, run_pipeline
-from imaging.dti.io import load_labels, parse_label_names, scan_dwi_data, sha256_file, validate_inputs
+from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
+from imaging.dti.io import (
+    Sha256Reader,
+    load_labels,
+    parse_label_names,
+    sha256_file,
+    stream_dwi,
+    validate_inputs,
+)
 from imaging.dti.roi import region_stats
 from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
 from registry import services as registry_services
@@ -63,15 +70,14 @@ def stage_upload(upload, folder, name):
     A .nii upload that is gzip-compressed is named .nii.gz whatever the client called it, so
     the reader looks at the content, not at the name.
     """
-    digest = hashlib.sha256()
-    head = b""
     tmp_path = folder / (name + ".part")
+    upload.seek(0)
+    reader = Sha256Reader(upload)
     with open(tmp_path, "wb") as out:
-        for chunk in upload.chunks():
-            if len(head) < 4:
-                head += chunk[:4]
-            digest.update(chunk)
+        for chunk in reader.chunks():
             out.write(chunk)
+    with open(tmp_path, "rb") as staged:
+        head = staged.read(len(GZIP_MAGIC))
     if name == "dwi":
         lowered = (upload.name or "").lower()
         if head.startswith(GZIP_MAGIC):
@@ -80,11 +86,12 @@ def stage_upload(upload, folder, name):
             name = "dwi.nii"
     path = folder / name
     os.replace(tmp_path, path)
-    return path, digest.hexdigest()
+    return path, reader.hexdigest()
 
 
 def _fingerprint(*hashes):
-    return hashlib.sha256("".join(hashes).encode()).hexdigest()
+    """One SHA-256 over the files' SHA-256s: the same upload twice has the same fingerprint."""
+    return sha256_file(io.BytesIO("".join(hashes).encode()))
 
 
 def _store(scan_id, path, name):
@@ -93,10 +100,13 @@ def _store(scan_id, path, name):
 
 
 def _check_nifti_series(dwi_path, bval_path, bvec_path):
-    """The checks made before anything is queued; a DiffusionInputError names the bad input."""
+    """The checks made before anything is queued; a DiffusionInputError names the bad input.
+
+    Returns the header summary and the DWI's SHA-256 (from the same pass that checked its data).
+    """
     summary = validate_inputs(dwi_path, bval_path, bvec_path, limits=input_limits())
-    scan_dwi_data(dwi_path, compute_sha256=False)  # corrupt gzip, truncated data, NaN or inf
-    return summary
+    dwi = stream_dwi(dwi_path, keep_data=False)  # corrupt gzip, truncated data, NaN or inf
+    return summary, dwi.sha256
 
 
 def scan_register(
@@ -143,7 +153,7 @@ def scan_register(
                 bval_path, bval_sha = stage_upload(bval, folder, "dwi.bval")
                 bvec_path, bvec_sha = stage_upload(bvec, folder, "dwi.bvec")
                 shas = [dwi_sha, bval_sha, bvec_sha]
-            summary = _check_nifti_series(dwi_path, bval_path, bvec_path)
+            summary, dwi_sha = _check_nifti_series(dwi_path, bval_path, bvec_path)
         except DiffusionInputError as error:
             if dicom_zip is not None and error.field in ("dwi", "bval", "bvec"):
                 raise ValidationError({"dicom_zip": [error.message]}) from None
@@ -158,7 +168,7 @@ def scan_register(
         hashes = dict(
             zip(
                 ("dwi_sha256", "bval_sha256", "bvec_sha256"),
-                shas if dicom_zip is None else [sha256_file(p) for p in (dwi_path, bval_path, bvec_path)],
+                shas if dicom_zip is None else [dwi_sha, sha256_file(bval_path), sha256_file(bvec_path)],
             )
         )
         with transaction.atomic():
@@ -276,18 +286,18 @@ def scan_process(scan_id, worker=""):
     try:
         with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
             out_dir = folder / "out"
+            pipeline_settings = PipelineSettings(
+                profile=scan.profile, fit_method=scan.fit_method, limits=input_limits(), n_threads=1
+            )
             outcome = run_pipeline(
                 dwi_path,
                 bval_path,
                 bvec_path,
                 out_dir,
-                profile=scan.profile,
-                fit_method=scan.fit_method,
-                progress=ProgressRecorder(scan_id),
-                limits=input_limits(),
-                n_threads=1,
+                pipeline_settings,
                 labels_path=labels_path,
                 label_names=scan.label_names or None,
+                progress=ProgressRecorder(scan_id),
             )
             files = {}
             for name, path in {

@@ -5,15 +5,18 @@ take and return arrays; file I/O is at the edges.
 
 Main entry points
 -----------------
-run_pipeline(dwi_path, bval_path, bvec_path, out_dir, profile="standard",
-             fit_method="WLS", labels_path=None, label_names=None,
-             progress=None) -> PipelineResult
+run_pipeline(dwi_path, bval_path, bvec_path, out_dir, settings=None, *,
+             labels_path=None, label_names=None, progress=None) -> PipelineResult
     Files in, maps/previews/results.json out.
+PipelineSettings(profile="standard", fit_method="WLS", b0_threshold=B0_THRESHOLD, ...)
+    How a scan is processed (frozen; one object instead of keyword lists).
 validate_inputs(dwi_path, bval_path, bvec_path, ...) -> InputSummary
     Cheap header + b-value/b-vector validation (no voxel data read).
-scan_dwi_data(dwi_path) -> dict
-    Streaming integrity + NaN/inf check + SHA-256.
-process_dwi(data, bvals, bvecs, ...) -> ProcessResult
+stream_dwi(dwi_path, keep_data=...) -> StreamedDWI
+    One streaming pass: integrity + NaN/inf check + SHA-256 (+ the data).
+sha256_file(path) -> str
+    The SHA-256 of a file, as stored for every upload and result.
+process_dwi(data, bvals, bvecs, settings=None, ...) -> ProcessResult
     The pipeline on arrays.
 fit_dti(data, gtab, mask, method) -> DTIMaps
     Vectorised WLS/OLS tensor fit (matches dipy's TensorModel).
@@ -31,16 +34,25 @@ from .gradients import make_gradient_table, read_bvals, read_bvecs, validate_gra
 from .io import (
     InputLimits,
     InputSummary,
+    StreamedDWI,
     inspect_dwi_header,
-    load_dwi,
     load_labels,
     parse_label_names,
-    scan_dwi_data,
+    sha256_file,
+    stream_dwi,
     validate_inputs,
 )
 from .mask import brain_mask, mean_b0
 from .phantom import Phantom, make_phantom
-from .pipeline import PIPELINE_VERSION, PipelineResult, ProcessResult, preload, process_dwi, run_pipeline
+from .pipeline import (
+    PIPELINE_VERSION,
+    PipelineResult,
+    PipelineSettings,
+    ProcessResult,
+    preload,
+    process_dwi,
+    run_pipeline,
+)
 from .qc import QCThresholds, estimate_snr, summarize
 from .roi import region_stats
 from .tensor import DTIMaps, color_fa, fit_dti
@@ -53,8 +65,9 @@ __all__ = [
     "InputSummary",
     "inspect_dwi_header",
     "validate_inputs",
-    "scan_dwi_data",
-    "load_dwi",
+    "stream_dwi",
+    "StreamedDWI",
+    "sha256_file",
     "load_labels",
     "parse_label_names",
     "read_bvals",
@@ -73,6 +86,7 @@ __all__ = [
     "process_dwi",
     "ProcessResult",
     "run_pipeline",
+    "PipelineSettings",
     "PipelineResult",
     "preload",
     "make_phantom",

@@ -10,6 +10,10 @@ import argparse
 import json
 import sys
 
+from .errors import DiffusionInputError
+from .gradients import B0_THRESHOLD
+from .pipeline import FIT_METHODS, PROFILES, PipelineSettings, run_pipeline
+
 __all__ = ["main", "build_parser"]
 
 
@@ -24,20 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--labels", help="integer label NIfTI on the DWI grid")
     p.add_argument("--label-names", help='JSON object {"code": "name"} or a path to a JSON file')
-    p.add_argument("--profile", choices=("standard", "full"), default="standard")
+    p.add_argument("--profile", choices=PROFILES, default="standard")
+    p.add_argument("--fit", choices=FIT_METHODS, default="WLS", type=str.upper, help="tensor fit method (default WLS)")
     p.add_argument(
-        "--fit", choices=("WLS", "OLS"), default="WLS", type=str.upper, help="tensor fit method (default WLS)"
+        "--b0-threshold",
+        type=float,
+        default=B0_THRESHOLD,
+        help=f"b-values <= this are b0 (default {B0_THRESHOLD:g} s/mm^2)",
     )
-    p.add_argument("--b0-threshold", type=float, default=50.0, help="b-values <= this are b0 (default 50 s/mm^2)")
     p.add_argument("--no-previews", action="store_true", help="skip PNG previews")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv=None) -> int:
-    from .errors import DiffusionInputError
-    from .pipeline import run_pipeline
-
     args = build_parser().parse_args(argv)
     bar = None
     if not args.quiet:
@@ -54,18 +58,21 @@ def main(argv=None) -> int:
                 bar.refresh()
 
     try:
+        settings = PipelineSettings(
+            profile=args.profile,
+            fit_method=args.fit,
+            b0_threshold=args.b0_threshold,
+            previews=not args.no_previews,
+        )
         res = run_pipeline(
             args.dwi,
             args.bval,
             args.bvec,
             args.out,
-            profile=args.profile,
-            fit_method=args.fit,
+            settings,
             labels_path=args.labels,
             label_names=args.label_names,
             progress=progress,
-            b0_threshold=args.b0_threshold,
-            previews=not args.no_previews,
         )
     except DiffusionInputError as exc:
         if bar is not None:

@@ -1,4 +1,4 @@
-"""Input validation, loading and saving (the I/O edges of the pipeline).
+"""Input validation, loading and saving: the I/O edges of the pipeline.
 
 Validation comes in two costs:
 
@@ -6,10 +6,12 @@ Validation comes in two costs:
   plus the 4-byte gzip trailer) and the b-value/b-vector text files. It
   checks format, dimensionality, size limits, volume/b-value/b-vector counts,
   b0 presence, number of directions and b-vector lengths.
-* :func:`scan_dwi_data` streams once over the file in chunks (never holding
-  the whole image) to verify that the gzip stream is complete and intact,
-  that the data contain no NaN/inf, and to compute the file's SHA-256.
+* :func:`stream_dwi` reads the file once in chunks: it verifies that the gzip
+  stream is complete and intact and that the data contain no NaN/inf, computes
+  the file's SHA-256, and keeps the data as float32 if asked. Upload
+  validation and the pipeline both use it.
 
+Every SHA-256 of a file goes through :class:`Sha256Reader` (:func:`sha256_file`).
 All failures raise :class:`~imaging.dti.errors.DiffusionInputError` with the
 offending ``field`` and a message meant for the person who uploaded the files.
 """
@@ -35,9 +37,11 @@ __all__ = [
     "InputSummary",
     "inspect_dwi_header",
     "validate_inputs",
-    "scan_dwi_data",
+    "stream_dwi",
+    "StreamedDWI",
+    "Sha256Reader",
     "sha256_file",
-    "load_dwi",
+    "NonFiniteCount",
     "check_finite",
     "load_labels",
     "parse_label_names",
@@ -45,9 +49,10 @@ __all__ = [
 ]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 16 * 1024 * 1024  # read size of every streaming pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class InputLimits:
     """Upper limits for an uploaded diffusion series (pass your own).
 
@@ -154,16 +159,13 @@ def _load_header(path):
         affine = np.asarray(img.affine, dtype=float)
     except DiffusionInputError:
         raise
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile):
         raise DiffusionInputError(
-            "dwi", f"{name!r} is truncated or corrupt (the compressed stream ends early: {exc}). Upload the file again."
+            "dwi", f"{name!r} is truncated or corrupt (the compressed stream ends early). Upload the file again."
         ) from None
-    except Exception as exc:  # nibabel raises many types for garbage
+    except Exception:  # nibabel raises many types for garbage
         raise DiffusionInputError(
-            "dwi",
-            f"{name!r} is not a readable NIfTI image "
-            f"({type(exc).__name__}: {exc}). Convert the DICOM "
-            "series with dcm2niix.",
+            "dwi", f"{name!r} is not a readable NIfTI image. Convert the DICOM series with dcm2niix."
         ) from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI-1/2 image.")
@@ -298,7 +300,7 @@ def validate_inputs(
 ) -> InputSummary:
     """Cheap validation of a DWI series: header + b-values + b-vectors.
 
-    Reads no voxel data (see :func:`scan_dwi_data` for the data check).
+    Reads no voxel data (see :func:`stream_dwi` for the data check).
 
     Parameters
     ----------
@@ -334,24 +336,37 @@ def validate_inputs(
     return InputSummary(header=info, bvals=bvals, bvecs=bvecs, gradients=grad)
 
 
-class _HashingReader:
-    """File wrapper that feeds every byte read into a hash."""
+class Sha256Reader:
+    """A binary file that keeps the SHA-256 of every byte read through it.
 
-    def __init__(self, fh, h):
+    The one hasher of the registry: uploads while they are staged, the DWI while it is streamed,
+    any stored file (:func:`sha256_file`) all go through it, so every stored hash is the same
+    digest of the same bytes.
+    """
+
+    def __init__(self, fh):
         self._fh = fh
-        self._h = h
+        self._hash = hashlib.sha256()
 
     def read(self, n=-1):
         b = self._fh.read(n)
-        if self._h is not None:
-            self._h.update(b)
+        self._hash.update(b)
         return b
 
     def readinto(self, buf):
         n = self._fh.readinto(buf)
-        if self._h is not None and n:
-            self._h.update(memoryview(buf)[:n])
+        if n:
+            self._hash.update(memoryview(buf)[:n])
         return n
+
+    def chunks(self, size: int = CHUNK_BYTES):
+        """The rest of the file, ``size`` bytes at a time (all of it is hashed)."""
+        while b := self.read(size):
+            yield b
+
+    def hexdigest(self) -> str:
+        """SHA-256 (64 hex digits) of the bytes read so far."""
+        return self._hash.hexdigest()
 
     def seekable(self):
         return False
@@ -363,164 +378,87 @@ class _HashingReader:
         pass
 
 
-def scan_dwi_data(path, *, chunk_bytes: int = 16 * 1024 * 1024, compute_sha256: bool = True) -> dict:
-    """Stream once over a NIfTI file: integrity, NaN/inf and SHA-256.
+def sha256_file(source) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks.
 
-    At most ``chunk_bytes`` of voxel data are in memory at a time. For
-    integer data types no value can be NaN/inf, but the stream is still read
-    to the end (the gzip CRC and length are verified by :mod:`gzip`).
-
-    Returns
-    -------
-    dict
-        ``{"sha256": hex or None, "file_bytes": int, "n_values": int,
-        "n_nonfinite": 0}``
-
-    Raises
-    ------
-    DiffusionInputError
-        ``field="dwi"`` if the file is truncated/corrupt or contains NaN/inf.
+    ``source`` is a path or a binary file object (read from its current position to the end).
     """
-    import nibabel as nib
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return sha256_file(fh)
+    reader = Sha256Reader(source)
+    for _ in reader.chunks():
+        pass
+    return reader.hexdigest()
 
-    path = str(path)
-    name = os.path.basename(path)
-    try:
-        img = nib.load(path)
-    except Exception as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image ({exc}).") from None
-    hdr = img.header
-    shape = tuple(int(s) for s in img.shape)
-    dtype = np.dtype(hdr.get_data_dtype())
-    n_values = int(np.prod(shape))
-    vox_per_vol = int(np.prod(shape[:3])) if len(shape) >= 3 else n_values
-    offset = int(img.dataobj.offset)
-    item = dtype.itemsize
-    chunk_items = max(1, int(chunk_bytes) // item)
-    check_nan = dtype.kind == "f"
-    h = hashlib.sha256() if compute_sha256 else None
-    n_bad = 0
-    first_bad = None
-    with open(path, "rb") as raw:
-        is_gz = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        reader = _HashingReader(raw, h)
-        stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gz else reader
-        try:
-            skip = offset
-            while skip > 0:
-                b = stream.read(min(skip, 1 << 20))
-                if not b:
-                    raise EOFError("file ends inside the header")
-                skip -= len(b)
-            done = 0
-            buf = bytearray(chunk_items * item)
-            while done < n_values:
-                want = min(chunk_items, n_values - done) * item
-                mv = memoryview(buf)[:want]
-                got = 0
-                while got < want:
-                    n = stream.readinto(mv[got:])
-                    if not n:
-                        raise EOFError(f"expected {n_values * item} data bytes, got {done * item + got}")
-                    got += n
-                if check_nan:
-                    arr = np.frombuffer(buf, dtype=dtype, count=want // item)
-                    fin = np.isfinite(arr)
-                    if not fin.all():
-                        bad = int(fin.size - np.count_nonzero(fin))
-                        if first_bad is None:
-                            first_bad = done + int(np.argmin(fin))
-                        n_bad += bad
-                done += want // item
-            # drain: verifies the gzip CRC/length and completes the hash
-            while stream.read(1 << 20):
-                pass
-            while reader.read(1 << 20):  # any trailing raw bytes (hash)
-                pass
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
+
+class NonFiniteCount:
+    """Counts NaN/inf values of a 4D image seen in pieces, in file (Fortran) order, and
+    remembers the volume of the first; :meth:`check` raises the message for the uploader."""
+
+    def __init__(self, values_per_volume: int, field_name: str = "dwi"):
+        self.values_per_volume = max(int(values_per_volume), 1)
+        self.field_name = field_name
+        self.count = 0
+        self.first_volume = None
+
+    def add(self, values, start: int) -> None:
+        """Account for ``values``, the image's values from flat (Fortran-order) index ``start``."""
+        finite = np.isfinite(values)
+        if finite.all():
+            return
+        if self.first_volume is None:
+            self.first_volume = (start + int(np.argmin(finite.reshape(-1, order="F")))) // self.values_per_volume
+        self.count += int(finite.size - np.count_nonzero(finite))
+
+    def check(self) -> None:
+        if self.count:
             raise DiffusionInputError(
-                "dwi", f"{name!r} is truncated or corrupt ({exc}). Upload the file again."
-            ) from None
-    if n_bad:
-        vol = first_bad // vox_per_vol if vox_per_vol else 0
-        raise DiffusionInputError(
-            "dwi",
-            f"the image contains {n_bad} NaN or infinite "
-            f"value(s) (first in volume {vol}). Re-export the "
-            "series from the scanner/converter; processed or "
-            "edited images are not accepted.",
-        )
-    return {
-        "sha256": h.hexdigest() if h is not None else None,
-        "file_bytes": os.path.getsize(path),
-        "n_values": n_values,
-        "n_nonfinite": 0,
-    }
-
-
-def sha256_file(path, chunk_bytes: int = 4 * 1024 * 1024) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            b = fh.read(chunk_bytes)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+                self.field_name,
+                f"the image contains {self.count} NaN or infinite value(s) (first in volume "
+                f"{self.first_volume}). Re-export the series from the scanner/converter; processed "
+                "or edited images are not accepted.",
+            )
 
 
 def check_finite(data, field_name: str = "dwi") -> None:
-    """Raise DiffusionInputError if a 4D array has NaN/inf (volume by volume)."""
-    n_bad = 0
-    first = None
+    """Raise DiffusionInputError if a 4D array has NaN/inf (checked volume by volume)."""
+    count = NonFiniteCount(int(np.prod(data.shape[:-1])), field_name)
     for k in range(data.shape[-1]):
-        vol = data[..., k]
-        fin = np.isfinite(vol)
-        if not fin.all():
-            n_bad += int(fin.size - np.count_nonzero(fin))
-            if first is None:
-                first = k
-    if n_bad:
-        raise DiffusionInputError(
-            field_name,
-            f"the image contains {n_bad} NaN or "
-            f"infinite value(s) (first in volume {first}). "
-            "Re-export the series from the scanner/converter.",
-        )
+        count.add(data[..., k], k * count.values_per_volume)
+    count.check()
 
 
-def _read_full(stream, mv):
-    got = 0
-    n = len(mv)
-    while got < n:
-        k = stream.readinto(mv[got:])
-        if not k:
-            raise EOFError(f"file ends early ({got} of {n} bytes of a volume)")
-        got += k
+@dataclass
+class StreamedDWI:
+    """What one pass of :func:`stream_dwi` over a diffusion NIfTI found.
+
+    ``data`` is the image as float32 ``(X, Y, Z, N)`` in Fortran order (each volume contiguous),
+    header scaling applied, or None when the data were only checked.
+    """
+
+    sha256: str
+    file_bytes: int
+    n_values: int
+    affine: np.ndarray
+    header: object
+    data: np.ndarray | None = None
 
 
-def load_dwi(path, *, with_sha256: bool = True):
-    """Load a 4D NIfTI as float32 in one streaming pass.
+def stream_dwi(path, *, keep_data: bool, chunk_bytes: int = CHUNK_BYTES) -> StreamedDWI:
+    """Read a 4D NIfTI once, in chunks: integrity, NaN/inf, SHA-256, and the data if wanted.
 
-    The file is read once, volume by volume, straight into a preallocated
-    float32 array (header scaling applied), so peak memory is the float32
-    image plus one volume of raw bytes, whatever the on-disk type; the
-    SHA-256 of the file bytes and the NaN/inf check happen in the same pass.
-
-    Returns
-    -------
-    data : float32 array (X, Y, Z, N), Fortran order (each volume contiguous)
-    affine : (4, 4) float64
-    header : nibabel header
-    sha256 : str or None
+    The one reader of diffusion data: upload validation calls it with ``keep_data=False`` (at
+    most ``chunk_bytes`` of voxel data in memory), the pipeline with ``keep_data=True`` (the
+    values are decoded straight into a preallocated float32 array, so peak memory is that array
+    plus one chunk, whatever the type on disk). The whole file is read to its end, so the gzip
+    CRC and length are verified and the SHA-256 covers every byte of the file.
 
     Raises
     ------
     DiffusionInputError
-        ``field="dwi"`` if the file cannot be read completely (truncated or
-        corrupt gzip) or the data contain NaN/inf.
+        ``field="dwi"`` if the file is not a readable 4D NIfTI, is truncated or corrupt, or its
+        values (after header scaling) contain NaN/inf.
     """
     import nibabel as nib
 
@@ -534,57 +472,78 @@ def load_dwi(path, *, with_sha256: bool = True):
         offset = int(proxy.offset)
         slope = float(proxy.slope)
         inter = float(proxy.inter)
-    except Exception as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is not a readable NIfTI image ({exc}).") from None
+    except Exception:  # nibabel raises many types for garbage
+        raise DiffusionInputError(
+            "dwi", f"{name!r} is not a readable NIfTI image. Convert the DICOM series with dcm2niix."
+        ) from None
     if len(shape) != 4:
         raise DiffusionInputError("dwi", f"the image is {len(shape)}D; a diffusion series must be 4D.")
-    if getattr(proxy, "order", "F") != "F":  # not a plain NIfTI layout
-        data = np.asarray(img.get_fdata(dtype=np.float32, caching="unchanged"))
-        check_finite(data)
-        return data, np.asarray(img.affine, float), img.header, (sha256_file(path) if with_sha256 else None)
-    X, Y, Z, N = shape
-    vox = X * Y * Z
-    h = hashlib.sha256() if with_sha256 else None
-    data = np.empty(shape, dtype=np.float32, order="F")
-    n_bad = 0
-    first_bad = None
+    n_values = int(np.prod(shape))
+    scaled = slope != 1.0 or inter != 0.0
+    # integers read without scaling cannot be NaN or infinite
+    may_be_nonfinite = dtype.kind == "f" or scaled
+    nonfinite = NonFiniteCount(int(np.prod(shape[:3])))
+    flat = np.empty(n_values, dtype=np.float32) if keep_data else None
+    chunk_values = max(1, int(chunk_bytes) // dtype.itemsize)
+    buf = bytearray(min(chunk_values, max(n_values, 1)) * dtype.itemsize)
     try:
         with open(path, "rb") as raw:
             is_gz = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
-            reader = _HashingReader(raw, h)
+            reader = Sha256Reader(raw)
             stream = gzip.GzipFile(fileobj=reader, mode="rb") if is_gz else reader
             _read_full(stream, memoryview(bytearray(offset)))
-            buf = bytearray(vox * dtype.itemsize)
-            mv = memoryview(buf)
-            scaled = slope != 1.0 or inter != 0.0
-            for k in range(N):
-                _read_full(stream, mv)
-                vol = data[..., k]
-                vol[...] = np.frombuffer(buf, dtype=dtype, count=vox).reshape((X, Y, Z), order="F")
-                if scaled:
-                    vol *= np.float32(slope)
-                    vol += np.float32(inter)
-                if dtype.kind == "f" or scaled:
-                    fin = np.isfinite(vol)
-                    if not fin.all():
-                        n_bad += int(fin.size - np.count_nonzero(fin))
-                        if first_bad is None:
-                            first_bad = k
-            while stream.read(1 << 20):  # gzip CRC/length check, rest of hash
+            done = 0
+            while done < n_values:
+                count = min(chunk_values, n_values - done)
+                _read_full(stream, memoryview(buf)[: count * dtype.itemsize])
+                values = np.frombuffer(buf, dtype=dtype, count=count)
+                if flat is not None:
+                    values = _decode(values, slope, inter, out=flat[done : done + count])
+                elif scaled:
+                    values = _decode(values, slope, inter, out=np.empty(count, np.float32))
+                if may_be_nonfinite:
+                    nonfinite.add(values, done)
+                done += count
+            for _ in _chunks(stream):  # gzip CRC/length check
                 pass
-            while reader.read(1 << 20):
+            for _ in reader.chunks():  # any trailing bytes, for the hash
                 pass
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error) as exc:
-        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt ({exc}). Upload the file again.") from None
-    if n_bad:
-        raise DiffusionInputError(
-            "dwi",
-            f"the image contains {n_bad} NaN or infinite "
-            f"value(s) (first in volume {first_bad}). "
-            "Re-export the series from the scanner/converter.",
-        )
-    return data, np.asarray(img.affine, dtype=float), img.header, (h.hexdigest() if h is not None else None)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError, struct.error):
+        raise DiffusionInputError("dwi", f"{name!r} is truncated or corrupt. Upload the file again.") from None
+    nonfinite.check()
+    return StreamedDWI(
+        sha256=reader.hexdigest(),
+        file_bytes=os.path.getsize(path),
+        n_values=n_values,
+        affine=np.asarray(img.affine, dtype=float),
+        header=img.header,
+        data=flat.reshape(shape, order="F") if flat is not None else None,
+    )
+
+
+def _decode(values, slope, inter, out):
+    """Stored values as float32 with the header's scaling (``value * slope + inter``), into ``out``."""
+    out[...] = values
+    if slope != 1.0 or inter != 0.0:
+        out *= np.float32(slope)
+        out += np.float32(inter)
+    return out
+
+
+def _chunks(stream, size: int = CHUNK_BYTES):
+    while stream.read(size):
+        yield
+
+
+def _read_full(stream, mv):
+    got = 0
+    n = len(mv)
+    while got < n:
+        k = stream.readinto(mv[got:])
+        if not k:
+            raise EOFError(f"file ends early ({got} of {n} bytes)")
+        got += k
 
 
 def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarray:
@@ -614,8 +573,8 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
     try:
         img = nib.load(str(path))
         arr = np.asanyarray(img.dataobj)
-    except Exception as exc:
-        raise DiffusionInputError("labels", f"{name!r} is not a readable NIfTI image ({exc}).") from None
+    except Exception:  # nibabel raises many types for garbage
+        raise DiffusionInputError("labels", f"{name!r} is not a readable NIfTI image.") from None
     if arr.ndim == 4 and arr.shape[3] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3:
@@ -660,9 +619,9 @@ def parse_label_names(obj) -> dict:
                     obj = json.load(fh)
             else:
                 obj = json.loads(text)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError):
             raise DiffusionInputError(
-                "label_names", f'not valid JSON ({exc}); give an object like {{"1": "CST left"}}.'
+                "label_names", 'the label names are not valid JSON; give an object like {"1": "CST left"}.'
             ) from None
     items = obj.items() if isinstance(obj, dict) else obj
     out = {}

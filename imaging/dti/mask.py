@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .gradients import B0_THRESHOLD
+
 __all__ = ["mean_b0", "brain_mask", "MASK_MEDIAN_RADIUS", "MASK_NUMPASS"]
 
 MASK_MEDIAN_RADIUS = 1
 MASK_NUMPASS = 1
 
 
-def mean_b0(data, bvals, b0_threshold: float = 50.0) -> np.ndarray:
+def mean_b0(data, bvals, b0_threshold: float = B0_THRESHOLD) -> np.ndarray:
     """Mean of the b0 volumes (``b <= b0_threshold`` s/mm^2), float32 (X, Y, Z)."""
     bvals = np.asarray(bvals)
     idx = np.flatnonzero(bvals <= b0_threshold)

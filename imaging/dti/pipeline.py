@@ -36,11 +36,11 @@ from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, make_gradie
 from .io import (
     InputLimits,
     check_finite,
-    load_dwi,
     load_labels,
     parse_label_names,
     save_nifti,
     sha256_file,
+    stream_dwi,
     validate_inputs,
 )
 from .mask import MASK_MEDIAN_RADIUS, MASK_NUMPASS, brain_mask, mean_b0
@@ -52,6 +52,7 @@ __all__ = [
     "PIPELINE_VERSION",
     "PROFILES",
     "FIT_METHODS",
+    "PipelineSettings",
     "ProcessResult",
     "PipelineResult",
     "process_dwi",
@@ -205,94 +206,144 @@ class PipelineResult:
         }
 
 
-def _check_choice(profile, fit_method):
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
-    fm = str(fit_method).upper()
-    if fm not in FIT_METHODS:
-        raise ValueError(f"fit_method must be one of {FIT_METHODS}, not {fit_method!r}")
-    return fm
+@dataclass(frozen=True)
+class PipelineSettings:
+    """How a scan is processed: one value object for every caller (task, command line, tests).
+
+    Attributes
+    ----------
+    profile : {"standard", "full"}
+        See the module docstring.
+    fit_method : {"WLS", "OLS"}
+        Tensor fit (case-insensitive; stored upper-case).
+    b0_threshold : float
+        Volumes with ``b <= b0_threshold`` (s/mm^2) are b0 volumes.
+    unit_tolerance : float
+        Allowed deviation of diffusion b-vector lengths from 1.
+    min_directions : int
+        Fewest distinct diffusion directions accepted.
+    limits : InputLimits
+        Size limits of the input files (checked from the header before any data is read).
+    thresholds : QCThresholds
+        Limits beyond which a QC item is flagged "warn".
+    mask_median_radius, mask_numpass : int
+        See :func:`imaging.dti.mask.brain_mask`.
+    n_threads : int or None
+        Threads of the tensor fit (None: as many as the machine has).
+    chunk_size : int
+        Voxels per block of the tensor fit (bounds its memory).
+    previews : bool
+        Write the PNG montages (:func:`run_pipeline` only).
+
+    Raises
+    ------
+    ValueError
+        An unknown profile or fit method (a programming error, not an input error).
+    """
+
+    profile: str = "standard"
+    fit_method: str = "WLS"
+    b0_threshold: float = B0_THRESHOLD
+    unit_tolerance: float = UNIT_TOLERANCE
+    min_directions: int = MIN_DIRECTIONS
+    limits: InputLimits = field(default_factory=InputLimits)
+    thresholds: QCThresholds = field(default_factory=QCThresholds)
+    mask_median_radius: int = MASK_MEDIAN_RADIUS
+    mask_numpass: int = MASK_NUMPASS
+    n_threads: int | None = None
+    chunk_size: int = DEFAULT_CHUNK
+    previews: bool = True
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, not {self.profile!r}")
+        fit_method = str(self.fit_method).upper()
+        if fit_method not in FIT_METHODS:
+            raise ValueError(f"fit_method must be one of {FIT_METHODS}, not {self.fit_method!r}")
+        object.__setattr__(self, "fit_method", fit_method)
 
 
 def process_dwi(
     data,
     bvals,
     bvecs,
+    settings: PipelineSettings | None = None,
     *,
     zooms=(1.0, 1.0, 1.0),
-    profile: str = "standard",
-    fit_method: str = "WLS",
-    b0_threshold: float = B0_THRESHOLD,
     labels=None,
     label_names=None,
     mask=None,
     progress=None,
-    n_threads: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    mask_median_radius: int = MASK_MEDIAN_RADIUS,
-    mask_numpass: int = MASK_NUMPASS,
-    thresholds: QCThresholds | None = None,
-    _reporter=None,
-    _validated: bool = False,
 ) -> ProcessResult:
-    """Run the pipeline on arrays (no files).
+    """Run the pipeline on arrays (no files); the arrays are validated first.
 
     Parameters
     ----------
     data : array (X, Y, Z, N)
-        DWI signal; converted to float32 if needed. In the ``full`` profile
-        the preprocessing works on a float32 copy (the caller's array is not
-        modified unless it already is float32 and owned by the caller:
-        :func:`run_pipeline` passes its own array).
+        DWI signal; converted to float32 if needed. The caller's array is
+        never modified (the ``full`` profile works on a copy).
     bvals : array (N,)
         s/mm^2.
     bvecs : array (N, 3)
         Unit vectors in voxel axes (zero/NaN allowed for b0).
+    settings : PipelineSettings, optional
+        Defaults to ``PipelineSettings()`` (standard profile, WLS fit).
     zooms : (3,)
         Voxel size in mm (used by motion correction and volume reporting).
-    profile : {"standard", "full"}
-    fit_method : {"WLS", "OLS"}
-    b0_threshold : float
-        ``b <= b0_threshold`` are b0 volumes.
     labels : int array (X, Y, Z), optional
         Region codes for :func:`imaging.dti.roi.region_stats`.
     label_names : dict {int: str}, optional
     mask : bool array (X, Y, Z), optional
         Use this brain mask instead of computing one.
     progress : callable(stage: str, percent: int), optional
-    n_threads, chunk_size :
-        See :func:`imaging.dti.tensor.fit_dti`.
-    mask_median_radius, mask_numpass :
-        See :func:`imaging.dti.mask.brain_mask`.
-    thresholds : QCThresholds, optional
+        Called at each stage with a non-decreasing percentage of this computation.
 
     Returns
     -------
     ProcessResult
+
+    Raises
+    ------
+    DiffusionInputError
+        The gradients do not describe the data, or the data contain NaN/inf.
     """
-    fit_method = _check_choice(profile, fit_method)
-    rep = _reporter or _Reporter(progress, "arrays:" + profile)
+    settings = settings or PipelineSettings()
     bvals = np.asarray(bvals, dtype=np.float64)
     bvecs = np.asarray(bvecs, dtype=np.float64)
     data = np.asarray(data)
     if data.ndim != 4:
         raise DiffusionInputError("dwi", "the image must be 4D (x, y, z, volumes).")
-    if not _validated:
-        validate_gradients(bvals, bvecs, data.shape[-1], b0_threshold=b0_threshold)
-        check_finite(data)
+    validate_gradients(
+        bvals,
+        bvecs,
+        data.shape[-1],
+        b0_threshold=settings.b0_threshold,
+        unit_tolerance=settings.unit_tolerance,
+        min_directions=settings.min_directions,
+    )
+    check_finite(data)
     if data.dtype != np.float32:
         data = data.astype(np.float32)
-    elif profile == "full" and not _validated:
-        data = data.copy(order="F")
+    elif settings.profile == "full":
+        data = data.copy(order="F")  # preprocessing works in place
+    rep = _Reporter(progress, "arrays:" + settings.profile)
+    res = _compute(data, bvals, bvecs, settings, rep, zooms=zooms, labels=labels, label_names=label_names, mask=mask)
+    rep.finish()
+    res.timings = dict(rep.timings)
+    return res
+
+
+def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, mask) -> ProcessResult:
+    """The computation on validated float32 arrays that it may modify; reports to ``rep``."""
+    profile, b0_threshold = settings.profile, settings.b0_threshold
     shape = data.shape[:3]
-    th = thresholds or QCThresholds()
     extra_qc = {}
     motion = None
 
     rep("premask" if profile == "full" else "mask", 0.0)
     b0m = mean_b0(data, bvals, b0_threshold)
     if mask is None:
-        mask0 = brain_mask(b0m, mask_median_radius, mask_numpass)
+        mask0 = brain_mask(b0m, settings.mask_median_radius, settings.mask_numpass)
     else:
         mask0 = np.asarray(mask, bool)
         if mask0.shape != shape:
@@ -326,12 +377,20 @@ def process_dwi(
         rep("mask", 0.0)
         b0m = mean_b0(data, bvals, b0_threshold)
         if mask is None:
-            mask0 = brain_mask(b0m, mask_median_radius, mask_numpass)
+            mask0 = brain_mask(b0m, settings.mask_median_radius, settings.mask_numpass)
 
     rep("mask", 1.0)
     gtab = make_gradient_table(bvals, bvecs_used, b0_threshold)
     rep("fit", 0.0)
-    maps = fit_dti(data, gtab, mask0, fit_method, chunk_size=chunk_size, n_threads=n_threads, progress=rep.sub("fit"))
+    maps = fit_dti(
+        data,
+        gtab,
+        mask0,
+        settings.fit_method,
+        chunk_size=settings.chunk_size,
+        n_threads=settings.n_threads,
+        progress=rep.sub("fit"),
+    )
     rep("qc", 0.0)
     qc = compute_qc(
         bvals=bvals,
@@ -340,7 +399,7 @@ def process_dwi(
         snr=snr,
         b0_threshold=b0_threshold,
         motion=motion,
-        thresholds=th,
+        thresholds=settings.thresholds,
         extra=extra_qc,
     )
     vox_vol = float(np.prod(np.asarray(zooms[:3], dtype=float)))
@@ -356,18 +415,18 @@ def process_dwi(
         rois = region_stats(labels, maps.fa, maps.md, mask=mask0, label_names=label_names)
     params = {
         "profile": profile,
-        "fit_method": fit_method,
+        "fit_method": settings.fit_method,
         "b0_threshold": float(b0_threshold),
         "min_signal": MIN_SIGNAL,
         "mask": {
             "method": "dipy median_otsu on mean b0 + largest component + hole filling" if mask is None else "given",
-            "median_radius": int(mask_median_radius),
-            "numpass": int(mask_numpass),
+            "median_radius": int(settings.mask_median_radius),
+            "numpass": int(settings.mask_numpass),
         },
-        "chunk_size": int(chunk_size),
+        "chunk_size": int(settings.chunk_size),
         "wm_fa_threshold": WM_FA_THRESHOLD,
         "snr_method": snr["method"],
-        "qc_thresholds": th.to_dict(),
+        "qc_thresholds": settings.thresholds.to_dict(),
     }
     if profile == "full":
         params["preprocessing"] = [
@@ -375,7 +434,7 @@ def process_dwi(
             "dipy.denoise.gibbs.gibbs_removal(slice_axis=2, n_points=3)",
             "rigid registration to mean b0 (dipy.align.affine_registration, MI) with b-vector rotation",
         ]
-    res = ProcessResult(
+    return ProcessResult(
         maps=maps,
         mask=mask0,
         b0_mean=b0m,
@@ -386,12 +445,7 @@ def process_dwi(
         motion=motion,
         snr=snr,
         parameters=params,
-        timings=rep.timings,
     )
-    if _reporter is None:
-        rep.finish()
-        res.timings = dict(rep.timings)
-    return res
 
 
 def preload() -> None:
@@ -437,22 +491,16 @@ def run_pipeline(
     bval_path,
     bvec_path,
     out_dir,
-    profile: str = "standard",
-    fit_method: str = "WLS",
+    settings: PipelineSettings | None = None,
+    *,
     labels_path=None,
     label_names=None,
     progress=None,
-    *,
-    b0_threshold: float = B0_THRESHOLD,
-    unit_tolerance: float = UNIT_TOLERANCE,
-    min_directions: int = MIN_DIRECTIONS,
-    limits: InputLimits | None = None,
-    previews: bool = True,
-    n_threads: int | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
-    thresholds: QCThresholds | None = None,
 ) -> PipelineResult:
     """Run the DTI pipeline on files and write maps, previews and results.json.
+
+    The files are validated here, once (header and gradients, then one streaming pass over the
+    data that also loads it), before the computation shared with :func:`process_dwi`.
 
     Parameters
     ----------
@@ -462,8 +510,8 @@ def run_pipeline(
         FSL-style text files (b-vectors as 3 x N or N x 3).
     out_dir : str or Path
         Created if needed; existing files with the output names are replaced.
-    profile : {"standard", "full"}
-    fit_method : {"WLS", "OLS"}
+    settings : PipelineSettings, optional
+        Defaults to ``PipelineSettings()`` (standard profile, WLS fit).
     labels_path : str or Path, optional
         Integer label image on the DWI grid, for per-region statistics.
     label_names : dict, JSON string or JSON file path, optional
@@ -471,12 +519,6 @@ def run_pipeline(
     progress : callable(stage: str, percent: int), optional
         Called at each stage (and during long stages) with a non-decreasing
         percentage; an exception raised by it aborts the run.
-    b0_threshold, unit_tolerance, min_directions, limits :
-        Validation settings (see :func:`imaging.dti.io.validate_inputs`).
-    previews : bool
-        Write the PNG montages.
-    n_threads, chunk_size : see :func:`imaging.dti.tensor.fit_dti`.
-    thresholds : QCThresholds, optional
 
     Returns
     -------
@@ -490,7 +532,8 @@ def run_pipeline(
     """
     t_start = time.perf_counter()
     started = _dt.datetime.now(_dt.UTC)
-    fit_method = _check_choice(profile, fit_method)
+    settings = settings or PipelineSettings()
+    profile = settings.profile
     rep = _Reporter(progress, profile)
 
     rep("validate", 0.0)
@@ -498,10 +541,10 @@ def run_pipeline(
         dwi_path,
         bval_path,
         bvec_path,
-        b0_threshold=b0_threshold,
-        unit_tolerance=unit_tolerance,
-        min_directions=min_directions,
-        limits=limits,
+        b0_threshold=settings.b0_threshold,
+        unit_tolerance=settings.unit_tolerance,
+        min_directions=settings.min_directions,
+        limits=settings.limits,
     )
     hdr_info = summary_in.header
     names = parse_label_names(label_names)
@@ -510,27 +553,23 @@ def run_pipeline(
         labels = load_labels(labels_path, hdr_info.shape[:3], np.asarray(hdr_info.affine))
 
     rep("load", 0.0)
-    data, affine, header, dwi_sha = load_dwi(dwi_path)
-    if data.shape != tuple(hdr_info.shape):
+    dwi = stream_dwi(dwi_path, keep_data=True)
+    if dwi.data.shape != tuple(hdr_info.shape):
         raise DiffusionInputError("dwi", "the image data do not match its header.")
+    affine, header = dwi.affine, dwi.header
 
-    res = process_dwi(
-        data,
+    res = _compute(
+        dwi.data,
         summary_in.bvals,
         summary_in.bvecs,
+        settings,
+        rep,
         zooms=hdr_info.zooms,
-        profile=profile,
-        fit_method=fit_method,
-        b0_threshold=b0_threshold,
         labels=labels,
         label_names=names,
-        n_threads=n_threads,
-        chunk_size=chunk_size,
-        thresholds=thresholds,
-        _reporter=rep,
-        _validated=True,
+        mask=None,
     )
-    del data
+    dwi.data = None
 
     rep("save", 0.0)
     out_dir = os.path.abspath(str(out_dir))
@@ -564,7 +603,7 @@ def run_pipeline(
 
     previews_out = {}
     try:
-        if previews:
+        if settings.previews:
             rep("previews", 0.0)
             from .preview import save_color_fa_preview, save_fa_preview
 
@@ -591,7 +630,7 @@ def run_pipeline(
         "parameters": res.parameters,
         "inputs": {
             "dwi": {
-                **_file_entry(dwi_path, dwi_sha),
+                **_file_entry(dwi_path, dwi.sha256),
                 "shape": list(hdr_info.shape),
                 "zooms_mm": list(hdr_info.zooms),
                 "dtype": hdr_info.dtype,

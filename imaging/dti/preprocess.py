@@ -20,6 +20,8 @@ import logging
 
 import numpy as np
 
+from .gradients import B0_THRESHOLD
+
 __all__ = ["denoise_mppca", "unring", "motion_correct", "rigid_parameters", "centred_grid_affine"]
 
 
@@ -112,7 +114,7 @@ def motion_correct(
     bvecs,
     zooms,
     *,
-    b0_threshold: float = 50.0,
+    b0_threshold: float = B0_THRESHOLD,
     reference=None,
     static_mask=None,
     level_iters=None,

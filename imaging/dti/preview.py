@@ -79,26 +79,45 @@ def _lr_labels(ax):
     ax.text(0.997, 0.995, "R", ha="right", **kw)
 
 
+def _montage_figure(volume_ras, mask_ras, *, n_slices, ncols, dpi, title, cbar_label, cbar_box, **imshow):
+    """Figure with an axial montage of ``volume_ras`` (values clipped to 0..1), L/R labels, a
+    title and a grey 0..1 colour bar at ``cbar_box`` labelled ``cbar_label``."""
+    from matplotlib import cm, colors
+
+    slices = _pick_slices(mask_ras, volume_ras.shape[2], n_slices)
+    mont, nrows, ncols = axial_montage(volume_ras, slices, ncols)
+    fig = _figure(mont.shape, nrows, ncols, dpi)
+    ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
+    ax.imshow(np.clip(mont, 0, 1), interpolation="nearest", **imshow)
+    ax.set_axis_off()
+    _lr_labels(ax)
+    fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
+    cax = fig.add_axes(cbar_box)
+    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
+    cb.set_label(cbar_label, color="white")
+    cb.ax.tick_params(colors="white")
+    return fig
+
+
 def save_fa_preview(
     fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, title: str = "FA"
 ) -> str:
     """Axial montage of an FA map (grey scale 0..1) with a colour bar."""
-    from matplotlib import cm, colors
-
     fa_ras, _ = _to_ras(np.asarray(fa, dtype=np.float32), affine)
     mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
-    slices = _pick_slices(mask_ras, fa_ras.shape[2], n_slices)
-    mont, nrows, ncols = axial_montage(fa_ras, slices, ncols)
-    fig = _figure(mont.shape, nrows, ncols, dpi)
-    ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
-    ax.imshow(np.clip(mont, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_axis_off()
-    _lr_labels(ax)
-    fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
-    cax = fig.add_axes([0.89, 0.1, 0.025, 0.75])
-    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
-    cb.set_label("FA", color="white")
-    cb.ax.tick_params(colors="white")
+    fig = _montage_figure(
+        fa_ras,
+        mask_ras,
+        n_slices=n_slices,
+        ncols=ncols,
+        dpi=dpi,
+        title=title,
+        cbar_label="FA",
+        cbar_box=[0.89, 0.1, 0.025, 0.75],
+        cmap="gray",
+        vmin=0,
+        vmax=1,
+    )
     return _save(fig, path)
 
 
@@ -111,25 +130,22 @@ def save_color_fa_preview(
     colours (red left-right, green anterior-posterior, blue
     superior-inferior; channels follow the reorientation to RAS).
     """
-    from matplotlib import cm, colors
     from matplotlib.patches import Patch
 
     rgb_ras, perm = _to_ras(np.asarray(rgb, dtype=np.float32), affine)
     # channel i of the input belongs to voxel axis i, which became RAS axis perm[i]
     rgb_ras = rgb_ras[..., np.argsort(perm)]
     mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
-    slices = _pick_slices(mask_ras, rgb_ras.shape[2], n_slices)
-    mont, nrows, ncols = axial_montage(rgb_ras, slices, ncols)
-    fig = _figure(mont.shape, nrows, ncols, dpi)
-    ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
-    ax.imshow(np.clip(mont, 0, 1), interpolation="nearest")
-    ax.set_axis_off()
-    _lr_labels(ax)
-    fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
-    cax = fig.add_axes([0.89, 0.35, 0.025, 0.5])
-    cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
-    cb.set_label("FA (brightness)", color="white")
-    cb.ax.tick_params(colors="white")
+    fig = _montage_figure(
+        rgb_ras,
+        mask_ras,
+        n_slices=n_slices,
+        ncols=ncols,
+        dpi=dpi,
+        title=title,
+        cbar_label="FA (brightness)",
+        cbar_box=[0.89, 0.35, 0.025, 0.5],
+    )
     fig.legend(
         handles=[
             Patch(color=(1, 0, 0), label="L-R (x)"),

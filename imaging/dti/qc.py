@@ -28,10 +28,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .gradients import B0_THRESHOLD
+
 __all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram", "compute_qc", "summarize", "motion_qc_item"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class QCThresholds:
     """Limits beyond which a QC item is flagged "warn"."""
 
@@ -54,7 +56,9 @@ def qc_item(value, ok: bool, message: str) -> dict:
     return {"value": value, "flag": "pass" if ok else "warn", "message": message}
 
 
-def estimate_snr(data, bvals, mask, b0_threshold: float = 50.0, b0_mean=None, min_background: int = 500) -> dict:
+def estimate_snr(
+    data, bvals, mask, b0_threshold: float = B0_THRESHOLD, b0_mean=None, min_background: int = 500
+) -> dict:
     """Estimate the b0 SNR in the brain (see module docstring).
 
     Parameters
@@ -144,7 +148,7 @@ def compute_qc(
     bvecs,
     maps,
     snr: dict,
-    b0_threshold: float = 50.0,
+    b0_threshold: float = B0_THRESHOLD,
     n_directions: int | None = None,
     motion: dict | None = None,
     thresholds: QCThresholds | None = None,

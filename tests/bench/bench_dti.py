@@ -158,7 +158,7 @@ def main(argv=None):
 
     import nibabel as nib
 
-    from imaging.dti import load_dwi, make_phantom
+    from imaging.dti import make_phantom, stream_dwi
 
     work = args.workdir or tempfile.mkdtemp(prefix="bench_dti_")
     os.makedirs(work, exist_ok=True)
@@ -211,7 +211,7 @@ def main(argv=None):
     from dipy.io.gradients import read_bvals_bvecs
     from dipy.reconst.dti import TensorModel
 
-    data, _, _, _ = load_dwi(files["dwi"], with_sha256=False)
+    data = stream_dwi(files["dwi"], keep_data=True).data
     b, v = read_bvals_bvecs(files["bval"], files["bvec"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
-from imaging.dti import make_phantom, run_pipeline
+from imaging.dti import PipelineSettings, make_phantom, run_pipeline
 from imaging.dti.gradients import read_bvecs
 
 SHIFT_VOL, SHIFT_VOX = 5, 2  # volume 5 moved +2 voxels (4 mm) along x
@@ -29,7 +29,12 @@ def test_full_profile_motion_and_bvec_rotation(moved_phantom, tmp_path):
     p, f, R = moved_phantom
     stages = []
     res = run_pipeline(
-        f["dwi"], f["bval"], f["bvec"], tmp_path / "full", profile="full", progress=lambda s, pc: stages.append(s)
+        f["dwi"],
+        f["bval"],
+        f["bvec"],
+        tmp_path / "full",
+        PipelineSettings(profile="full"),
+        progress=lambda s, pc: stages.append(s),
     )
     for st in ("denoise", "gibbs", "motion", "fit", "done"):
         assert st in stages

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from dti_helpers import write_bval, write_bvec
 
 from imaging.dti import make_gradient_table, read_bvals, read_bvecs, region_stats
 from imaging.dti.gradients import clean_bvecs, count_directions, parse_bvecs, shells
@@ -10,7 +9,7 @@ from imaging.dti.phantom import fibonacci_hemisphere
 
 
 @pytest.mark.parametrize("n_dirs", [3 + 4, 30])
-def test_bvec_layouts_same_table(tmp_path, n_dirs):
+def test_bvec_layouts_same_table(tmp_path, n_dirs, write_bval, write_bvec):
     bvals = np.r_[0.0, np.full(n_dirs, 1000.0)]
     bvecs = np.vstack([[0, 0, 0], fibonacci_hemisphere(n_dirs)])
     write_bval(tmp_path / "b.bval", bvals)

@@ -1,5 +1,7 @@
 """End-to-end pipeline on files, its QC and the command line."""
 
+import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -9,7 +11,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from imaging.dti import DiffusionInputError, brain_mask, make_phantom, mean_b0, process_dwi, run_pipeline
+from imaging.dti import (
+    DiffusionInputError,
+    PipelineSettings,
+    QCThresholds,
+    brain_mask,
+    make_phantom,
+    mean_b0,
+    process_dwi,
+    run_pipeline,
+)
+from imaging.dti.gradients import B0_THRESHOLD
 
 
 def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
@@ -92,8 +104,6 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
     assert names[7]["fa_mean"] == pytest.approx(0.9, abs=0.05)
     prov = res.provenance
     assert prov["pipeline_version"] and prov["versions"]["dipy"]
-    import hashlib
-
     assert prov["inputs"]["dwi"]["sha256"] == hashlib.sha256(open(f["dwi"], "rb").read()).hexdigest()
     assert prov["parameters"]["fit_method"] == "WLS"
     assert prov["parameters"]["snr_method"] == "b0_repeats"
@@ -101,16 +111,41 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
 
 def test_ols_option_and_bad_choice(small_phantom):
     p = small_phantom
-    r = process_dwi(p.data, p.bvals, p.bvecs, fit_method="ols")
+    r = process_dwi(p.data, p.bvals, p.bvecs, PipelineSettings(fit_method="ols"))
     assert r.maps.method == "OLS"
     w = process_dwi(p.data, p.bvals, p.bvecs)
     m = r.mask & w.mask
     assert np.abs(r.maps.fa - w.maps.fa)[m].mean() <= 0.01  # close, not identical
     assert np.abs(r.maps.fa - w.maps.fa)[m].max() > 0
-    with pytest.raises(ValueError):
-        process_dwi(p.data, p.bvals, p.bvecs, fit_method="NLLS")
-    with pytest.raises(ValueError):
-        process_dwi(p.data, p.bvals, p.bvecs, profile="fast")
+    with pytest.raises(ValueError, match="fit_method"):
+        PipelineSettings(fit_method="NLLS")
+    with pytest.raises(ValueError, match="profile"):
+        PipelineSettings(profile="fast")
+
+
+def test_settings_are_one_frozen_value():
+    settings = PipelineSettings(fit_method="ols", thresholds=QCThresholds(min_snr=20.0))
+    assert settings.fit_method == "OLS" and settings.profile == "standard" and settings.b0_threshold == B0_THRESHOLD
+    assert settings == PipelineSettings(fit_method="OLS", thresholds=QCThresholds(min_snr=20.0))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.profile = "full"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.thresholds.min_snr = 1.0
+
+
+def test_arrays_are_validated_and_never_modified():
+    p = make_phantom((16, 16, 16), n_b0=1, n_dirs=6, snr=30.0, seed=4)
+    data = p.data.astype(np.float32)
+    before = data.copy()
+    process_dwi(data, p.bvals, p.bvecs, PipelineSettings(profile="full"))
+    assert np.array_equal(data, before)  # the full profile preprocesses a copy
+    broken = data.copy()
+    broken[1, 1, 1, 4] = np.nan
+    with pytest.raises(DiffusionInputError, match="volume 4"):
+        process_dwi(broken, p.bvals, p.bvecs)
+    with pytest.raises(DiffusionInputError) as ei:
+        process_dwi(data, p.bvals[:-1], p.bvecs[:-1])
+    assert ei.value.field == "bval"
 
 
 def test_snr_background_single_b0():

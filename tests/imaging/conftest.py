@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from imaging.dti import make_phantom
+from tests.imaging import dicom_synth as synthetic_dicom
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,12 @@ def stored_files(settings):
         for folder, _dirs, files in os.walk(root):
             found += [os.path.join(folder, name) for name in files]
     return found
+
+
+@pytest.fixture(scope="session")
+def dicom_synth():
+    """Writers of synthetic DICOM diffusion series and their zips (tests/imaging/dicom_synth.py)."""
+    return synthetic_dicom
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""DICOM-zip ingestion (imaging.dicom) with synthetic series (imaging.dicom_synth).
+"""DICOM-zip ingestion (imaging.dicom) with synthetic series (the dicom_synth fixture).
 
 Plain pytest, no Django. dcm2niix comes from the venv (PyPI package dcm2niix).
 """
@@ -7,22 +7,16 @@ import io
 import os
 import stat
 import struct
-import sys
 import zipfile
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import nibabel as nib  # noqa: E402
-
-from imaging import dicom  # noqa: E402
-from imaging import dicom_synth as synth  # noqa: E402
-from imaging.dti.errors import DiffusionInputError  # noqa: E402
+from imaging import dicom
+from imaging.dti import make_phantom
+from imaging.dti.errors import DiffusionInputError
 
 MB = 1_000_000
 SHAPE = (16, 16, 6)
@@ -39,10 +33,10 @@ def _scheme(seed=0, n_dirs=N_DIRS):
     return data, bvals, bvecs
 
 
-def _good_zip(tmp_path, name="dwi", **kw):
+def _good_zip(dicom_synth, tmp_path, name="dwi", **kw):
     data, bvals, bvecs = _scheme()
-    synth.write_dwi_series(tmp_path / f"{name}_src", data, bvals, bvecs, **kw)
-    return synth.zip_folder(tmp_path / f"{name}_src", tmp_path / f"{name}.zip"), data, bvals, bvecs
+    dicom_synth.write_dwi_series(tmp_path / f"{name}_src", data, bvals, bvecs, **kw)
+    return dicom_synth.zip_folder(tmp_path / f"{name}_src", tmp_path / f"{name}.zip"), data, bvals, bvecs
 
 
 def _refused(zip_path, out_dir, **kw):
@@ -68,8 +62,8 @@ def _all_files(root):
 
 
 @pytest.mark.parametrize("manufacturer", ["SIEMENS", "Philips Medical Systems"])
-def test_round_trip_axial(tmp_path, manufacturer):
-    zp, data, bvals, bvecs = _good_zip(tmp_path, manufacturer=manufacturer)
+def test_round_trip_axial(tmp_path, manufacturer, dicom_synth):
+    zp, data, bvals, bvecs = _good_zip(dicom_synth, tmp_path, manufacturer=manufacturer)
     dwi, bval, bvec = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB)
     assert dwi == tmp_path / "out" / "dwi.nii.gz" and bval.suffix == ".bval" and bvec.suffix == ".bvec"
     img = nib.load(dwi)
@@ -83,25 +77,25 @@ def test_round_trip_axial(tmp_path, manufacturer):
     assert got.shape == (3, N_DIRS + 1)
     # documented convention for an axial series: FSL bvec = (gx, -gy, gz) of the LPS gradient
     np.testing.assert_allclose(got.T, bvecs * [1.0, -1.0, 1.0], atol=1e-5)
-    np.testing.assert_allclose(got.T, synth.expected_fsl_bvecs(bvecs), atol=1e-5)
+    np.testing.assert_allclose(got.T, dicom_synth.expected_fsl_bvecs(bvecs), atol=1e-5)
     # extracted DICOM kept (flat generated names), work folder for NIfTI removed
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dicom", "dwi.bval", "dwi.bvec", "dwi.nii.gz"]
     assert len(list((tmp_path / "out" / "dicom").iterdir())) == SHAPE[2] * (N_DIRS + 1)
 
 
-def test_round_trip_oblique_follows_fsl_convention(tmp_path):
+def test_round_trip_oblique_follows_fsl_convention(tmp_path, dicom_synth):
     c, s = np.cos(0.3), np.sin(0.3)
     rx = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
     rz = np.array([[np.cos(0.2), -np.sin(0.2), 0], [np.sin(0.2), np.cos(0.2), 0], [0, 0, 1]])
     rot = rx @ rz
     orientation = tuple(np.r_[rot[:, 0], rot[:, 1]])
-    zp, data, bvals, bvecs = _good_zip(tmp_path, orientation=orientation, voxel_size=(2.0, 2.5, 3.0))
+    zp, data, bvals, bvecs = _good_zip(dicom_synth, tmp_path, orientation=orientation, voxel_size=(2.0, 2.5, 3.0))
     dwi, bval, bvec = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB, keep_dicom=False)
     img = nib.load(dwi)
     assert np.array_equal(np.asarray(img.dataobj)[:, ::-1], data)
     np.testing.assert_allclose(img.header.get_zooms()[:3], (2.0, 2.5, 3.0), atol=1e-4)
     got = np.loadtxt(bvec).T
-    np.testing.assert_allclose(got, synth.expected_fsl_bvecs(bvecs, orientation), atol=1e-5)
+    np.testing.assert_allclose(got, dicom_synth.expected_fsl_bvecs(bvecs, orientation), atol=1e-5)
     # the same, from the NIfTI affine: gradient (RAS) in the image axes, x negated iff det > 0
     a = img.affine[:3, :3]
     assert np.linalg.det(a) < 0
@@ -110,8 +104,9 @@ def test_round_trip_oblique_follows_fsl_convention(tmp_path):
     assert not (tmp_path / "out" / "dicom").exists()
 
 
-def test_demo_zip_from_phantom_is_self_consistent(tmp_path):
-    zp, ph = synth.make_demo_zip(tmp_path / "demo.zip", shape=(16, 16, 16), n_dirs=6)
+def test_demo_zip_from_phantom_is_self_consistent(tmp_path, dicom_synth):
+    ph = make_phantom((16, 16, 16), n_b0=1, n_dirs=6)
+    zp = dicom_synth.make_demo_zip(tmp_path / "demo.zip", ph)
     dwi, bval, bvec = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB)
     img = nib.load(dwi)
     assert img.shape == (*ph.data.shape,)
@@ -119,23 +114,25 @@ def test_demo_zip_from_phantom_is_self_consistent(tmp_path):
     np.testing.assert_allclose(np.loadtxt(bvec).T, ph.bvecs * [1.0, -1.0, 1.0], atol=1e-5)
 
 
-def test_non_diffusion_series_is_ignored_next_to_the_dwi(tmp_path):
+def test_non_diffusion_series_is_ignored_next_to_the_dwi(tmp_path, dicom_synth):
     data, bvals, bvecs = _scheme()
     src = tmp_path / "src"
-    synth.write_dwi_series(src / "dti", data, bvals, bvecs, series_number=5)
-    synth.write_dwi_series(src / "t2", data[..., :1], series_number=2, diffusion=False, series_description="T2 axial")
-    zp = synth.zip_folder(src, tmp_path / "study.zip")
+    dicom_synth.write_dwi_series(src / "dti", data, bvals, bvecs, series_number=5)
+    dicom_synth.write_dwi_series(
+        src / "t2", data[..., :1], series_number=2, diffusion=False, series_description="T2 axial"
+    )
+    zp = dicom_synth.zip_folder(src, tmp_path / "study.zip")
     dwi, bval, _ = dicom.convert_zip(zp, tmp_path / "out", max_bytes=50 * MB)
     assert nib.load(dwi).shape[3] == N_DIRS + 1
     np.testing.assert_allclose(np.loadtxt(bval), bvals)
 
 
-def test_two_diffusion_series_are_refused(tmp_path):
+def test_two_diffusion_series_are_refused(tmp_path, dicom_synth):
     data, bvals, bvecs = _scheme()
     src = tmp_path / "src"
-    synth.write_dwi_series(src / "a", data, bvals, bvecs, series_number=5)
-    synth.write_dwi_series(src / "b", data[..., :7], bvals[:7], bvecs[:7], series_number=6)
-    msg = _refused(synth.zip_folder(src, tmp_path / "two.zip"), tmp_path / "out")
+    dicom_synth.write_dwi_series(src / "a", data, bvals, bvecs, series_number=5)
+    dicom_synth.write_dwi_series(src / "b", data[..., :7], bvals[:7], bvecs[:7], series_number=6)
+    msg = _refused(dicom_synth.zip_folder(src, tmp_path / "two.zip"), tmp_path / "out")
     assert "one diffusion series per zip" in msg
     assert "(9 and 7 volumes)" in msg
 
@@ -152,9 +149,9 @@ def _zip_with(tmp_path, members, name="bad.zip"):
     return zp
 
 
-def _dicom_bytes(tmp_path):
+def _dicom_bytes(dicom_synth, tmp_path):
     data, bvals, bvecs = _scheme()
-    paths = synth.write_dwi_series(tmp_path / "one", data[..., :1], bvals[:1], bvecs[:1])
+    paths = dicom_synth.write_dwi_series(tmp_path / "one", data[..., :1], bvals[:1], bvecs[:1])
     return paths[0].read_bytes()
 
 
@@ -169,8 +166,8 @@ def _raw_name_zip(tmp_path, name, payload):
 
 
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "drive", "backslash_dotdot"])
-def test_paths_escaping_the_folder_are_refused(tmp_path, kind):
-    dcm = _dicom_bytes(tmp_path)
+def test_paths_escaping_the_folder_are_refused(tmp_path, kind, dicom_synth):
+    dcm = _dicom_bytes(dicom_synth, tmp_path)
     work = tmp_path / "work"
     work.mkdir()
     if kind == "dotdot":
@@ -209,8 +206,8 @@ def test_not_a_zip(tmp_path):
     assert "not a valid zip archive" in msg
 
 
-def test_truncated_zip(tmp_path):
-    zp, *_ = _good_zip(tmp_path)
+def test_truncated_zip(tmp_path, dicom_synth):
+    zp, *_ = _good_zip(dicom_synth, tmp_path)
     raw = zp.read_bytes()
     zp.write_bytes(raw[: len(raw) // 2])
     msg = _refused(zp, tmp_path / "out")
@@ -218,9 +215,9 @@ def test_truncated_zip(tmp_path):
     assert _all_files(tmp_path / "out") == []
 
 
-def test_corrupt_member_crc_is_refused(tmp_path):
+def test_corrupt_member_crc_is_refused(tmp_path, dicom_synth):
     zp = tmp_path / "stored.zip"
-    dcm = _dicom_bytes(tmp_path)
+    dcm = _dicom_bytes(dicom_synth, tmp_path)
     with zipfile.ZipFile(zp, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("DICOM/IM00001.dcm", dcm)
     raw = bytearray(zp.read_bytes())
@@ -259,28 +256,28 @@ def test_text_files_only_hold_no_dicom(tmp_path):
     assert not (tmp_path / "out" / "dicom").exists()
 
 
-def test_series_without_diffusion_tags(tmp_path):
+def test_series_without_diffusion_tags(tmp_path, dicom_synth):
     data, _, _ = _scheme()
-    synth.write_dwi_series(tmp_path / "src", data, diffusion=False, series_description="EPI")
-    zp = synth.zip_folder(tmp_path / "src", tmp_path / "nodiff.zip")
+    dicom_synth.write_dwi_series(tmp_path / "src", data, diffusion=False, series_description="EPI")
+    zp = dicom_synth.zip_folder(tmp_path / "src", tmp_path / "nodiff.zip")
     msg = _refused(zp, tmp_path / "out")
     assert msg.startswith("The DICOM series has no diffusion information (b-values and gradient directions)")
     assert _all_files(tmp_path / "out") == []
 
 
-def test_series_with_all_zero_b_values(tmp_path):
+def test_series_with_all_zero_b_values(tmp_path, dicom_synth):
     data, bvals, bvecs = _scheme()
-    synth.write_dwi_series(tmp_path / "src", data, np.zeros_like(bvals), np.zeros_like(bvecs))
-    zp = synth.zip_folder(tmp_path / "src", tmp_path / "b0only.zip")
+    dicom_synth.write_dwi_series(tmp_path / "src", data, np.zeros_like(bvals), np.zeros_like(bvecs))
+    zp = dicom_synth.zip_folder(tmp_path / "src", tmp_path / "b0only.zip")
     msg = _refused(zp, tmp_path / "out")
     assert "no diffusion information" in msg
 
 
-def test_incomplete_series_is_refused(tmp_path):
+def test_incomplete_series_is_refused(tmp_path, dicom_synth):
     data, bvals, bvecs = _scheme()
-    paths = synth.write_dwi_series(tmp_path / "src", data, bvals, bvecs)
+    paths = dicom_synth.write_dwi_series(tmp_path / "src", data, bvals, bvecs)
     paths[SHAPE[2] * 3 + 2].unlink()  # one slice missing from volume 4
-    zp = synth.zip_folder(tmp_path / "src", tmp_path / "holes.zip")
+    zp = dicom_synth.zip_folder(tmp_path / "src", tmp_path / "holes.zip")
     msg = _refused(zp, tmp_path / "out")
     assert msg.startswith("The diffusion series is incomplete")
     assert _all_files(tmp_path / "out") == []
@@ -386,8 +383,8 @@ def test_find_dcm2niix_is_executable():
     assert os.access(path, os.X_OK)
 
 
-def test_timeout_is_refused_and_cleaned(tmp_path, monkeypatch):
-    zp, *_ = _good_zip(tmp_path)
+def test_timeout_is_refused_and_cleaned(tmp_path, monkeypatch, dicom_synth):
+    zp, *_ = _good_zip(dicom_synth, tmp_path)
     sleeper = tmp_path / "slow_dcm2niix"
     sleeper.write_text("#!/bin/sh\nsleep 30\n")
     sleeper.chmod(0o755)

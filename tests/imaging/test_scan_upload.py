@@ -1,12 +1,12 @@
 """Uploading a diffusion scan: each bad input is refused before anything is queued (400 with
 the field at fault) and leaves nothing stored; a good one is queued (202) once."""
 
+import hashlib
 import zipfile
 
 import numpy as np
 import pytest
 
-from imaging.dicom_synth import write_dwi_series, zip_folder
 from imaging.models import Scan, ScanStatusEvent
 from tests.imaging.conftest import gzip_bytes, nifti, stored_files, truncated_gzip
 
@@ -44,8 +44,6 @@ def test_a_good_series_is_queued(radiology_api, series, visit, django_capture_on
     scan = Scan.objects.get()
     assert body["status"] == "queued" and body["id"] == scan.pk and queued == [scan.pk]
     assert body["shape"] == [32, 32, 20, 22]
-    import hashlib
-
     for field in ("dwi", "bval", "bvec"):
         with open(series.files[field], "rb") as handle:
             assert body[f"{field}_sha256"] == hashlib.sha256(handle.read()).hexdigest(), field
@@ -164,8 +162,8 @@ def test_zip_without_dicom(radiology_api, visit, settings, tmp_path):
     refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(notes, "rb")}), "dicom_zip", "dicom", settings)
 
 
-def test_dicom_without_diffusion_information(radiology_api, phantom, visit, settings, tmp_path):
-    write_dwi_series(
+def test_dicom_without_diffusion_information(radiology_api, phantom, visit, settings, tmp_path, dicom_synth):
+    dicom_synth.write_dwi_series(
         tmp_path / "plain",
         phantom.data[..., :3],
         phantom.bvals[:3],
@@ -173,19 +171,26 @@ def test_dicom_without_diffusion_information(radiology_api, phantom, visit, sett
         voxel_size=(2.0, 2.0, 2.0),
         diffusion=False,
     )
-    archive = zip_folder(tmp_path / "plain", tmp_path / "plain.zip")
+    archive = dicom_synth.zip_folder(tmp_path / "plain", tmp_path / "plain.zip")
     refused(
         post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")}), "dicom_zip", "diffusion", settings
     )
 
 
-def test_a_dicom_series_is_converted_and_queued(radiology_api, phantom, visit, tmp_path):
-    write_dwi_series(tmp_path / "dwi", phantom.data, phantom.bvals, phantom.bvecs, voxel_size=(2.0, 2.0, 2.0))
-    archive = zip_folder(tmp_path / "dwi", tmp_path / "dwi.zip")
+def test_a_dicom_series_is_converted_and_queued(radiology_api, phantom, visit, tmp_path, dicom_synth):
+    dicom_synth.write_dwi_series(
+        tmp_path / "dwi", phantom.data, phantom.bvals, phantom.bvecs, voxel_size=(2.0, 2.0, 2.0)
+    )
+    archive = dicom_synth.zip_folder(tmp_path / "dwi", tmp_path / "dwi.zip")
     response = post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")})
     assert response.status_code == 202, response.content
     scan = Scan.objects.get()
-    assert scan.shape == [32, 32, 20, 22] and scan.dicom_zip.name.endswith(".zip") and scan.dicom_sha256
+    assert scan.shape == [32, 32, 20, 22] and scan.dicom_zip.name.endswith(".zip")
+    with open(archive, "rb") as handle:
+        assert scan.dicom_sha256 == hashlib.sha256(handle.read()).hexdigest()
+    for field in ("dwi", "bval", "bvec"):  # the converted files, as stored
+        with getattr(scan, field).open("rb") as handle:
+            assert getattr(scan, f"{field}_sha256") == hashlib.sha256(handle.read()).hexdigest(), field
 
 
 def test_both_kinds_at_once_are_refused(radiology_api, series, visit, settings, tmp_path):

@@ -1,4 +1,4 @@
-"""Synthetic DICOM diffusion series, for tests and demo uploads.
+"""Synthetic DICOM diffusion series for the DICOM-zip tests (reached through the `dicom_synth` fixture).
 
 Plain Python over numpy and pydicom (no Django). Writes a *classic*
 single-frame MR Image Storage series (one file per slice per volume), the
@@ -275,39 +275,24 @@ def zip_folder(folder, zip_path, *, arc_root: str | None = "DICOM") -> Path:
     return zip_path
 
 
-def make_demo_zip(
-    zip_path,
-    *,
-    shape=(32, 32, 16),
-    n_b0: int = 1,
-    n_dirs: int = 12,
-    snr: float = 30.0,
-    fa_boost: float = 0.0,
-    seed: int = 0,
-    orientation=AXIAL,
-    manufacturer: str = "SIEMENS",
-    work_dir=None,
-):
-    """Zip a DICOM series of the DTI phantom (:func:`imaging.dti.make_phantom`).
+def make_demo_zip(zip_path, phantom, *, orientation=AXIAL, manufacturer: str = "SIEMENS", work_dir=None):
+    """Zip a DICOM series of a DTI phantom (:func:`imaging.dti.make_phantom`).
 
     The phantom's voxel-axis b-vectors are mapped to patient coordinates, so
     the converted NIfTI is self-consistent (same FA, tract directions in its
-    own axes). Returns ``(zip_path, phantom)``.
+    own axes). Returns ``zip_path``.
     """
     import shutil
     import tempfile
 
-    from imaging.dti.phantom import make_phantom
-
-    ph = make_phantom(tuple(shape), n_b0=n_b0, n_dirs=n_dirs, snr=snr, fa_boost=fa_boost, seed=seed)
-    vs = float(abs(ph.affine[0, 0])) or 2.0
+    vs = float(abs(phantom.affine[0, 0])) or 2.0
     tmp = Path(tempfile.mkdtemp(dir=work_dir, prefix="dicom_demo_"))
     try:
         write_dwi_series(
             tmp,
-            ph.data,
-            ph.bvals,
-            voxel_to_patient_bvecs(ph.bvecs, orientation),
+            phantom.data,
+            phantom.bvals,
+            voxel_to_patient_bvecs(phantom.bvecs, orientation),
             voxel_size=(vs, vs, vs),
             orientation=orientation,
             manufacturer=manufacturer,
@@ -315,4 +300,4 @@ def make_demo_zip(
         zip_folder(tmp, zip_path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return Path(zip_path), ph
+    return Path(zip_path)
