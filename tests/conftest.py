@@ -9,12 +9,14 @@ import os
 import shutil
 import socket
 from decimal import Decimal
+from importlib import import_module
 from urllib.parse import urlparse
 
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from imaging.models import Region
 from registry import services
 from registry.models import (
     AdverseEvent,
@@ -75,18 +77,19 @@ ROLES = [HEMATOLOGY, RADIOLOGY, RESEARCH, REGISTRY_ADMIN]
 
 @pytest.fixture
 def reference_data(db):
-    """Roles and instruments, which the data migration made; tests with a transactional
+    """Roles, instruments and regions, which the data migrations made; tests with a transactional
     database (live server, threads) flush them after each test, so restore them."""
     from django.apps import apps
 
-    from registry.deidentify import seed_free_text_releases
     from registry.instruments import seed_instruments
     from registry.roles import sync_roles
 
     if not Group.objects.filter(name=REGISTRY_ADMIN).exists() or not Instrument.objects.exists():
         sync_roles(apps)
         seed_instruments(apps)
-        seed_free_text_releases(apps)
+    if not Region.objects.exists():
+        # The region vocabulary as its migration seeds it (literal data kept there).
+        import_module("imaging.migrations.0003_region_vocabulary").seed_regions(apps, None)
 
 
 @pytest.fixture
