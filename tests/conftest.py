@@ -92,6 +92,14 @@ def reference_data(db):
         import_module("imaging.migrations.0003_region_vocabulary").seed_regions(apps, None)
 
 
+@pytest.fixture(scope="session")
+def phantom_regions():
+    """Region codes for the test phantom's labels (imaging.dti.make_phantom): 1 is the parenchyma,
+    3 onwards the tracts; the ventricles (2) and the last tracts stay unnamed."""
+    codes = ["cst-l", "cst-r", "plic-l", "plic-r", "cp-l", "cp-r", "cr-l", "cr-r", "cc-genu", "cc-body", "cc-splenium"]
+    return {1: "wm", **{label: code for label, code in enumerate(codes, start=3)}}
+
+
 @pytest.fixture
 def make_user(django_user_model, reference_data):
     def make(role, username=None):

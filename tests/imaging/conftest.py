@@ -1,6 +1,7 @@
 """Fixtures for the imaging tests: a private media folder, phantom scans as files."""
 
 import gzip
+import json
 import os
 
 import numpy as np
@@ -34,9 +35,13 @@ def phantom():
 
 
 @pytest.fixture
-def scan_files(phantom, tmp_path):
-    """A good series on disk: {"dwi", "bval", "bvec", "labels", "label_names"} paths."""
-    return phantom.save(tmp_path / "series")
+def scan_files(phantom, phantom_regions, tmp_path):
+    """A good series on disk: {"dwi", "bval", "bvec", "labels", "label_names"} paths; the label
+    names are region codes of the vocabulary."""
+    files = phantom.save(tmp_path / "series")
+    with open(files["label_names"], "w") as handle:
+        json.dump({str(label): code for label, code in phantom_regions.items()}, handle)
+    return files
 
 
 class Series:
