@@ -16,26 +16,6 @@ def region(code):
     return Region.objects.get(code=code)
 
 
-@pytest.fixture
-def processed_scan(build, make_user, scan_files):
-    """A scan registered and processed in this process (the pipeline run directly, no queue)."""
-    visit = build.visit()
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            visit,
-            make_user("radiology", "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
-    services.scan_process(scan.pk, worker="test")
-    return Scan.objects.get(pk=scan.pk)
-
-
 @pytest.mark.parametrize(
     "role,allowed", [("hematology", 403), ("radiology", 202), ("research", 403), ("registry-admin", 202)]
 )

@@ -3,13 +3,10 @@ the API gives the code and the name in the reader's language, and text typed bef
 vocabulary is mapped to a code where it names a known region."""
 
 from importlib import import_module
-from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.core.files import File
 
-from imaging import services
 from imaging.models import Region, RoiMeasurement, Scan
 from registry.roles import RADIOLOGY
 
@@ -27,24 +24,6 @@ BUILTIN = [
     "plic-r",
     "wm",
 ]
-
-
-@pytest.fixture
-def processed_scan(build, make_user, scan_files):
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            build.visit(),
-            make_user(RADIOLOGY, "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
-    services.scan_process(scan.pk, worker="test")
-    return Scan.objects.get(pk=scan.pk)
 
 
 def test_the_vocabulary_is_seeded_with_the_tracts_of_cp_follow_up(reference_data):
