@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent
+from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, ScanStatusEvent
 from registry.admin import RecordAdmin
 
 
@@ -65,8 +65,20 @@ class DiffusionResultAdmin(admin.ModelAdmin):
     ]
 
 
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    """The region vocabulary; registry-admins add regions, the built-in ones keep their codes."""
+
+    list_display = ["code", "name_en", "name_es", "builtin"]
+    search_fields = ["code", "name_en", "name_es"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Codes are what label images, the API and research tables name regions by.
+        return ["code", "builtin"] if obj is not None and obj.builtin else ["builtin"]
+
+
 @admin.register(RoiMeasurement)
 class RoiMeasurementAdmin(RecordAdmin):
-    list_display = ["scan", "region", "fa", "md", "voxels", "source"]
-    list_filter = ["source"]
-    search_fields = ["region", "scan__visit__patient__study_id"]
+    list_display = ["scan", "region", "region_text", "fa", "md", "voxels", "source"]
+    list_filter = ["source", "region"]
+    search_fields = ["region__code", "region_text", "scan__visit__patient__study_id"]

@@ -10,6 +10,8 @@ class ImagingConfig(AppConfig):
     verbose_name = _("Diffusion imaging")
 
     def ready(self):
+        # Research's allow-lists of scans, ROIs and provenance live with the models they describe.
+        from imaging import deidentify  # noqa: F401
         from imaging.selectors import visit_imaging
         from registry.course import provide_visit_measures
 

@@ -44,10 +44,10 @@ class ReviewForm(forms.Form):
 class LabelsForm(forms.Form):
     labels = forms.FileField(label=_("Label image (integer NIfTI on the scan's grid)"))
     names = forms.CharField(
-        label=_("Region names (JSON)"),
+        label=_("Regions of the labels (JSON, label value to region code)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_('For example {"1": "CST left", "2": "CST right"}'),
+        help_text=_('For example {"1": "cst-l", "2": "cst-r"}; the codes are listed beside this form.'),
     )
 
 
@@ -55,3 +55,8 @@ class ManualRoiForm(forms.ModelForm):
     class Meta:
         model = RoiMeasurement
         fields = ["region", "fa", "md"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A typed measurement always names a region of the vocabulary.
+        self.fields["region"].required = True

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -57,6 +58,7 @@ class Scan(ClinicalRecord):
         blank=True,
         help_text=_("Integer NIfTI on the scan's grid; its regions are measured at every run."),
     )
+    # Label value -> region code (values typed before the vocabulary may remain as text).
     label_names = models.JSONField(_("region names"), default=dict, blank=True)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -163,6 +165,32 @@ class DiffusionResult(models.Model):
         return _("Result of scan %(id)s") % {"id": self.scan_id}
 
 
+class Region(models.Model):
+    """A region of interest of the controlled vocabulary (e.g. `cst-l`, the left corticospinal tract).
+
+    ROI measurements and label images name regions by code, never by typed text, so the region of
+    every measurement can be shown to research. Registry-admins add regions in the admin.
+    """
+
+    code = models.SlugField(_("code"), max_length=32, unique=True, help_text=_("Stable, e.g. cst-l; used in the API."))
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_es = models.CharField(_("name (Spanish)"), max_length=200, blank=True)
+    builtin = models.BooleanField(_("built in"), default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.code}: {self.name}"
+
+    @property
+    def name(self):
+        """The name in the active language (English when no translation was entered)."""
+        return self.name_es if (get_language() or "").startswith("es") and self.name_es else self.name_en
+
+
 class RoiMeasurement(ClinicalRecord):
     patient_path = "scan__visit__patient"
 
@@ -172,9 +200,17 @@ class RoiMeasurement(ClinicalRecord):
 
     scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="rois", verbose_name=_("scan"))
     result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, null=True, blank=True, related_name="rois")
-    region = models.CharField(
-        _("region"), max_length=100, help_text=_("e.g. CST left, PLIC right, genu of the corpus callosum.")
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("region"),
+        help_text=_("From the region vocabulary; empty for a label the label image left unnamed."),
     )
+    # What was typed before regions were a vocabulary, when it matched none; clinical roles only.
+    region_text = models.CharField(_("region (as typed)"), max_length=100, blank=True)
     label = models.IntegerField(_("label value"), null=True, blank=True)
     fa = models.FloatField(_("FA"))
     fa_sd = models.FloatField(_("FA SD"), null=True, blank=True)
@@ -191,7 +227,7 @@ class RoiMeasurement(ClinicalRecord):
     class Meta:
         verbose_name = _("ROI measurement")
         verbose_name_plural = _("ROI measurements")
-        ordering = ["scan", "region"]
+        ordering = ["scan", "region__code", "label", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(fa__gte=0, fa__lte=1),
@@ -206,7 +242,14 @@ class RoiMeasurement(ClinicalRecord):
         ]
 
     def __str__(self):
-        return f"{self.region}: FA {self.fa:.3f}"
+        return f"{self.region_label}: FA {self.fa:.3f}"
+
+    @property
+    def region_label(self):
+        """For clinical pages: the region's name, else the text typed or the label value."""
+        if self.region_id:
+            return self.region.name
+        return self.region_text or _("label %(value)s") % {"value": self.label}
 
     @property
     def owner_patient(self):

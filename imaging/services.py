@@ -1,6 +1,7 @@
 """Writes for diffusion scans: register an upload, process it, review it, measure regions."""
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from imaging.dti.io import (
     validate_inputs,
 )
 from imaging.dti.roi import region_stats
-from imaging.models import DiffusionResult, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
+from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
 from registry import services as registry_services
 
 log = logging.getLogger(__name__)
@@ -405,7 +406,7 @@ def scans_requeue_stuck(older_than):
 def scan_reprocess(scan, actor, profile=None, fit_method=None):
     """Queue the scan again, maybe with other parameters; the earlier results stay, not current."""
     if scan.status in (Scan.Status.QUEUED, Scan.Status.RUNNING):
-        raise ValidationError(_("The scan is already being processed."))
+        raise registry_services.RecordBusy(_("The scan is already being processed."))
     fields = {}
     if profile:
         fields["profile"] = profile
@@ -447,6 +448,11 @@ def labels_apply(scan, actor, labels_upload, names):
         label_names = parse_label_names(names) if names else {}
     except DiffusionInputError as error:
         raise _field_error(error) from None
+    known = set(Region.objects.filter(code__in=label_names.values()).values_list("code", flat=True))
+    for label, code in sorted(label_names.items()):
+        if code not in known:
+            problem = _("Label %(label)s: %(problem)s") % {"label": label, "problem": unknown_region(code)}
+            raise ValidationError({"names": [problem]})
     with staging_folder() as folder:
         suffix = ".nii.gz" if (labels_upload.name or "").lower().endswith(".gz") else ".nii"
         path, sha = stage_upload(labels_upload, folder, "labels" + suffix)
@@ -489,9 +495,27 @@ def _region_stats(result, labels, label_names, folder):
     return [row for row in stats if row["voxels"]]
 
 
+def unknown_region(code):
+    """The message for a region code that is not in the vocabulary, listing the valid ones."""
+    return _("Unknown region code %(code)s; use one of: %(codes)s.") % {
+        "code": json.dumps(str(code)),
+        "codes": ", ".join(Region.objects.values_list("code", flat=True)),
+    }
+
+
+def _region_fields(row, regions):
+    """The region of a measured label: its vocabulary entry, or (names from before the vocabulary)
+    the text typed, or nothing for a label left unnamed."""
+    name = str(row["name"])
+    if name in regions:
+        return {"region": regions[name], "region_text": ""}
+    return {"region": None, "region_text": "" if name == f"label {row['label']}" else name[:100]}
+
+
 def _replace_regions(scan, result, stats, actor):
     """Label-mask measurements of the scan := `stats` (rows of imaging.dti.region_stats)."""
     RoiMeasurement.objects.filter(scan=scan, source=RoiMeasurement.Source.LABEL_MASK).delete()
+    regions = Region.objects.in_bulk([str(row["name"]) for row in stats or ()], field_name="code")
     created = []
     for row in stats or ():
         if not row.get("voxels"):
@@ -499,7 +523,7 @@ def _replace_regions(scan, result, stats, actor):
         roi = RoiMeasurement(
             scan=scan,
             result=result,
-            region=str(row["name"])[:100],
+            **_region_fields(row, regions),
             label=row["label"],
             fa=row["fa_mean"],
             fa_sd=row.get("fa_sd"),

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from imaging import forms, services
-from imaging.models import RoiMeasurement, Scan
+from imaging.models import Region, RoiMeasurement, Scan
 from registry import services as registry_services
 from registry.models import Visit
 from registry.roles import IDENTIFIERS
@@ -95,7 +95,8 @@ def scan_detail(request, pk):
             "result": result,
             "patient": scan.visit.patient,
             "earlier_results": scan.results.filter(is_current=False),
-            "rois": scan.rois.all(),
+            "rois": scan.rois.select_related("region"),
+            "regions": Region.objects.all(),
             "events": scan.status_events.all(),
             "review_form": forms.ReviewForm(
                 initial={
@@ -333,6 +334,8 @@ def scan_reprocess(request, pk):
             scan, request.user, request.POST.get("profile") or None, request.POST.get("fit_method") or None
         )
         messages.success(request, _("Scan queued for processing again; the earlier result is kept."))
+    except registry_services.RecordBusy as busy:
+        messages.error(request, str(busy))
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     return redirect("scan-detail", pk)

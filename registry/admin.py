@@ -94,19 +94,21 @@ class ScoreAdmin(RecordAdmin):
 
 @admin.register(models.FreeTextRelease)
 class FreeTextReleaseAdmin(SimpleHistoryAdmin):
-    """Which free-text fields research may see; deleting a row withdraws the release."""
+    """Which exact free-text values research may see; deleting a row withdraws the release."""
 
-    list_display = ["__str__", "field", "released_by", "released_at", "note"]
+    list_display = ["field", "value", "released_by", "released_at", "note"]
+    list_filter = ["field"]
+    search_fields = ["value"]
     readonly_fields = ["released_by", "released_at"]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "field":
             from django import forms
 
-            from registry.deidentify import FREE_TEXT_FIELDS
+            from registry.deidentify import free_text_fields
 
             return forms.ChoiceField(
-                choices=[(key, str(label)) for key, label in FREE_TEXT_FIELDS.items()], label=db_field.verbose_name
+                choices=[(key, str(label)) for key, label in free_text_fields().items()], label=db_field.verbose_name
             )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 

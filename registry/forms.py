@@ -127,7 +127,7 @@ class ProcedureForm(RecordForm):
 class AdverseEventForm(RecordForm):
     class Meta:
         model = AdverseEvent
-        fields = ["procedure", "onset_date", "term", "grade", "serious", "outcome"]
+        fields = ["procedure", "onset_date", "term", "term_other", "grade", "serious", "outcome"]
         widgets = {"grade": forms.Select(choices=[(i, str(i)) for i in range(1, 6)])}
 
     def __init__(self, *args, **kwargs):

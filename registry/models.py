@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from registry import quantities
+from registry import ctcae, quantities
 
 
 def today():
@@ -432,7 +432,15 @@ class AdverseEvent(ClinicalRecord):
         IntrathecalProcedure, on_delete=models.PROTECT, related_name="adverse_events", verbose_name=_("procedure")
     )
     onset_date = models.DateField(_("onset date"))
-    term = models.CharField(_("CTCAE term"), max_length=200, help_text=_("e.g. Headache, Fever, Back pain."))
+    term = models.CharField(
+        _("CTCAE term"), max_length=200, choices=ctcae.CHOICES, help_text=_("CTCAE v5.0, e.g. Headache, Fever.")
+    )
+    term_other = models.CharField(
+        _("other term"),
+        max_length=200,
+        blank=True,
+        help_text=_('The adverse event, when the term is "Other, specify".'),
+    )
     grade = models.PositiveSmallIntegerField(
         _("CTCAE grade"),
         validators=[
@@ -458,7 +466,8 @@ class AdverseEvent(ClinicalRecord):
         ]
 
     def __str__(self):
-        return f"{self.term} ({_('grade')} {self.grade})"
+        term = self.term_other if self.term == ctcae.OTHER and self.term_other else self.term
+        return f"{term} ({_('grade')} {self.grade})"
 
     @property
     def owner_patient(self):
@@ -471,6 +480,10 @@ class AdverseEvent(ClinicalRecord):
             errors["onset_date"] = _(
                 "An adverse event of this procedure cannot start (%(onset)s) before the procedure (%(date)s)."
             ) % {"onset": self.onset_date.isoformat(), "date": self.procedure.date.isoformat()}
+        if self.term == ctcae.OTHER and not self.term_other.strip():
+            errors["term_other"] = _('Name the adverse event: the term is "Other, specify".')
+        elif self.term != ctcae.OTHER and self.term_other:
+            errors["term_other"] = _('Leave this empty unless the term is "Other, specify".')
         if self.grade == 5 and self.outcome and self.outcome != self.Outcome.FATAL:
             errors["outcome"] = _("A grade 5 adverse event is fatal by definition; set the outcome to Fatal.")
         if errors:
@@ -653,9 +666,11 @@ class Score(ClinicalRecord):
 
 
 class FreeTextRelease(models.Model):
-    """A registry-admin's decision that a free-text field may appear in research views and exports."""
+    """A registry-admin's decision that one exact value of a free-text field may appear in research
+    views and exports (e.g. the assessor "Physiotherapy team")."""
 
-    field = models.CharField(_("field"), max_length=64, unique=True)
+    field = models.CharField(_("field"), max_length=64)
+    value = models.TextField(_("value"), help_text=_("Exactly as it was typed; other values stay hidden."))
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("released by")
     )
@@ -667,14 +682,21 @@ class FreeTextRelease(models.Model):
     class Meta:
         verbose_name = _("free-text release")
         verbose_name_plural = _("free-text releases")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["field", "value"],
+                name="free_text_release_once_per_value",
+                violation_error_message=_("This value of this field is already released."),
+            )
+        ]
 
     def __str__(self):
-        from registry.deidentify import FREE_TEXT_FIELDS
+        from registry.deidentify import free_text_fields
 
-        return str(FREE_TEXT_FIELDS.get(self.field, self.field))
+        return f"{free_text_fields().get(self.field, self.field)}: {self.value}"
 
     def clean(self):
-        from registry.deidentify import FREE_TEXT_FIELDS
+        from registry.deidentify import free_text_fields
 
-        if self.field not in FREE_TEXT_FIELDS:
+        if self.field not in free_text_fields():
             raise ValidationError({"field": _("Not a free-text field of the registry.")})

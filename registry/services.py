@@ -29,6 +29,10 @@ class RecordInUse(Exception):
     """Deleting the record would orphan other clinical records."""
 
 
+class RecordBusy(Exception):
+    """The record is being worked on (e.g. a scan in processing) and cannot take this change now."""
+
+
 def _save(instance, actor):
     instance.full_clean()
     instance._history_user = actor

@@ -7,8 +7,6 @@ from research.bids import bids_label, session_label
 from research.cohort import iter_courses
 
 MAP_KEYS = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color_fa": "colorFA", "mask": "mask"}
-# Provenance fields that could hold an identifier or an exact date are not copied to the sidecars.
-PROVENANCE_KEPT = ("pipeline", "pipeline_version", "versions", "parameters", "gradients", "runtime_s")
 
 
 def _opener(name):
@@ -39,7 +37,9 @@ def bids_entries(cohort, rules):
             results = DiffusionResult.objects.filter(scan_id__in=list(scans), is_current=True)
             for result in results.order_by("scan__visit__date"):
                 visit = scans[result.scan_id]
-                provenance = {key: result.provenance.get(key) for key in PROVENANCE_KEPT if key in result.provenance}
+                # Only the provenance keys on research's allow-list, and only those the run recorded.
+                allowed = rules.project("provenance", result.provenance)
+                provenance = {key: value for key, value in allowed.items() if key in result.provenance}
                 yield {
                     "subject": subject,
                     "session": session_label(visit.kind, visit.months),

@@ -229,7 +229,8 @@ class CanExport(BasePermission):
 
 
 class FileRenderer(renderers.BaseRenderer):
-    """Lets `?format=csv|json|xlsx|zip` reach the view, which streams the file itself."""
+    """Lets `?format=csv|json|xlsx|zip` reach the view, which streams the file itself; only an
+    error answer (a dict) is rendered here."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         import json
@@ -237,8 +238,16 @@ class FileRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()
 
 
-def file_renderer(fmt, media_type):
-    return type(f"{fmt.upper()}FileRenderer", (FileRenderer,), {"format": fmt, "media_type": media_type})
+class CSVRenderer(FileRenderer):
+    format, media_type = "csv", "text/csv"
+
+
+class XLSXRenderer(FileRenderer):
+    format, media_type = "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ZipRenderer(FileRenderer):
+    format, media_type = "zip", "application/zip"
 
 
 def _logged_stream(log, counter, chunks):
@@ -250,12 +259,7 @@ def _logged_stream(log, counter, chunks):
 
 class ExportView(APIView):
     permission_classes = [CanExport]
-    renderer_classes = [
-        renderers.JSONRenderer,
-        file_renderer("csv", "text/csv"),
-        file_renderer("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        file_renderer("zip", "application/zip"),
-    ]
+    renderer_classes = [renderers.JSONRenderer, CSVRenderer, XLSXRenderer, ZipRenderer]
 
     def perform_content_negotiation(self, request, force=False):
         # `format` names the file format, checked by the view with a 400 that names it.

@@ -9,12 +9,14 @@ import os
 import shutil
 import socket
 from decimal import Decimal
+from importlib import import_module
 from urllib.parse import urlparse
 
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from imaging.models import Region
 from registry import services
 from registry.models import (
     AdverseEvent,
@@ -82,15 +84,23 @@ ROLES = [HEMATOLOGY, RADIOLOGY, RESEARCH, REGISTRY_ADMIN]
 
 @pytest.fixture
 def reference_data(db):
-    """The instruments the data migration seeds. Tests with a transactional database (live server,
-    threads) flush them after each test, so they are seeded again by the migration's own code; the
-    roles come back by themselves (each app grants them after every migrate and flush)."""
-    import importlib
-
+    """The instruments and regions the data migrations seed. Tests with a transactional database
+    (live server, threads) flush them after each test, so they are seeded again by the migrations'
+    own code; the roles come back by themselves (each app grants them after every migrate and flush)."""
     from django.apps import apps
 
     if not Instrument.objects.exists():
-        importlib.import_module("registry.migrations.0002_roles_and_instruments").seed_instruments(apps)
+        import_module("registry.migrations.0002_roles_and_instruments").seed_instruments(apps)
+    if not Region.objects.exists():
+        import_module("imaging.migrations.0003_region_vocabulary").seed_regions(apps, None)
+
+
+@pytest.fixture(scope="session")
+def phantom_regions():
+    """Region codes for the test phantom's labels (imaging.dti.make_phantom): 1 is the parenchyma,
+    3 onwards the tracts; the ventricles (2) and the last tracts stay unnamed."""
+    codes = ["cst-l", "cst-r", "plic-l", "plic-r", "cp-l", "cp-r", "cr-l", "cr-r", "cc-genu", "cc-body", "cc-splenium"]
+    return {1: "wm", **{label: code for label, code in enumerate(codes, start=3)}}
 
 
 @pytest.fixture

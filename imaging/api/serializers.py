@@ -5,8 +5,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from imaging.models import RoiMeasurement, Scan, ScanStatusEvent
-from registry.api.serializers import RecordSerializer, deidentified
+from imaging.models import Region, RoiMeasurement, Scan, ScanStatusEvent
+from imaging.services import unknown_region
+from registry.api.serializers import RecordSerializer, ResearchSerializer
 from registry.models import Visit
 
 
@@ -15,7 +16,23 @@ def media_url(request, name):
     return request.build_absolute_uri(url) if request else url
 
 
+class RegionField(serializers.SlugRelatedField):
+    """A region of the vocabulary, given by its code (`cst-l`); an unknown code is refused by name."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", **kwargs)
+
+    def to_internal_value(self, data):
+        region = self.get_queryset().filter(code=str(data)).first()
+        if region is None:
+            raise serializers.ValidationError(unknown_region(data))
+        return region
+
+
 class RoiSerializer(RecordSerializer):
+    region = RegionField(queryset=Region.objects.all())
+    region_name = serializers.CharField(source="region.name", read_only=True, default=None)
+
     class Meta:
         model = RoiMeasurement
         fields = [
@@ -23,6 +40,8 @@ class RoiSerializer(RecordSerializer):
             "version",
             "scan",
             "region",
+            "region_name",
+            "region_text",
             "label",
             "fa",
             "fa_sd",
@@ -32,7 +51,7 @@ class RoiSerializer(RecordSerializer):
             "source",
             "created_at",
         ]
-        read_only_fields = ["id", "version", "label", "fa_sd", "fa_median", "voxels", "created_at"]
+        read_only_fields = ["id", "version", "region_text", "label", "fa_sd", "fa_median", "voxels", "created_at"]
 
     def validate_source(self, value):
         if value != RoiMeasurement.Source.MANUAL:
@@ -120,17 +139,14 @@ class ScanSerializer(RecordSerializer):
         return {name: media_url(request, path) for name, path in result.files.items()}
 
 
-class ResearchScanSerializer(deidentified(ScanSerializer, ["acquisition_date"])):
-    """Scans for research: no exact date, no file links or hashes, no uploader."""
+class ResearchRoiSerializer(ResearchSerializer):
+    kind, clinical, patient_field = "roi", RoiSerializer, None
 
-    class Meta(deidentified(ScanSerializer, ["acquisition_date"]).Meta):
-        fields = [
-            name
-            for name in deidentified(ScanSerializer, ["acquisition_date"]).Meta.fields
-            if name
-            not in ("maps", "dwi_sha256", "bval_sha256", "bvec_sha256", "dicom_sha256", "status_history", "error")
-        ]
-        read_only_fields = fields
+
+class ResearchScanSerializer(ResearchSerializer):
+    """Scans for research: no exact date, no file links or hashes, no uploader, no error text."""
+
+    kind, clinical = "scan", ScanSerializer
 
 
 class ScanUploadSerializer(serializers.Serializer):
@@ -149,7 +165,9 @@ class ScanUploadSerializer(serializers.Serializer):
 class LabelsUploadSerializer(serializers.Serializer):
     labels = serializers.FileField(help_text="integer NIfTI on the scan's grid")
     names = serializers.CharField(
-        required=False, allow_blank=True, help_text='JSON such as {"1": "CST left", "2": "CST right"}'
+        required=False,
+        allow_blank=True,
+        help_text='JSON map from label value to region code, such as {"1": "cst-l", "2": "cst-r"}',
     )
 
 

@@ -1,6 +1,6 @@
 """API for scans (upload, status, results, labels, review, reprocess) and ROI measurements."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
+import django_filters
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
@@ -16,7 +16,6 @@ from imaging.api import serializers
 from imaging.models import DiffusionResult, RoiMeasurement, Scan
 from registry.api.filters import RecordFilter
 from registry.api.permissions import sees_identifiers
-from registry.api.serializers import deidentified
 from registry.api.views import JSONOnlyForResearch, RecordViewSet
 from registry.selectors import with_first_procedure
 
@@ -35,6 +34,8 @@ class ScanFilter(RecordFilter):
 
 
 class RoiFilter(RecordFilter):
+    region = django_filters.CharFilter(field_name="region__code", help_text="A region code, e.g. cst-l.")
+
     class Meta:
         model = RoiMeasurement
         fields = ["scan", "source", "region"]
@@ -43,7 +44,9 @@ class RoiFilter(RecordFilter):
 def scans_with_results():
     current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
     return with_first_procedure(
-        Scan.objects.select_related("visit__patient").prefetch_related(current, "rois", "status_events")
+        Scan.objects.select_related("visit__patient").prefetch_related(
+            current, Prefetch("rois", queryset=RoiMeasurement.objects.select_related("region")), "status_events"
+        )
     )
 
 
@@ -126,10 +129,7 @@ class ScanViewSet(
         scan = self.get_object()
         form = serializers.ReprocessSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            scan = services.scan_reprocess(scan, request.user, **form.validated_data)
-        except DjangoValidationError as error:
-            return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
+        scan = services.scan_reprocess(scan, request.user, **form.validated_data)
         return self._answer(scan, status.HTTP_202_ACCEPTED)
 
 
@@ -142,12 +142,12 @@ class RoiViewSet(RecordViewSet):
     filterset_class = RoiFilter
 
     def get_queryset(self):
-        return with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient"))
+        return with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient", "region"))
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):
             return serializers.RoiSerializer
-        return RESEARCH_ROI
+        return serializers.ResearchRoiSerializer
 
     def perform_update(self, serializer):
         if serializer.instance.source == RoiMeasurement.Source.LABEL_MASK:
@@ -168,6 +168,3 @@ class RoiViewSet(RecordViewSet):
         serializer.validated_data["measured_by"] = self.request.user
         serializer.validated_data.setdefault("source", RoiMeasurement.Source.MANUAL)
         super().perform_create(serializer)
-
-
-RESEARCH_ROI = deidentified(serializers.RoiSerializer)

@@ -1,4 +1,6 @@
-"""Turns the services' refusals into API answers: 400 with field errors, 409, 412."""
+"""Turns the services' refusals into API answers, for every view in one place: 400 with field
+errors, 409 for a write conflict (stale version in the body, record in use or busy), 412 for a
+stale If-Match."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
@@ -6,14 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from registry.services import EditConflict, RecordInUse
-
-
-class PreconditionFailed(Exception):
-    """An If-Match header named a version that is no longer current."""
-
-    def __init__(self, conflict):
-        self.conflict = conflict
+from registry.services import EditConflict, RecordBusy, RecordInUse
 
 
 def exception_handler(exc, context):
@@ -21,13 +16,14 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         detail = {("non_field_errors" if key == "__all__" else key): value for key, value in detail.items()}
         exc = ValidationError(detail)
-    elif isinstance(exc, PreconditionFailed):
-        return Response(
-            {"detail": str(exc.conflict), "current_version": exc.conflict.current_version},
-            status=status.HTTP_412_PRECONDITION_FAILED,
-        )
     elif isinstance(exc, EditConflict):
-        return Response({"detail": str(exc), "current_version": exc.current_version}, status=status.HTTP_409_CONFLICT)
-    elif isinstance(exc, RecordInUse):
+        # A client that named its version in If-Match gets the HTTP precondition answer.
+        request = context.get("request")
+        stale_header = request is not None and bool(request.headers.get("If-Match"))
+        return Response(
+            {"detail": str(exc), "current_version": exc.current_version},
+            status=status.HTTP_412_PRECONDITION_FAILED if stale_header else status.HTTP_409_CONFLICT,
+        )
+    elif isinstance(exc, RecordInUse | RecordBusy):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return drf_exception_handler(exc, context)

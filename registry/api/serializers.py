@@ -4,8 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from registry import deidentify
 from registry.course import read_courses
-from registry.deidentify import FREE_TEXT_FIELDS, IDENTIFIER_FIELDS, days_since_procedure, rules
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -107,7 +107,16 @@ class AdverseEventSerializer(RecordSerializer):
 
     class Meta:
         model = AdverseEvent
-        fields = COMMON_READ_ONLY + ["patient", "procedure", "onset_date", "term", "grade", "serious", "outcome"]
+        fields = COMMON_READ_ONLY + [
+            "patient",
+            "procedure",
+            "onset_date",
+            "term",
+            "term_other",
+            "grade",
+            "serious",
+            "outcome",
+        ]
         read_only_fields = COMMON_READ_ONLY
 
 
@@ -225,71 +234,58 @@ def research_rules(context):
     request = context.get("request")
     cached = getattr(request, "_deidentification_rules", None)
     if cached is None:
-        cached = rules()
+        cached = deidentify.rules()
         if request is not None:
             request._deidentification_rules = cached
     return cached
 
 
-def deidentified(serializer_class, date_fields=()):
-    """The research twin of a serializer: no identifiers, each date as days since the procedure.
+class ResearchSerializer(serializers.BaseSerializer):
+    """What a research account sees of a record: the clinical serializer's answer projected through
+    the kind's allow-list in registry.deidentify, so a field added to the clinical serializer stays
+    invisible to research until it is put on that list. Read-only."""
 
-    A date field `date` becomes `day`, `onset_date` becomes `onset_day`, and so on.
-    """
-    drop = set(IDENTIFIER_FIELDS) | set(date_fields) | {"created_at", "updated_at"}
-    day_names = {name: (name[: -len("date")] + "day") for name in date_fields}
-    fields = [name for name in serializer_class.Meta.fields if name not in drop] + list(day_names.values())
-    model_name = serializer_class.Meta.model._meta.model_name
-    free_text = {name: f"{model_name}.{name}" for name in fields if f"{model_name}.{name}" in FREE_TEXT_FIELDS}
-
-    def make_getter(date_name):
-        @extend_schema_field(OpenApiTypes.INT)
-        def getter(self, instance):
-            return days_since_procedure(getattr(instance, date_name), getattr(instance, "first_procedure_date", None))
-
-        return getter
+    kind = None  # the allow-list (registry.deidentify.research_fields)
+    clinical = None  # the identified serializer whose answer is projected
+    patient_field = "patient"  # where the answer names the patient (for shifted dates)
 
     def to_representation(self, instance):
-        data = serializer_class.to_representation(self, instance)
-        rules = research_rules(self.context)
-        for name, key in free_text.items():
-            if not rules.keeps(key):
-                data.pop(name, None)
-        return data
-
-    attrs = {
-        "Meta": type("Meta", (serializer_class.Meta,), {"fields": fields, "read_only_fields": fields}),
-        "__doc__": f"De-identified {serializer_class.Meta.model._meta.verbose_name}.",
-        "to_representation": to_representation,
-    }
-    for date_name, day_name in day_names.items():
-        attrs[day_name] = serializers.SerializerMethodField(
-            help_text="Days since the patient's first intrathecal procedure."
+        data = self.clinical(instance, context=self.context).data
+        return research_rules(self.context).project(
+            self.kind,
+            data,
+            patient_id=data.get(self.patient_field),
+            first_procedure_date=getattr(instance, "first_procedure_date", None),
         )
-        attrs[f"get_{day_name}"] = make_getter(date_name)
-    return type(f"Research{serializer_class.__name__}", (serializer_class,), attrs)
 
 
-class ResearchPatientSerializer(deidentified(PatientSerializer)):
-    age_at_first_procedure_months = serializers.SerializerMethodField()
-
-    class Meta(deidentified(PatientSerializer).Meta):
-        fields = deidentified(PatientSerializer).Meta.fields + ["age_at_first_procedure_months"]
-        read_only_fields = fields
-
-    @extend_schema_field(OpenApiTypes.INT)
-    def get_age_at_first_procedure_months(self, patient):
-        first = getattr(patient, "first_procedure_date", None)
-        return patient.age_in_months(first) if first else None
+class ResearchPatientSerializer(ResearchSerializer):
+    kind, clinical, patient_field = "patient", PatientSerializer, "id"
 
 
-RESEARCH_SERIALIZERS = {
-    PatientSerializer: ResearchPatientSerializer,
-    HarvestSerializer: deidentified(HarvestSerializer, ["date"]),
-    ProductSerializer: deidentified(ProductSerializer),
-    ProcedureSerializer: deidentified(ProcedureSerializer, ["date"]),
-    AdverseEventSerializer: deidentified(AdverseEventSerializer, ["onset_date"]),
-    VisitSerializer: deidentified(VisitSerializer, ["date"]),
-    InstrumentSerializer: InstrumentSerializer,
-    ScoreSerializer: deidentified(ScoreSerializer),
-}
+class ResearchHarvestSerializer(ResearchSerializer):
+    kind, clinical = "harvest", HarvestSerializer
+
+
+class ResearchProductSerializer(ResearchSerializer):
+    kind, clinical = "product", ProductSerializer
+
+
+class ResearchProcedureSerializer(ResearchSerializer):
+    kind, clinical = "procedure", ProcedureSerializer
+
+
+class ResearchAdverseEventSerializer(ResearchSerializer):
+    kind, clinical = "adverseevent", AdverseEventSerializer
+
+
+class ResearchVisitSerializer(ResearchSerializer):
+    kind, clinical = "visit", VisitSerializer
+
+
+class ResearchInstrumentSerializer(ResearchSerializer):
+    kind, clinical = "instrument", InstrumentSerializer
+
+
+class ResearchScoreSerializer(ResearchSerializer):
+    kind, clinical = "score", ScoreSerializer

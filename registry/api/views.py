@@ -10,7 +10,6 @@ from rest_framework.response import Response
 
 from registry import selectors, services
 from registry.api import filters, serializers
-from registry.api.errors import PreconditionFailed
 from registry.api.permissions import sees_identifiers
 from registry.models import (
     AdverseEvent,
@@ -66,6 +65,7 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
     """
 
     model = None
+    research_serializer_class = None  # what accounts without identifier access get (read-only)
 
     def get_queryset(self):
         return selectors.records(self.model)
@@ -73,7 +73,7 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):
             return self.serializer_class
-        return serializers.RESEARCH_SERIALIZERS[self.serializer_class]
+        return self.research_serializer_class
 
     def retrieve(self, request, *args, **kwargs):
         response = super().retrieve(request, *args, **kwargs)
@@ -81,47 +81,33 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
         return response
 
     def expected_version(self):
-        """The version the client edited, and whether it came in If-Match (412) or the body (409)."""
+        """The version the client edited: If-Match (a stale one answers 412) or `version` in the body (409)."""
         header = self.request.headers.get("If-Match")
         if header:
-            raw, from_header = header.strip().removeprefix("W/").strip('"'), True
+            raw = header.strip().removeprefix("W/").strip('"')
         else:
             data = self.request.data if hasattr(self.request.data, "get") else {}
             raw = data.get("version", self.request.query_params.get("version"))
-            from_header = False
         if raw in (None, ""):
             raise PreconditionRequired()
         try:
-            return int(raw), from_header
+            return int(raw)
         except (TypeError, ValueError):
             raise ValidationError(
                 {"version": [_("The version must be a whole number, as the record showed it.")]}
             ) from None
 
-    def _guarded(self, write, *args):
-        version, from_header = self.expected_version()
-        try:
-            return write(*args, version)
-        except services.EditConflict as conflict:
-            if from_header:
-                raise PreconditionFailed(conflict) from conflict
-            raise
-
     def perform_create(self, serializer):
         serializer.instance = services.record_create(self.model, self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        def write(instance, data, version):
-            return services.record_update(instance, self.request.user, version, **data)
-
-        updated = self._guarded(write, serializer.instance, serializer.validated_data)
+        updated = services.record_update(
+            serializer.instance, self.request.user, self.expected_version(), **serializer.validated_data
+        )
         serializer.instance = self.get_queryset().get(pk=updated.pk)
 
     def perform_destroy(self, instance):
-        def write(record, version):
-            return services.record_delete(record, self.request.user, version)
-
-        self._guarded(write, instance)
+        services.record_delete(instance, self.request.user, self.expected_version())
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -132,62 +118,81 @@ class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
         return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
 
-def _viewset(model, serializer, filterset, doc):
-    return type(
-        f"{model.__name__}ViewSet",
-        (RecordViewSet,),
-        {
-            "model": model,
-            "serializer_class": serializer,
-            "filterset_class": filterset,
-            "__doc__": doc,
-            "queryset": model.objects.none(),
-        },
-    )
+class PatientViewSet(RecordViewSet):
+    """Patients. `search` matches study ID (and, for clinical staff, name or MRN)."""
+
+    model = Patient
+    queryset = Patient.objects.none()
+    serializer_class = serializers.PatientSerializer
+    research_serializer_class = serializers.ResearchPatientSerializer
+    filterset_class = filters.PatientFilter
 
 
-PatientViewSet = _viewset(
-    Patient,
-    serializers.PatientSerializer,
-    filters.PatientFilter,
-    "Patients. `search` matches study ID (and, for clinical staff, name or MRN).",
-)
-HarvestViewSet = _viewset(
-    BoneMarrowHarvest, serializers.HarvestSerializer, filters.HarvestFilter, "Bone-marrow harvests."
-)
-ProductViewSet = _viewset(
-    CellProduct,
-    serializers.ProductSerializer,
-    filters.ProductFilter,
-    "Cell products made from a harvest (cell counts in cells).",
-)
-ProcedureViewSet = _viewset(
-    IntrathecalProcedure,
-    serializers.ProcedureSerializer,
-    filters.ProcedureFilter,
-    "Intrathecal procedures, with doses per kg computed from the product and weight.",
-)
-AdverseEventViewSet = _viewset(
-    AdverseEvent,
-    serializers.AdverseEventSerializer,
-    filters.AdverseEventFilter,
-    "Adverse events of a procedure (CTCAE).",
-)
-VisitViewSet = _viewset(
-    Visit,
-    serializers.VisitSerializer,
-    filters.VisitFilter,
-    "Visits, with months since the first procedure, scores and imaging.",
-)
-InstrumentViewSet = _viewset(
-    Instrument,
-    serializers.InstrumentSerializer,
-    filters.InstrumentFilter,
-    "Clinical instruments (scales) and their ranges.",
-)
-ScoreViewSet = _viewset(
-    Score,
-    serializers.ScoreSerializer,
-    filters.ScoreFilter,
-    "Scores of an instrument at a visit, validated against its range.",
-)
+class HarvestViewSet(RecordViewSet):
+    """Bone-marrow harvests."""
+
+    model = BoneMarrowHarvest
+    queryset = BoneMarrowHarvest.objects.none()
+    serializer_class = serializers.HarvestSerializer
+    research_serializer_class = serializers.ResearchHarvestSerializer
+    filterset_class = filters.HarvestFilter
+
+
+class ProductViewSet(RecordViewSet):
+    """Cell products made from a harvest (cell counts in cells)."""
+
+    model = CellProduct
+    queryset = CellProduct.objects.none()
+    serializer_class = serializers.ProductSerializer
+    research_serializer_class = serializers.ResearchProductSerializer
+    filterset_class = filters.ProductFilter
+
+
+class ProcedureViewSet(RecordViewSet):
+    """Intrathecal procedures, with doses per kg computed from the product and weight."""
+
+    model = IntrathecalProcedure
+    queryset = IntrathecalProcedure.objects.none()
+    serializer_class = serializers.ProcedureSerializer
+    research_serializer_class = serializers.ResearchProcedureSerializer
+    filterset_class = filters.ProcedureFilter
+
+
+class AdverseEventViewSet(RecordViewSet):
+    """Adverse events of a procedure: a CTCAE v5.0 term (or "Other, specify" with `term_other`)."""
+
+    model = AdverseEvent
+    queryset = AdverseEvent.objects.none()
+    serializer_class = serializers.AdverseEventSerializer
+    research_serializer_class = serializers.ResearchAdverseEventSerializer
+    filterset_class = filters.AdverseEventFilter
+
+
+class VisitViewSet(RecordViewSet):
+    """Visits, with months since the first procedure, scores and imaging."""
+
+    model = Visit
+    queryset = Visit.objects.none()
+    serializer_class = serializers.VisitSerializer
+    research_serializer_class = serializers.ResearchVisitSerializer
+    filterset_class = filters.VisitFilter
+
+
+class InstrumentViewSet(RecordViewSet):
+    """Clinical instruments (scales) and their ranges."""
+
+    model = Instrument
+    queryset = Instrument.objects.none()
+    serializer_class = serializers.InstrumentSerializer
+    research_serializer_class = serializers.ResearchInstrumentSerializer
+    filterset_class = filters.InstrumentFilter
+
+
+class ScoreViewSet(RecordViewSet):
+    """Scores of an instrument at a visit, validated against its range."""
+
+    model = Score
+    queryset = Score.objects.none()
+    serializer_class = serializers.ScoreSerializer
+    research_serializer_class = serializers.ResearchScoreSerializer
+    filterset_class = filters.ScoreFilter

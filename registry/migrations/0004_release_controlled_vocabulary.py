@@ -1,13 +1,18 @@
-"""Releases the free-text fields that hold controlled vocabulary (CTCAE terms, region names) to
-research; registry-admins can withdraw the release in the admin."""
+"""Released the free-text fields that then held controlled vocabulary (CTCAE terms, region names)
+to research as whole fields; 0005 withdraws these releases, as values are now released one by one."""
 
 from django.db import migrations
 
+RELEASES = {
+    "adverseevent.term": "CTCAE terms are a controlled vocabulary, needed for safety analyses.",
+    "roimeasurement.region": "Region names label tracts (e.g. CST left), needed for FA per region.",
+}
+
 
 def forwards(apps, schema_editor):
-    from registry.deidentify import seed_free_text_releases
-
-    seed_free_text_releases(apps)
+    FreeTextRelease = apps.get_model("registry", "FreeTextRelease")
+    for key, note in RELEASES.items():
+        FreeTextRelease.objects.get_or_create(field=key, defaults={"note": note})
 
 
 class Migration(migrations.Migration):

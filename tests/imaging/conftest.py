@@ -1,12 +1,17 @@
-"""Fixtures for the imaging tests: a private media folder, phantom scans as files."""
+"""Fixtures for the imaging tests: a private media folder, phantom scans as files, a processed scan."""
 
 import gzip
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.core.files import File
 
+from imaging import services
 from imaging.dti import make_phantom
+from imaging.models import Scan
 from tests.imaging import dicom_synth as synthetic_dicom
 
 
@@ -41,9 +46,33 @@ def phantom():
 
 
 @pytest.fixture
-def scan_files(phantom, tmp_path):
-    """A good series on disk: {"dwi", "bval", "bvec", "labels", "label_names"} paths."""
-    return phantom.save(tmp_path / "series")
+def scan_files(phantom, phantom_regions, tmp_path):
+    """A good series on disk: {"dwi", "bval", "bvec", "labels", "label_names"} paths; the label
+    names are region codes of the vocabulary."""
+    files = phantom.save(tmp_path / "series")
+    with open(files["label_names"], "w") as handle:
+        json.dump({str(label): code for label, code in phantom_regions.items()}, handle)
+    return files
+
+
+@pytest.fixture
+def processed_scan(build, make_user, scan_files):
+    """A scan registered and processed in this process (the pipeline run directly, no queue)."""
+    visit = build.visit()
+    with (
+        open(scan_files["dwi"], "rb") as dwi,
+        open(scan_files["bval"], "rb") as bval,
+        open(scan_files["bvec"], "rb") as bvec,
+    ):
+        scan, _created = services.scan_register(
+            visit,
+            make_user("radiology", "uploader"),
+            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+        )
+    services.scan_process(scan.pk, worker="test")
+    return Scan.objects.get(pk=scan.pk)
 
 
 class Series:

@@ -7,29 +7,13 @@ import pytest
 from django.core.files import File
 
 from imaging import services
-from imaging.models import RoiMeasurement, Scan
+from imaging.models import Region, RoiMeasurement, Scan
 
 ROLES = ["hematology", "radiology", "research", "registry-admin"]
 
 
-@pytest.fixture
-def processed_scan(build, make_user, scan_files):
-    """A scan registered and processed in this process (the pipeline run directly, no queue)."""
-    visit = build.visit()
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            visit,
-            make_user("radiology", "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
-    services.scan_process(scan.pk, worker="test")
-    return Scan.objects.get(pk=scan.pk)
+def region(code):
+    return Region.objects.get(code=code)
 
 
 @pytest.mark.parametrize(
@@ -102,7 +86,7 @@ def test_review_is_kept_in_the_scan_history(api_as, processed_scan):
 def test_who_may_type_roi_measurements(api_as, processed_scan, role, allowed):
     response = api_as(role).post(
         "/api/v1/roi-measurements/",
-        {"scan": processed_scan.pk, "region": "PLIC left", "fa": 0.61, "md": 0.0007},
+        {"scan": processed_scan.pk, "region": "plic-l", "fa": 0.61, "md": 0.0007},
         format="json",
     )
     assert response.status_code == allowed
@@ -112,7 +96,7 @@ def test_who_may_type_roi_measurements(api_as, processed_scan, role, allowed):
 @pytest.mark.parametrize("fa,md,field", [(1.4, 0.0007, "fa"), (0.5, 0.7, "md"), (-0.1, None, "fa")])
 def test_impossible_manual_measurements_are_refused(api_as, processed_scan, fa, md, field):
     response = api_as("radiology").post(
-        "/api/v1/roi-measurements/", {"scan": processed_scan.pk, "region": "CST", "fa": fa, "md": md}, format="json"
+        "/api/v1/roi-measurements/", {"scan": processed_scan.pk, "region": "cst-l", "fa": fa, "md": md}, format="json"
     )
     assert response.status_code == 400 and field in response.json()
     assert RoiMeasurement.objects.count() == 0
@@ -126,7 +110,7 @@ def test_labels_must_lie_on_the_scan_grid(api_as, processed_scan, tmp_path):
     nib.save(nib.Nifti1Image(np.ones((10, 10, 10), dtype=np.int16), np.eye(4)), wrong)
     response = api_as("radiology").post(
         f"/api/v1/scans/{processed_scan.pk}/labels/",
-        {"labels": open(wrong, "rb"), "names": '{"1": "CST left"}'},
+        {"labels": open(wrong, "rb"), "names": '{"1": "cst-l"}'},
         format="multipart",
     )
     assert response.status_code == 400 and "labels" in response.json()
@@ -172,7 +156,7 @@ def test_media_outside_the_scans_is_not_served(client, make_user, url):
 
 
 def test_research_sees_scans_de_identified(api_as, processed_scan):
-    RoiMeasurement.objects.create(scan=processed_scan, region="CST left", fa=0.6, source="manual")
+    RoiMeasurement.objects.create(scan=processed_scan, region=region("cst-l"), fa=0.6, source="manual")
     research = api_as("research")
     body = research.get(f"/api/v1/scans/{processed_scan.pk}/").content.decode()
     date = processed_scan.acquisition_date.isoformat()
@@ -190,7 +174,9 @@ def test_the_patient_page_shows_fa_next_to_the_scores(client, make_user, process
     assert f"{processed_scan.current_result.fa_wm_mean:.3f}" in page
 
 
-def test_labels_attached_before_processing_are_measured_at_every_run(build, make_user, scan_files, phantom):
+def test_labels_attached_before_processing_are_measured_at_every_run(
+    build, make_user, scan_files, phantom, phantom_regions
+):
     radiologist = make_user("radiology", "labeller")
     with (
         open(scan_files["dwi"], "rb") as dwi,
@@ -215,9 +201,9 @@ def test_labels_attached_before_processing_are_measured_at_every_run(build, make
     first = {roi.label: roi for roi in RoiMeasurement.objects.filter(scan=scan)}
     tracts = [label for label in phantom.true_fa if label >= 3]
     assert set(tracts) <= set(first)
+    assert {label: roi.region.code for label, roi in first.items() if roi.region} == phantom_regions
     for label in tracts:
         assert first[label].fa == pytest.approx(phantom.true_fa[label], abs=0.05)
-        assert first[label].region == phantom.label_names[label]
 
     Scan.objects.filter(pk=scan.pk).update(status="done")
     services.scan_process(scan.pk, worker="test")
@@ -264,15 +250,25 @@ def test_listing_visits_takes_as_many_queries_for_many_visits_as_for_one(api_as,
 
 def test_computed_region_values_are_not_typed_over(api_as, processed_scan):
     roi = RoiMeasurement.objects.create(
-        scan=processed_scan, region="CST left", label=3, fa=0.61, voxels=40, source="label-mask"
+        scan=processed_scan, region=region("cst-l"), label=3, fa=0.61, voxels=40, source="label-mask"
     )
     response = api_as("radiology").patch(
         f"/api/v1/roi-measurements/{roi.pk}/", {"fa": 0.9, "version": 1}, format="json"
     )
     assert response.status_code == 400 and "label image" in response.json()["source"][0]
     assert RoiMeasurement.objects.get(pk=roi.pk).fa == 0.61
-    manual = RoiMeasurement.objects.create(scan=processed_scan, region="PLIC", fa=0.5, source="manual")
+    manual = RoiMeasurement.objects.create(scan=processed_scan, region=region("plic-l"), fa=0.5, source="manual")
     response = api_as("registry-admin").patch(
         f"/api/v1/roi-measurements/{manual.pk}/", {"fa": 0.55, "version": 1}, format="json"
     )
     assert response.status_code == 200 and RoiMeasurement.objects.get(pk=manual.pk).fa == 0.55
+
+
+def test_reprocessing_a_scan_still_in_processing_is_a_conflict(api_as, processed_scan):
+    Scan.objects.filter(pk=processed_scan.pk).update(status="running")
+
+    response = api_as("radiology").post(f"/api/v1/scans/{processed_scan.pk}/reprocess/", {}, format="json")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "The scan is already being processed."}
+    assert Scan.objects.get(pk=processed_scan.pk).status == "running"

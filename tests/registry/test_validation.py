@@ -205,6 +205,29 @@ CASES = [
         "outcome",
         "fatal by definition",
     ),
+    (
+        "term-not-on-the-ctcae-list",
+        "adverse-events",
+        lambda c: dict(procedure=c["procedure"].pk, onset_date="2024-02-02", term="Headake after LP", grade=1),
+        "term",
+        "Headake after LP",
+    ),
+    (
+        "other-term-not-named",
+        "adverse-events",
+        lambda c: dict(procedure=c["procedure"].pk, onset_date="2024-02-02", term="Other, specify", grade=1),
+        "term_other",
+        "Name the adverse event",
+    ),
+    (
+        "other-term-with-a-listed-term",
+        "adverse-events",
+        lambda c: dict(
+            procedure=c["procedure"].pk, onset_date="2024-02-02", term="Fever", term_other="high fever", grade=1
+        ),
+        "term_other",
+        "unless the term is",
+    ),
 ]
 MODELS = {
     "patients": Patient,

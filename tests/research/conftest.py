@@ -41,10 +41,11 @@ def private_media(settings, tmp_path):
 
 
 @pytest.fixture(scope="session")
-def phantoms(tmp_path_factory):
+def phantoms(tmp_path_factory, phantom_regions):
     """Two small phantom series on disk: "low" FA and "high" FA (tracts + 0.12).
 
-    {"low"|"high": SimpleNamespace(files={"dwi", "bval", "bvec", "labels", "label_names"}, label_names={int: str})}
+    {"low"|"high": SimpleNamespace(files={"dwi", "bval", "bvec", "labels", "label_names"}, label_names={int: code})}
+    with the labels named by region codes.
     """
     from imaging.dti import make_phantom
 
@@ -52,7 +53,7 @@ def phantoms(tmp_path_factory):
     made = {}
     for name, boost, seed in (("low", 0.0, 11), ("high", 0.12, 12)):
         phantom = make_phantom(shape=(24, 24, 16), n_b0=1, n_dirs=12, snr=30, fa_boost=boost, seed=seed)
-        made[name] = SimpleNamespace(files=phantom.save(folder / name), label_names=dict(phantom.label_names))
+        made[name] = SimpleNamespace(files=phantom.save(folder / name), label_names=dict(phantom_regions))
     return made
 
 

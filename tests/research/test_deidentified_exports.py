@@ -1,7 +1,8 @@
 """Research exports are de-identified, byte for byte, in every table, format and date mode.
 
 A cohort of three patients is planted with a unique marker in every identifier (given name,
-family name, record number), in the assessor of every score, in the reason of scan reviews and
+family name, record number), in the assessor of every score, in the reason of scan reviews, in
+adverse-event terms typed under "Other, specify", in region text typed before the vocabulary, and
 in the free-text header fields of the uploaded diffusion series, and with exact dates (birth,
 consent, harvest, procedure, adverse-event onset, visits, scan acquisition) found nowhere else.
 The scans are processed by the real pipeline and measured with the phantom's label image.
@@ -27,7 +28,7 @@ import pytest
 from imaging import services as imaging_services
 from imaging.models import RoiMeasurement, Scan
 from registry.deidentify import date_shift_days
-from registry.models import FreeTextRelease, Patient, Score, Visit
+from registry.models import Patient, Score, Visit
 
 # Three patients' real dates: every one distinct, none today, none a shifted copy of another
 # (the test chooses a de-identification key under which no shifted date lands on a real one).
@@ -134,6 +135,9 @@ def planted(build, make_user, phantoms, tmp_path, settings, exports):
         product = build.product(harvest=harvest, tnc_count=3_200_000_000 + k * 400_000_000)
         procedure = build.procedure(product=product, date=dates["procedure"], weight_kg=Decimal("16"))
         build.adverse_event(procedure=procedure, onset_date=dates["onset"], term="Headache")
+        build.adverse_event(
+            procedure=procedure, onset_date=dates["onset"], term="Other, specify", term_other=f"{mark}TERMOTHER{k}"
+        )
         for kind, phantom, score, level in (
             ("baseline", "low", 40 + k, 2 + k),
             ("follow_up", "high", 46 + 2 * k, 2 + k),
@@ -164,6 +168,10 @@ def planted(build, make_user, phantoms, tmp_path, settings, exports):
     )
     imaging_services.scan_review(extra, radiologist, extra.version, False, f"{secrets['reason1']} motion")
     scans.append(Scan.objects.get(pk=extra.pk))
+
+    # Region text typed before regions were a vocabulary, kept for the clinical roles.
+    RoiMeasurement.objects.filter(scan=scans[0], region__isnull=True).update(region_text=f"{mark}REGION")
+    assert RoiMeasurement.objects.filter(region_text=f"{mark}REGION").exists()
 
     choose_key(settings, patients)
     return SimpleNamespace(
@@ -357,23 +365,3 @@ def test_shifted_dates_move_back_by_one_offset_per_patient_the_same_in_every_exp
     for row in wide:
         kind = row["visit_kind"].replace("-", "_")
         assert dt.date.fromisoformat(row["event_date_shifted"]) == first[(row["study_id"], kind)][0]
-
-
-def test_withdrawn_region_names_leave_the_exports(planted, researcher, exports, make_user, phantoms):
-    region = "tract_x_fa50"
-    before = exports.body(researcher.get(f"{exports.cohort}?table=long&format=csv"))
-    assert f"FA {region}".encode() in before
-
-    admin = make_user("registry-admin", "releases-admin")
-    assert admin.has_perm("registry.delete_freetextrelease")
-    FreeTextRelease.objects.filter(field="roimeasurement.region").delete()
-
-    label = next(k for k, name in phantoms["low"].label_names.items() if name == region)
-    for query in ("table=long&format=csv", "table=wide&format=csv", "table=long&format=json", "table=wide&format=xlsx"):
-        body = exports.body(researcher.get(f"{exports.cohort}?{query}"))
-        assert b"tract_" not in body and b"parenchyma" not in body and b"ventricles" not in body, query
-        if query.endswith("xlsx"):
-            body = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml")
-        assert f"FA label {label}".encode() in body, query
-    linking = researcher.get("/research/linking/")
-    assert b"tract_" not in linking.content and f"FA label {label}".encode() in linking.content
