@@ -59,10 +59,12 @@ def visit_imaging(visit_ids, *, usable_only=False):
 
 
 def _add_regions(by_visit, results):
-    """FA and MD per region of each counted scan: measured on its current result, or typed by a radiologist."""
+    """FA and MD per region of each counted scan (measured on its current result, or typed by a radiologist),
+    named by the region's code; a label the label image left unnamed is not a region and is left out."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
     rois = RoiMeasurement.objects.filter(scan_id__any=list(counted)).order_by("pk")
-    for scan_id, result_id, region, fa, md in rois.values_list("scan_id", "result_id", "region", "fa", "md"):
+    rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md")
+    for scan_id, result_id, region, fa, md in rows:
         if result_id is not None and result_id != results[scan_id]["pk"]:
             continue  # measured on an earlier result of the scan
         imaging, source = counted[scan_id], f"scan {scan_id}"

@@ -110,6 +110,10 @@ class CourseVisit:
     imaging: VisitImaging = field(default_factory=VisitImaging)
 
     @property
+    def months_since_procedure(self):
+        return self.months
+
+    @property
     def is_baseline(self):
         return self.kind == Visit.Kind.BASELINE
 
@@ -131,7 +135,7 @@ class CourseProcedure:
     tnc_per_kg: float
     cd34_per_kg: float
     age_months: int
-    months: float = None  # since the patient's first procedure (0 for the first)
+    months_since_procedure: float = None  # since the patient's first procedure (0 for the first)
 
 
 @dataclass
@@ -243,7 +247,7 @@ def read_courses(patient_ids, *, usable_only=False):
         )
     for course in by_id.values():
         for procedure in course.procedures:
-            procedure.months = quantities.months_between(course.first_procedure_date, procedure.date)
+            procedure.months_since_procedure = quantities.months_between(course.first_procedure_date, procedure.date)
     visits = _read_visits(by_id, patient_ids)
     _read_scores(visits)
     _read_provided(visits, usable_only)

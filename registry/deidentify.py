@@ -25,16 +25,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from registry import quantities
+
 RELATIVE = "relative"
 SHIFTED = "shifted"
 DATE_MODES = {RELATIVE: _("days since the first procedure"), SHIFTED: _("dates shifted per patient")}
-
-
-def days_since_procedure(value, first_procedure_date):
-    """Whole days from the first procedure to `value` (a date), or None."""
-    if value is None or first_procedure_date is None:
-        return None
-    return (value - first_procedure_date).days
 
 
 def date_shift_days(patient_id):
@@ -43,13 +38,6 @@ def date_shift_days(patient_id):
     key = (getattr(settings, "DEIDENTIFICATION_KEY", "") or settings.SECRET_KEY).encode()
     digest = hmac.new(key, f"date-shift:{patient_id}".encode(), hashlib.sha256).digest()
     return 1 + int.from_bytes(digest[:8], "big") % 364
-
-
-def age_in_months(date_of_birth, on_date):
-    if date_of_birth is None or on_date is None:
-        return None
-    months = (on_date.year - date_of_birth.year) * 12 + on_date.month - date_of_birth.month
-    return months - 1 if on_date.day < date_of_birth.day else months
 
 
 def _read(record, name):
@@ -102,7 +90,7 @@ class AgeInMonths:
     source: str
 
     def apply(self, name, record, rules, subject):
-        return age_in_months(_as_date(_read(record, self.source)), subject.first_procedure_date)
+        return quantities.age_in_months(_as_date(_read(record, self.source)), subject.first_procedure_date)
 
 
 @dataclass(frozen=True)
@@ -217,6 +205,7 @@ register(
         "tnc_per_kg": KEEP,
         "cd34_per_kg": KEEP,
         "age_months": KEEP,
+        "months_since_procedure": KEEP,
         "day": Day("date"),
     },
 )
@@ -237,7 +226,15 @@ register(
 register("visit-score", {"id": KEEP, "instrument": KEEP, "value": KEEP, "display_value": KEEP})
 register(
     "visit-imaging",
-    {"id": KEEP, "status": KEEP, "usable": KEEP, "fa_mean": KEEP, "fa_wm_mean": KEEP, "md_mean": KEEP},
+    {
+        "id": KEEP,
+        "status": KEEP,
+        "usable": KEEP,
+        "counts": KEEP,
+        "fa_mean": KEEP,
+        "fa_wm_mean": KEEP,
+        "md_mean": KEEP,
+    },
 )
 register(
     "visit",
@@ -246,6 +243,9 @@ register(
         "patient": KEEP,
         "kind": KEEP,
         "months_since_procedure": KEEP,
+        "age_months": KEEP,
+        "timepoint": KEEP,
+        "in_window": KEEP,
         "scores": Each("visit-score"),
         "imaging": Each("visit-imaging"),
         "day": Day("date"),
@@ -294,18 +294,11 @@ class Rules:
             if patient_id is None:
                 raise ValueError("a shifted date needs the patient")
             return (value - dt.timedelta(days=date_shift_days(patient_id))).isoformat()
-        return days_since_procedure(value, first_procedure_date)
+        return quantities.days_between(first_procedure_date, value)
 
     def date_column(self, stem):
         """The column name for a date: `visit_day` (relative) or `visit_date_shifted`."""
         return f"{stem}_day" if self.date_mode == RELATIVE else f"{stem}_date_shifted"
-
-    def keeps(self, key):
-        """Whether a whole free-text field may be shown: never, now that values are released one by one.
-
-        Kept only for the cohort's ROI measure names until they are built from region codes.
-        """
-        return False
 
     def free_text(self, key, value):
         """`value` of the free-text field `key` if that exact value was released, else None."""

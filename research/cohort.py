@@ -153,3 +153,68 @@ def measure_names(course_list):
                 names.setdefault(measure.name, measure.kind)
     order = {"score": 0, "fa": 1, "md": 2}
     return sorted(names, key=lambda name: (order[names[name]], name != FA_WHITE_MATTER, name))
+
+
+class SeenCourse:
+    """What research may see of one course: each part projected through the allow-list of its kind
+    (registry.deidentify). A field that is not on its list comes out empty, so no column can carry it."""
+
+    def __init__(self, course, rules):
+        self.course, self.rules = course, rules
+
+    def seen(self, kind, record):
+        course = self.course
+        return self.rules.project(
+            kind, record, patient_id=course.patient_id, first_procedure_date=course.first_procedure_date
+        )
+
+    def patient_values(self):
+        patient = self.seen("patient", self.course)
+        first = self.course.first_procedure
+        dose = self.procedure(first) if first else {}
+        return [
+            patient.get("study_id"),
+            patient.get("sex"),
+            patient.get("cp_subtype"),
+            patient.get("etiology"),
+            patient.get("gmfcs_level"),
+            patient.get("gestational_age_weeks"),
+            patient.get("epilepsy"),
+            patient.get("age_at_first_procedure_months"),
+            dose.get("tnc_per_kg"),
+            dose.get("cd34_per_kg"),
+        ]
+
+    def procedure(self, procedure):
+        return self.seen(
+            "procedure",
+            {
+                "date": procedure.date,
+                "months_since_procedure": procedure.months_since_procedure,
+                "age_months": procedure.age_months,
+                "tnc_per_kg": procedure.tnc_per_kg,
+                "cd34_per_kg": procedure.cd34_per_kg,
+            },
+        )
+
+    def visit(self, visit):
+        """kind, timepoint, date (as the export shows it), months and age of a visit."""
+        seen = self.seen(
+            "visit",
+            {
+                "kind": visit.kind,
+                "timepoint": visit.timepoint,
+                "date": visit.date,
+                "months_since_procedure": visit.months_since_procedure,
+                "age_months": visit.age_months,
+            },
+        )
+        return [seen.get("kind"), seen.get("timepoint"), seen.get("day"), seen.get("months_since_procedure"), seen.get("age_months")]
+
+    def scan_values(self, visit):
+        """scan_usable and scan_qc_passed of the scan that counts for the visit."""
+        scan = visit.imaging.counted
+        if scan is None:
+            return [None, None]
+        usable = self.seen("visit-imaging", {"usable": scan.usable}).get("usable")
+        return [usable, self.seen("scan-summary", {"qc_passed": visit.imaging.qc_passed}).get("qc_passed")]

@@ -4,7 +4,7 @@ from django.core.files.storage import default_storage
 
 from imaging.models import DiffusionResult
 from research.bids import bids_label, session_label
-from research.cohort import iter_courses
+from research.cohort import SeenCourse, iter_courses
 
 MAP_KEYS = {"fa": "FA", "md": "MD", "ad": "AD", "rd": "RD", "color_fa": "colorFA", "mask": "mask"}
 
@@ -13,20 +13,25 @@ def _opener(name):
     return lambda: default_storage.open(name, "rb")
 
 
+def _has_scan(course):
+    return any(visit.scan for visit in course.visits)
+
+
+def _participant(seen):
+    patient = seen.seen("patient", seen.course)
+    return {
+        "participant_id": f"sub-{bids_label(patient['study_id'])}",
+        "sex": patient["sex"],
+        "age_months": patient["age_at_first_procedure_months"],
+        "cp_subtype": patient["cp_subtype"],
+        "gmfcs_level": patient["gmfcs_level"],
+    }
+
+
 def bids_entries(cohort, rules):
     """(entries, participants): lazily built entries for research.bids.iter_bids_zip, and the
     de-identified participants rows (one per patient with a scan that counts)."""
-    participants = [
-        {
-            "participant_id": f"sub-{bids_label(course.study_id)}",
-            "sex": course.sex,
-            "age_months": course.age_at_procedure_months,
-            "cp_subtype": course.cp_subtype,
-            "gmfcs_level": course.gmfcs_level,
-        }
-        for course in iter_courses(cohort)
-        if any(visit.scan for visit in course.visits)
-    ]
+    participants = [_participant(SeenCourse(course, rules)) for course in iter_courses(cohort) if _has_scan(course)]
 
     def entries():
         for course in iter_courses(cohort):

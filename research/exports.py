@@ -10,7 +10,7 @@ import tempfile
 from django.utils.translation import gettext_lazy as _
 
 from registry.deidentify import RELATIVE
-from research.cohort import iter_courses
+from research.cohort import SeenCourse, iter_courses
 
 BATCH_ROWS = 2000
 
@@ -165,87 +165,38 @@ def dictionary(rules):
     return rows
 
 
-def _patient_values(course):
-    return [
-        course.study_id,
-        course.sex,
-        course.cp_subtype,
-        course.etiology,
-        course.gmfcs_level,
-        course.gestational_age_weeks,
-        course.epilepsy,
-        course.age_at_procedure_months,
-        course.tnc_per_kg,
-        course.cd34_per_kg,
-    ]
-
-
 def long_rows(cohort, rules):
     """One row per patient × visit × measure (and per procedure × dose); changes from the read model."""
     for course in iter_courses(cohort):
-        patient = _patient_values(course)
-        first = course.first_procedure_date
+        seen = SeenCourse(course, rules)
+        patient = seen.patient_values()
         for procedure in course.procedures:
-            event = [
-                "procedure",
-                "",
-                None,
-                rules.date(procedure.date, course.patient_id, first),
-                procedure.months,
-                procedure.age_months,
-            ]
-            for name, value in (("TNC/kg", procedure.tnc_per_kg), ("CD34+/kg", procedure.cd34_per_kg)):
+            dose = seen.procedure(procedure)
+            event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
+            for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
                     yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
         for visit in course.visits:
-            head = patient + [
-                "visit",
-                visit.kind,
-                visit.timepoint,
-                rules.date(visit.date, course.patient_id, first),
-                visit.months,
-                visit.age_months,
-            ]
-            scan = _scan_values(visit)
+            head = patient + ["visit", *seen.visit(visit)]
+            scan = seen.scan_values(visit)
             for measure in visit.measures.values():
                 change = course.change(visit, measure.name)
-                yield (
-                    head
-                    + [
-                        measure.name,
-                        measure.kind,
-                        measure.value,
-                        measure.unit,
-                        course.baseline_value(measure.name),
-                        change.change,
-                        change.percent,
-                    ]
-                    + (scan if measure.kind != "score" else [None, None])
-                )
+                baseline = course.baseline_value(measure.name)
+                values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
+                yield head + values + [change.percent] + (scan if measure.kind != "score" else [None, None])
 
 
 def wide_rows(cohort, rules, measures):
     """One row per patient × visit, a column pair (value, change) per measure."""
     for course in iter_courses(cohort):
-        patient = _patient_values(course)
+        seen = SeenCourse(course, rules)
+        patient = seen.patient_values()
         for visit in course.visits:
-            row = patient + [
-                visit.kind,
-                visit.timepoint,
-                rules.date(visit.date, course.patient_id, course.first_procedure_date),
-                visit.months,
-                visit.age_months,
-            ]
+            row = patient + seen.visit(visit)
             for name in measures:
                 measure = visit.measures.get(name)
                 row += [measure.value if measure else None, course.change(visit, name).change]
-            yield row + _scan_values(visit)
-
-
-def _scan_values(visit):
-    """scan_usable and scan_qc_passed of the scan that counts for the visit."""
-    scan = visit.imaging.counted
-    return [scan.usable, visit.imaging.qc_passed] if scan is not None else [None, None]
+            yield row + seen.scan_values(visit)
 
 
 class Counter:

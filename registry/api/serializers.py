@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry import deidentify
+from registry import deidentify, quantities
 from registry.course import read_courses
 from registry.models import (
     AdverseEvent,
@@ -84,6 +84,9 @@ class ProcedureSerializer(RecordSerializer):
     tnc_per_kg = serializers.FloatField(read_only=True, help_text="Total nucleated cells per kg (cells/kg).")
     cd34_per_kg = serializers.FloatField(read_only=True, allow_null=True, help_text="CD34+ cells per kg (cells/kg).")
     age_months = serializers.IntegerField(source="age_in_months", read_only=True)
+    months_since_procedure = serializers.SerializerMethodField(
+        help_text="Months (30.4375 days) since the patient's first intrathecal procedure (0 for the first)."
+    )
 
     class Meta:
         model = IntrathecalProcedure
@@ -98,8 +101,14 @@ class ProcedureSerializer(RecordSerializer):
             "tnc_per_kg",
             "cd34_per_kg",
             "age_months",
+            "months_since_procedure",
         ]
         read_only_fields = COMMON_READ_ONLY
+
+    @extend_schema_field(OpenApiTypes.FLOAT)
+    def get_months_since_procedure(self, procedure):
+        first = getattr(procedure, "first_procedure_date", None) or procedure.patient.first_procedure_date()
+        return quantities.months_between(first, procedure.date)
 
 
 class AdverseEventSerializer(RecordSerializer):
@@ -151,6 +160,7 @@ class VisitSerializer(RecordSerializer):
     in_window = serializers.SerializerMethodField(
         help_text="For a follow-up visit: whether it falls in a scheduled timepoint's window; null otherwise."
     )
+    age_months = serializers.SerializerMethodField(help_text="The patient's age at the visit, in completed months.")
     scores = VisitScoreSerializer(many=True, read_only=True)
     imaging = serializers.SerializerMethodField()
 
@@ -161,6 +171,7 @@ class VisitSerializer(RecordSerializer):
             "date",
             "kind",
             "months_since_procedure",
+            "age_months",
             "timepoint",
             "in_window",
             "scores",
@@ -171,6 +182,10 @@ class VisitSerializer(RecordSerializer):
     @extend_schema_field(OpenApiTypes.FLOAT)
     def get_months_since_procedure(self, visit):
         return course_visit(self, visit).months
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_age_months(self, visit):
+        return course_visit(self, visit).age_months
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_timepoint(self, visit):

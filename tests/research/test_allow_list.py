@@ -152,3 +152,19 @@ def test_a_field_added_to_a_clinical_serializer_does_not_reach_research(
     assert clinical.status_code == research.status_code == 200
     assert clinical.json()["extra_marker"] == "ZZMARKER-new-field"
     assert "extra_marker" not in research.json() and b"ZZMARKER-new-field" not in research.content
+
+
+def test_the_cohort_exports_ask_the_allow_list_for_every_column(cohort, researcher, exports, monkeypatch):
+    cohort.simple("CP-301", etiology="prematurity")
+    url = f"{exports.cohort}?table=long&format=csv"
+    assert {row["etiology"] for row in exports.read(researcher.get(url), "csv")} == {"prematurity"}
+
+    patient_list = {name: rule for name, rule in deidentify.ALLOW_LISTS["patient"].items() if name != "etiology"}
+    monkeypatch.setitem(deidentify.ALLOW_LISTS, "patient", patient_list)
+    visit_list = {name: rule for name, rule in deidentify.ALLOW_LISTS["visit"].items() if name != "timepoint"}
+    monkeypatch.setitem(deidentify.ALLOW_LISTS, "visit", visit_list)
+
+    for table in ("long", "wide"):
+        rows = exports.read(researcher.get(f"{exports.cohort}?table={table}&format=csv"), "csv")
+        assert {row["etiology"] for row in rows} == {""} and {row["timepoint"] for row in rows} == {""}
+    assert b"prematurity" not in exports.body(researcher.get(f"{exports.cohort}?table=long&format=json"))
