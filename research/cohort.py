@@ -209,7 +209,7 @@ class SeenCourse:
                 "age_months": visit.age_months,
             },
         )
-        return [seen.get("kind"), seen.get("timepoint"), seen.get("day"), seen.get("months_since_procedure"), seen.get("age_months")]
+        return [seen.get(name) for name in ("kind", "timepoint", "day", "months_since_procedure", "age_months")]
 
     def scan_values(self, visit):
         """scan_usable and scan_qc_passed of the scan that counts for the visit."""
