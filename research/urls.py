@@ -11,7 +11,7 @@ urlpatterns = [
     path("research/exports/", views.export_log, name="export-log"),
 ]
 api_urlpatterns = [
-    path("export/cohort/", views.CohortExportView.as_view(), name="export-cohort"),
-    path("export/dictionary/", views.DictionaryView.as_view(), name="export-dictionary"),
-    path("export/bids/", views.BidsExportView.as_view(), name="export-bids"),
+    path("export/cohort/", views.export_cohort, name="export-cohort"),
+    path("export/dictionary/", views.export_dictionary, name="export-dictionary"),
+    path("export/bids/", views.export_bids, name="export-bids"),
 ]

@@ -2,16 +2,17 @@
 and the streamed de-identified exports (every one logged)."""
 
 import datetime as dt
+from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
-from rest_framework import renderers
-from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import BasePermission
-from rest_framework.views import APIView
+from django.views.decorators.http import require_GET
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
@@ -28,12 +29,10 @@ def require(request, perm):
         raise PermissionDenied(_("Your role does not allow this."))
 
 
-def cohort_from(request, errors_as=None):
-    """The cohort filter of the request's query string; bad input raises (API) or returns errors (page)."""
+def cohort_from(request):
+    """The cohort filter of the request's query string, or (the form with its errors, None)."""
     form = CohortForm(request.GET or None)
     if request.GET and not form.is_valid():
-        if errors_as == "api":
-            raise ValidationError(form.errors.get_json_data())
         return form, None
     if not request.GET:
         form = CohortForm({})
@@ -220,34 +219,73 @@ def export_log(request):
     return render(request, "research/export_log.html", {"entries": ExportLog.objects.select_related("user")[:500]})
 
 
-# ---- API ---------------------------------------------------------------------------------
+# ---- exports: plain Django views streaming their files -----------------------------------
 
 
-class CanExport(BasePermission):
-    def has_permission(self, request, view):
-        return request.user.is_authenticated and request.user.has_perm(EXPORT)
+class BadExportRequest(Exception):
+    """A query parameter the export cannot take: answered 400 with {parameter: [message]}."""
+
+    def __init__(self, errors):
+        self.errors = errors
 
 
-class FileRenderer(renderers.BaseRenderer):
-    """Lets `?format=csv|json|xlsx|zip` reach the view, which streams the file itself; only an
-    error answer (a dict) is rendered here."""
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        import json
-
-        return json.dumps(data).encode()
-
-
-class CSVRenderer(FileRenderer):
-    format, media_type = "csv", "text/csv"
+def export_account(request):
+    """The account asking for an export: the signed-in session's, or that of the API token sent as
+    `Authorization: Token KEY` (checked by the API's own token authentication)."""
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        found = TokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
 
 
-class XLSXRenderer(FileRenderer):
-    format, media_type = "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def export_view(view):
+    """An export endpoint: GET only, by an account allowed to export, bad parameters answered 400."""
+
+    @wraps(view)
+    @require_GET
+    def answer(request):
+        user = export_account(request)
+        if user is None:
+            response = JsonResponse(
+                {"detail": _("Sign in, or send your API token (Authorization: Token KEY).")}, status=401
+            )
+            response["WWW-Authenticate"] = "Token"
+            return response
+        if not user.has_perm(EXPORT):
+            return JsonResponse({"detail": _("Your role does not allow this.")}, status=403)
+        request.user = user
+        try:
+            return view(request)
+        except BadExportRequest as error:
+            return JsonResponse(error.errors, status=400)
+
+    return answer
 
 
-class ZipRenderer(FileRenderer):
-    format, media_type = "zip", "application/zip"
+def _choice(request, name, allowed, default, message):
+    value = request.GET.get(name, default)
+    if value not in allowed:
+        raise BadExportRequest({name: [message]})
+    return value
+
+
+def _date_mode(request):
+    return _choice(request, "dates", DATE_MODES, RELATIVE, _("Choose relative or shifted."))
+
+
+def _file_format(request, allowed):
+    message = _("Choose one of: %(formats)s.") % {"formats": ", ".join(allowed)}
+    return _choice(request, "format", allowed, "csv", message)
+
+
+def _cohort(request):
+    form = CohortForm(request.GET)
+    if not form.is_valid():
+        raise BadExportRequest(form.errors.get_json_data())
+    return form.cohort_filter()
 
 
 def _logged_stream(log, counter, chunks):
@@ -257,107 +295,78 @@ def _logged_stream(log, counter, chunks):
     log.save(update_fields=["rows", "completed"])
 
 
-class ExportView(APIView):
-    permission_classes = [CanExport]
-    renderer_classes = [renderers.JSONRenderer, CSVRenderer, XLSXRenderer, ZipRenderer]
-
-    def perform_content_negotiation(self, request, force=False):
-        # `format` names the file format, checked by the view with a 400 that names it.
-        return super().perform_content_negotiation(request, force=True)
-
-    def date_mode(self, request):
-        mode = request.query_params.get("dates", RELATIVE)
-        if mode not in DATE_MODES:
-            raise ValidationError({"dates": [_("Choose relative or shifted.")]})
-        return mode
-
-    def file_format(self, request, allowed):
-        fmt = request.query_params.get("format", "csv")
-        if fmt not in allowed:
-            raise ValidationError({"format": [_("Choose one of: %(formats)s.") % {"formats": ", ".join(allowed)}]})
-        return fmt
-
-    def stream(self, request, kind, fmt, date_mode, cohort, columns, rows, filename):
-        writer, content_type = exports.WRITERS[fmt]
-        log = ExportLog.objects.create(
-            user=request.user,
-            kind=kind,
-            file_format=fmt,
-            date_mode=date_mode,
-            filters=cohort.as_dict() if cohort else {},
-        )
-        counter = exports.Counter(rows)
-        response = StreamingHttpResponse(
-            _logged_stream(log, counter, writer(columns, counter)), content_type=content_type
-        )
-        response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
-        response["Cache-Control"] = "no-store"
-        return response
+def _stream_table(request, *, kind, fmt, date_mode, cohort, columns, rows, filename):
+    writer, content_type = exports.WRITERS[fmt]
+    filters = cohort.as_dict() if cohort else {}
+    log = ExportLog.objects.create(user=request.user, kind=kind, file_format=fmt, date_mode=date_mode, filters=filters)
+    counter = exports.Counter(rows)
+    response = StreamingHttpResponse(_logged_stream(log, counter, writer(columns, counter)), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
-class CohortExportView(ExportView):
+@export_view
+def export_cohort(request):
     """The de-identified cohort: `table=long` (one row per patient × visit × measure) or `wide`
     (one row per patient × visit); `format=csv|json|xlsx`; `dates=relative|shifted`; and the
     cohort filters of the research page (subtype, etiology, gmfcs, tnc_min, tnc_max, cd34_min,
     cd34_max in ×10⁸ and ×10⁶ cells/kg, months_min, months_max, usable_only)."""
-
-    def get(self, request):
-        fmt = self.file_format(request, exports.WRITERS)
-        table = request.query_params.get("table", "long")
-        if table not in ("long", "wide"):
-            raise ValidationError({"table": [_("Choose long or wide.")]})
-        date_mode = self.date_mode(request)
-        _form, cohort = cohort_from(request._request, errors_as="api")
-        export_rules = rules(date_mode)
-        if table == "long":
-            columns, rows = exports.long_columns(export_rules), exports.long_rows(cohort, export_rules)
-        else:
-            measures = measure_names(iter_courses(cohort))  # a first pass keeps only the names
-            columns = exports.wide_columns(export_rules, measures)
-            rows = exports.wide_rows(cohort, export_rules, measures)
-        stamp = dt.date.today().isoformat()
-        return self.stream(request, table, fmt, date_mode, cohort, columns, rows, f"cohort-{table}-{stamp}")
+    fmt = _file_format(request, exports.WRITERS)
+    table = _choice(request, "table", ("long", "wide"), "long", _("Choose long or wide."))
+    date_mode = _date_mode(request)
+    cohort = _cohort(request)
+    export_rules = rules(date_mode)
+    if table == "long":
+        columns, rows = exports.long_columns(export_rules), exports.long_rows(cohort, export_rules)
+    else:
+        measures = measure_names(iter_courses(cohort))  # a first pass keeps only the names
+        columns = exports.wide_columns(export_rules, measures)
+        rows = exports.wide_rows(cohort, export_rules, measures)
+    filename = f"cohort-{table}-{dt.date.today().isoformat()}"
+    return _stream_table(
+        request, kind=table, fmt=fmt, date_mode=date_mode, cohort=cohort, columns=columns, rows=rows, filename=filename
+    )
 
 
-class DictionaryView(ExportView):
+@export_view
+def export_dictionary(request):
     """Every column of the long and wide tables: name, type, unit, description, source."""
+    fmt = _file_format(request, ("json", "csv"))
+    date_mode = _date_mode(request)
+    names = ("table", "name", "type", "unit", "description", "source")
+    columns = [(name, "string", "", "", "") for name in names]
+    rows = ([row[name] for name in names] for row in exports.dictionary(rules(date_mode)))
+    return _stream_table(
+        request,
+        kind="dictionary",
+        fmt=fmt,
+        date_mode=date_mode,
+        cohort=None,
+        columns=columns,
+        rows=rows,
+        filename="dictionary",
+    )
 
-    def get(self, request):
-        fmt = self.file_format(request, ("json", "csv"))
-        date_mode = self.date_mode(request)
-        rows = exports.dictionary(rules(date_mode))
-        columns = [(name, "string", "", "", "") for name in ("table", "name", "type", "unit", "description", "source")]
-        return self.stream(
-            request,
-            "dictionary",
-            fmt,
-            date_mode,
-            None,
-            columns,
-            ([row[column[0]] for column in columns] for row in rows),
-            "dictionary",
-        )
 
-
-class BidsExportView(ExportView):
+@export_view
+def export_bids(request):
     """The imaging derivatives of the cohort (FA, MD, AD, RD, colour FA, mask) as a BIDS
     derivatives zip, with JSON sidecars carrying the provenance."""
+    from imaging.dti import PIPELINE_VERSION
+    from research.bids import iter_bids_zip
+    from research.derivatives import bids_entries
 
-    def get(self, request):
-        from imaging.dti import PIPELINE_VERSION
-        from research.bids import iter_bids_zip
-        from research.derivatives import bids_entries
-
-        _form, cohort = cohort_from(request._request, errors_as="api")
-        log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip", filters=cohort.as_dict())
-        entries, participants = bids_entries(cohort, rules())
-        counter = exports.Counter(entries)
-        chunks = iter_bids_zip(
-            counter,
-            dataset_name="CP cell-therapy registry: DTI derivatives",
-            pipeline_version=PIPELINE_VERSION,
-            participants=participants,
-        )
-        response = StreamingHttpResponse(_logged_stream(log, counter, chunks), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="dti-derivatives-{dt.date.today()}.zip"'
-        return response
+    cohort = _cohort(request)
+    log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip", filters=cohort.as_dict())
+    entries, participants = bids_entries(cohort, rules())
+    counter = exports.Counter(entries)
+    chunks = iter_bids_zip(
+        counter,
+        dataset_name="CP cell-therapy registry: DTI derivatives",
+        pipeline_version=PIPELINE_VERSION,
+        participants=participants,
+    )
+    response = StreamingHttpResponse(_logged_stream(log, counter, chunks), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="dti-derivatives-{dt.date.today()}.zip"'
+    return response
