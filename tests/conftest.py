@@ -1,4 +1,5 @@
-"""Shared test set-up: accounts per role, record builders, and the server-needing markers.
+"""Shared test set-up: accounts per role, record builders, headless Chromium signed in through the
+login form, and the server-needing markers.
 
 Tests marked `postgres`, `redis` or `browser` skip with a reason when the server or browser
 is missing; under CI=true every skip is turned into a failure, so CI always runs them.
@@ -31,6 +32,19 @@ from registry.models import (
 from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Headless and offline; the GPU stays on because the scan viewer needs WebGL2, which Chromium draws
+# in software with SwiftShader (through ANGLE).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+]
+PASSWORD = "pw-for-tests-1"
 
 
 def _redis_reachable():
@@ -106,7 +120,7 @@ def phantom_regions():
 @pytest.fixture
 def make_user(django_user_model, reference_data):
     def make(role, username=None):
-        user = django_user_model.objects.create_user(username or f"{role}-user", password="pw-for-tests-1")
+        user = django_user_model.objects.create_user(username or f"{role}-user", password=PASSWORD)
         user.groups.add(Group.objects.get(name=role))
         user.is_staff = role == REGISTRY_ADMIN
         user.save()
@@ -134,6 +148,39 @@ def api_as(make_user):
 @pytest.fixture
 def hematology_api(api_as):
     return api_as(HEMATOLOGY)
+
+
+# ---- the browser ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """Headless Chromium (a Playwright Browser), closed after the test."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in the test's thread; the test's own ORM calls are safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def sign_in(live_server, make_user):
+    """`sign_in(page, role, username)`: a fresh account of `role`, signed in on `page` through the
+    real login form of the live server; returns the user once the page has left /login/."""
+
+    def sign_in_as(page, role, username):
+        user = make_user(role, username)
+        page.goto(f"{live_server.url}/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url(lambda url: "/login/" not in url)
+        return user
+
+    return sign_in_as
 
 
 # ---- records ----------------------------------------------------------------------------

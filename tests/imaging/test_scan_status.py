@@ -14,15 +14,7 @@ from imaging import services
 from imaging.dti.pipeline import _PLANS
 from imaging.models import Scan
 from imaging.views import STAGE_LABELS
-from tests.conftest import CHROMIUM
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WORDS = {
     "en": {"queued": "Queued", "running": "Running", "done": "Done", "fit": "Fitting the tensor"},
     "es": {"queued": "En cola", "running": "En ejecución", "done": "Completado", "fit": "Ajustando el tensor"},
@@ -146,60 +138,51 @@ def process_in_a_worker_thread(scan_id):
 @pytest.mark.postgres
 @pytest.mark.parametrize("locale,language", [("en-US", "en"), ("es-ES", "es")])
 def test_the_scan_page_follows_the_worker_in_the_readers_language(
-    live_server, settings, make_user, queued_scan, monkeypatch, locale, language
+    chromium, sign_in, live_server, settings, queued_scan, monkeypatch, locale, language
 ):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM next to Playwright's event loop
     settings.IMAGING_STATUS_POLL_MS = 100
     monkeypatch.setattr(HeldAtFit, "reached", threading.Event())
     monkeypatch.setattr(HeldAtFit, "release", threading.Event())
     monkeypatch.setattr("imaging.services.ProgressRecorder", HeldAtFit)
-    make_user("radiology", "dr-elizondo")
     words = WORDS[language]
     codes = {*Scan.Status.values, *STAGE_LABELS}
     scan_url = f"{live_server.url}/imaging/scans/{queued_scan.pk}/"
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(locale=locale, viewport={"width": 1100, "height": 700})
-        page.set_default_timeout(30_000)
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.add_init_script(RECORD_SHOWN)
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", "dr-elizondo")
-        page.fill("input[name=password]", "pw-for-tests-1")
-        page.click("main button[type=submit]")
-        page.wait_for_url(lambda url: "/login/" not in url)
-        loads = []
-        page.on("framenavigated", lambda frame: frame == page.main_frame and loads.append(frame.url))
-        page.goto(scan_url)
+    page = chromium.new_page(locale=locale, viewport={"width": 1100, "height": 700})
+    page.set_default_timeout(30_000)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(RECORD_SHOWN)
+    sign_in(page, "radiology", "dr-elizondo")
+    loads = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and loads.append(frame.url))
+    page.goto(scan_url)
 
-        status = page.locator("#scan-status [data-field=status]")
-        stage = page.locator("#scan-status [data-field=stage]")
-        expect(status).to_have_text(words["queued"])
+    status = page.locator("#scan-status [data-field=status]")
+    stage = page.locator("#scan-status [data-field=stage]")
+    expect(status).to_have_text(words["queued"])
 
-        # A worker takes the scan; the page follows it without a reload.
-        worker = process_in_a_worker_thread(queued_scan.pk)
-        expect(stage).to_have_text(words["fit"])
-        expect(status).to_have_text(words["running"])
-        expect(status).to_have_class("status running")
-        assert page.evaluate("document.querySelector('progress[data-field=progress]').value") > 0
-        assert HeldAtFit.reached.is_set()
-        page.screenshot(path=f"/tmp/scan-status-{language}-running.png")
+    # A worker takes the scan; the page follows it without a reload.
+    worker = process_in_a_worker_thread(queued_scan.pk)
+    expect(stage).to_have_text(words["fit"])
+    expect(status).to_have_text(words["running"])
+    expect(status).to_have_class("status running")
+    assert page.evaluate("document.querySelector('progress[data-field=progress]').value") > 0
+    assert HeldAtFit.reached.is_set()
+    page.screenshot(path=f"/tmp/scan-status-{language}-running.png")
 
-        # The worker finishes; the page reloads once and shows the result.
-        HeldAtFit.release.set()
-        expect(page.locator(".dwi-viewer")).to_be_attached()
-        expect(status).to_have_text(words["done"])
-        page.screenshot(path=f"/tmp/scan-status-{language}-done.png")
-        worker.join(timeout=60)
-        assert Scan.objects.get(pk=queued_scan.pk).status == Scan.Status.DONE
+    # The worker finishes; the page reloads once and shows the result.
+    HeldAtFit.release.set()
+    expect(page.locator(".dwi-viewer")).to_be_attached()
+    expect(status).to_have_text(words["done"])
+    page.screenshot(path=f"/tmp/scan-status-{language}-done.png")
+    worker.join(timeout=60)
+    assert Scan.objects.get(pk=queued_scan.pk).status == Scan.Status.DONE
 
-        shown = page.evaluate("JSON.parse(sessionStorage.getItem('shown'))")
-        assert {words["queued"], words["running"], words["fit"], words["done"]} <= set(shown)
-        assert not codes & set(shown), f"raw codes shown: {codes & set(shown)}"
-        assert loads == [scan_url, scan_url]  # the first visit and the one reload when done
-        assert errors == []
-        browser.close()
+    shown = page.evaluate("JSON.parse(sessionStorage.getItem('shown'))")
+    assert {words["queued"], words["running"], words["fit"], words["done"]} <= set(shown)
+    assert not codes & set(shown), f"raw codes shown: {codes & set(shown)}"
+    assert loads == [scan_url, scan_url]  # the first visit and the one reload when done
+    assert errors == []

@@ -21,21 +21,9 @@ from django.core.files.storage import default_storage
 
 from imaging import services
 from imaging.models import Scan
-from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Headless Chromium draws WebGL2 in software with SwiftShader (through ANGLE).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
 VIEWER = ".dwi-viewer"
 NO_WEBGL2 = """(() => {
     const getContext = HTMLCanvasElement.prototype.getContext;
@@ -110,27 +98,15 @@ def as_rgb24(image):
 
 
 @pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM next to Playwright's event loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def locale():
     return "en-US"
 
 
 @pytest.fixture
-def page(browser, live_server, make_user, locale):
+def page(chromium, sign_in, live_server, locale):
     """A radiologist's signed-in page. Every request is routed: those to the live server (on the
     loopback interface) go through, any other is recorded in page.foreign_requests and aborted."""
-    make_user("radiology", "dr-elizondo")
-    page = browser.new_page(viewport={"width": 1000, "height": 900}, locale=locale)
+    page = chromium.new_page(viewport={"width": 1000, "height": 900}, locale=locale)
     page.set_default_timeout(20_000)
     page.console_errors = []
     page.page_errors = []
@@ -146,11 +122,7 @@ def page(browser, live_server, make_user, locale):
             route.abort()
 
     page.route("**/*", only_the_live_server)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "dr-elizondo")
-    page.fill("input[name=password]", "pw-for-tests-1")
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
+    sign_in(page, "radiology", "dr-elizondo")
     yield page
     page.close()
 

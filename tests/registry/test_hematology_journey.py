@@ -1,46 +1,23 @@
 """In headless Chromium: hematology staff sign in, create a patient, a harvest, a product and a
 procedure, and see the dose per kg on the patient page."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHROMIUM
-
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture
-def page(live_server):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900}, locale="en-US")
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+def page(chromium):
+    page = chromium.new_page(viewport={"width": 1200, "height": 900}, locale="en-US")
+    page.set_default_timeout(15_000)
+    return page
 
 
-def test_hematology_records_a_treatment_and_sees_the_dose(page, live_server, make_user):
-    make_user("hematology", "dr-garza")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "dr-garza")
-    page.fill("input[name=password]", "pw-for-tests-1")
-    page.click("main button[type=submit]")
+def test_hematology_records_a_treatment_and_sees_the_dose(page, sign_in):
+    sign_in(page, "hematology", "dr-garza")
     page.get_by_role("link", name="New patient").click()
 
     page.fill("#id_study_id", "CP-101")
@@ -85,13 +62,9 @@ def test_hematology_records_a_treatment_and_sees_the_dose(page, live_server, mak
     page.screenshot(path=str(ARTIFACTS / "patient-page.png"), full_page=True)
 
 
-def test_a_mistake_in_the_form_is_explained_in_the_page(page, live_server, make_user, build):
-    make_user("hematology", "dr-garza")
+def test_a_mistake_in_the_form_is_explained_in_the_page(page, live_server, sign_in, build):
     patient = build.patient()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "dr-garza")
-    page.fill("input[name=password]", "pw-for-tests-1")
-    page.click("main button[type=submit]")
+    sign_in(page, "hematology", "dr-garza")
     page.goto(f"{live_server.url}/patients/{patient.pk}/visits/new/")
     page.fill("#id_date", "2099-01-01")
     page.select_option("#id_kind", "follow-up")

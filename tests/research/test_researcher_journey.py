@@ -5,7 +5,6 @@ long table (CSV)."""
 import csv
 import datetime as dt
 import io
-import os
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -13,19 +12,9 @@ from pathlib import Path
 import pytest
 
 from imaging.models import DiffusionResult, Scan
-from tests.conftest import CHROMIUM
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # study id, GMFCS, TNC (cells, 16 kg), baseline and follow-up GMFM-88, baseline and follow-up FA
@@ -40,20 +29,13 @@ COHORT = [
 
 
 @pytest.fixture
-def page(request, live_server):
+def page(request, chromium):
     """A Chromium page; its locale (Accept-Language) is "en-US" unless the test passes another indirectly."""
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        locale = getattr(request, "param", "en-US")
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        yield page
-        browser.close()
+    locale = getattr(request, "param", "en-US")
+    context = chromium.new_context(viewport={"width": 1200, "height": 900}, locale=locale, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
 
 
 def fa_result(visit, fa):
@@ -98,12 +80,8 @@ def images_loaded(page):
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
 
 
-def test_researcher_filters_links_fa_with_scores_and_downloads(page, live_server, make_user, cohort, tmp_path):
-    make_user("research", "dr-rivera")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "dr-rivera")
-    page.fill("input[name=password]", "pw-for-tests-1")
-    page.click("main button[type=submit]")
+def test_researcher_filters_links_fa_with_scores_and_downloads(page, sign_in, cohort, tmp_path):
+    sign_in(page, "research", "dr-rivera")
     page.get_by_role("link", name="Research").click()
 
     heading_n = page.locator(".pagehead .n")
@@ -154,18 +132,9 @@ def test_researcher_filters_links_fa_with_scores_and_downloads(page, live_server
     assert kinds == [("long", "csv"), ("plot:fa-vs-score", "png")]
 
 
-def sign_in(page, live_server, make_user):
-    make_user("research", "dr-rivera")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "dr-rivera")
-    page.fill("input[name=password]", "pw-for-tests-1")
-    page.click("main button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
-
-
 @pytest.mark.parametrize("page", ["es-ES"], indirect=True)
-def test_a_researcher_reading_in_spanish_gets_statistics_and_figures_in_spanish(page, live_server, make_user, cohort):
-    sign_in(page, live_server, make_user)
+def test_a_researcher_reading_in_spanish_gets_statistics_and_figures_in_spanish(page, live_server, sign_in, cohort):
+    sign_in(page, "research", "dr-rivera")
     page.goto(f"{live_server.url}/research/linking/?instrument=GMFM-88")
     wilcoxon = page.locator("dl.results dt", has_text="Prueba de rangos con signo de Wilcoxon")
     shown = wilcoxon.locator("xpath=following-sibling::dd[1]").inner_text()
