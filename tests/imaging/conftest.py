@@ -56,23 +56,38 @@ def scan_files(phantom, phantom_regions, tmp_path):
 
 
 @pytest.fixture
-def processed_scan(build, make_user, scan_files):
-    """A scan registered and processed in this process (the pipeline run directly, no queue)."""
-    visit = build.visit()
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            visit,
-            make_user("radiology", "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
+def upload_scan(build, make_user, scan_files, monkeypatch):
+    """upload_scan(visit=None, uploader=None): the phantom's files registered as a scan of a visit, as
+    an upload does; nothing is put on a queue (tests run the worker's code themselves)."""
+    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+
+    def upload(visit=None, uploader=None):
+        with (
+            open(scan_files["dwi"], "rb") as dwi,
+            open(scan_files["bval"], "rb") as bval,
+            open(scan_files["bvec"], "rb") as bvec,
+        ):
+            scan, _created = services.scan_register(
+                visit or build.visit(),
+                uploader or make_user("radiology", "uploader"),
+                dwi=File(dwi, name=Path(scan_files["dwi"]).name),
+                bval=File(bval, name="dwi.bval"),
+                bvec=File(bvec, name="dwi.bvec"),
+            )
+        return scan
+
+    return upload
+
+
+@pytest.fixture
+def processed_scan(upload_scan):
+    """A phantom scan registered and processed in this process (the worker's code run directly, no
+    queue): done, with its maps (b0, FA, colour FA, brain mask) in storage."""
+    scan = upload_scan()
     services.scan_process(scan.pk, worker="test")
-    return Scan.objects.get(pk=scan.pk)
+    scan = Scan.objects.get(pk=scan.pk)
+    assert scan.status == Scan.Status.DONE, scan.error
+    return scan
 
 
 class Series:

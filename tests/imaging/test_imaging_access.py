@@ -1,8 +1,6 @@
 """Who may do what with scans: each role against the imaging API, pages and media files;
 research sees scans de-identified."""
 
-from pathlib import Path
-
 import pytest
 from django.core.files import File
 
@@ -175,21 +173,10 @@ def test_the_patient_page_shows_fa_next_to_the_scores(client, make_user, process
 
 
 def test_labels_attached_before_processing_are_measured_at_every_run(
-    build, make_user, scan_files, phantom, phantom_regions
+    upload_scan, make_user, scan_files, phantom, phantom_regions
 ):
     radiologist = make_user("radiology", "labeller")
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            build.visit(),
-            radiologist,
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
+    scan = upload_scan(uploader=radiologist)
     with open(scan_files["labels"], "rb") as labels:
         assert (
             services.labels_apply(

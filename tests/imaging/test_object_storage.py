@@ -52,21 +52,10 @@ def keys(client):
 
 
 def test_scans_live_in_the_bucket_from_upload_to_download(
-    bucket, build, make_user, scan_files, phantom, client, settings
+    bucket, upload_scan, make_user, scan_files, phantom, client, settings
 ):
     radiologist = make_user("radiology", "s3-radiologist")
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            build.visit(),
-            radiologist,
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
+    scan = upload_scan(uploader=radiologist)
     assert keys(bucket) == sorted([scan.dwi.name, scan.bval.name, scan.bvec.name])
 
     with open(scan_files["labels"], "rb") as labels:

@@ -3,10 +3,8 @@ words in the reader's language, and the scan page (static/imaging/scan.js) shows
 never the codes, while a worker processes the scan, in English and in Spanish."""
 
 import threading
-from pathlib import Path
 
 import pytest
-from django.core.files import File
 from django.db import connection
 from django.utils import translation
 
@@ -22,22 +20,9 @@ WORDS = {
 
 
 @pytest.fixture
-def queued_scan(build, make_user, scan_files, monkeypatch):
-    """A scan uploaded for a visit and waiting for a worker (nothing is put on a queue)."""
-    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            build.visit(),
-            make_user("radiology", "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
-    return scan
+def queued_scan(upload_scan):
+    """A scan uploaded for a visit and waiting for a worker."""
+    return upload_scan()
 
 
 def fitting(scan):

@@ -15,12 +15,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-
-from imaging import services
-from imaging.models import Scan
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -34,29 +30,6 @@ NO_WEBGL2 = """(() => {
 
 
 # ---- a processed scan and its stored maps -----------------------------------------------
-
-
-@pytest.fixture
-def processed_scan(build, make_user, scan_files, monkeypatch):
-    """A phantom scan for a visit, registered and processed here (nothing is queued): done, with
-    its maps (b0, FA, colour FA, brain mask) in storage."""
-    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
-    with (
-        open(scan_files["dwi"], "rb") as dwi,
-        open(scan_files["bval"], "rb") as bval,
-        open(scan_files["bvec"], "rb") as bvec,
-    ):
-        scan, _created = services.scan_register(
-            build.visit(),
-            make_user("radiology", "uploader"),
-            dwi=File(dwi, name=Path(scan_files["dwi"]).name),
-            bval=File(bval, name="dwi.bval"),
-            bvec=File(bvec, name="dwi.bvec"),
-        )
-    services.scan_process(scan.pk, worker="test")
-    scan = Scan.objects.get(pk=scan.pk)
-    assert scan.status == Scan.Status.DONE, scan.error
-    return scan
 
 
 def stored_maps(scan):
