@@ -86,7 +86,8 @@ def change_since_baseline(baseline, value):
     base, current = _finite(baseline), _finite(value)
     if base is None or current is None:
         return Change(None, None)
-    diff = current - base
+    # The difference of the values as written (38.6 - 31.2 is 7.4, not 7.400000000000002).
+    diff = float(Decimal(repr(current)) - Decimal(repr(base)))
     return Change(diff, None if base == 0 else 100.0 * diff / abs(base))
 
 

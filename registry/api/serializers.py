@@ -1,5 +1,6 @@
 """API representations of registry records, identified and de-identified (research)."""
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -116,6 +117,16 @@ class AdverseEventSerializer(RecordSerializer):
 
     class Meta:
         model = AdverseEvent
+        extra_kwargs = {
+            "term": {
+                "error_messages": {
+                    "invalid_choice": _(
+                        '"{input}" is not a CTCAE v5.0 term of the registry\'s list: choose one of the listed terms '
+                        '(e.g. Headache), or "Other, specify" and put the event in term_other.'
+                    )
+                }
+            }
+        }
         fields = COMMON_READ_ONLY + [
             "patient",
             "procedure",

@@ -45,3 +45,16 @@ def test_the_migration_maps_typed_terms_onto_the_list(build, typed, term, term_o
 
     event.refresh_from_db()
     assert (event.term, event.term_other) == (term, term_other)
+
+
+def test_a_term_off_the_list_is_refused_with_what_to_do_instead(build, hematology_api):
+    procedure = build.procedure()
+    response = hematology_api.post(
+        "/api/v1/adverse-events/",
+        {"procedure": procedure.pk, "onset_date": procedure.date.isoformat(), "term": "Headache after LP", "grade": 1},
+        format="json",
+    )
+    assert response.status_code == 400
+    message = response.json()["term"][0]
+    assert '"Headache after LP"' in message and "Other, specify" in message and "term_other" in message
+    assert not AdverseEvent.objects.exists()

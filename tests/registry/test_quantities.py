@@ -61,6 +61,11 @@ def test_change_and_percent_change_are_relative_to_baseline():
     assert change_since_baseline(Decimal("0.50"), Decimal("0.55")).percent == pytest.approx(10.0)
 
 
+def test_a_change_is_the_difference_of_the_values_as_written():
+    assert change_since_baseline(Decimal("31.2"), Decimal("38.6")).change == 7.4
+    assert change_since_baseline(0.6004671861798165, 0.6342609856372285).change == 0.033793799457412
+
+
 def test_percent_change_keeps_the_direction_for_negative_baselines():
     assert change_since_baseline(-2, -1) == Change(1.0, 50.0)
 
