@@ -11,6 +11,8 @@ from decimal import Decimal
 
 # The mean Gregorian month: 365.2425 / 12 days. Months since the procedure are counted in these.
 DAYS_PER_MONTH = Decimal("30.4375")
+# The units in which pages, filters and plots give doses: TNC in 10⁸ cells/kg, CD34+ in 10⁶ cells/kg.
+DOSE_UNITS = {"tnc": 1e8, "cd34": 1e6}
 
 
 def dose_per_kg(cells, weight_kg):

@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from registry import quantities
 from registry.course import FA_WHITE_MATTER, read_courses
 from registry.models import Patient, Visit
 
 CHUNK_PATIENTS = 1000
-DOSE_SCALE = {"tnc": 1e8, "cd34": 1e6}  # the page's units: ×10⁸/kg and ×10⁶/kg
 
 
 class CohortForm(forms.Form):
@@ -51,7 +51,7 @@ class CohortForm(forms.Form):
         data = self.cleaned_data
 
         def scaled(name, unit):
-            return None if data.get(name) is None else data[name] * DOSE_SCALE[unit]
+            return None if data.get(name) is None else data[name] * quantities.DOSE_UNITS[unit]
 
         return CohortFilter(
             subtypes=tuple(data.get("subtype") or ()),

@@ -14,6 +14,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from registry import quantities
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
 from research import analysis, exports, plots
@@ -110,11 +111,8 @@ def linking_page(request):
     return render(request, "research/linking.html", context, status=400 if form.errors else 200)
 
 
-# Doses in the figures are in the units the pages print them in (per_kg:8 → "3.20 ×10⁸/kg").
-TNC_UNIT = 1e8
-
-
 def _scaled(value, unit):
+    """A dose in the units the pages print it in (quantities.DOSE_UNITS; per_kg:8 → "3.20 ×10⁸/kg")."""
     return None if value is None else value / unit
 
 
@@ -140,7 +138,14 @@ def _plot_dose(linked, key_y, measure, stats_key, fmt):
         _("Dose and change in %(measure)s") % {"measure": measure},
     )
     return _plot_scatter(
-        linked, "tnc_per_kg", key_y, labels, stats_key, fmt, x_unit=_("10⁸ cells/kg"), x_scale=TNC_UNIT
+        linked,
+        "tnc_per_kg",
+        key_y,
+        labels,
+        stats_key,
+        fmt,
+        x_unit=_("10⁸ cells/kg"),
+        x_scale=quantities.DOSE_UNITS["tnc"],
     )
 
 
