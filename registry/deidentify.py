@@ -22,6 +22,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
@@ -317,8 +318,8 @@ class Rules:
 
 def rules(date_mode=RELATIVE):
     """The rules in force now (free-text releases are read from the database)."""
-    from registry.models import FreeTextRelease
-
+    # Looked up by name: the models import this module for the list of releasable fields.
+    FreeTextRelease = apps.get_model("registry", "FreeTextRelease")
     if date_mode not in DATE_MODES:
         raise ValueError(f"date mode must be one of {sorted(DATE_MODES)}")
     return Rules(date_mode=date_mode, released=frozenset(FreeTextRelease.objects.values_list("field", "value")))
