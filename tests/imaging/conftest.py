@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -115,6 +116,17 @@ class Series:
 @pytest.fixture
 def series(scan_files, tmp_path):
     return Series(scan_files, tmp_path)
+
+
+@pytest.fixture
+def disk(settings):
+    """Writers of broken or odd input files, and `stored()`: every file the upload left in media or staging."""
+    return SimpleNamespace(
+        nifti=nifti,
+        truncated_gzip=truncated_gzip,
+        gzip_bytes=gzip_bytes,
+        stored=lambda: stored_files(settings),
+    )
 
 
 def nifti(path, array, affine=None):

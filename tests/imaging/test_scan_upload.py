@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from imaging.models import Scan, ScanStatusEvent
-from tests.imaging.conftest import gzip_bytes, nifti, stored_files, truncated_gzip
 
 
 @pytest.fixture
@@ -25,13 +24,13 @@ def post(client, payload):
     return client.post("/api/v1/scans/", payload, format="multipart")
 
 
-def refused(response, field, words, settings):
+def refused(response, field, words, disk):
     assert response.status_code == 400, response.content
     body = response.json()
     assert field in body, body
     assert any(words.lower() in message.lower() for message in body[field]), body
     assert Scan.objects.count() == 0
-    assert stored_files(settings) == []
+    assert disk.stored() == []
 
 
 def test_a_good_series_is_queued(radiology_api, series, visit, django_capture_on_commit_callbacks, monkeypatch):
@@ -70,49 +69,49 @@ def test_bvecs_in_columns_are_accepted(radiology_api, series, phantom, visit):
     assert post(radiology_api, series.payload(visit, bvec=columns)).status_code == 202
 
 
-def test_missing_files_are_named(radiology_api, series, visit, settings):
-    refused(post(radiology_api, series.payload(visit, bvec=None)), "bvec", "required", settings)
+def test_missing_files_are_named(radiology_api, series, visit, disk):
+    refused(post(radiology_api, series.payload(visit, bvec=None)), "bvec", "required", disk)
 
 
-def test_not_nifti(radiology_api, series, visit, settings):
+def test_not_nifti(radiology_api, series, visit, disk):
     text = series.write("notes.nii", "this is a report, not an image\n")
-    refused(post(radiology_api, series.payload(visit, dwi=text)), "dwi", "nifti", settings)
+    refused(post(radiology_api, series.payload(visit, dwi=text)), "dwi", "nifti", disk)
 
 
-def test_corrupt_gzip(radiology_api, series, scan_files, visit, settings, tmp_path):
-    broken = truncated_gzip(scan_files["dwi"], tmp_path / "broken.nii.gz")
+def test_corrupt_gzip(radiology_api, series, scan_files, visit, tmp_path, disk):
+    broken = disk.truncated_gzip(scan_files["dwi"], tmp_path / "broken.nii.gz")
     response = post(radiology_api, series.payload(visit, dwi=broken))
     assert response.status_code == 400 and "dwi" in response.json(), response.content
-    assert Scan.objects.count() == 0 and stored_files(settings) == []
+    assert Scan.objects.count() == 0 and disk.stored() == []
 
 
-def test_gzip_that_is_not_nifti(radiology_api, series, visit, settings, tmp_path):
-    fake = gzip_bytes(tmp_path / "fake.nii.gz", b"hello" * 1000)
+def test_gzip_that_is_not_nifti(radiology_api, series, visit, tmp_path, disk):
+    fake = disk.gzip_bytes(tmp_path / "fake.nii.gz", b"hello" * 1000)
     response = post(radiology_api, series.payload(visit, dwi=fake))
     assert response.status_code == 400 and "dwi" in response.json()
-    assert stored_files(settings) == []
+    assert disk.stored() == []
 
 
-def test_not_4d(radiology_api, series, visit, settings, tmp_path):
-    flat = nifti(tmp_path / "t1.nii.gz", np.ones((16, 16, 10), dtype=np.int16))
-    refused(post(radiology_api, series.payload(visit, dwi=flat)), "dwi", "4D", settings)
+def test_not_4d(radiology_api, series, visit, tmp_path, disk):
+    flat = disk.nifti(tmp_path / "t1.nii.gz", np.ones((16, 16, 10), dtype=np.int16))
+    refused(post(radiology_api, series.payload(visit, dwi=flat)), "dwi", "4D", disk)
 
 
-def test_counts_disagree(radiology_api, series, phantom, visit, settings):
+def test_counts_disagree(radiology_api, series, phantom, visit, disk):
     short = series.write("short.bval", " ".join("1000" for _ in range(len(phantom.bvals) - 1)))
     response = post(radiology_api, series.payload(visit, bval=short))
-    assert response.status_code == 400 and Scan.objects.count() == 0 and stored_files(settings) == []
+    assert response.status_code == 400 and Scan.objects.count() == 0 and disk.stored() == []
     assert "bval" in response.json() or "bvec" in response.json(), response.json()
 
 
-def test_no_b0(radiology_api, series, phantom, visit, settings):
+def test_no_b0(radiology_api, series, phantom, visit, disk):
     all_weighted = series.write("nob0.bval", " ".join("1000" for _ in phantom.bvals))
-    refused(post(radiology_api, series.payload(visit, bval=all_weighted)), "bval", "b0", settings)
+    refused(post(radiology_api, series.payload(visit, bval=all_weighted)), "bval", "b0", disk)
 
 
-def test_fewer_than_six_directions(radiology_api, series, phantom, visit, settings, tmp_path):
+def test_fewer_than_six_directions(radiology_api, series, phantom, visit, tmp_path, disk):
     n = 6  # 1 b0 + 5 directions
-    nifti(tmp_path / "five.nii.gz", np.abs(phantom.data[..., :n]).astype(np.float32), phantom.affine)
+    disk.nifti(tmp_path / "five.nii.gz", np.abs(phantom.data[..., :n]).astype(np.float32), phantom.affine)
     bval = series.write("five.bval", " ".join(f"{b:g}" for b in [0, 1000, 1000, 1000, 1000, 1000]))
     vectors = np.vstack([[0, 0, 0], np.eye(3), [[0.7071, 0.7071, 0], [0, 0.7071, 0.7071]]])
     bvec = series.write("five.bvec", "\n".join(" ".join(f"{v:.4f}" for v in row) for row in vectors.T))
@@ -120,49 +119,49 @@ def test_fewer_than_six_directions(radiology_api, series, phantom, visit, settin
         post(radiology_api, series.payload(visit, dwi=tmp_path / "five.nii.gz", bval=bval, bvec=bvec)),
         "bvec",
         "direction",
-        settings,
+        disk,
     )
 
 
-def test_bvecs_not_unit_length(radiology_api, series, phantom, visit, settings):
+def test_bvecs_not_unit_length(radiology_api, series, phantom, visit, disk):
     doubled = series.write("long.bvec", "\n".join(" ".join(f"{2 * v:.6f}" for v in row) for row in phantom.bvecs.T))
-    refused(post(radiology_api, series.payload(visit, bvec=doubled)), "bvec", "unit", settings)
+    refused(post(radiology_api, series.payload(visit, bvec=doubled)), "bvec", "unit", disk)
 
 
-def test_nan_in_the_data(radiology_api, series, phantom, visit, settings, tmp_path):
+def test_nan_in_the_data(radiology_api, series, phantom, visit, tmp_path, disk):
     data = phantom.data.astype(np.float32).copy()
     data[10, 10, 10, 3] = np.nan
-    nan_file = nifti(tmp_path / "nan.nii.gz", data, phantom.affine)
-    refused(post(radiology_api, series.payload(visit, dwi=nan_file)), "dwi", "nan", settings)
+    nan_file = disk.nifti(tmp_path / "nan.nii.gz", data, phantom.affine)
+    refused(post(radiology_api, series.payload(visit, dwi=nan_file)), "dwi", "nan", disk)
 
 
-def test_dimensions_beyond_the_limit(radiology_api, series, visit, settings):
+def test_dimensions_beyond_the_limit(radiology_api, series, visit, settings, disk):
     settings.IMAGING_MAX_SPATIAL_DIM = 24
-    refused(post(radiology_api, series.payload(visit)), "dwi", "24", settings)
+    refused(post(radiology_api, series.payload(visit)), "dwi", "24", disk)
 
 
-def test_file_larger_than_the_limit(radiology_api, series, visit, settings):
+def test_file_larger_than_the_limit(radiology_api, series, visit, settings, disk):
     settings.IMAGING_MAX_UPLOAD_BYTES = 10_000
     response = post(radiology_api, series.payload(visit))
     assert response.status_code == 400 and "dwi" in response.json()
-    assert Scan.objects.count() == 0 and stored_files(settings) == []
+    assert Scan.objects.count() == 0 and disk.stored() == []
 
 
-def test_zip_with_paths_escaping_its_folder(radiology_api, visit, settings, tmp_path):
+def test_zip_with_paths_escaping_its_folder(radiology_api, visit, tmp_path, disk):
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as archive:
         archive.writestr("../../etc/cron.d/evil.dcm", b"x" * 200)
-    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(evil, "rb")}), "dicom_zip", "folder", settings)
+    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(evil, "rb")}), "dicom_zip", "folder", disk)
 
 
-def test_zip_without_dicom(radiology_api, visit, settings, tmp_path):
+def test_zip_without_dicom(radiology_api, visit, tmp_path, disk):
     notes = tmp_path / "notes.zip"
     with zipfile.ZipFile(notes, "w") as archive:
         archive.writestr("readme.txt", "no images here")
-    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(notes, "rb")}), "dicom_zip", "dicom", settings)
+    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(notes, "rb")}), "dicom_zip", "dicom", disk)
 
 
-def test_dicom_without_diffusion_information(radiology_api, phantom, visit, settings, tmp_path, dicom_synth):
+def test_dicom_without_diffusion_information(radiology_api, phantom, visit, tmp_path, dicom_synth, disk):
     dicom_synth.write_dwi_series(
         tmp_path / "plain",
         phantom.data[..., :3],
@@ -172,9 +171,7 @@ def test_dicom_without_diffusion_information(radiology_api, phantom, visit, sett
         diffusion=False,
     )
     archive = dicom_synth.zip_folder(tmp_path / "plain", tmp_path / "plain.zip")
-    refused(
-        post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")}), "dicom_zip", "diffusion", settings
-    )
+    refused(post(radiology_api, {"visit": visit.pk, "dicom_zip": open(archive, "rb")}), "dicom_zip", "diffusion", disk)
 
 
 def test_a_dicom_series_is_converted_and_queued(radiology_api, phantom, visit, tmp_path, dicom_synth):
@@ -193,20 +190,20 @@ def test_a_dicom_series_is_converted_and_queued(radiology_api, phantom, visit, t
             assert getattr(scan, f"{field}_sha256") == hashlib.sha256(handle.read()).hexdigest(), field
 
 
-def test_both_kinds_at_once_are_refused(radiology_api, series, visit, settings, tmp_path):
+def test_both_kinds_at_once_are_refused(radiology_api, series, visit, tmp_path, disk):
     payload = series.payload(visit)
     payload["dicom_zip"] = open(series.files["bval"], "rb")
-    refused(post(radiology_api, payload), "dicom_zip", "either", settings)
+    refused(post(radiology_api, payload), "dicom_zip", "either", disk)
 
 
-def test_hematology_and_research_cannot_upload(api_as, series, visit, settings):
+def test_hematology_and_research_cannot_upload(api_as, series, visit, disk):
     for role in ("hematology", "research"):
         response = post(api_as(role), series.payload(visit))
         assert response.status_code == 403
-    assert Scan.objects.count() == 0 and stored_files(settings) == []
+    assert Scan.objects.count() == 0 and disk.stored() == []
 
 
-def test_the_upload_page_shows_the_message_and_keeps_nothing(client, make_user, series, visit, settings, phantom):
+def test_the_upload_page_shows_the_message_and_keeps_nothing(client, make_user, series, visit, phantom, disk):
     client.force_login(make_user("radiology"))
     all_weighted = series.write("nob0.bval", " ".join("1000" for _ in phantom.bvals))
     data = series.payload(visit, bval=all_weighted)
@@ -214,4 +211,4 @@ def test_the_upload_page_shows_the_message_and_keeps_nothing(client, make_user, 
     response = client.post(f"/imaging/visits/{visit.pk}/upload/", data)
     assert response.status_code == 400
     assert "b0" in response.content.decode()
-    assert Scan.objects.count() == 0 and stored_files(settings) == []
+    assert Scan.objects.count() == 0 and disk.stored() == []
