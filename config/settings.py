@@ -1,5 +1,6 @@
 """Settings, read from the environment with plain defaults for the embedded set-up."""
 
+import datetime as dt
 import os
 import secrets
 from pathlib import Path
@@ -45,7 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",  # API tokens: see the API token block below
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -172,9 +173,19 @@ IMAGING_STUCK_AFTER_MINUTES = int(os.environ.get("IMAGING_STUCK_AFTER_MINUTES", 
 # How often an open scan page asks for the scan's status while it is being processed.
 IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
 
+# API tokens (django-rest-knox): `Authorization: Token KEY`. Only a SHA-512 digest of each key is
+# stored; the key is shown once, in the answer of POST /api/v1/auth/token/. A token lives
+# API_TOKEN_HOURS (default 10: one clinic day, so a script started in the morning finishes, and a
+# leaked key is dead by the next) from its creation, without renewal on use; signing out of the API
+# (POST /api/v1/auth/logout/, /logout-all/) or deleting it in the admin revokes it at once.
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=int(os.environ.get("API_TOKEN_HOURS", "10"))),
+    "AUTO_REFRESH": False,
+    "AUTH_HEADER_PREFIX": "Token",
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.RoleModelPermissions"],

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from imaging import forms, services
 from imaging.models import Region, RoiMeasurement, Scan
 from registry import services as registry_services
+from registry.api.tokens import login_or_token_required
 from registry.models import Visit
 from registry.roles import IDENTIFIERS
 
@@ -341,9 +342,10 @@ def scan_reprocess(request, pk):
     return redirect("scan-detail", pk)
 
 
-@login_required
+@login_or_token_required
 def media(request, path):
-    """A stored file (scan input, map, preview), for staff who may view scans with identifiers."""
+    """A stored file (scan input, map, preview), for staff who may view scans with identifiers;
+    API clients download the links the API gives them with their token."""
     require(request, "imaging.view_scan")
     if ".." in path.split("/") or not path.startswith("scans/") or not default_storage.exists(path):
         raise Http404(_("No such file."))

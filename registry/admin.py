@@ -2,6 +2,8 @@
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import models
@@ -116,3 +118,29 @@ class FreeTextReleaseAdmin(SimpleHistoryAdmin):
         if not change:
             obj.released_by = request.user
         super().save_model(request, obj, form, change)
+
+
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)  # knox's own admin lists digests in full and makes keys for anyone
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who holds an API token and until when; deleting one revokes it. No key is ever shown, and none
+    is made here: a registry-admin holding someone else's key could act, and be recorded, as them."""
+
+    list_display = ["user", "digest_start", "created", "expiry"]
+    fields = ["user", "digest_start", "created", "expiry"]
+    readonly_fields = fields
+    search_fields = ["user__username"]
+    ordering = ["-created"]
+
+    @admin.display(description=_("digest (start)"))
+    def digest_start(self, token):
+        return f"{token.digest[:8]}…"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -10,11 +10,9 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.request import Request
 
 from registry import quantities
+from registry.api.tokens import token_user, unauthorized
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
 from research import analysis, exports, plots
@@ -239,11 +237,7 @@ def export_account(request):
     `Authorization: Token KEY` (checked by the API's own token authentication)."""
     if request.user.is_authenticated:
         return request.user
-    try:
-        found = TokenAuthentication().authenticate(Request(request))
-    except AuthenticationFailed:
-        return None
-    return found[0] if found else None
+    return token_user(request)
 
 
 def export_view(view):
@@ -254,11 +248,7 @@ def export_view(view):
     def answer(request):
         user = export_account(request)
         if user is None:
-            response = JsonResponse(
-                {"detail": _("Sign in, or send your API token (Authorization: Token KEY).")}, status=401
-            )
-            response["WWW-Authenticate"] = "Token"
-            return response
+            return unauthorized()
         if not user.has_perm(EXPORT):
             return JsonResponse({"detail": _("Your role does not allow this.")}, status=403)
         request.user = user

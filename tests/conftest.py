@@ -134,11 +134,12 @@ def api_as(make_user):
     """An API client signed in with a token as a fresh account of `role`."""
 
     def client_for(role):
-        from rest_framework.authtoken.models import Token
+        from knox.models import AuthToken
 
         user = make_user(role, f"api-{role}")
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        _token, key = AuthToken.objects.create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         client.user = user
         return client
 

@@ -1,10 +1,9 @@
 """Routes of the registry's REST API; config/urls.py mounts them under /api/v1/ with imaging's."""
 
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from registry.api import views
+from registry.api import tokens, views
 
 router = DefaultRouter()
 router.register("patients", views.PatientViewSet, basename="api-patient")
@@ -16,4 +15,8 @@ router.register("visits", views.VisitViewSet, basename="api-visit")
 router.register("instruments", views.InstrumentViewSet, basename="api-instrument")
 router.register("scores", views.ScoreViewSet, basename="api-score")
 
-urlpatterns = [path("auth/token/", obtain_auth_token, name="api-token")]
+urlpatterns = [
+    path("auth/token/", tokens.TokenObtainApi.as_view(), name="api-token"),
+    path("auth/logout/", tokens.TokenRevokeApi.as_view(), name="api-logout"),
+    path("auth/logout-all/", tokens.TokenRevokeAllApi.as_view(), name="api-logout-all"),
+]

@@ -50,7 +50,6 @@ class Migration(migrations.Migration):
         ("registry", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("authtoken", "0004_alter_tokenproxy_options"),
         ("django_celery_results", "0014_alter_taskresult_status"),
     ]
     operations = [migrations.RunPython(seed_instruments, migrations.RunPython.noop)]
