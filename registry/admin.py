@@ -1,5 +1,7 @@
-"""Django admin for registry-admins: every model, with its change history."""
+"""Django admin for registry-admins: every model, with its change history; sign-in records read-only."""
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
@@ -116,3 +118,32 @@ class FreeTextReleaseAdmin(SimpleHistoryAdmin):
         if not change:
             obj.released_by = request.user
         super().save_model(request, obj, form, change)
+
+
+class SignInRecordAdmin(admin.ModelAdmin):
+    """Sign-in records of django-axes: registry-admins read them; nobody adds or edits one."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(SignInRecordAdmin, AccessAttemptAdmin):
+    """Failures counting towards a lockout; deleting a row unlocks that username and address."""
+
+    actions = []
+
+
+@admin.register(AccessFailureLog)
+class SignInFailureAdmin(SignInRecordAdmin, AccessFailureLogAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessLog)
+class SignInAdmin(SignInRecordAdmin, AccessLogAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False
