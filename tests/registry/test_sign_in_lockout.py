@@ -89,9 +89,7 @@ def test_the_lock_holds_one_username_from_one_address(client, make_user):
 
     other_user = client.post("/login/", {"username": colleague.username, "password": PASSWORD})
     client.logout()
-    other_address = client.post(
-        "/login/", {"username": user.username, "password": PASSWORD}, REMOTE_ADDR="10.0.0.9"
-    )
+    other_address = client.post("/login/", {"username": user.username, "password": PASSWORD}, REMOTE_ADDR="10.0.0.9")
 
     assert other_user.status_code == 302
     assert other_address.status_code == 302 and signed_in(client)
