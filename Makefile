@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make run` loads the demo into an empty registry (first run only); `make run DEMO=false` never does.
+DEMO ?= true
 
 .PHONY: run test lint format bench install messages clean
 
@@ -17,8 +19,10 @@ $(VENV)/.installed: requirements.txt
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py seed_demo_scans
+ifeq ($(DEMO),true)
+	$(BIN)/python manage.py seed_demo --allow-production
+	$(BIN)/python manage.py seed_demo_scans --allow-production
+endif
 	HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 test: install

@@ -1,5 +1,7 @@
-"""Django admin for registry-admins: every model, with its change history."""
+"""Django admin for registry-admins: every model, with its change history; sign-in records read-only."""
 
+from axes import admin as axes_admin
+from axes import models as axes_models
 from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
@@ -139,8 +141,31 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def digest_start(self, token):
         return f"{token.digest[:8]}…"
 
+
+class SignInRecordAdmin(admin.ModelAdmin):
+    """Sign-in records of django-axes: registry-admins read them; nobody adds or edits one."""
+
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(axes_models.AccessAttempt)
+class LockoutAdmin(SignInRecordAdmin, axes_admin.AccessAttemptAdmin):
+    """Failures counting towards a lockout; deleting a row unlocks that username and address."""
+
+    actions = []
+
+
+@admin.register(axes_models.AccessFailureLog)
+class SignInFailureAdmin(SignInRecordAdmin, axes_admin.AccessFailureLogAdmin):
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(axes_models.AccessLog)
+class SignInAdmin(SignInRecordAdmin, axes_admin.AccessLogAdmin):
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -10,11 +10,15 @@ class RegistryConfig(AppConfig):
     verbose_name = _("Clinical registry")
 
     def ready(self):
+        from axes.signals import user_locked_out
+
         from registry import lookups  # noqa: F401  (registers field__any)
         from registry.roles import grant_registry_admin
+        from registry.signin import flag_api_lockout
 
         post_migrate.connect(self.grant_roles, sender=self)
         post_migrate.connect(grant_registry_admin, dispatch_uid="registry-admin-holds-every-permission")
+        user_locked_out.connect(flag_api_lockout, dispatch_uid="registry-api-lockout")
 
     def grant_roles(self, using, **kwargs):
         from registry.roles import ROLE_PERMISSIONS, grant_role_permissions

@@ -1,4 +1,7 @@
-"""Management commands: adduser provisions an account with a role; the demo loads once."""
+"""Management commands: adduser provisions an account with a role; the demo loads once, into an
+empty registry only, never recreates an account, and with DEBUG=false only when asked."""
+
+import io
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -36,9 +39,15 @@ def test_adduser_prompts_for_the_password_when_not_given(db, monkeypatch):
     assert get_user_model().objects.get(username="prompted").check_password("a-long-passphrase-9")
 
 
+def seed_demo(**options):
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out, **options)
+    return out.getvalue()
+
+
 def test_the_demo_follows_the_case_series_and_loads_once(db):
-    call_command("seed_demo")
-    call_command("seed_demo")
+    seed_demo(allow_production=True)
+    seed_demo(allow_production=True)
     assert Patient.objects.count() == 3
     assert set(Patient.objects.values_list("etiology", flat=True)) == {"hie"}
     assert IntrathecalProcedure.objects.count() == 3
@@ -46,3 +55,65 @@ def test_the_demo_follows_the_case_series_and_loads_once(db):
     assert [round(months) for months in follow_ups] == [6, 9, 10]
     assert Score.objects.filter(instrument__code="GMFM-88").count() == 6
     assert get_user_model().objects.filter(username__in=["hematology", "radiology", "research", "admin"]).count() == 4
+
+
+def test_the_demo_loads_only_into_an_empty_registry(db, make_user, build):
+    make_user("hematology", "dr-lopez")
+
+    output = seed_demo(allow_production=True)
+
+    assert "Demo not loaded" in output and "0 patient(s) and 1 account(s)" in output
+    assert not Patient.objects.exists()
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["dr-lopez"]
+
+
+def test_the_demo_is_not_added_beside_existing_patients(db, build):
+    build.patient(study_id="CP-500")
+
+    seed_demo(allow_production=True)
+
+    assert list(Patient.objects.values_list("study_id", flat=True)) == ["CP-500"]
+    assert not get_user_model().objects.exists()
+
+
+def test_a_deleted_or_changed_demo_account_stays_as_it_was_left(db):
+    seed_demo(allow_production=True)
+    User = get_user_model()
+    User.objects.get(username="admin").delete()
+    research = User.objects.get(username="research")
+    research.set_password("a-new-long-passphrase")
+    research.save()
+
+    output = seed_demo(allow_production=True)
+
+    assert "Demo not loaded" in output
+    assert not User.objects.filter(username="admin").exists()
+    research.refresh_from_db()
+    assert research.check_password("a-new-long-passphrase") and not research.check_password("demo-research")
+
+
+def test_with_debug_off_the_demo_refuses_to_load_unless_asked(db, settings):
+    settings.DEBUG = False
+    settings.LOAD_DEMO = False
+
+    with pytest.raises(CommandError, match="--allow-production or set LOAD_DEMO=true"):
+        seed_demo()
+
+    assert not Patient.objects.exists() and not get_user_model().objects.exists()
+
+
+def test_with_debug_off_the_demo_loads_when_load_demo_is_set(db, settings):
+    settings.DEBUG = False
+    settings.LOAD_DEMO = True
+
+    assert "Demo loaded: 3 patients" in seed_demo()
+    assert Patient.objects.count() == 3
+
+
+def test_with_debug_on_the_demo_loads_without_asking(db, settings):
+    settings.DEBUG = True
+    settings.LOAD_DEMO = False
+
+    seed_demo()
+
+    assert Patient.objects.count() == 3

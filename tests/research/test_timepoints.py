@@ -13,7 +13,7 @@ from registry.models import Instrument, Patient, Score, Visit
 @pytest.fixture
 def cp_002(reference_data, exports):
     """The demo's CP-002: baseline GMFM-88 52.7, 58.9 at the 9-month follow-up (+6.2), FA on both visits."""
-    call_command("seed_demo", stdout=open("/dev/null", "w"))
+    call_command("seed_demo", allow_production=True, stdout=open("/dev/null", "w"))
     patient = Patient.objects.get(study_id="CP-002")
     baseline, nine_months = patient.visits.order_by("date")
     exports.add_scan_result(baseline, 0.40)

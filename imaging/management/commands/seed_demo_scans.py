@@ -1,7 +1,9 @@
 """Give the demo patients synthetic diffusion scans at baseline and follow-up, queued for the
 worker; FA in the tracts is a little higher at follow-up, as in the case series.
 
-Idempotent: a visit that has a scan is left alone.
+Only into the demo as seed_demo loaded it: when the registry has no scan yet and its visits are
+exactly the demo's own; otherwise it changes nothing, so a visit somebody entered never gets a
+synthetic scan. Like seed_demo, with DEBUG=false it runs only when asked.
 """
 
 import tempfile
@@ -13,6 +15,8 @@ from django.core.management.base import BaseCommand
 
 from imaging import services
 from imaging.dti import make_phantom
+from imaging.models import Scan
+from registry.management.commands.seed_demo import DEMO_PATIENTS, demo_visit_days, refuse_unless_asked
 from registry.models import Visit
 
 # FA rise of the tract regions at follow-up, per demo patient (the series reported a rise).
@@ -20,19 +24,25 @@ FOLLOW_UP_FA_RISE = {"CP-001": 0.04, "CP-002": 0.05, "CP-003": 0.03}
 
 
 class Command(BaseCommand):
-    help = "Queue synthetic diffusion scans for the demo patients' visits (safe to run again)."
+    help = "Queue synthetic diffusion scans for the demo's visits, when the registry holds only the demo."
 
     def add_arguments(self, parser):
         parser.add_argument("--shape", default="64,64,40", help="phantom grid, e.g. 96,96,60")
-
-    def handle(self, shape, **options):
-        shape = tuple(int(size) for size in shape.split(","))
-        radiologist = get_user_model().objects.filter(username="radiology").first()
-        visits = (
-            Visit.objects.filter(patient__study_id__in=FOLLOW_UP_FA_RISE, scans__isnull=True)
-            .select_related("patient")
-            .order_by("patient__study_id", "date")
+        parser.add_argument(
+            "--allow-production", action="store_true", help="load the demo scans even though DEBUG is off"
         )
+
+    def handle(self, shape, allow_production=False, **options):
+        refuse_unless_asked(allow_production)
+        shape = tuple(int(size) for size in shape.split(","))
+        visits = demo_visits()
+        if Scan.objects.exists() or not visits or Visit.objects.count() != len(visits):
+            self.stdout.write(
+                "Demo scans not loaded: they go only into the demo as seed_demo loaded it "
+                "(no scan yet, no visit besides the demo's). Nothing was changed."
+            )
+            return
+        radiologist = get_user_model().objects.filter(username="radiology").first()
         queued = 0
         for visit in visits:
             rise = FOLLOW_UP_FA_RISE[visit.patient.study_id] if visit.kind == Visit.Kind.FOLLOW_UP else 0.0
@@ -53,3 +63,14 @@ class Command(BaseCommand):
                     )
             queued += 1
         self.stdout.write(f"Demo scans: {queued} queued for the worker.")
+
+
+def demo_visits():
+    """The visits seed_demo created (the demo patient, date and kind), in study and date order."""
+    found = []
+    for spec in DEMO_PATIENTS:
+        for day, kind in demo_visit_days(spec):
+            found += Visit.objects.filter(
+                patient__study_id=spec["patient"]["study_id"], patient__mrn=spec["patient"]["mrn"], date=day, kind=kind
+            ).select_related("patient")
+    return found

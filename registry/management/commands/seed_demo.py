@@ -1,14 +1,17 @@
 """Load the demo: three fictitious children after HIE, treated and followed as in the case series.
 
-Idempotent: patients and accounts that exist are left as they are.
+Only into an empty registry (no patient, no account): on any later run it changes nothing, so a
+deleted demo account stays deleted. The demo accounts' passwords are published, so with
+DEBUG=false it loads only when asked (--allow-production or LOAD_DEMO=true).
 """
 
 import datetime as dt
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from registry import quantities, services
@@ -147,32 +150,50 @@ DEMO_PATIENTS = [
 ]
 
 
-class Command(BaseCommand):
-    help = "Load the demo patients and accounts (safe to run again)."
+def refuse_unless_asked(allow_production):
+    """With DEBUG=false the demo (published passwords) loads only when asked explicitly."""
+    if not (settings.DEBUG or settings.LOAD_DEMO or allow_production):
+        raise CommandError(
+            "The demo was not loaded: its accounts have published passwords and DEBUG is off. "
+            "To load it anyway (a trial installation), run with --allow-production or set LOAD_DEMO=true."
+        )
 
-    def handle(self, **options):
-        actor = self.ensure_accounts()
-        created = 0
-        for spec in DEMO_PATIENTS:
-            if Patient.objects.filter(study_id=spec["patient"]["study_id"]).exists():
-                continue
-            with transaction.atomic():
+
+def demo_visit_days(spec):
+    """The (date, kind) of each visit the demo gives a patient: baseline, and the follow-up of the series."""
+    follow_up = quantities.add_months(spec["procedure"]["date"], spec["follow_up_months"])
+    return [(spec["baseline"], Visit.Kind.BASELINE), (follow_up, Visit.Kind.FOLLOW_UP)]
+
+
+class Command(BaseCommand):
+    help = "Load the demo patients and accounts into an empty registry (later runs change nothing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--allow-production", action="store_true", help="load the demo even though DEBUG is off")
+
+    def handle(self, allow_production=False, **options):
+        refuse_unless_asked(allow_production)
+        patients, accounts = Patient.objects.count(), get_user_model().objects.count()
+        if patients or accounts:
+            self.stdout.write(
+                f"Demo not loaded: the registry already holds {patients} patient(s) and {accounts} account(s), "
+                "and the demo loads only into an empty registry. Nothing was changed."
+            )
+            return
+        with transaction.atomic():
+            actor = self.create_accounts()
+            for spec in DEMO_PATIENTS:
                 self.create_patient(spec, actor)
-            created += 1
-        self.stdout.write(f"Demo patients: {created} created, {len(DEMO_PATIENTS) - created} already present.")
+        self.stdout.write(f"Demo loaded: {len(DEMO_PATIENTS)} patients.")
         self.stdout.write("Demo accounts (user / password / role):")
         for username, role, password in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:<11} {password:<16} {role}")
 
-    def ensure_accounts(self):
+    def create_accounts(self):
         User = get_user_model()
         for username, role, password in DEMO_ACCOUNTS:
-            user, created = User.objects.get_or_create(username=username)
-            if created:
-                user.set_password(password)
-                user.is_staff = role == REGISTRY_ADMIN
-                user.save()
-                user.groups.set([Group.objects.get(name=role)])
+            user = User.objects.create_user(username, password=password, is_staff=role == REGISTRY_ADMIN)
+            user.groups.set([Group.objects.get(name=role)])
         return User.objects.get(username="hematology")
 
     def create_patient(self, spec, actor):
@@ -185,13 +206,8 @@ class Command(BaseCommand):
             event = dict(spec["adverse_event"])
             onset = procedure.date + dt.timedelta(days=event.pop("days_after"))
             create(AdverseEvent, actor, procedure=procedure, onset_date=onset, **event)
-        baseline = create(Visit, actor, patient=patient, date=spec["baseline"], kind="baseline")
-        follow_up = create(
-            Visit,
-            actor,
-            patient=patient,
-            kind="follow-up",
-            date=quantities.add_months(procedure.date, spec["follow_up_months"]),
+        baseline, follow_up = (
+            create(Visit, actor, patient=patient, date=day, kind=kind) for day, kind in demo_visit_days(spec)
         )
         for code, (before, after) in spec["scores"].items():
             instrument = Instrument.objects.get(code=code)

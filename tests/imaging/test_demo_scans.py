@@ -1,0 +1,71 @@
+"""The demo's synthetic scans go only onto the demo as seed_demo loaded it: never onto a visit
+somebody entered, never again once the registry has scans, and with DEBUG=false only when asked."""
+
+import datetime as dt
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from imaging.models import Scan
+from registry.models import Patient, Visit
+
+SMALL = "16,16,16"
+
+
+def seed_demo_scans(**options):
+    out = io.StringIO()
+    call_command("seed_demo_scans", shape=SMALL, stdout=out, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def demo(reference_data):
+    call_command("seed_demo", allow_production=True, stdout=io.StringIO())
+
+
+def test_the_demo_visits_get_one_scan_each_on_the_first_run(demo):
+    output = seed_demo_scans(allow_production=True)
+
+    assert "Demo scans: 6 queued" in output
+    assert Scan.objects.count() == 6
+    assert set(Scan.objects.values_list("visit", flat=True)) == set(Visit.objects.values_list("pk", flat=True))
+
+
+def test_a_second_run_adds_nothing_even_where_a_demo_scan_was_deleted(demo):
+    seed_demo_scans(allow_production=True)
+    Scan.objects.filter(visit__patient__study_id="CP-001").delete()
+
+    output = seed_demo_scans(allow_production=True)
+
+    assert "Demo scans not loaded" in output
+    assert Scan.objects.count() == 4
+
+
+def test_a_visit_entered_on_a_demo_patient_never_gets_a_synthetic_scan(demo, build):
+    patient = Patient.objects.get(study_id="CP-001")
+    entered = build.visit(patient=patient, date=dt.date(2024, 11, 6), kind="unscheduled")
+
+    output = seed_demo_scans(allow_production=True)
+
+    assert "Demo scans not loaded" in output
+    assert not Scan.objects.exists()
+    assert not entered.scans.exists()
+
+
+def test_nothing_is_attached_without_the_demo(reference_data, build):
+    build.visit(patient=build.patient(study_id="CP-001"), date=dt.date(2024, 1, 29), kind="baseline")
+
+    seed_demo_scans(allow_production=True)
+
+    assert not Scan.objects.exists()
+
+
+def test_with_debug_off_the_demo_scans_refuse_unless_asked(demo, settings):
+    settings.DEBUG = False
+    settings.LOAD_DEMO = False
+
+    with pytest.raises(CommandError, match="--allow-production or set LOAD_DEMO=true"):
+        seed_demo_scans()
+
+    assert not Scan.objects.exists()
