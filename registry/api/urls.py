@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from registry.api import views
+from registry.api import audit, views
 
 router = DefaultRouter()
 router.register("patients", views.PatientViewSet, basename="api-patient")
@@ -15,5 +15,6 @@ router.register("adverse-events", views.AdverseEventViewSet, basename="api-adver
 router.register("visits", views.VisitViewSet, basename="api-visit")
 router.register("instruments", views.InstrumentViewSet, basename="api-instrument")
 router.register("scores", views.ScoreViewSet, basename="api-score")
+router.register("access-log", audit.AccessLogViewSet, basename="api-access-log")
 
 urlpatterns = [path("auth/token/", obtain_auth_token, name="api-token")]
