@@ -329,3 +329,9 @@ def test_a_stored_entry_cannot_be_saved_over_or_deleted(logged_reads):
         entry.delete()
     assert AccessLog.objects.filter(username="someone-else").count() == 0
     assert AccessedPatient.objects.count() == 3
+
+
+def test_the_page_speaks_spanish(client, make_user, logged_reads):
+    client.force_login(make_user("registry-admin"))
+    page = client.get("/access-log/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Registro de accesos" in page and "Página del paciente" in page and "Nombre de usuario" in page
