@@ -55,8 +55,10 @@ def access_entries(*, patient="", user=""):
     access-log page and API both read it."""
     entries = AccessLog.objects.prefetch_related("patients")
     patient, user = (patient or "").strip(), (user or "").strip()
+    if "\x00" in patient + user:  # no name or study ID holds one; the database would refuse it
+        return entries.none()
     if patient:
-        by_id = patient.isascii() and patient.isdigit()
+        by_id = patient.isascii() and patient.isdigit() and len(patient) <= 18
         match = {"patient_id": int(patient)} if by_id else {"study_id__iexact": patient}
         entries = entries.filter(pk__in=AccessedPatient.objects.filter(**match).values("access_id"))
     if user:

@@ -335,3 +335,9 @@ def test_the_page_speaks_spanish(client, make_user, logged_reads):
     client.force_login(make_user("registry-admin"))
     page = client.get("/access-log/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
     assert "Registro de accesos" in page and "Página del paciente" in page and "Nombre de usuario" in page
+
+
+@pytest.mark.parametrize("query", ["patient=99999999999999999999999", "patient=%00", "user=a%00b", "patient=%D9%A1"])
+def test_odd_filters_match_nothing_rather_than_fail(api_as, logged_reads, query):
+    response = api_as("registry-admin").get(f"/api/v1/access-log/?{query}")
+    assert response.status_code == 200 and response.json()["count"] == 0
