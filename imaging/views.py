@@ -19,9 +19,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from imaging import forms, services
 from imaging.models import Region, RoiMeasurement, Scan
+from registry import audit
 from registry import services as registry_services
 from registry.api.tokens import login_or_token_required
-from registry.models import Visit
+from registry.models import Patient, Visit
 from registry.roles import IDENTIFIERS
 
 
@@ -87,6 +88,7 @@ def scan_upload(request, visit_pk):
 def scan_detail(request, pk):
     require(request, "imaging.view_scan")
     scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
+    audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
     result = scan.current_result
     return render(
         request,
@@ -349,9 +351,17 @@ def media(request, path):
     require(request, "imaging.view_scan")
     if ".." in path.split("/") or not path.startswith("scans/") or not default_storage.exists(path):
         raise Http404(_("No such file."))
+    record_file_access(request, path)
     content_type, encoding = mimetypes.guess_type(path)
     if encoding == "gzip":
         content_type = "application/gzip"
     response = FileResponse(default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def record_file_access(request, path):
+    """Log the download of a stored file: scan files live under scans/<scan id>/, so the path names the patient."""
+    scan_id = path.split("/")[1]
+    patients = Patient.objects.filter(visits__scans__pk=scan_id) if scan_id.isascii() and scan_id.isdigit() else []
+    audit.record_access(request, audit.Kind.SCAN_FILE, record_type="scan", object_id=scan_id, patients=patients)

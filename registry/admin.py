@@ -169,3 +169,42 @@ class SignInFailureAdmin(SignInRecordAdmin, axes_admin.AccessFailureLogAdmin):
 class SignInAdmin(SignInRecordAdmin, axes_admin.AccessLogAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AccessedPatientInline(admin.TabularInline):
+    model = models.AccessedPatient
+    fields = ["study_id", "patient_id"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("registry.view_accesslog")
+
+
+@admin.register(models.AccessLog)
+class AccessLogAdmin(admin.ModelAdmin):
+    """Read-only: registry-admins read the access log here and on /access-log/; nobody adds, changes or deletes."""
+
+    list_display = ["at", "username", "kind", "record_type", "object_id", "path", "ip"]
+    list_filter = ["kind"]
+    search_fields = ["username", "patients__study_id"]
+    date_hierarchy = "at"
+    inlines = [AccessedPatientInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -700,3 +700,67 @@ class FreeTextRelease(models.Model):
 
         if self.field not in free_text_fields():
             raise ValidationError({"field": _("Not a free-text field of the registry.")})
+
+
+class AccessLog(models.Model):
+    """One read of identified data (a page, an API answer, a scan file), or one research bulk read
+    through the API's lists: who, when, what and from where. Written by registry.audit, read by
+    registry-admins, edited by nobody (the only permission is `view`)."""
+
+    class Kind(models.TextChoices):
+        PATIENT_PAGE = "patient-page", _("Patient page")
+        PATIENT_LIST = "patient-list", _("Patient list")
+        RECORD_HISTORY = "record-history", _("Record history")
+        RECORD_FORM = "record-form", _("Record edit form")
+        API_RECORD = "api-record", _("API record")
+        API_LIST = "api-list", _("API list")
+        SCAN_PAGE = "scan-page", _("Scan page")
+        SCAN_FILE = "scan-file", _("Scan file")
+        RESEARCH_LIST = "research-list", _("Research bulk read")
+
+    at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("user")
+    )
+    # Kept as written, so the entry still names the account after it is renamed or deleted.
+    username = models.CharField(_("user name"), max_length=150, db_index=True)
+    kind = models.CharField(_("read"), max_length=32, choices=Kind.choices)
+    record_type = models.CharField(_("kind of record"), max_length=64, blank=True)
+    object_id = models.CharField(_("record"), max_length=64, blank=True)
+    path = models.CharField(_("address and query"), max_length=1000)
+    ip = models.GenericIPAddressField(_("from IP"), null=True, blank=True)
+    user_agent = models.CharField(_("browser or client"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("access")
+        verbose_name_plural = _("access log")
+        ordering = ["-at", "-pk"]
+        default_permissions = ("view",)
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.get_kind_display()} {self.path}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("The access log cannot be changed."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("The access log cannot be changed."))
+
+
+class AccessedPatient(models.Model):
+    """A patient whose data one access showed. The patient is kept by id and study ID rather than by
+    a foreign key, so the entry outlives the patient's record."""
+
+    access = models.ForeignKey(AccessLog, on_delete=models.CASCADE, related_name="patients")
+    patient_id = models.PositiveBigIntegerField(_("patient"), db_index=True)
+    study_id = models.CharField(_("study ID"), max_length=32, db_index=True)
+
+    class Meta:
+        verbose_name = _("accessed patient")
+        verbose_name_plural = _("accessed patients")
+        default_permissions = ()
+
+    def __str__(self):
+        return self.study_id

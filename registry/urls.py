@@ -16,4 +16,5 @@ urlpatterns = [
     path("records/<slug:kind>/<int:pk>/edit/", views.record_edit, name="record-edit"),
     path("records/<slug:kind>/<int:pk>/delete/", views.record_delete, name="record-delete"),
     path("records/<slug:kind>/<int:pk>/history/", views.record_history, name="record-history"),
+    path("access-log/", views.access_log, name="access-log"),
 ]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from registry import forms, selectors, services
+from registry import audit, forms, selectors, services
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -80,6 +80,7 @@ def patient_list(request):
     query = request.GET.get("q", "")
     patients = selectors.with_first_procedure(selectors.patient_search(query))
     page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    audit.record_access(request, audit.Kind.PATIENT_LIST, record_type="patient", patients=page.object_list)
     return render(request, "registry/patient_list.html", {"page": page, "query": query})
 
 
@@ -87,6 +88,7 @@ def patient_list(request):
 def patient_detail(request, pk):
     require(request, "view", Patient)
     patient = get_object_or_404(Patient, pk=pk)
+    audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
     return render(
         request,
         "registry/patient_detail.html",
@@ -172,6 +174,10 @@ def record_edit(request, kind, pk):
         if _save_form(request, form, write):
             messages.success(request, _("%(record)s updated.") % {"record": instance})
             return redirect(patient_url(patient))
+    if request.method == "GET":
+        audit.record_access(
+            request, audit.Kind.RECORD_FORM, record_type=spec.model._meta.model_name, object_id=pk, patients=[patient]
+        )
     return render_record_form(request, form, kind, patient, record=instance)
 
 
@@ -210,6 +216,13 @@ def record_history(request, kind, pk):
     spec = get_kind(kind)
     require(request, "view", spec.model)
     instance = get_object_or_404(spec.model, pk=pk)
+    audit.record_access(
+        request,
+        audit.Kind.RECORD_HISTORY,
+        record_type=spec.model._meta.model_name,
+        object_id=pk,
+        patients=[instance.owner_patient],
+    )
     return render(
         request,
         "registry/record_history.html",
@@ -221,3 +234,13 @@ def record_history(request, kind, pk):
             "verbose_name": spec.model._meta.verbose_name,
         },
     )
+
+
+@login_required
+def access_log(request):
+    """Who read which identified data, when and from where; registry-admins filter by patient and user."""
+    if not request.user.has_perm("registry.view_accesslog"):
+        raise PermissionDenied(_("Your role does not allow this."))
+    patient, user = request.GET.get("patient", ""), request.GET.get("user", "")
+    page = Paginator(audit.access_entries(patient=patient, user=user), 50).get_page(request.GET.get("page"))
+    return render(request, "registry/access_log.html", {"page": page, "patient": patient, "user_name": user})

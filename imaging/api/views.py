@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from imaging import services
 from imaging.api import serializers
 from imaging.models import DiffusionResult, RoiMeasurement, Scan
+from registry.api.audit import AuditedReads
 from registry.api.filters import RecordFilter
 from registry.api.permissions import sees_identifiers
 from registry.api.views import JSONOnlyForResearch, RecordViewSet
@@ -51,6 +52,7 @@ def scans_with_results():
 
 
 class ScanViewSet(
+    AuditedReads,
     JSONOnlyForResearch,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from registry.api import tokens, views
+from registry.api import audit, tokens, views
 
 router = DefaultRouter()
 router.register("patients", views.PatientViewSet, basename="api-patient")
@@ -14,6 +14,7 @@ router.register("adverse-events", views.AdverseEventViewSet, basename="api-adver
 router.register("visits", views.VisitViewSet, basename="api-visit")
 router.register("instruments", views.InstrumentViewSet, basename="api-instrument")
 router.register("scores", views.ScoreViewSet, basename="api-score")
+router.register("access-log", audit.AccessLogViewSet, basename="api-access-log")
 
 urlpatterns = [
     path("auth/token/", tokens.TokenObtainApi.as_view(), name="api-token"),

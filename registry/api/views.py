@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from registry import selectors, services
 from registry.api import filters, serializers
+from registry.api.audit import AuditedReads
 from registry.api.permissions import sees_identifiers
 from registry.models import (
     AdverseEvent,
@@ -56,7 +57,7 @@ class JSONOnlyForResearch:
     partial_update=extend_schema(parameters=[VERSION_PARAMETER]),
     destroy=extend_schema(parameters=[VERSION_PARAMETER]),
 )
-class RecordViewSet(JSONOnlyForResearch, viewsets.ModelViewSet):
+class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
     """CRUD for one kind of clinical record.
 
     Updates and deletes must name the version the client saw (`version` in the body, or
