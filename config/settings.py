@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.content_security_policy",  # above WhiteNoise, so static files carry the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -68,6 +69,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+# ---- Content-Security-Policy (config/csp.py sends it on every response) -------------------
+# Every script, stylesheet, image and font comes from the app itself: no inline script, no event
+# handler attribute, no eval, no inline style. Each source below says which page needs it.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",  # fonts, media, workers, manifests: only from the app
+        # Scripts are files under /static/. 'wasm-unsafe-eval' lets NiiVue compile WebAssembly (its
+        # image decoders); it does not allow eval() or new Function().
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "style-src 'self'",
+        # data: NiiVue's font atlas and Swagger UI's icons are data: images.
+        "img-src 'self' data:",
+        "connect-src 'self'",  # fetches: scan status, the viewer's maps, the API schema
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
