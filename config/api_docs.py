@@ -6,12 +6,14 @@ the page hands it its settings as a JSON data block and data- attributes.
 """
 
 from drf_spectacular.settings import spectacular_settings
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularSwaggerView
 
 
 class ApiDocsView(SpectacularSwaggerView):
     template_name = "api/docs.html"
 
+    @extend_schema(exclude=True)  # the docs page is not an operation of the API
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         # As Python objects, for json_script (which escapes them for a <script> data block).
