@@ -76,11 +76,11 @@ MIDDLEWARE = [
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",  # fonts, media, workers, manifests: only from the app
-        # Scripts are files under /static/. 'wasm-unsafe-eval' lets NiiVue compile WebAssembly (its
-        # image decoders); it does not allow eval() or new Function().
-        "script-src 'self' 'wasm-unsafe-eval'",
+        # Scripts are files under /static/. NiiVue reads NIfTI without WebAssembly, so not even
+        # 'wasm-unsafe-eval' is needed (it would be for NiiVue's WebAssembly decoders of other formats).
+        "script-src 'self'",
         "style-src 'self'",
-        # data: NiiVue's font atlas and Swagger UI's icons are data: images.
+        # data: the viewer's font atlas (NiiVue) and Swagger UI's icons are data: images.
         "img-src 'self' data:",
         "connect-src 'self'",  # fetches: scan status, the viewer's maps, the API schema
         "object-src 'none'",

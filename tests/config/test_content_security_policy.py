@@ -1,7 +1,7 @@
 """Every response carries the Content-Security-Policy (config/csp.py, settings.CONTENT_SECURITY_POLICY):
 pages, API answers, the schema and its docs, static files, error pages; scripts only from the app,
 never inline and never eval; and no template carries an inline script or event handler that the
-policy would block. That every page still works under it is tests/config/test_csp_in_the_browser.py.
+policy would block. That every page still works under it, in Chromium: tests/*/test_csp_*.py.
 """
 
 import re

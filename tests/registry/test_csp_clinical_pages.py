@@ -2,7 +2,7 @@
 the API's own pages work in Chromium with no CSP violation, no console error and no request that
 leaves the server: the sign-in page, the patient list and page, record forms, history, the language
 switcher, the admin index, the Swagger UI docs (its operation list drawn) and the browsable API.
-The viewer and the research pages are in tests/imaging/ and tests/research/ (test_csp_*.py).
+The viewer and the research pages: tests/imaging/test_csp_viewer.py, tests/research/test_csp_research_pages.py.
 """
 
 import datetime as dt
