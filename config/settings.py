@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "config.permissions_policy.PermissionsPolicyMiddleware",  # before WhiteNoise: static files get it too
+    "config.csp.content_security_policy",  # above WhiteNoise, so static files carry the policy too
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -74,6 +75,26 @@ MIDDLEWARE = [
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
+
+# ---- Content-Security-Policy (config/csp.py sends it on every response) -------------------
+# Every script, stylesheet, image and font comes from the app itself: no inline script, no event
+# handler attribute, no eval, no inline style. Each source below says which page needs it.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",  # fonts, media, workers, manifests: only from the app
+        # Scripts are files under /static/. NiiVue reads NIfTI without WebAssembly, so not even
+        # 'wasm-unsafe-eval' is needed (it would be for NiiVue's WebAssembly decoders of other formats).
+        "script-src 'self'",
+        "style-src 'self'",
+        # data: the viewer's font atlas (NiiVue) and Swagger UI's icons are data: images.
+        "img-src 'self' data:",
+        "connect-src 'self'",  # fetches: scan status, the viewer's maps, the API schema
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

@@ -184,6 +184,72 @@ def sign_in(live_server, make_user):
     return sign_in_as
 
 
+# Stores every Content-Security-Policy violation of the document on window.cspViolations.
+CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (event) => {
+    (window.cspViolations = window.cspViolations || []).push(
+        `${event.effectiveDirective} refused ${event.blockedURI || "inline"} (${event.sourceFile}:${event.lineNumber})`
+    );
+});"""
+
+
+class WatchedPage:
+    """A Chromium page that notes, in `problems`, every console error, uncaught script error,
+    Content-Security-Policy violation and request that leaves the live server, each with the page
+    it happened on."""
+
+    def __init__(self, context, base_url):
+        self.base_url = base_url
+        self.problems = []
+        self.page = context.new_page()
+        self.page.set_default_timeout(20_000)
+        self.page.add_init_script(CSP_LISTENER)
+        self.page.on("console", lambda m: m.type == "error" and self.note(f"console: {m.text}"))
+        self.page.on("pageerror", lambda error: self.note(f"uncaught: {error}"))
+        self.page.route("**/*", self._only_the_live_server)
+
+    def note(self, problem):
+        self.problems.append(f"{self.page.url}: {problem}")
+
+    def _only_the_live_server(self, route):
+        if route.request.url.startswith(self.base_url + "/"):
+            route.continue_()
+        else:
+            self.note(f"request left the server: {route.request.url}")
+            route.abort()
+
+    def visit(self, path, ready=None):
+        """Opens `path`, waits for the load event and then for `ready` (a CSS selector, or a
+        JavaScript expression starting with "() =>"), and notes the CSP violations seen so far."""
+        self.page.goto(self.base_url + path)
+        self.page.wait_for_load_state("load")
+        if ready and ready.startswith("() =>"):
+            self.page.wait_for_function(ready)
+        elif ready:
+            self.page.wait_for_selector(ready)
+        self.collect_violations()
+        return self.page
+
+    def collect_violations(self):
+        for violation in self.page.evaluate("window.cspViolations || []"):
+            self.note(f"CSP: {violation}")
+        self.page.evaluate("window.cspViolations = []")
+
+
+@pytest.fixture
+def watched_browser(chromium, sign_in, live_server):
+    """`open_as(role, username)`: a WatchedPage in its own browser context (its own cookies), signed
+    in through the login form as a fresh account of `role` (or signed out when role is None)."""
+
+    def open_as(role, username=None):
+        watched = WatchedPage(chromium.new_context(viewport={"width": 1200, "height": 900}), live_server.url)
+        if role:
+            sign_in(watched.page, role, username or f"{role}-browser")
+            watched.collect_violations()
+        return watched
+
+    return open_as
+
+
 # ---- records ----------------------------------------------------------------------------
 
 
