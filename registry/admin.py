@@ -141,6 +141,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def digest_start(self, token):
         return f"{token.digest[:8]}…"
 
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 class SignInRecordAdmin(admin.ModelAdmin):
     """Sign-in records of django-axes: registry-admins read them; nobody adds or edits one."""
