@@ -262,10 +262,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.RoleModelPermissions"],
+    "DEFAULT_PARSER_CLASSES": [
+        "registry.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "registry.api.pagination.RecordPagination",
     "PAGE_SIZE": int(os.environ.get("API_PAGE_SIZE", "50")),
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["registry.api.filters.StrictFilterBackend"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "registry.api.pagination.StrictContentNegotiation",
+    "DEFAULT_SCHEMA_CLASS": "registry.api.schema.RegistryAutoSchema",
     "EXCEPTION_HANDLER": "registry.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -279,6 +285,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "registry.api.schema.research_representations",
+    ],
 }
 
 # Celery: a broker that needs no server by default (kombu's filesystem transport).

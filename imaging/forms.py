@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from imaging.models import RoiMeasurement, Scan
+from registry.forms import VersionField
 
 
 class ScanUploadForm(forms.Form):
@@ -38,7 +39,7 @@ class ReviewForm(forms.Form):
         max_length=300,
         help_text=_("Required when not usable: motion, artefact, wrong sequence…"),
     )
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = VersionField()
 
 
 class LabelsForm(forms.Form):

@@ -461,7 +461,11 @@ def labels_apply(scan, actor, labels_upload, names):
         except DiffusionInputError as error:
             raise _field_error(error) from None
         result = scan.current_result
-        stats = _region_stats(result, labels, label_names, folder) if result else None
+        try:
+            stats = _region_stats(result, labels, label_names, folder) if result else None
+        except OSError:
+            missing = _("The scan's maps are missing from storage; reprocess the scan, then upload the labels again.")
+            raise ValidationError({"labels": [missing]}) from None
         if stats is not None and not stats:
             raise ValidationError(
                 {

@@ -351,11 +351,15 @@ def media(request, path):
     require(request, "imaging.view_scan")
     if ".." in path.split("/") or not path.startswith("scans/") or not default_storage.exists(path):
         raise Http404(_("No such file."))
+    try:
+        handle = default_storage.open(path, "rb")
+    except OSError:  # a folder, or removed meanwhile
+        raise Http404(_("No such file.")) from None
     record_file_access(request, path)
     content_type, encoding = mimetypes.guess_type(path)
     if encoding == "gzip":
         content_type = "application/gzip"
-    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type or "application/octet-stream")
+    response = FileResponse(handle, content_type=content_type or "application/octet-stream")
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

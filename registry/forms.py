@@ -17,6 +17,7 @@ from registry.models import (
     Score,
     Visit,
 )
+from registry.services import parse_version
 
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 
@@ -52,10 +53,24 @@ class CellCountField(forms.CharField):
         return value
 
 
+class VersionField(forms.Field):
+    """The version of the record the form was opened on (hidden): digits 0-9 only, or empty."""
+
+    widget = forms.HiddenInput
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_version(value)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["version"]) from None
+
+
 class RecordForm(forms.ModelForm):
     """A clinical record's form: date pickers, and the version being edited (for conflicts)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    version = VersionField(required=False)
 
     def __init__(self, *args, patient=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -13,6 +13,24 @@ from simple_history.models import HistoricalRecords
 
 from registry import ctcae, quantities
 
+# Characters that reorder how text is displayed without being seen (LRE, RLE, PDF, LRO, RLO, the
+# isolates, LRM, RLM, ALM): in a name or record number they make one patient look like another.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+
+
+def no_bidi_controls(value):
+    """Refuse invisible text-direction controls in names and identifiers."""
+    found = sorted({f"U+{ord(char):04X}" for char in str(value) if char in BIDI_CONTROLS})
+    if found:
+        raise ValidationError(
+            _(
+                "This contains invisible text-direction characters (%(codes)s) that make it display "
+                "differently from what is stored; type it again without them."
+            ),
+            code="bidi_control",
+            params={"codes": ", ".join(found)},
+        )
+
 
 def today():
     return timezone.localdate()
@@ -74,20 +92,22 @@ class Patient(ClinicalRecord):
         max_length=32,
         unique=True,
         validators=[
+            no_bidi_controls,
             RegexValidator(
                 r"^[A-Z0-9][A-Z0-9-]{1,31}$",
                 _("Use capital letters, digits and hyphens, for example CP-001."),
-            )
+            ),
         ],
         help_text=_("Pseudonym used in research views and exports, e.g. CP-001."),
         error_messages={"unique": _("Another patient already has this study ID.")},
     )
-    given_name = models.CharField(_("given name"), max_length=100)
-    family_name = models.CharField(_("family name"), max_length=100)
+    given_name = models.CharField(_("given name"), max_length=100, validators=[no_bidi_controls])
+    family_name = models.CharField(_("family name"), max_length=100, validators=[no_bidi_controls])
     mrn = models.CharField(
         _("medical record number"),
         max_length=50,
         unique=True,
+        validators=[no_bidi_controls],
         error_messages={"unique": _("Another patient already has this medical record number.")},
     )
     date_of_birth = models.DateField(_("date of birth"))

@@ -1,5 +1,7 @@
 """Writes to clinical records: validated, versioned, atomic, with history of who changed what."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -57,6 +59,23 @@ def record_create(model, actor, **fields):
     return _save(instance, actor)
 
 
+VERSION_DIGITS = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
+def parse_version(raw):
+    """The version a client says it edited, as an int: a JSON integer or a string of ASCII digits.
+
+    Booleans, floats (`1.0`, `1e400`) and other scripts' digits are refused rather than read as a
+    number the client may not have meant; ValidationError names the `version` field."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**18:
+        return raw
+    if isinstance(raw, str) and VERSION_DIGITS.fullmatch(raw.strip()):
+        return int(raw.strip())
+    raise ValidationError(
+        {"version": [_("The version must be a whole number written in digits 0-9, as the record showed it.")]}
+    )
+
+
 @transaction.atomic
 def record_update(instance, actor, expected_version, **fields):
     """Change fields of a record that the editor saw at `expected_version`.
@@ -64,7 +83,7 @@ def record_update(instance, actor, expected_version, **fields):
     Raises EditConflict if someone saved it since; ValidationError if the result is invalid.
     """
     current = type(instance).objects.select_for_update().get(pk=instance.pk)
-    if expected_version is None or int(expected_version) != current.version:
+    if expected_version is None or parse_version(expected_version) != current.version:
         raise EditConflict(current, expected_version)
     for name, value in fields.items():
         setattr(current, name, value)
@@ -77,7 +96,7 @@ def record_update(instance, actor, expected_version, **fields):
 def record_delete(instance, actor, expected_version):
     """Delete a record the deleter saw at `expected_version`; refuse if others depend on it."""
     current = type(instance).objects.select_for_update().get(pk=instance.pk)
-    if expected_version is None or int(expected_version) != current.version:
+    if expected_version is None or parse_version(expected_version) != current.version:
         raise EditConflict(current, expected_version)
     current._history_user = actor
     try:

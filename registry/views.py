@@ -188,12 +188,14 @@ def record_delete(request, kind, pk):
     require(request, "delete", spec.model)
     instance = get_object_or_404(spec.model, pk=pk)
     patient = instance.owner_patient
-    error = None
+    error = code = None
     if request.method == "POST":
         try:
             services.record_delete(instance, request.user, request.POST.get("version"))
         except (services.EditConflict, services.RecordInUse) as refusal:
             error = str(refusal)
+        except ValidationError as refusal:
+            error, code = " ".join(refusal.messages), 400
         else:
             messages.success(request, _("%(record)s deleted.") % {"record": instance})
             return redirect("patient-list" if kind == "patients" else patient_url(patient))
@@ -207,7 +209,7 @@ def record_delete(request, kind, pk):
             "error": error,
             "verbose_name": spec.model._meta.verbose_name,
         },
-        status=409 if error else 200,
+        status=(code or 409) if error else 200,
     )
 
 

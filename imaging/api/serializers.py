@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from imaging.models import Region, RoiMeasurement, Scan, ScanStatusEvent
 from imaging.services import unknown_region
-from registry.api.serializers import RecordSerializer, ResearchSerializer
+from registry.api.serializers import RecordSerializer, ResearchSerializer, VersionField
 from registry.models import Visit
 
 
@@ -174,7 +174,7 @@ class LabelsUploadSerializer(serializers.Serializer):
 class ReviewSerializer(serializers.Serializer):
     usable = serializers.BooleanField()
     reason = serializers.CharField(required=False, allow_blank=True, max_length=300)
-    version = serializers.IntegerField()
+    version = VersionField()
 
 
 class ReprocessSerializer(serializers.Serializer):

@@ -1,8 +1,10 @@
-"""Filters for the API's list endpoints: by patient, visit and date range."""
+"""Filters for the API's list endpoints: by patient, visit and date range; anything else is refused."""
 
 import django_filters
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import PermissionDenied
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from registry.api.permissions import sees_identifiers
 from registry.models import (
@@ -15,6 +17,42 @@ from registry.models import (
     Score,
     Visit,
 )
+
+# Query parameters every list understands besides its filters (pagination, search, ordering, renderer).
+LIST_PARAMETERS = {"page", "page_size", "search", "ordering", "format"}
+
+
+class StrictFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, refusing (400) a list query parameter that no filter reads, so a typo
+    such as `?patinet=3` is not silently answered with every record."""
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "action", None) == "list":
+            filterset_class = self.get_filterset_class(view, queryset)
+            known = set(filterset_class(request=request).filters) if filterset_class else set()
+            unknown = sorted(set(request.query_params) - known - LIST_PARAMETERS)
+            if unknown:
+                accepted = ", ".join(sorted(known | LIST_PARAMETERS))
+                message = _("Unknown query parameter; this list accepts: %(accepted)s.") % {"accepted": accepted}
+                raise ValidationError({name: [message] for name in unknown})
+        return super().filter_queryset(request, queryset, view)
+
+
+def with_model_ranges(filterset):
+    """Number filters on model fields refuse values outside the field's range (`gmfcs_level=477` is a 400)."""
+    model = filterset._meta.model
+    for item in filterset.filters.values():
+        if not isinstance(item, django_filters.NumberFilter) or "__" in item.field_name:
+            continue
+        try:
+            field = model._meta.get_field(item.field_name)
+        except Exception:  # a filter on something other than a concrete field
+            continue
+        for validator in field.validators:
+            if isinstance(validator, MinValueValidator):
+                item.extra.setdefault("min_value", validator.limit_value)
+            elif isinstance(validator, MaxValueValidator):
+                item.extra.setdefault("max_value", validator.limit_value)
 
 
 class RecordFilter(django_filters.FilterSet):
@@ -29,6 +67,7 @@ class RecordFilter(django_filters.FilterSet):
         if self.date_field:
             self.filters["date_after"] = django_filters.DateFilter(field_name=self.date_field, lookup_expr="gte")
             self.filters["date_before"] = django_filters.DateFilter(field_name=self.date_field, lookup_expr="lte")
+        with_model_ranges(self)
 
     @property
     def qs(self):

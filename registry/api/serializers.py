@@ -1,11 +1,12 @@
 """API representations of registry records, identified and de-identified (research)."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry import deidentify, quantities
+from registry import deidentify, quantities, services
 from registry.course import read_courses
 from registry.models import (
     AdverseEvent,
@@ -19,6 +20,16 @@ from registry.models import (
 )
 
 COMMON_READ_ONLY = ["id", "version", "created_at", "updated_at"]
+
+
+class VersionField(serializers.IntegerField):
+    """The version a client edited: a JSON integer or ASCII digits; booleans and floats are refused."""
+
+    def to_internal_value(self, data):
+        try:
+            return services.parse_version(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict["version"]) from None
 
 
 class RecordSerializer(serializers.ModelSerializer):

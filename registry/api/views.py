@@ -1,10 +1,9 @@
 """The REST API's viewsets: thin wrappers that parse input and call the services."""
 
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -89,14 +88,9 @@ class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
         else:
             data = self.request.data if hasattr(self.request.data, "get") else {}
             raw = data.get("version", self.request.query_params.get("version"))
-        if raw in (None, ""):
+        if raw is None or raw == "":
             raise PreconditionRequired()
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            raise ValidationError(
-                {"version": [_("The version must be a whole number, as the record showed it.")]}
-            ) from None
+        return services.parse_version(raw)
 
     def perform_create(self, serializer):
         serializer.instance = services.record_create(self.model, self.request.user, **serializer.validated_data)
