@@ -41,6 +41,7 @@ class CredentialsErrorSerializer(serializers.Serializer):
 class TokenObtainApi(APIView):
     """A new API token for a username and password."""
 
+    error_answers = ()  # its own extend_schema names every answer
     authentication_classes = []  # the credentials are in the body: no session, so no CSRF check either
     permission_classes = [AllowAny]
 
@@ -71,6 +72,8 @@ class TokenObtainApi(APIView):
 class TokenRevokeApi(LogoutView):
     """Signs out of the API: the token sent with this request stops working."""
 
+    error_answers = ()  # its own extend_schema names every answer
+
     @extend_schema(
         operation_id="auth_logout_create",
         request=None,
@@ -83,6 +86,8 @@ class TokenRevokeApi(LogoutView):
 
 class TokenRevokeAllApi(LogoutAllView):
     """Signs out of the API everywhere: every token of the account stops working."""
+
+    error_answers = ()  # its own extend_schema names every answer
 
     @extend_schema(
         operation_id="auth_logout_all_create",
