@@ -47,12 +47,24 @@ def input_limits():
     )
 
 
-def _field_error(error):
-    """A pipeline input error as a ValidationError on the upload's field."""
+def _field_error(error, named=None):
+    """A pipeline input error as a ValidationError on the upload's field.
+
+    `named`: {staged file name: the name of the file the person sent}, so that the message names
+    their file ('scan.txt'), not the name it was staged under ('dwi.nii').
+    """
     field = {"dwi": "dwi", "bval": "bval", "bvec": "bvec", "labels": "labels", "label_names": "names"}.get(
         error.field, error.field
     )
-    return ValidationError({field: [error.message]})
+    message = error.message
+    for staged, sent in (named or {}).items():
+        message = message.replace(f"'{staged}'", f"'{sent}'")
+    return ValidationError({field: [message]})
+
+
+def _sent_name(upload):
+    """The base name of an uploaded file as the person's computer called it (never a folder)."""
+    return Path((upload.name or "").replace("\\", "/")).name or "?"
 
 
 @contextmanager
@@ -158,7 +170,8 @@ def scan_register(
         except DiffusionInputError as error:
             if dicom_zip is not None and error.field in ("dwi", "bval", "bvec"):
                 raise ValidationError({"dicom_zip": [error.message]}) from None
-            raise _field_error(error) from None
+            staged = {"dwi.nii": dwi, "dwi.nii.gz": dwi, "dwi.bval": bval, "dwi.bvec": bvec}
+            raise _field_error(error, {name: _sent_name(f) for name, f in staged.items() if f is not None}) from None
 
         fingerprint = _fingerprint(*shas)
         existing = Scan.objects.filter(visit=visit, fingerprint=fingerprint).first()

@@ -78,6 +78,14 @@ def test_not_nifti(radiology_api, series, visit, disk):
     refused(post(radiology_api, series.payload(visit, dwi=text)), "dwi", "nifti", disk)
 
 
+def test_a_refusal_names_the_file_the_person_sent_and_no_folder(radiology_api, series, visit, disk):
+    text = series.write("report.txt", "this is a report, not an image\n")
+    response = post(radiology_api, series.payload(visit, dwi=text))
+    message = response.json()["dwi"][0]
+    assert "'report.txt'" in message and "dwi.nii" not in message and "/" not in message
+    assert Scan.objects.count() == 0 and disk.stored() == []
+
+
 def test_corrupt_gzip(radiology_api, series, scan_files, visit, tmp_path, disk):
     broken = disk.truncated_gzip(scan_files["dwi"], tmp_path / "broken.nii.gz")
     response = post(radiology_api, series.payload(visit, dwi=broken))
