@@ -32,9 +32,9 @@ def poll(condition, seconds, what):
     pytest.fail(f"not within {seconds} s: {what}")
 
 
-def login_answers(port):
+def login_answers(port, timeout=2):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -120,7 +120,8 @@ def test_a_killed_worker_is_restarted_and_sigterm_stops_everything(embedded_env)
         os.kill(first_worker, signal.SIGKILL)
 
         second = poll(lambda: [p for p in celery_masters(script.pid) if p != first_worker], 15, "a new worker")
-        assert login_answers(port)
+        # Generous: a gunicorn worker's first page (templates, URLs) is slow while the new worker starts.
+        assert login_answers(port, timeout=15)
         seen.update(descendants(script.pid))
 
         script.send_signal(signal.SIGTERM)
