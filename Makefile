@@ -11,10 +11,11 @@ DEMO ?= true
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# requirements-dev.txt is the runtime pins (requirements.txt, all the production image installs) plus tests and lint.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 run: install
