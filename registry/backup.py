@@ -25,6 +25,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 
+from registry.models import Patient
+
 MANIFEST = "manifest.json"
 DUMP = "database.json"
 FILES = "files"
@@ -182,8 +184,6 @@ def damaged_entries(folder, manifest):
 
 def target_holdings():
     """What the target already holds that a restore would mix with: accounts, patients, files."""
-    from registry.models import Patient
-
     held = {
         "accounts": get_user_model().objects.count(),
         "patients": Patient.objects.count(),
