@@ -14,13 +14,16 @@ SUMMARY_MEASURES = (
 def counts_for_visit(scan, result, qc_overall, *, usable_only=False):
     """The rule for the scan that counts, applied to one scan (newest first):
 
-    it has a current result, a radiologist has not marked it unusable (with ``usable_only``: has
-    marked it usable), and its QC is not failed. A scan being reprocessed keeps its current result,
-    so it keeps counting until the new result replaces it.
+    it has a current result and a radiologist has not marked it unusable (with ``usable_only``: has
+    marked it usable). A result whose QC failed (one that cannot be right) counts only once a
+    radiologist has explicitly marked the scan usable. A scan being reprocessed keeps its current
+    result, so it keeps counting until the new result replaces it.
     """
-    if result is None or qc_overall == "fail":
+    if result is None:
         return False
-    return scan.usable is True if usable_only else scan.usable is not False
+    if usable_only or qc_overall == "fail":
+        return scan.usable is True
+    return scan.usable is not False
 
 
 def visit_imaging(visit_ids, *, usable_only=False):

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from imaging import forms, services
 from imaging.models import Region, RoiMeasurement, Scan
+from imaging.selectors import counts_for_visit
 from registry import audit
 from registry import services as registry_services
 from registry.api.tokens import login_or_token_required
@@ -90,12 +91,18 @@ def scan_detail(request, pk):
     scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
     result = scan.current_result
+    qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
     return render(
         request,
         "imaging/scan_detail.html",
         {
             "scan": scan,
             "result": result,
+            "files": files,
+            "viewer_ready": all(isinstance(files.get(name), str) and files[name] for name in VIEWER_MAPS),
+            "qc_excludes": result is not None
+            and qc.get("overall") == "fail"
+            and not counts_for_visit(scan, result, "fail"),
             "patient": scan.visit.patient,
             "earlier_results": scan.results.filter(is_current=False),
             "rois": scan.rois.select_related("region"),
@@ -110,7 +117,7 @@ def scan_detail(request, pk):
             ),
             "labels_form": forms.LabelsForm(),
             "roi_form": forms.ManualRoiForm(),
-            "qc_items": _qc_items(result),
+            "qc_items": _qc_items(qc),
             "viewer_labels": viewer_labels(),
             "live": scan_live_status(scan),
             "poll_ms": settings.IMAGING_STATUS_POLL_MS,
@@ -175,25 +182,32 @@ QC_NAMES = {
 }
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _qc_value(name, value):
-    """A QC value as a radiologist reads it."""
+    """A QC value as a radiologist reads it (a value of an unexpected kind is shown as stored)."""
     if name == "b_values" and isinstance(value, list):
         return ", ".join(
-            f"b={shell[0]:g} ×{shell[1]}" for shell in value if isinstance(shell, list) and len(shell) == 2
+            f"b={shell[0]:g} ×{shell[1]}"
+            for shell in value
+            if isinstance(shell, list) and len(shell) == 2 and all(_number(v) for v in shell)
         )
     if name == "brain_mask" and isinstance(value, dict):
-        return f"{value.get('voxels')} voxels ({100 * (value.get('fraction') or 0):.0f} %)"
-    if name == "nonphysical_eigenvalues" and isinstance(value, (int, float)):
+        fraction = value.get("fraction")
+        return f"{value.get('voxels')} voxels ({100 * fraction if _number(fraction) else 0:.0f} %)"
+    if name == "nonphysical_eigenvalues" and _number(value):
         return f"{100 * value:.2f} %"
     if isinstance(value, float):
         return f"{value:.3g}"
-    return value
+    return value if value is None or _number(value) or isinstance(value, str) else str(value)
 
 
 def _histogram_svg(value):
     """Inline SVG bars of the FA histogram (bin_edges, counts), FA 0 to 1 from left to right."""
     counts = value.get("counts") or []
-    if not counts or max(counts) == 0:
+    if not isinstance(counts, list) or not all(_number(c) and c >= 0 for c in counts) or not any(counts):
         return ""
     width, height, bar = 200, 40, 200 / len(counts)
     top = max(counts) ** 0.5  # square-root scale, so the few white-matter voxels still show
@@ -240,15 +254,30 @@ def viewer_labels():
     )
 
 
-def _qc_items(result):
-    if not result:
-        return []
+# The maps the viewer needs; without all of them the page says the maps are missing.
+VIEWER_MAPS = ("fa", "color_fa", "mask")
+QC_FLAGS = ("pass", "warn", "fail")
+
+
+def _stored_dict(result, field):
+    """A JSON field of a stored result as a dict ({} when there is no result or it holds something else):
+    results written by earlier versions, or damaged, must still show."""
+    value = getattr(result, field, None)
+    return value if isinstance(value, dict) else {}
+
+
+def _qc_items(qc):
     items = []
-    for name, item in result.qc.get("items", {}).items():
+    stored = qc.get("items")
+    for name, item in (stored if isinstance(stored, dict) else {}).items():
+        if not isinstance(item, dict):
+            continue
         value = item.get("value")
+        flag = item.get("flag")
         items.append(
             {
-                **item,
+                "flag": flag if flag in QC_FLAGS else "",
+                "message": str(item.get("message") or ""),
                 "name": QC_NAMES.get(name, name.replace("_", " ").capitalize()),
                 "value": _histogram_svg(value)
                 if name == "fa_histogram" and isinstance(value, dict)

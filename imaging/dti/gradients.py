@@ -20,12 +20,14 @@ from .errors import DiffusionInputError
 
 __all__ = [
     "B0_THRESHOLD",
+    "MAX_BVAL",
     "UNIT_TOLERANCE",
     "MIN_DIRECTIONS",
     "read_bvals",
     "read_bvecs",
     "parse_bvals",
     "parse_bvecs",
+    "check_bvals",
     "clean_bvecs",
     "count_directions",
     "shells",
@@ -36,6 +38,10 @@ __all__ = [
 B0_THRESHOLD = 50.0
 UNIT_TOLERANCE = 0.05
 MIN_DIRECTIONS = 6
+# The largest b-value accepted (s/mm^2). Clinical DTI uses b of about 700-1,500 and research
+# DTI/DKI protocols b <= ~3,000-5,000 s/mm^2; 10,000 leaves room for high-b research protocols,
+# while anything above it is not a diffusion weighting a scanner produces (a wrong or damaged file).
+MAX_BVAL = 10_000.0
 # b-vectors whose length is within this of 1 are used exactly as given (so the
 # design matrix is bit-identical to dipy's); longer/shorter ones that pass the
 # validation tolerance are rescaled to unit length.
@@ -88,22 +94,45 @@ def _parse_rows(text, field):
     return rows
 
 
-def parse_bvals(text: str) -> np.ndarray:
+def parse_bvals(text: str, max_bval: float = MAX_BVAL, source: str = "the b-value file") -> np.ndarray:
     """Parse the text of a .bval file into an ``(N,)`` float64 array (s/mm^2).
 
-    Values may be on one line (FSL) or one per line.
+    Values may be on one line (FSL) or one per line; each must pass :func:`check_bvals`.
     """
     rows = _parse_rows(text, "bval")
     vals = np.array([v for row in rows for v in row], dtype=np.float64)
     if vals.size == 0:
-        raise DiffusionInputError("bval", "the b-value file is empty.")
-    if not np.all(np.isfinite(vals)):
-        raise DiffusionInputError("bval", "the b-value file contains NaN or infinite values.")
-    if np.any(vals < 0):
-        raise DiffusionInputError(
-            "bval", "the b-value file contains negative b-values; b-values are in s/mm\u00b2 and are >= 0."
-        )
+        raise DiffusionInputError("bval", f"{source} is empty.")
+    check_bvals(vals, max_bval, source)
     return vals
+
+
+def check_bvals(bvals, max_bval: float = MAX_BVAL, source: str = "the b-value file") -> None:
+    """Raise unless every b-value is a finite number from 0 to ``max_bval`` s/mm^2.
+
+    ``source`` names the input in the message (e.g. ``"the b-value file 'dwi.bval'"``).
+    """
+    bvals = np.asarray(bvals, dtype=np.float64)
+    if not np.all(np.isfinite(bvals)):
+        k = int(np.flatnonzero(~np.isfinite(bvals))[0])
+        raise DiffusionInputError(
+            "bval", f"{source} contains NaN or infinite values (volume {k}). Upload the .bval file of this series."
+        )
+    if np.any(bvals < 0):
+        k = int(np.flatnonzero(bvals < 0)[0])
+        raise DiffusionInputError(
+            "bval",
+            f"{source} contains a negative b-value ({bvals[k]:g} for volume {k}); "
+            "b-values are in s/mm\u00b2 and are >= 0.",
+        )
+    if np.any(bvals > max_bval):
+        k = int(np.argmax(bvals))
+        raise DiffusionInputError(
+            "bval",
+            f"{source} gives b = {bvals[k]:g} s/mm\u00b2 for volume {k}; clinical and research diffusion "
+            f"protocols stay below {max_bval:,.0f} s/mm\u00b2. Check that this is the .bval file of the "
+            "series (in s/mm\u00b2), as written by the DICOM converter.",
+        )
 
 
 def parse_bvecs(text: str, n_volumes: int | None = None) -> np.ndarray:
@@ -139,9 +168,10 @@ def parse_bvecs(text: str, n_volumes: int | None = None) -> np.ndarray:
     )
 
 
-def read_bvals(path) -> np.ndarray:
-    """Read a .bval text file: ``(N,)`` float64 b-values in s/mm^2."""
-    return parse_bvals(_read_text(path, "bval"))
+def read_bvals(path, max_bval: float = MAX_BVAL) -> np.ndarray:
+    """Read a .bval text file: ``(N,)`` float64 b-values in s/mm^2 (0 to ``max_bval``)."""
+    source = f"the b-value file {os.path.basename(str(path))!r}"
+    return parse_bvals(_read_text(path, "bval"), max_bval, source)
 
 
 def read_bvecs(path, n_volumes: int | None = None) -> np.ndarray:
@@ -224,6 +254,7 @@ def validate_gradients(
     b0_threshold: float = B0_THRESHOLD,
     unit_tolerance: float = UNIT_TOLERANCE,
     min_directions: int = MIN_DIRECTIONS,
+    max_bval: float = MAX_BVAL,
 ) -> dict:
     """Check b-values/b-vectors for a tensor fit; raise on the first problem.
 
@@ -242,6 +273,8 @@ def validate_gradients(
         Zero (or NaN) vectors are allowed for b0 volumes.
     min_directions : int
         Minimum number of distinct non-collinear directions (6 for a tensor).
+    max_bval : float
+        Largest accepted b-value (s/mm^2); see :data:`MAX_BVAL`.
 
     Returns
     -------
@@ -277,10 +310,7 @@ def validate_gradients(
             "file that belongs to this series (one direction "
             "per volume).",
         )
-    if not np.all(np.isfinite(bvals)):
-        raise DiffusionInputError("bval", "the b-values contain NaN or infinite values.")
-    if np.any(bvals < 0):
-        raise DiffusionInputError("bval", "the b-values contain negative numbers.")
+    check_bvals(bvals, max_bval, "the b-values")
     b0 = bvals <= b0_threshold
     if not np.any(b0):
         raise DiffusionInputError(

@@ -23,13 +23,22 @@ import hashlib
 import json
 import os
 import struct
+import warnings
 import zlib
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .errors import DiffusionInputError
-from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, read_bvals, read_bvecs, validate_gradients
+from .gradients import (
+    B0_THRESHOLD,
+    MAX_BVAL,
+    MIN_DIRECTIONS,
+    UNIT_TOLERANCE,
+    read_bvals,
+    read_bvecs,
+    validate_gradients,
+)
 
 __all__ = [
     "InputLimits",
@@ -67,12 +76,20 @@ class InputLimits:
     max_data_bytes : int
         Largest size of the data loaded as float32 (X*Y*Z*N*4 bytes), i.e. the
         memory the pipeline needs for the image.
+    max_bval : float
+        Largest b-value in s/mm^2 (see :data:`imaging.dti.gradients.MAX_BVAL`).
+    max_voxel_mm : float
+        Largest voxel edge in mm (header pixdim 1-3).
     """
 
     max_spatial_dim: int = 512
     max_volumes: int = 1000
     max_file_bytes: int = 4 * 1024**3
     max_data_bytes: int = 4 * 1024**3
+    max_bval: float = MAX_BVAL
+    # Diffusion MRI is acquired at about 1-3 mm (neonatal and low-field protocols up to ~5 mm,
+    # thick slices up to ~10 mm); an edge above 20 mm is not a brain scan or a damaged header.
+    max_voxel_mm: float = 20.0
 
 
 @dataclass
@@ -151,12 +168,15 @@ def _load_header(path):
     if lower.endswith(".nii") and is_gz:
         raise DiffusionInputError("dwi", f"{name!r} is gzip-compressed but named .nii; rename it to .nii.gz.")
     try:
-        img = nib.load(str(path))
-        hdr = img.header
-        shape = tuple(int(s) for s in img.shape)
-        dtype = np.dtype(hdr.get_data_dtype())
-        zooms = tuple(float(z) for z in hdr.get_zooms())
-        affine = np.asarray(img.affine, dtype=float)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            img = nib.load(str(path))
+            hdr = img.header
+            shape = tuple(int(s) for s in img.shape)
+            dtype = np.dtype(hdr.get_data_dtype())
+            zooms = tuple(float(z) for z in hdr.get_zooms())
+            affine = np.asarray(img.affine, dtype=float)
+        problem = _header_problem(path, type(hdr)) if isinstance(hdr, nib.Nifti1Header) else None
     except DiffusionInputError:
         raise
     except (EOFError, zlib.error, gzip.BadGzipFile):
@@ -169,7 +189,30 @@ def _load_header(path):
         ) from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI-1/2 image.")
+    warned = [w for w in caught if "nibabel" in str(w.filename)]
+    if problem is None and warned:
+        problem = str(warned[0].message).splitlines()[0][:120]
+    if problem:
+        raise DiffusionInputError(
+            "dwi",
+            f"{name!r} has a damaged NIfTI header ({problem}). Re-export the series from the scanner "
+            "with dcm2niix; images whose header was edited or damaged are not accepted.",
+        )
     return img, hdr, shape, dtype, zooms, affine, is_gz
+
+
+def _header_problem(path, header_class):
+    """The first problem nibabel's own header checks find in the header as stored, or None.
+
+    Loading an image repairs these (a wrong sizeof_hdr, zero or negative voxel sizes, ...) with
+    only a log line, so the stored bytes are checked again without repair.
+    """
+    from nibabel.openers import ImageOpener
+
+    with ImageOpener(str(path)) as fh:
+        block = fh.read(header_class.template_dtype.itemsize)
+    report = header_class.diagnose_binaryblock(block)
+    return report.splitlines()[0] if report else None
 
 
 def _gzip_isize(path) -> int | None:
@@ -182,11 +225,23 @@ def _gzip_isize(path) -> int | None:
         return struct.unpack("<I", fh.read(4))[0]
 
 
+def _check_voxel_sizes(zooms, limits: InputLimits, name: str) -> None:
+    sizes = " x ".join(f"{z:g}" for z in zooms)
+    if not all(np.isfinite(z) and 0 < z <= limits.max_voxel_mm for z in zooms):
+        raise DiffusionInputError(
+            "dwi",
+            f"{name!r} gives voxel sizes of {sizes} mm; each must be a positive number of at most "
+            f"{limits.max_voxel_mm:g} mm. The header is damaged or this is not the diffusion series: "
+            "re-export it from the scanner with dcm2niix.",
+        )
+
+
 def inspect_dwi_header(path, limits: InputLimits | None = None) -> DWIHeaderInfo:
     """Check a 4D diffusion NIfTI from its header only.
 
-    Checks: name/format (.nii or .nii.gz, NIfTI-1/2), readable header, 4D,
-    numeric dtype, finite scaling, positive voxel sizes, the limits in
+    Checks: name/format (.nii or .nii.gz, NIfTI-1/2), readable header that
+    passes nibabel's header checks without repair and without warnings, 4D,
+    numeric dtype, finite scaling, voxel sizes in (0, ``limits.max_voxel_mm``], the limits in
     ``limits``, and that the file is not truncated (file size for .nii, gzip
     trailer length for .nii.gz).
 
@@ -237,8 +292,7 @@ def inspect_dwi_header(path, limits: InputLimits | None = None) -> DWIHeaderInfo
             raise DiffusionInputError("dwi", "the header's intensity scaling (scl_slope/scl_inter) is not finite.")
     if not np.all(np.isfinite(affine)):
         raise DiffusionInputError("dwi", "the header's orientation matrix contains NaN or infinite values.")
-    if any((not np.isfinite(z)) or z <= 0 for z in zooms[:3]):
-        raise DiffusionInputError("dwi", f"the voxel sizes {zooms[:3]} are not positive numbers.")
+    _check_voxel_sizes(zooms[:3], limits, name)
     X, Y, Z, N = shape
     if min(shape) < 1:
         raise DiffusionInputError("dwi", f"the image has an empty dimension {shape}.")
@@ -322,8 +376,9 @@ def validate_inputs(
     DiffusionInputError
         ``field`` is ``"dwi"``, ``"bval"`` or ``"bvec"``.
     """
+    limits = limits or InputLimits()
     info = inspect_dwi_header(dwi_path, limits)
-    bvals = read_bvals(bval_path)
+    bvals = read_bvals(bval_path, limits.max_bval)
     bvecs = read_bvecs(bvec_path, info.n_volumes)
     grad = validate_gradients(
         bvals,
@@ -332,6 +387,7 @@ def validate_inputs(
         b0_threshold=b0_threshold,
         unit_tolerance=unit_tolerance,
         min_directions=min_directions,
+        max_bval=limits.max_bval,
     )
     return InputSummary(header=info, bvals=bvals, bvecs=bvecs, gradients=grad)
 

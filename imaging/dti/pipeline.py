@@ -320,6 +320,7 @@ def process_dwi(
         b0_threshold=settings.b0_threshold,
         unit_tolerance=settings.unit_tolerance,
         min_directions=settings.min_directions,
+        max_bval=settings.limits.max_bval,
     )
     check_finite(data)
     if data.dtype != np.float32:

@@ -1,7 +1,11 @@
 """Quality control items and summary statistics.
 
-Every QC item is ``{"value": ..., "flag": "pass" | "warn", "message": str}``;
-:func:`compute_qc` returns ``{"overall": "pass" | "warn", "items": {...}}``.
+Every QC item is ``{"value": ..., "flag": "pass" | "warn" | "fail", "message": str}``;
+:func:`compute_qc` returns ``{"overall": "pass" | "warn" | "fail", "items": {...}}``: "fail" if any
+item fails, else "warn" if any warns. "warn" asks a radiologist to look; "fail" marks a result that
+cannot be right (an empty brain mask, FA that is not a number somewhere in the mask, a tensor fit
+that leaves most of the signal unexplained), which never counts for a visit unless a radiologist
+marks the scan usable.
 
 SNR method (documented for the report)
 ---------------------------------------
@@ -35,11 +39,14 @@ __all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram", "compute_q
 
 @dataclass(frozen=True)
 class QCThresholds:
-    """Limits beyond which a QC item is flagged "warn"."""
+    """Limits beyond which a QC item is flagged "warn" (``fail_residual``: "fail")."""
 
     min_directions: int = 12
     min_snr: float = 15.0
     max_residual: float = 0.10  # RMS residual / S0
+    # A good tensor fit leaves a few % of S0 (noise at SNR 20-50); half of S0 means the model does
+    # not describe the data at all: wrong b-values or b-vectors, or not diffusion-weighted data.
+    fail_residual: float = 0.50
     max_nonphysical: float = 0.05  # share of mask voxels
     dti_b_range: tuple = (500.0, 1500.0)
     mask_fraction: tuple = (0.05, 0.90)  # share of the field of view
@@ -51,9 +58,9 @@ class QCThresholds:
         return asdict(self)
 
 
-def qc_item(value, ok: bool, message: str) -> dict:
-    """Build one QC item."""
-    return {"value": value, "flag": "pass" if ok else "warn", "message": message}
+def qc_item(value, ok: bool, message: str, *, failed: bool = False) -> dict:
+    """Build one QC item: "fail" if ``failed``, else "pass" if ``ok``, else "warn"."""
+    return {"value": value, "flag": "fail" if failed else "pass" if ok else "warn", "message": message}
 
 
 def estimate_snr(
@@ -217,7 +224,14 @@ def compute_qc(
         {"voxels": nmask, "fraction": round(frac, 4)},
         flo <= frac <= fhi,
         f"brain mask {nmask} voxels ({100 * frac:.1f}% of the field of view)"
-        + ("" if flo <= frac <= fhi else "; check the mask preview, masking may have failed"),
+        + (
+            "; empty \u2013 nothing was measured"
+            if not nmask
+            else ""
+            if flo <= frac <= fhi
+            else "; check the mask preview, masking may have failed"
+        ),
+        failed=not nmask,
     )
 
     if nmask:
@@ -225,13 +239,30 @@ def compute_qc(
         nonphys = float(np.mean(maps.nonphysical[mask]))
         fa_vals = maps.fa[mask]
         hi_fa = float(np.mean(fa_vals > 0.95))
+        fa_not_finite = int(fa_vals.size - np.count_nonzero(np.isfinite(fa_vals)))
     else:
-        res, nonphys, hi_fa = float("nan"), 0.0, 0.0
+        res, nonphys, hi_fa, fa_not_finite = float("nan"), 0.0, 0.0, 0
+    items["fa_finite"] = qc_item(
+        fa_not_finite,
+        not fa_not_finite,
+        f"{fa_not_finite} of {nmask} mask voxels have no finite FA"
+        + ("; the tensor fit failed there and the brain FA cannot be computed" if fa_not_finite else ""),
+        failed=bool(fa_not_finite),
+    )
+    res_failed = not np.isfinite(res) or res > th.fail_residual
     items["fit_residual"] = qc_item(
-        round(res, 5),
+        round(res, 5) if np.isfinite(res) else None,
         bool(res <= th.max_residual),
-        f"mean RMS fit residual {100 * res:.1f}% of S0"
-        + ("" if res <= th.max_residual else "; high \u2013 artefacts, motion or wrong b-vectors"),
+        (f"mean RMS fit residual {100 * res:.1f}% of S0" if np.isfinite(res) else "fit residual not available")
+        + (
+            ""
+            if res <= th.max_residual
+            else f"; above {100 * th.fail_residual:g}% \u2013 the tensor does not describe these data "
+            "(wrong b-values or b-vectors, or not a diffusion series)"
+            if res_failed
+            else "; high \u2013 artefacts, motion or wrong b-vectors"
+        ),
+        failed=res_failed,
     )
     items["nonphysical_eigenvalues"] = qc_item(
         round(nonphys, 5),
@@ -249,7 +280,8 @@ def compute_qc(
         items["motion"] = motion_qc_item(motion, th)
     if extra:
         items.update(extra)
-    overall = "pass" if all(i["flag"] == "pass" for i in items.values()) else "warn"
+    flags = {i["flag"] for i in items.values()}
+    overall = "fail" if "fail" in flags else "warn" if "warn" in flags else "pass"
     return {"overall": overall, "items": items}
 
 

@@ -125,6 +125,7 @@ def disk(settings):
         nifti=nifti,
         truncated_gzip=truncated_gzip,
         gzip_bytes=gzip_bytes,
+        patched_header=patched_header,
         stored=lambda: stored_files(settings),
     )
 
@@ -141,6 +142,19 @@ def truncated_gzip(source, target):
         data = handle.read()
     with open(target, "wb") as handle:
         handle.write(data[: len(data) // 2])
+    return target
+
+
+def patched_header(source, target, offset, fmt, value):
+    """A copy of a .nii.gz with one NIfTI-1 header field overwritten (``struct`` format ``fmt``), as a
+    damaged or hand-edited file would have it."""
+    import struct
+
+    with gzip.open(source, "rb") as handle:
+        raw = bytearray(handle.read())
+    raw[offset : offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    with gzip.open(target, "wb") as handle:
+        handle.write(bytes(raw))
     return target
 
 

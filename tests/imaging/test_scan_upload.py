@@ -148,6 +148,33 @@ def test_dimensions_beyond_the_limit(radiology_api, series, visit, settings, dis
     refused(post(radiology_api, series.payload(visit)), "dwi", "24", disk)
 
 
+def test_b_values_no_scanner_uses_are_refused(radiology_api, series, phantom, visit, disk):
+    bvals = [f"{b:g}" for b in phantom.bvals]
+    bvals[4] = "1e308"
+    absurd = series.write("absurd.bval", " ".join(bvals))
+    response = post(radiology_api, series.payload(visit, bval=absurd))
+    refused(response, "bval", "10,000 s/mm", disk)
+    assert "'absurd.bval'" in response.json()["bval"][0] and "volume 4" in response.json()["bval"][0]
+
+
+def test_a_voxel_size_of_zero_is_refused(radiology_api, series, scan_files, visit, tmp_path, disk):
+    flat = disk.patched_header(scan_files["dwi"], tmp_path / "flat.nii.gz", 80, "<f", 0.0)  # pixdim[1]
+    response = post(radiology_api, series.payload(visit, dwi=flat))
+    refused(response, "dwi", "'flat.nii.gz' has a damaged NIfTI header", disk)
+
+
+def test_a_voxel_larger_than_a_scanner_makes_is_refused(radiology_api, series, scan_files, visit, tmp_path, disk):
+    huge = disk.patched_header(scan_files["dwi"], tmp_path / "huge.nii.gz", 84, "<f", 45.0)  # pixdim[2]
+    refused(post(radiology_api, series.payload(visit, dwi=huge)), "dwi", "'huge.nii.gz' gives voxel sizes", disk)
+
+
+def test_a_wrong_header_size_is_refused(radiology_api, series, scan_files, visit, tmp_path, disk):
+    odd = disk.patched_header(scan_files["dwi"], tmp_path / "odd.nii.gz", 0, "<i", 999)  # sizeof_hdr
+    response = post(radiology_api, series.payload(visit, dwi=odd))
+    refused(response, "dwi", "sizeof_hdr should be 348", disk)
+    assert "'odd.nii.gz'" in response.json()["dwi"][0]
+
+
 def test_file_larger_than_the_limit(radiology_api, series, visit, settings, disk):
     settings.IMAGING_MAX_UPLOAD_BYTES = 10_000
     response = post(radiology_api, series.payload(visit))

@@ -53,3 +53,12 @@ def test_usable_only_counts_only_scans_a_radiologist_marked_usable(course, resea
     rows = exports.read(researcher.get(f"{exports.cohort}?table=long&format=csv&usable_only=on"), "csv")
     values = {r["timepoint"]: float(r["value"]) for r in rows if r["measure"] == "FA white matter"}
     assert values == {"6m": 0.47}  # the baseline scan was never reviewed, so only the follow-up has FA
+
+
+def test_a_scan_whose_qc_failed_counts_only_once_a_radiologist_marks_it_usable(course, as_role, researcher, exports):
+    visit = course.visits[1].visit
+    failed = exports.add_scan_result(visit, 0.52, qc_passed=False)  # newest, not reviewed
+    assert fa_everywhere(as_role, researcher, exports, course.patient, visit) == (0.45,) * 4
+    failed.usable, failed.usable_reason = True, "checked the maps by eye"  # the radiologist's review
+    failed.save(update_fields=["usable", "usable_reason"])
+    assert fa_everywhere(as_role, researcher, exports, course.patient, visit) == (0.52,) * 4
