@@ -279,7 +279,7 @@ def _file_format(request, allowed):
 def _cohort(request):
     form = CohortForm(request.GET)
     if not form.is_valid():
-        raise BadExportRequest(form.errors.get_json_data())
+        raise BadExportRequest({name: list(errors) for name, errors in form.errors.items()})
     return form.cohort_filter()
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from .errors import DiffusionInputError
 from .gradients import B0_THRESHOLD
@@ -41,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _label_names(text):
+    """The --label-names option: a JSON file when it names one, else JSON text."""
+    return Path(text) if text and os.path.isfile(text) else text
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     bar = None
@@ -71,7 +78,7 @@ def main(argv=None) -> int:
             args.out,
             settings,
             labels_path=args.labels,
-            label_names=args.label_names,
+            label_names=_label_names(args.label_names),
             progress=progress,
         )
     except DiffusionInputError as exc:

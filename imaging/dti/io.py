@@ -663,21 +663,21 @@ def parse_label_names(obj) -> dict:
     """Normalise label names to ``{int: str}``.
 
     Accepts a dict (int or numeric-string keys), a list of ``[code, name]``
-    pairs, a JSON string of either, or a path to a JSON file.
+    pairs, a JSON string of either, or a path (``os.PathLike``) to a JSON file.
+    A plain string is always JSON text, never opened as a file: it may come from a person.
     """
     if obj is None:
         return {}
     if isinstance(obj, (str, os.PathLike)):
-        text = str(obj)
         try:
-            if os.path.isfile(text):
-                with open(text, encoding="utf-8") as fh:
+            if isinstance(obj, os.PathLike):
+                with open(obj, encoding="utf-8") as fh:
                     obj = json.load(fh)
             else:
-                obj = json.loads(text)
+                obj = json.loads(obj)
         except (OSError, ValueError):
             raise DiffusionInputError(
-                "label_names", 'the label names are not valid JSON; give an object like {"1": "CST left"}.'
+                "label_names", 'the label names are not valid JSON; give an object like {"1": "cst-l"}.'
             ) from None
     items = obj.items() if isinstance(obj, dict) else obj
     out = {}
@@ -686,7 +686,7 @@ def parse_label_names(obj) -> dict:
             out[int(k)] = str(v)
     except (TypeError, ValueError):
         raise DiffusionInputError(
-            "label_names", 'label names must map integer codes to names, e.g. {"1": "CST left"}.'
+            "label_names", 'label names must map label values to region codes, e.g. {"1": "cst-l"}.'
         ) from None
     return out
 

@@ -515,7 +515,7 @@ def run_pipeline(
         Defaults to ``PipelineSettings()`` (standard profile, WLS fit).
     labels_path : str or Path, optional
         Integer label image on the DWI grid, for per-region statistics.
-    label_names : dict, JSON string or JSON file path, optional
+    label_names : dict, JSON string, or a pathlib.Path of a JSON file, optional
         ``{code: name}``.
     progress : callable(stage: str, percent: int), optional
         Called at each stage (and during long stages) with a non-decreasing

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -33,7 +34,7 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
         f["bvec"],
         tmp_path / "out",
         labels_path=f["labels"],
-        label_names=f["label_names"],
+        label_names=Path(f["label_names"]),
         progress=lambda stage, pct: calls.append((stage, pct)),
     )
     # progress: called at each stage, integer, non-decreasing, ends at 100

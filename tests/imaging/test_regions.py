@@ -60,6 +60,21 @@ def test_an_unknown_region_code_is_refused_by_name_with_the_valid_codes(api_as, 
     assert Scan.objects.get(pk=processed_scan.pk).label_names == {}
 
 
+def test_label_names_naming_a_server_file_are_read_as_text_never_opened(api_as, processed_scan, scan_files, tmp_path):
+    on_server = tmp_path / "names.json"
+    on_server.write_text('{"3": "cst-l"}')  # a valid names file the person could only have guessed the path of
+
+    response = api_as(RADIOLOGY).post(
+        f"/api/v1/scans/{processed_scan.pk}/labels/",
+        {"labels": open(scan_files["labels"], "rb"), "names": str(on_server)},
+        format="multipart",
+    )
+
+    assert response.status_code == 400 and "not valid JSON" in response.json()["names"][0]
+    assert str(tmp_path) not in response.json()["names"][0]
+    assert not RoiMeasurement.objects.filter(scan=processed_scan).exists()
+
+
 def test_a_typed_measurement_names_a_region_code(api_as, processed_scan):
     client = api_as(RADIOLOGY)
 

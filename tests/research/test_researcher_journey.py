@@ -5,13 +5,10 @@ long table (CSV)."""
 import csv
 import datetime as dt
 import io
-import uuid
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from imaging.models import DiffusionResult, Scan
 
 pytestmark = [pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -38,28 +35,8 @@ def page(request, chromium):
     return page
 
 
-def fa_result(visit, fa):
-    """A processed scan with its FA, written straight to the database (the pipeline has its own tests)."""
-    scan = Scan.objects.create(
-        visit=visit,
-        acquisition_date=visit.date,
-        dwi="e2e/dwi.nii.gz",
-        bval="e2e/dwi.bval",
-        bvec="e2e/dwi.bvec",
-        dwi_sha256="0" * 64,
-        bval_sha256="0" * 64,
-        bvec_sha256="0" * 64,
-        fingerprint=uuid.uuid4().hex,
-        status="done",
-        usable=True,
-    )
-    DiffusionResult.objects.create(
-        scan=scan, is_current=True, folder="e2e", fa_mean=fa - 0.1, fa_wm_mean=fa, md_mean=0.0008, qc_passed=True
-    )
-
-
 @pytest.fixture
-def cohort(build):
+def cohort(build, exports):
     for study_id, gmfcs, tnc, base_score, follow_score, base_fa, follow_fa in COHORT:
         patient = build.patient(study_id=study_id, mrn=f"MRN-{study_id}", gmfcs_level=gmfcs)
         product = build.product(harvest=build.harvest(patient=patient, date=dt.date(2024, 2, 1)), tnc_count=tnc)
@@ -70,7 +47,7 @@ def cohort(build):
         ):
             visit = build.visit(patient=patient, date=day, kind=kind)
             build.score(visit=visit, value=Decimal(score))
-            fa_result(visit, fa)
+            exports.add_scan_result(visit, fa, usable=True)
 
 
 def images_loaded(page):
