@@ -242,7 +242,20 @@ IMAGING_STAGING_DIR.mkdir(parents=True, exist_ok=True)
 # Key of the per-patient date shift of research exports (defaults to one derived from SECRET_KEY:
 # set it explicitly so that shifted dates stay the same if SECRET_KEY is rotated).
 DEIDENTIFICATION_KEY = os.environ.get("DEIDENTIFICATION_KEY", "")
-IMAGING_STUCK_AFTER_MINUTES = int(os.environ.get("IMAGING_STUCK_AFTER_MINUTES", "60"))
+# Exactly once through crashes: a worker claims a scan's attempt and refreshes its heartbeat every
+# IMAGING_HEARTBEAT_SECONDS while it works; an attempt whose heartbeat is older than
+# IMAGING_STALE_AFTER_SECONDS is lost (its worker died or was cut off) and the sweep, run every
+# IMAGING_SWEEP_SECONDS by beat, queues the scan again. Several missed beats make an attempt stale, so a
+# busy database does not make a live attempt look dead. A scan still queued IMAGING_REQUEUE_AFTER_MINUTES
+# after it was sent (a lost message) is sent again; a second delivery of a claimed scan does nothing.
+IMAGING_HEARTBEAT_SECONDS = float(os.environ.get("IMAGING_HEARTBEAT_SECONDS", "15"))
+IMAGING_STALE_AFTER_SECONDS = float(os.environ.get("IMAGING_STALE_AFTER_SECONDS", "120"))
+IMAGING_SWEEP_SECONDS = float(os.environ.get("IMAGING_SWEEP_SECONDS", "60"))
+IMAGING_REQUEUE_AFTER_MINUTES = float(os.environ.get("IMAGING_REQUEUE_AFTER_MINUTES", "30"))
+# A scan whose attempts are lost this many times (killed for memory or time each run) fails with a message.
+IMAGING_MAX_ATTEMPTS = int(os.environ.get("IMAGING_MAX_ATTEMPTS", "5"))
+# The longest a processing attempt may run (the `full` profile on a large scan takes tens of minutes).
+IMAGING_TASK_TIME_LIMIT_SECONDS = int(os.environ.get("IMAGING_TASK_TIME_LIMIT_MINUTES", "180")) * 60
 # How often an open scan page asks for the scan's status while it is being processed.
 IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
 
@@ -304,6 +317,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
+else:
+    # Redis (and SQS) hand an unacknowledged message to another worker once the visibility timeout
+    # has passed, even while its first worker is still busy with it. Tasks are acknowledged late (after
+    # they finish), so the timeout must exceed the longest task, or a long `full`-profile run would be
+    # delivered twice. Recovery after a worker dies does not wait for it: the sweep requeues a scan
+    # as soon as its heartbeat is stale (minutes).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(
+            os.environ.get("CELERY_VISIBILITY_TIMEOUT_SECONDS", IMAGING_TASK_TIME_LIMIT_SECONDS + 3600)
+        ),
+    }
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_ACKS_LATE = True
@@ -312,7 +336,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BEAT_SCHEDULE = {
-    "requeue-stuck-scans": {"task": "imaging.tasks.requeue_stuck_scans", "schedule": 300.0},
+    "sweep-scans": {"task": "imaging.tasks.sweep_scans", "schedule": IMAGING_SWEEP_SECONDS},
 }
 
 LOGGING = {

@@ -68,6 +68,13 @@ class Scan(ClinicalRecord):
     traceback = models.TextField(blank=True, help_text=_("For administrators."))
     attempts = models.PositiveSmallIntegerField(default=0)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # The processing attempt that owns the scan: a token only its worker knows, that worker, and
+    # the last sign of life from it. Only the owner of the claim may store a result.
+    claim = models.CharField(max_length=32, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the scan was last handed to the broker; empty while it could not be (broker unavailable).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     usable = models.BooleanField(_("usable"), null=True, blank=True)
     usable_reason = models.CharField(_("reason"), max_length=300, blank=True)
@@ -84,7 +91,19 @@ class Scan(ClinicalRecord):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("uploaded by")
     )
 
-    history = HistoricalRecords(excluded_fields=["stage", "progress", "traceback", "status_changed_at", "affine"])
+    history = HistoricalRecords(
+        excluded_fields=[
+            "stage",
+            "progress",
+            "traceback",
+            "status_changed_at",
+            "affine",
+            "claim",
+            "claimed_by",
+            "heartbeat_at",
+            "dispatched_at",
+        ]
+    )
 
     class Meta:
         verbose_name = _("diffusion scan")
@@ -122,10 +141,14 @@ class Scan(ClinicalRecord):
 
 
 class ScanStatusEvent(models.Model):
-    """One step of a scan's processing: queued, running, done or failed, when and on which worker."""
+    """One step of a scan's processing: queued, running, done or failed, or an attempt lost (its
+    worker died or stopped answering), when and on which worker."""
+
+    LOST = "lost"
+    STATUSES = [*Scan.Status.choices, (LOST, _("Attempt lost"))]
 
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="status_events")
-    status = models.CharField(max_length=16, choices=Scan.Status.choices)
+    status = models.CharField(max_length=16, choices=STATUSES)
     at = models.DateTimeField(auto_now_add=True)
     worker = models.CharField(max_length=200, blank=True)
     detail = models.CharField(max_length=500, blank=True)

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from imaging import claims
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -29,7 +30,7 @@ from imaging.dti.io import (
     validate_inputs,
 )
 from imaging.dti.roi import region_stats
-from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, ScanStatusEvent, scan_folder
+from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, scan_folder
 from registry import services as registry_services
 
 log = logging.getLogger(__name__)
@@ -222,40 +223,58 @@ def scan_register(
                 for name in stored:
                     default_storage.delete(name)
                 raise
-            ScanStatusEvent.objects.create(
-                scan=scan,
-                status=Scan.Status.QUEUED,
-                detail=_("uploaded by %(user)s") % {"user": actor} if actor else "",
+            claims.record_event(
+                scan.pk, Scan.Status.QUEUED, detail=_("uploaded by %(user)s") % {"user": actor} if actor else ""
             )
-            transaction.on_commit(lambda: enqueue(scan.pk))
+            transaction.on_commit(lambda: dispatch(scan.pk, first=True))
     return scan, True
 
 
-def enqueue(scan_id):
+def dispatch(scan_id, first=False):
+    """Hand the scan to the broker for a worker. A broker that does not answer loses nothing: the
+    scan stays queued, unsent, and the sweep sends it once the broker is back. Returns whether it was sent."""
+    from kombu.exceptions import KombuError
+
     from imaging.tasks import process_scan
 
-    process_scan.delay(scan_id)
-
-
-def _set_status(scan_id, status, worker="", detail="", **fields):
-    now = timezone.now()
-    Scan.objects.filter(pk=scan_id).update(status=status, status_changed_at=now, **fields)
-    ScanStatusEvent.objects.create(scan_id=scan_id, status=status, worker=worker, detail=detail[:500])
+    try:
+        process_scan.delay(scan_id)
+    except (KombuError, OSError) as error:
+        log.warning("scan %s not sent to the workers, the sweep will send it: %s", scan_id, error)
+        if first:
+            claims.record_event(
+                scan_id,
+                Scan.Status.QUEUED,
+                detail=_("waiting for the processing queue, which did not answer; it is sent when it is back"),
+            )
+        return False
+    Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(dispatched_at=timezone.now())
+    return True
 
 
 class ProgressRecorder:
-    """Stores the pipeline's stage and percent on the scan, at most every half second."""
+    """Stores the pipeline's stage and percent on the scan (at most every half second) with the
+    attempt's heartbeat; stops the attempt (ClaimLost) once another attempt owns the scan."""
 
-    def __init__(self, scan_id, clock=timezone.now):
-        self.scan_id = scan_id
+    def __init__(self, attempt, heartbeat=None, clock=timezone.now):
+        self.attempt = attempt
+        self.heartbeat = heartbeat
         self.clock = clock
         self.last = None
         self.stage = None
 
     def __call__(self, stage, percent):
+        if self.heartbeat is not None and self.heartbeat.lost.is_set():
+            raise claims.ClaimLost(self.attempt)
         now = self.clock()
         if stage != self.stage or self.last is None or (now - self.last).total_seconds() >= 0.5 or percent >= 100:
-            Scan.objects.filter(pk=self.scan_id).update(stage=stage, progress=min(int(percent), 99))
+            try:
+                alive = claims.beat(self.attempt, stage=stage, progress=min(int(percent), 99))
+            except claims.DATABASE_ERRORS as error:  # progress is not worth failing the attempt for
+                log.warning("scan %s: progress not recorded (%s)", self.attempt.scan_id, error)
+                return
+            if not alive:
+                raise claims.ClaimLost(self.attempt)
             self.stage, self.last = stage, now
 
 
@@ -279,68 +298,87 @@ def local_inputs(scan):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def scan_process(scan_id, worker=""):
-    """Run the pipeline on a scan and store its result atomically (the previous one is kept).
-
-    Input errors fail the scan with a message for people. Other errors are raised to the
-    caller (the task retries transient ones) after recording the traceback.
-    """
-    scan = Scan.objects.select_related("visit__patient").get(pk=scan_id)
-    _set_status(
-        scan_id,
-        Scan.Status.RUNNING,
-        worker,
-        stage="start",
-        progress=0,
-        error="",
-        traceback="",
-        attempts=scan.attempts + 1,
-    )
-    result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
+def _end(attempt, status, detail="", **fields):
+    """End an attempt that failed; if it no longer owns the scan, the owner's state stands."""
     try:
-        with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
-            out_dir = folder / "out"
-            pipeline_settings = PipelineSettings(
-                profile=scan.profile, fit_method=scan.fit_method, limits=input_limits(), n_threads=1
-            )
-            outcome = run_pipeline(
-                dwi_path,
-                bval_path,
-                bvec_path,
-                out_dir,
-                pipeline_settings,
-                labels_path=labels_path,
-                label_names=scan.label_names or None,
-                progress=ProgressRecorder(scan_id),
-            )
-            files = {}
-            for name, path in {
-                **outcome.maps,
-                **{f"preview_{k}": v for k, v in outcome.previews.items()},
-                "results": outcome.results_json,
-            }.items():
-                with open(path, "rb") as handle:
-                    files[name] = default_storage.save(
-                        f"{result_folder}/{Path(path).name}", File(handle, name=Path(path).name)
-                    )
-        _store_result(scan, outcome, files, result_folder, worker)
+        claims.release(attempt, status, detail, **fields)
+    except claims.ClaimLost:
+        log.warning(
+            "scan %s: attempt %s on %s ended after losing its claim", attempt.scan_id, attempt.number, attempt.worker
+        )
+
+
+def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
+    """Claim the scan, run the pipeline and store its result atomically (the previous one is kept).
+
+    Does nothing when another attempt is alive or the scan needs no processing. Input errors fail the
+    scan with a message for people. A transient error (database, broker, network) is raised for the
+    task to retry, the scan queued again (failed when `final`); other errors fail the scan and are
+    raised after recording the traceback. `heartbeat`: refresh the claim from a thread (not needed
+    when the task runs in the caller's process).
+    """
+    attempt = claims.claim(scan_id, worker)
+    if attempt is None:
+        log.info("scan %s: nothing to do on %s (processed, or its attempt is alive)", scan_id, worker)
+        return None
+    scan = Scan.objects.select_related("visit__patient").get(pk=scan_id)
+    result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
+    written = []
+    try:
+        with claims.Heartbeat(attempt) if heartbeat else nullcontext() as beating:
+            with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
+                out_dir = folder / "out"
+                pipeline_settings = PipelineSettings(
+                    profile=scan.profile, fit_method=scan.fit_method, limits=input_limits(), n_threads=1
+                )
+                outcome = run_pipeline(
+                    dwi_path,
+                    bval_path,
+                    bvec_path,
+                    out_dir,
+                    pipeline_settings,
+                    labels_path=labels_path,
+                    label_names=scan.label_names or None,
+                    progress=ProgressRecorder(attempt, beating),
+                )
+                files = {}
+                for name, path in {
+                    **outcome.maps,
+                    **{f"preview_{k}": v for k, v in outcome.previews.items()},
+                    "results": outcome.results_json,
+                }.items():
+                    with open(path, "rb") as handle:
+                        files[name] = default_storage.save(
+                            f"{result_folder}/{Path(path).name}", File(handle, name=Path(path).name)
+                        )
+                    written.append(files[name])
+            _store_result(scan, attempt, outcome, files, result_folder)
+    except claims.ClaimLost:
+        _delete_stored(written)
+        log.warning("scan %s: attempt %s on %s stopped, another attempt owns the scan", scan_id, attempt.number, worker)
+        return None
     except DiffusionInputError as error:
-        _set_status(
-            scan_id,
+        _delete_stored(written)
+        _end(
+            attempt,
             Scan.Status.FAILED,
-            worker,
             detail=error.message,
             error=error.message,
             traceback=traceback.format_exc(),
         )
         return None
-    except TRANSIENT_ERRORS:
+    except TRANSIENT_ERRORS as error:
+        _delete_stored(written)
+        try:
+            _end_transient(attempt, error, final)
+        except TRANSIENT_ERRORS:  # the database is away: the sweep requeues the scan once its heartbeat is stale
+            log.warning("scan %s: attempt %s could not be released", scan_id, attempt.number)
         raise
     except Exception as error:
-        _set_status(
-            scan_id,
+        _delete_stored(written)
+        _end(
+            attempt,
             Scan.Status.FAILED,
-            worker,
             detail=type(error).__name__,
             error=_(
                 "Processing failed unexpectedly; an administrator can see the details. "
@@ -352,8 +390,18 @@ def scan_process(scan_id, worker=""):
     return scan_id
 
 
+def _delete_stored(names):
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not delete %s after a failed attempt", name)
+
+
 @transaction.atomic
-def _store_result(scan, outcome, files, folder, worker):
+def _store_result(scan, attempt, outcome, files, folder):
+    """Store the attempt's result, if the attempt still owns the scan (else ClaimLost, nothing stored)."""
+    claims.release(attempt, Scan.Status.DONE, stage="done", progress=100)
     summary = outcome.summary or {}
     DiffusionResult.objects.filter(scan=scan, is_current=True).update(is_current=False)
     result = DiffusionResult.objects.create(
@@ -372,68 +420,68 @@ def _store_result(scan, outcome, files, folder, worker):
     )
     if scan.labels:
         _replace_regions(scan, result, outcome.rois, None)
-    _set_status(scan.pk, Scan.Status.DONE, worker, stage="done", progress=100)
     return result
 
 
-def scan_mark_retrying(scan_id, worker, error, final=False):
+def _end_transient(attempt, error, final):
     """A transient failure: queued again while the task retries; failed once retries run out."""
     if final:
-        _set_status(
-            scan_id,
+        _end(
+            attempt,
             Scan.Status.FAILED,
-            worker,
             detail=type(error).__name__,
             error=_("Processing failed repeatedly (%(error)s); reprocess the scan later or contact the registry team.")
             % {"error": type(error).__name__},
             traceback=traceback.format_exc(),
         )
     else:
-        _set_status(
-            scan_id,
+        _end(
+            attempt,
             Scan.Status.QUEUED,
-            worker,
             detail=_("retrying after %(error)s") % {"error": type(error).__name__},
             error="",
+            dispatched_at=timezone.now(),
         )
 
 
-def scans_requeue_stuck(older_than):
-    """Requeue scans left queued or running past `older_than` (a timedelta): a lost worker or message."""
-    limit = timezone.now() - older_than
-    stuck = list(
-        Scan.objects.filter(
-            status__in=[Scan.Status.QUEUED, Scan.Status.RUNNING], status_changed_at__lt=limit
-        ).values_list("pk", flat=True)
-    )
-    for scan_id in stuck:
-        _set_status(
-            scan_id,
-            Scan.Status.QUEUED,
-            detail=_("requeued: no progress for %(minutes)d minutes") % {"minutes": older_than.total_seconds() // 60},
-        )
-        enqueue(scan_id)
-    return stuck
+def scans_sweep():
+    """Queue again the scans whose attempt was lost and send every queued scan the broker may not
+    hold (never sent, or sent long ago). Returns the ids of the scans whose attempt was lost."""
+    requeued, to_send = claims.sweep()
+    for scan_id in to_send:
+        dispatch(scan_id)
+    return requeued
 
 
 def scan_reprocess(scan, actor, profile=None, fit_method=None):
-    """Queue the scan again, maybe with other parameters; the earlier results stay, not current."""
-    if scan.status in (Scan.Status.QUEUED, Scan.Status.RUNNING):
-        raise registry_services.RecordBusy(_("The scan is already being processed."))
-    fields = {}
-    if profile:
-        fields["profile"] = profile
-    if fit_method:
-        fields["fit_method"] = fit_method
-    scan = registry_services.record_update(scan, actor, scan.version, **fields) if fields else scan
-    _set_status(
-        scan.pk,
-        Scan.Status.QUEUED,
-        detail=_("reprocessing requested by %(user)s") % {"user": actor},
-        progress=0,
-        stage="",
-    )
-    transaction.on_commit(lambda: enqueue(scan.pk))
+    """Queue the scan again, maybe with other parameters; the earlier results stay, not current.
+
+    Accepted once: of simultaneous requests, the conditional update lets one through and the others
+    are refused (RecordBusy) because the scan is queued by then.
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        accepted = Scan.objects.filter(pk=scan.pk, status__in=[Scan.Status.DONE, Scan.Status.FAILED]).update(
+            status=Scan.Status.QUEUED,
+            status_changed_at=now,
+            claim="",
+            progress=0,
+            stage="",
+            attempts=0,
+            dispatched_at=None,
+        )
+        if not accepted:
+            raise registry_services.RecordBusy(_("The scan is already being processed."))
+        fields = {}
+        if profile:
+            fields["profile"] = profile
+        if fit_method:
+            fields["fit_method"] = fit_method
+        scan = registry_services.record_update(scan, actor, scan.version, **fields) if fields else scan
+        claims.record_event(
+            scan.pk, Scan.Status.QUEUED, detail=_("reprocessing requested by %(user)s") % {"user": actor}
+        )
+    transaction.on_commit(lambda: dispatch(scan.pk, first=True))
     return scan
 
 

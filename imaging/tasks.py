@@ -1,6 +1,4 @@
-"""Celery tasks: process a scan (thin wrapper over the services), requeue stuck scans."""
-
-import datetime as dt
+"""Celery tasks: process a scan (thin wrapper over the services), sweep for lost attempts."""
 
 from celery import shared_task
 from celery.signals import worker_init
@@ -17,25 +15,31 @@ def preload_pipeline(**kwargs):
     preload()
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=3,
+    time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS,
+)
 def process_scan(self, scan_id):
-    """Compute the scan's maps, QC and summary; a rerun replaces the current result atomically.
+    """Claim the scan and compute its maps, QC and summary; a rerun replaces the current result atomically.
 
-    Retries only transient errors (database, broker, network); a bad input fails the scan
-    with a message for people at once.
+    A delivery for a scan another attempt is working on does nothing (exactly once). Retries only
+    transient errors (database, broker, network); a bad input fails the scan with a message at once.
     """
-    worker = self.request.hostname or ""
+    final = self.request.retries >= self.max_retries
     try:
-        return services.scan_process(scan_id, worker=worker)
+        return services.scan_process(
+            scan_id, worker=self.request.hostname or "", heartbeat=not self.request.is_eager, final=final
+        )
     except services.TRANSIENT_ERRORS as error:
-        final = self.request.retries >= self.max_retries
-        services.scan_mark_retrying(scan_id, worker, error, final=final)
         if final:
             raise
         raise self.retry(exc=error, countdown=min(60, 5 * 2**self.request.retries)) from error
 
 
 @shared_task
-def requeue_stuck_scans():
-    """Scans queued or running past the timeout go back on the queue (a worker died, a message was lost)."""
-    return services.scans_requeue_stuck(dt.timedelta(minutes=settings.IMAGING_STUCK_AFTER_MINUTES))
+def sweep_scans():
+    """Scans whose attempt was lost (stale heartbeat) go back on the queue; unsent scans are sent."""
+    return services.scans_sweep()

@@ -60,7 +60,7 @@ def scan_files(phantom, phantom_regions, tmp_path):
 def upload_scan(build, make_user, scan_files, monkeypatch):
     """upload_scan(visit=None, uploader=None): the phantom's files registered as a scan of a visit, as
     an upload does; nothing is put on a queue (tests run the worker's code themselves)."""
-    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+    monkeypatch.setattr("imaging.services.dispatch", lambda scan_id, first=False: None)
 
     def upload(visit=None, uploader=None):
         with (

@@ -18,7 +18,7 @@ def region(code):
     "role,allowed", [("hematology", 403), ("radiology", 202), ("research", 403), ("registry-admin", 202)]
 )
 def test_who_may_upload(api_as, series, build, role, allowed, monkeypatch):
-    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+    monkeypatch.setattr("imaging.services.dispatch", lambda scan_id, first=False: None)
     response = api_as(role).post("/api/v1/scans/", series.payload(build.visit()), format="multipart")
     assert response.status_code == allowed
     assert Scan.objects.count() == (1 if allowed == 202 else 0)
@@ -52,7 +52,7 @@ def test_every_role_reads_scans(api_as, processed_scan, role):
     "role,allowed", [("hematology", 403), ("research", 403), ("radiology", None), ("registry-admin", None)]
 )
 def test_who_may_review_and_reprocess(api_as, processed_scan, action, payload, role, allowed, monkeypatch):
-    monkeypatch.setattr("imaging.services.enqueue", lambda scan_id: None)
+    monkeypatch.setattr("imaging.services.dispatch", lambda scan_id, first=False: None)
     response = api_as(role).post(f"/api/v1/scans/{processed_scan.pk}/{action}/", payload, format="json")
     scan = Scan.objects.get(pk=processed_scan.pk)
     if allowed == 403:

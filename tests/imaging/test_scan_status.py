@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import translation
 
-from imaging import services
+from imaging import claims, services
 from imaging.dti.pipeline import _PLANS
 from imaging.models import Scan
 from imaging.views import STAGE_LABELS
@@ -27,8 +27,8 @@ def queued_scan(upload_scan):
 
 def fitting(scan):
     """The scan as a worker leaves it while it fits the tensor."""
-    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.RUNNING)
-    services.ProgressRecorder(scan.pk)("fit", 40)
+    attempt = claims.claim(scan.pk, "test-worker")
+    services.ProgressRecorder(attempt)("fit", 40)
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

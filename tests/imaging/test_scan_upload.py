@@ -35,7 +35,7 @@ def refused(response, field, words, disk):
 
 def test_a_good_series_is_queued(radiology_api, series, visit, django_capture_on_commit_callbacks, monkeypatch):
     queued = []
-    monkeypatch.setattr("imaging.services.enqueue", queued.append)
+    monkeypatch.setattr("imaging.services.dispatch", lambda scan_id, first=False: queued.append(scan_id))
     with django_capture_on_commit_callbacks(execute=True):
         response = post(radiology_api, series.payload(visit))
     assert response.status_code == 202, response.content
@@ -55,7 +55,7 @@ def test_the_same_series_twice_is_one_scan(
     radiology_api, series, visit, django_capture_on_commit_callbacks, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr("imaging.services.enqueue", queued.append)
+    monkeypatch.setattr("imaging.services.dispatch", lambda scan_id, first=False: queued.append(scan_id))
     with django_capture_on_commit_callbacks(execute=True):
         first = post(radiology_api, series.payload(visit))
         second = post(radiology_api, series.payload(visit))

@@ -9,7 +9,7 @@ from celery.contrib.testing.worker import start_worker
 
 from config.celery import app
 from imaging.models import DiffusionResult, Scan
-from imaging.services import scans_requeue_stuck
+from imaging.services import scans_sweep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -114,15 +114,17 @@ def test_a_scan_that_breaks_in_the_worker_fails_with_a_message(worker, radiology
     assert body["summary"] is not None
 
 
-def test_stuck_scans_are_requeued_and_processed(worker, radiology_api, series, build):
+def test_a_lost_attempt_is_requeued_and_processed(worker, radiology_api, series, build):
     visit = build.visit()
     scan_id = radiology_api.post("/api/v1/scans/", series.payload(visit), format="multipart").json()["id"]
     wait_for(radiology_api, scan_id)
-    # A worker died mid-run: the scan says running, long ago.
-    Scan.objects.filter(pk=scan_id).update(status="running", status_changed_at="2020-01-01T00:00Z")
-    import datetime as dt
-
-    assert scans_requeue_stuck(dt.timedelta(minutes=60)) == [scan_id]
+    # A worker died mid-run: the scan says running, its last heartbeat long ago.
+    Scan.objects.filter(pk=scan_id).update(
+        status="running", claim="c0ffee", claimed_by="gone@host", heartbeat_at="2020-01-01T00:00Z"
+    )
+    assert scans_sweep() == [scan_id]
     body = wait_for(radiology_api, scan_id)
     assert body["status"] == "done"
-    assert "requeued" in " ".join(event["detail"] for event in body["status_history"])
+    lost = [event for event in body["status_history"] if event["status"] == "lost"]
+    assert len(lost) == 1 and "attempt lost on gone@host" in lost[0]["detail"]
+    assert DiffusionResult.objects.filter(scan_id=scan_id).count() == 2
