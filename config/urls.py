@@ -10,6 +10,7 @@ from registry.api.urls import router as api_router
 from research.urls import api_urlpatterns as research_api_urls
 
 api_router.registry.extend(imaging_router.registry)
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
