@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from imaging import storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -108,8 +108,7 @@ def _fingerprint(*hashes):
 
 
 def _store(scan_id, path, name):
-    with open(path, "rb") as handle:
-        return default_storage.save(f"{scan_folder(scan_id)}/input/{name}", File(handle, name=name))
+    return storage.put(f"{scan_folder(scan_id)}/input/{name}", path).name
 
 
 def _check_nifti_series(dwi_path, bval_path, bvec_path):
@@ -297,6 +296,8 @@ def scan_process(scan_id, worker=""):
         attempts=scan.attempts + 1,
     )
     result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
+    # Every file is written whole under its name and checked; unless the result is stored, all go again.
+    written = storage.AttemptFiles(result_folder)
     try:
         with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
             out_dir = folder / "out"
@@ -313,18 +314,15 @@ def scan_process(scan_id, worker=""):
                 label_names=scan.label_names or None,
                 progress=ProgressRecorder(scan_id),
             )
-            files = {}
             for name, path in {
                 **outcome.maps,
                 **{f"preview_{k}": v for k, v in outcome.previews.items()},
                 "results": outcome.results_json,
             }.items():
-                with open(path, "rb") as handle:
-                    files[name] = default_storage.save(
-                        f"{result_folder}/{Path(path).name}", File(handle, name=Path(path).name)
-                    )
-        _store_result(scan, outcome, files, result_folder, worker)
-    except DiffusionInputError as error:
+                written.put(name, path)
+        _store_result(scan, outcome, written.files, result_folder, worker, written.checksums)
+        written.keep()
+    except (DiffusionInputError, storage.StoredFileError) as error:
         _set_status(
             scan_id,
             Scan.Status.FAILED,
@@ -349,11 +347,13 @@ def scan_process(scan_id, worker=""):
             traceback=traceback.format_exc(),
         )
         raise
+    finally:
+        written.close()
     return scan_id
 
 
 @transaction.atomic
-def _store_result(scan, outcome, files, folder, worker):
+def _store_result(scan, outcome, files, folder, worker, checksums=None):
     summary = outcome.summary or {}
     DiffusionResult.objects.filter(scan=scan, is_current=True).update(is_current=False)
     result = DiffusionResult.objects.create(
@@ -361,6 +361,7 @@ def _store_result(scan, outcome, files, folder, worker):
         is_current=True,
         folder=folder,
         files=files,
+        checksums=checksums or {},
         qc=outcome.qc,
         summary=summary,
         provenance=outcome.provenance,
@@ -476,8 +477,10 @@ def labels_apply(scan, actor, labels_upload, names):
         result = scan.current_result
         try:
             stats = _region_stats(result, labels, label_names, folder) if result else None
-        except OSError:
-            missing = _("The scan's maps are missing from storage; reprocess the scan, then upload the labels again.")
+        except (OSError, storage.StoredFileError):
+            missing = _(
+                "The scan's maps are missing from storage or damaged; reprocess the scan, then upload the labels again."
+            )
             raise ValidationError({"labels": [missing]}) from None
         if stats is not None and not stats:
             raise ValidationError(
@@ -488,10 +491,10 @@ def labels_apply(scan, actor, labels_upload, names):
                 }
             )
         with transaction.atomic():
-            with open(path, "rb") as handle:
-                stored = default_storage.save(
-                    f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}", File(handle, name="labels" + suffix)
-                )
+            try:
+                stored = storage.put(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}", path).name
+            except storage.StoredFileError as error:
+                raise ValidationError({"labels": [error.message]}) from None
             Scan.objects.filter(pk=scan.pk).update(
                 labels=stored, label_names={str(k): v for k, v in label_names.items()}
             )
@@ -505,7 +508,11 @@ def _region_stats(result, labels, label_names, folder):
     maps = {}
     for key in ("fa", "md", "mask"):
         target = folder / f"{key}.nii.gz"
-        with default_storage.open(result.files[key], "rb") as src, open(target, "wb") as dst:
+        found, verified = storage.open_verified(result, key)
+        if verified is None:  # measuring on a damaged map would give wrong numbers
+            storage.log_problem(found, result, "refused for measuring regions")
+            raise storage.StoredFileError(found.status)
+        with verified as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
         maps[key] = nib.load(str(target)).get_fdata(dtype="float32")
     stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names)
