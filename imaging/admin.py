@@ -53,6 +53,7 @@ class DiffusionResultAdmin(admin.ModelAdmin):
         "created_at",
         "folder",
         "files",
+        "checksums",
         "qc",
         "summary",
         "provenance",

@@ -1,7 +1,7 @@
 """Diffusion imaging: scans, their processing by Celery workers, FA results and regions."""
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -17,6 +17,13 @@ class ImagingConfig(AppConfig):
 
         provide_visit_measures(visit_imaging)
         post_migrate.connect(self.grant_roles, sender=self)
+        # However a scan or a result is deleted (admin, queryset, cascade), its stored files go
+        # once the deletion is committed.
+        from imaging import storage
+        from imaging.models import DiffusionResult, Scan
+
+        post_delete.connect(storage.scan_files_deleted, sender=Scan, dispatch_uid="imaging-scan-files")
+        post_delete.connect(storage.result_files_deleted, sender=DiffusionResult, dispatch_uid="imaging-result-files")
 
     def grant_roles(self, using, **kwargs):
         from registry.roles import EVERY_ACTION, HEMATOLOGY, RADIOLOGY, RESEARCH, codenames, grant_role_permissions

@@ -169,6 +169,12 @@ class DiffusionResult(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     folder = models.CharField(max_length=255, help_text=_("Storage folder of the maps and previews."))
     files = models.JSONField(default=dict, help_text=_("Map or preview name -> storage path."))
+    # Written with the files (imaging.storage): a file whose bytes no longer hash to this is damaged.
+    checksums = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("Map or preview name -> sha256 of the stored file, checked before it is served or exported."),
+    )
     qc = models.JSONField(default=dict)
     summary = models.JSONField(default=dict)
     provenance = models.JSONField(default=dict)

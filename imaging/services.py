@@ -13,13 +13,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from imaging import claims
+from imaging import claims, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -109,8 +108,7 @@ def _fingerprint(*hashes):
 
 
 def _store(scan_id, path, name):
-    with open(path, "rb") as handle:
-        return default_storage.save(f"{scan_folder(scan_id)}/input/{name}", File(handle, name=name))
+    return storage.put(f"{scan_folder(scan_id)}/input/{name}", path).name
 
 
 def _check_nifti_series(dwi_path, bval_path, bvec_path):
@@ -315,7 +313,8 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
     scan with a message for people. A transient error (database, broker, network) is raised for the
     task to retry, the scan queued again (failed when `final`); other errors fail the scan and are
     raised after recording the traceback. `heartbeat`: refresh the claim from a thread (not needed
-    when the task runs in the caller's process).
+    when the task runs in the caller's process). Whatever ends an attempt without storing its
+    result, the files it wrote are deleted.
     """
     attempt = claims.claim(scan_id, worker)
     if attempt is None:
@@ -323,7 +322,8 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
         return None
     scan = Scan.objects.select_related("visit__patient").get(pk=scan_id)
     result_folder = f"{scan_folder(scan_id)}/results/{timezone.now():%Y%m%dT%H%M%S%f}"
-    written = []
+    # Every file is written whole under its name and checked; unless the result is stored, all go again.
+    written = storage.AttemptFiles(result_folder)
     try:
         with claims.Heartbeat(attempt) if heartbeat else nullcontext() as beating:
             with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
@@ -341,24 +341,18 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
                     label_names=scan.label_names or None,
                     progress=ProgressRecorder(attempt, beating),
                 )
-                files = {}
                 for name, path in {
                     **outcome.maps,
                     **{f"preview_{k}": v for k, v in outcome.previews.items()},
                     "results": outcome.results_json,
                 }.items():
-                    with open(path, "rb") as handle:
-                        files[name] = default_storage.save(
-                            f"{result_folder}/{Path(path).name}", File(handle, name=Path(path).name)
-                        )
-                    written.append(files[name])
-            _store_result(scan, attempt, outcome, files, result_folder)
+                    written.put(name, path)
+            _store_result(scan, attempt, outcome, written.files, result_folder, written.checksums)
+            written.keep()
     except claims.ClaimLost:
-        _delete_stored(written)
         log.warning("scan %s: attempt %s on %s stopped, another attempt owns the scan", scan_id, attempt.number, worker)
         return None
-    except DiffusionInputError as error:
-        _delete_stored(written)
+    except (DiffusionInputError, storage.StoredFileError) as error:
         _end(
             attempt,
             Scan.Status.FAILED,
@@ -368,14 +362,12 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
         )
         return None
     except TRANSIENT_ERRORS as error:
-        _delete_stored(written)
         try:
             _end_transient(attempt, error, final)
         except TRANSIENT_ERRORS:  # the database is away: the sweep requeues the scan once its heartbeat is stale
             log.warning("scan %s: attempt %s could not be released", scan_id, attempt.number)
         raise
     except Exception as error:
-        _delete_stored(written)
         _end(
             attempt,
             Scan.Status.FAILED,
@@ -387,19 +379,13 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
             traceback=traceback.format_exc(),
         )
         raise
+    finally:
+        written.close()
     return scan_id
 
 
-def _delete_stored(names):
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:
-            log.warning("could not delete %s after a failed attempt", name)
-
-
 @transaction.atomic
-def _store_result(scan, attempt, outcome, files, folder):
+def _store_result(scan, attempt, outcome, files, folder, checksums=None):
     """Store the attempt's result, if the attempt still owns the scan (else ClaimLost, nothing stored)."""
     claims.release(attempt, Scan.Status.DONE, stage="done", progress=100)
     summary = outcome.summary or {}
@@ -409,6 +395,7 @@ def _store_result(scan, attempt, outcome, files, folder):
         is_current=True,
         folder=folder,
         files=files,
+        checksums=checksums or {},
         qc=outcome.qc,
         summary=summary,
         provenance=outcome.provenance,
@@ -524,8 +511,10 @@ def labels_apply(scan, actor, labels_upload, names):
         result = scan.current_result
         try:
             stats = _region_stats(result, labels, label_names, folder) if result else None
-        except OSError:
-            missing = _("The scan's maps are missing from storage; reprocess the scan, then upload the labels again.")
+        except (OSError, storage.StoredFileError):
+            missing = _(
+                "The scan's maps are missing from storage or damaged; reprocess the scan, then upload the labels again."
+            )
             raise ValidationError({"labels": [missing]}) from None
         if stats is not None and not stats:
             raise ValidationError(
@@ -536,10 +525,10 @@ def labels_apply(scan, actor, labels_upload, names):
                 }
             )
         with transaction.atomic():
-            with open(path, "rb") as handle:
-                stored = default_storage.save(
-                    f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}", File(handle, name="labels" + suffix)
-                )
+            try:
+                stored = storage.put(f"{scan_folder(scan.pk)}/labels/{sha[:12]}{suffix}", path).name
+            except storage.StoredFileError as error:
+                raise ValidationError({"labels": [error.message]}) from None
             Scan.objects.filter(pk=scan.pk).update(
                 labels=stored, label_names={str(k): v for k, v in label_names.items()}
             )
@@ -553,7 +542,11 @@ def _region_stats(result, labels, label_names, folder):
     maps = {}
     for key in ("fa", "md", "mask"):
         target = folder / f"{key}.nii.gz"
-        with default_storage.open(result.files[key], "rb") as src, open(target, "wb") as dst:
+        found, verified = storage.open_verified(result, key)
+        if verified is None:  # measuring on a damaged map would give wrong numbers
+            storage.log_problem(found, result, "refused for measuring regions")
+            raise storage.StoredFileError(found.status)
+        with verified as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
         maps[key] = nib.load(str(target)).get_fdata(dtype="float32")
     stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names)

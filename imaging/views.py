@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import forms, services
-from imaging.models import Region, RoiMeasurement, Scan
+from imaging import forms, services, storage
+from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 from imaging.selectors import counts_for_visit
 from registry import audit
 from registry import services as registry_services
@@ -92,6 +92,10 @@ def scan_detail(request, pk):
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
     result = scan.current_result
     qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
+    # Every file of the current result is hashed and compared with its record (about 1 ms per MB):
+    # a missing or damaged one is named here and neither linked nor shown.
+    file_problems = storage.result_problems(result) if files else []
+    files = {name: path for name, path in files.items() if name not in {found.key for found in file_problems}}
     return render(
         request,
         "imaging/scan_detail.html",
@@ -99,6 +103,7 @@ def scan_detail(request, pk):
             "scan": scan,
             "result": result,
             "files": files,
+            "file_problems": file_problems,
             "viewer_ready": all(isinstance(files.get(name), str) and files[name] for name in VIEWER_MAPS),
             "qc_excludes": result is not None
             and qc.get("overall") == "fail"
@@ -376,14 +381,80 @@ def scan_reprocess(request, pk):
 @login_or_token_required
 def media(request, path):
     """A stored file (scan input, map, preview), for staff who may view scans with identifiers;
-    API clients download the links the API gives them with their token."""
+    API clients download the links the API gives them with their token.
+
+    A map, preview or results file of a result is served only when its bytes hash to the sha256
+    recorded with the result; otherwise the answer says it is missing (404) or damaged (410).
+    """
     require(request, "imaging.view_scan")
-    if ".." in path.split("/") or not path.startswith("scans/") or not default_storage.exists(path):
+    parts = path.split("/")
+    if ".." in parts or not path.startswith("scans/") or len(parts) < 3:
+        raise Http404(_("No such file."))
+    if not Scan.objects.filter(pk=_int(parts[1])).exists():  # files of a deleted scan are never served
+        raise Http404(_("No such file."))
+    if parts[2] == "results":
+        return _serve_result_file(request, path, int(parts[1]))
+    if not default_storage.exists(path):
         raise Http404(_("No such file."))
     try:
         handle = default_storage.open(path, "rb")
     except OSError:  # a folder, or removed meanwhile
         raise Http404(_("No such file.")) from None
+    return _file_response(request, path, handle)
+
+
+def _int(text):
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _serve_result_file(request, path, scan_id):
+    """A file of one of the scan's results, checked against its sha256 before a byte is sent."""
+    for result in DiffusionResult.objects.filter(scan_id=scan_id):
+        files = result.files if isinstance(result.files, dict) else {}
+        key = next((key for key, name in files.items() if name == path), None)
+        if key is not None:
+            break
+    else:
+        raise Http404(_("No such file."))  # no result names it (left by a failed attempt)
+    found, handle = storage.open_verified(result, key)
+    if handle is None:
+        storage.log_problem(found, result, f"refused to {request.user}")
+        return stored_file_problem(request, scan_id, found)
+    return _file_response(request, path, handle)
+
+
+FILE_PROBLEMS = {
+    storage.MISSING: (
+        404,
+        _lazy("The %(file)s of scan %(scan)s is missing from storage. Reprocess the scan to make it again."),
+    ),
+    storage.DAMAGED: (
+        410,
+        _lazy(
+            "The %(file)s of scan %(scan)s is damaged: its content is no longer what was stored, so it is not "
+            "served. Reprocess the scan to make it again."
+        ),
+    ),
+    storage.UNREADABLE: (
+        503,
+        _lazy("The %(file)s of scan %(scan)s cannot be read from storage just now; try again in a few minutes."),
+    ),
+}
+
+
+def stored_file_problem(request, scan_id, found):
+    """The answer for a stored file that is not served: JSON for API clients, a page for people."""
+    code, text = FILE_PROBLEMS[found.status]
+    message = text % {"file": found.label, "scan": scan_id}
+    if request.headers.get("Authorization") or "html" not in request.headers.get("Accept", ""):
+        response = JsonResponse({"detail": message}, status=code)
+    else:
+        response = render(request, "imaging/file_problem.html", {"message": message, "scan_id": scan_id}, status=code)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _file_response(request, path, handle):
     record_file_access(request, path)
     content_type, encoding = mimetypes.guess_type(path)
     if encoding == "gzip":

@@ -7,7 +7,6 @@ the migrations applied. The manifest is written last: a folder without it is not
 """
 
 import datetime as dt
-import hashlib
 import json
 import posixpath
 import tomllib
@@ -68,14 +67,16 @@ def stored_paths(storage=default_storage, folder=""):
 
 
 def copy_with_sha256(source, target):
-    """Copies one open binary file to another; returns (size, sha256 hex)."""
-    digest, size = hashlib.sha256(), 0
-    while chunk := source.read(CHUNK):
-        digest.update(chunk)
+    """Copies one open binary file to another; returns (size, sha256 hex). The hash is the registry's
+    one hasher (imaging.dti.io.Sha256Reader), as for uploads and stored maps."""
+    from imaging.dti.io import Sha256Reader
+
+    reader, size = Sha256Reader(source), 0
+    for chunk in reader.chunks(CHUNK):
         size += len(chunk)
         if target is not None:
             target.write(chunk)
-    return size, digest.hexdigest()
+    return size, reader.hexdigest()
 
 
 def file_sha256(path):

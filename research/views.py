@@ -2,6 +2,7 @@
 and the streamed de-identified exports (every one logged)."""
 
 import datetime as dt
+import logging
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -9,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
 from registry import quantities
@@ -19,6 +21,7 @@ from research import analysis, exports, plots
 from research.cohort import CohortForm, courses, iter_courses, measure_names
 from research.models import ExportLog
 
+logger = logging.getLogger(__name__)
 VIEW_COHORT = "research.view_cohort"
 EXPORT = "research.export_data"
 
@@ -347,14 +350,34 @@ def export_dictionary(request):
 @export_view
 def export_bids(request):
     """The imaging derivatives of the cohort (FA, MD, AD, RD, colour FA, mask) as a BIDS
-    derivatives zip, with JSON sidecars carrying the provenance."""
+    derivatives zip, with JSON sidecars carrying the provenance.
+
+    Every map is checked against the sha256 stored with it before the first byte is sent: if any is
+    missing or damaged, nothing is exported and the answer (409) names the sessions at fault."""
     from imaging.dti import PIPELINE_VERSION
     from research.bids import iter_bids_zip
-    from research.derivatives import bids_entries
+    from research.derivatives import bids_entries, damaged_entries
 
     cohort = _cohort(request)
-    log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip", filters=cohort.as_dict())
     entries, participants = bids_entries(cohort, rules())
+    faults = damaged_entries(entries)
+    if faults:
+        logger.warning(
+            "BIDS export for %s refused: maps missing or damaged in %s",
+            request.user,
+            "; ".join(f"{fault['subject']} {fault['session']} ({', '.join(fault['problems'])})" for fault in faults),
+        )
+        message = ngettext(
+            "Nothing was exported: maps of %(count)d session are missing or damaged in storage. The registry "
+            "team can reprocess its scan; export again once it is done, or leave that patient out with the "
+            "cohort filters.",
+            "Nothing was exported: maps of %(count)d sessions are missing or damaged in storage. The "
+            "registry team can reprocess those scans; export again once they are done, or leave those "
+            "patients out with the cohort filters.",
+            len(faults),
+        ) % {"count": len(faults)}
+        return JsonResponse({"detail": message, "sessions": faults}, status=409)
+    log = ExportLog.objects.create(user=request.user, kind="bids", file_format="zip", filters=cohort.as_dict())
     counter = exports.Counter(entries)
     chunks = iter_bids_zip(
         counter,

@@ -73,6 +73,7 @@ class ScanSerializer(RecordSerializer):
     summary = serializers.SerializerMethodField()
     rois = RoiSerializer(many=True, read_only=True)
     maps = serializers.SerializerMethodField()
+    maps_sha256 = serializers.SerializerMethodField()
     status_history = StatusEventSerializer(source="status_events", many=True, read_only=True)
 
     class Meta:
@@ -96,6 +97,7 @@ class ScanSerializer(RecordSerializer):
             "summary",
             "rois",
             "maps",
+            "maps_sha256",
             "dwi_sha256",
             "bval_sha256",
             "bvec_sha256",
@@ -137,6 +139,13 @@ class ScanSerializer(RecordSerializer):
             return {}
         request = self.context.get("request")
         return {name: media_url(request, path) for name, path in result.files.items()}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_maps_sha256(self, scan):
+        """The sha256 of each file of `maps` as it was stored: the link answers 410 rather than serve
+        other bytes, and a download can be checked against it."""
+        result = self._result(scan)
+        return dict(result.checksums) if result and isinstance(result.checksums, dict) else {}
 
 
 class ResearchRoiSerializer(ResearchSerializer):

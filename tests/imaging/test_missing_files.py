@@ -28,3 +28,15 @@ def test_labels_over_maps_missing_from_storage_ask_for_reprocessing(api_as, proc
     assert response.status_code == 400
     [message] = response.json()["labels"]
     assert "reprocess" in message and "/" not in message
+
+
+def test_a_map_missing_from_storage_answers_404_with_the_reason(client, make_user, processed_scan):
+    client.force_login(make_user(RADIOLOGY))
+    fa = processed_scan.current_result.files["fa"]
+    default_storage.delete(fa)
+
+    response = client.get(f"/media/{fa}")
+
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert f"FA map of scan {processed_scan.pk} is missing" in detail and "/" not in detail

@@ -78,3 +78,31 @@ def test_scans_live_in_the_bucket_from_upload_to_download(
     response = client.get(f"/media/{result.files['fa']}")
     assert response.status_code == 200 and b"".join(response.streaming_content)[:2] == b"\x1f\x8b"
     assert client.get(f"/media/{scan.dwi.name[:-3]}missing.gz").status_code == 404
+
+
+def test_in_the_bucket_maps_have_their_sha256_are_checked_and_go_with_their_scan(
+    bucket, upload_scan, make_user, client, django_capture_on_commit_callbacks
+):
+    import hashlib
+    import os
+
+    scan = upload_scan()
+    services.scan_process(scan.pk, worker="test")
+    result = Scan.objects.get(pk=scan.pk).current_result
+    assert set(result.checksums) == set(result.files)
+    for key, name in result.files.items():  # one put each, no temporary object left
+        body = bucket.get_object(Bucket=BUCKET, Key=name)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == result.checksums[key], key
+    assert not [key for key in keys(bucket) if key.endswith(".part")]
+
+    client.force_login(make_user("radiology", "s3-reader"))
+    bucket.put_object(Bucket=BUCKET, Key=result.files["fa"], Body=os.urandom(2000))
+    assert client.get(f"/media/{result.files['fa']}").status_code == 410
+    bucket.delete_object(Bucket=BUCKET, Key=result.files["mask"])
+    assert client.get(f"/media/{result.files['mask']}").status_code == 404
+    assert client.get(f"/media/{result.files['md']}").status_code == 200
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        Scan.objects.get(pk=scan.pk).delete()
+        assert scan.dwi.name in keys(bucket)  # nothing goes before the commit
+    assert callbacks and not [key for key in keys(bucket) if key.startswith(f"scans/{scan.pk}/")]

@@ -80,3 +80,20 @@ def test_a_failed_qc_says_the_scan_does_not_count_unless_marked_usable(client, m
     scan.save()
     page = client.get(f"/imaging/scans/{scan.pk}/").content.decode()
     assert "does not count for its visit unless a radiologist" not in page
+
+
+def test_maps_missing_from_storage_are_named_on_the_scan_page(client, make_user, build):
+    scan = stored_scan(build.visit(), [32, 32, 20, 22], files={**GOOD_FILES, "preview_fa": "scans/x/fa_axial.png"})
+    client.force_login(make_user(RADIOLOGY))
+    page = client.get(f"/imaging/scans/{scan.pk}/").content.decode()
+    for label in ("FA map", "Colour FA map", "Brain mask", "FA preview"):
+        assert f"<strong>{label}</strong>: missing" in page
+    assert "scans/x/" not in page  # neither linked nor shown
+
+
+@pytest.mark.parametrize("checksums", ["text", ["not", "a", "mapping"], {"fa": 42}])
+def test_odd_checksums_do_not_break_the_scan_page(client, make_user, build, checksums):
+    scan = stored_scan(build.visit(), [32, 32, 20, 22], files=GOOD_FILES)
+    DiffusionResult.objects.filter(scan=scan).update(checksums=checksums)
+    client.force_login(make_user(RADIOLOGY))
+    assert client.get(f"/imaging/scans/{scan.pk}/").status_code == 200
