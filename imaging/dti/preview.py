@@ -122,6 +122,7 @@ def _montage_figure(volume_ras, mask_ras, *, n_slices, ncols, dpi, words, title,
     cax = fig.add_axes(cbar_box)
     cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
     cb.set_label(cbar_label, color="white")
+    cb.set_ticks(np.linspace(0, 1, 6))  # 0.0, 0.2, … 1.0: one decimal says each exactly
     cb.ax.yaxis.set_major_formatter(ticker.FuncFormatter(words.tick))
     cb.ax.tick_params(colors="white")
     return fig

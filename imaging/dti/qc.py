@@ -286,9 +286,7 @@ def compute_qc(
         {"voxels": nmask, "fraction": round(frac, 4)},
         flo <= frac <= fhi,
         [
-            note(
-                _("brain mask {voxels} voxels ({percent:.1f}% of the field of view)"), voxels=nmask, percent=100 * frac
-            ),
+            note(_("brain mask {voxels} voxels ({fraction:.1%} of the field of view)"), voxels=nmask, fraction=frac),
             not nmask and note(_("empty – nothing was measured")),
             nmask and not flo <= frac <= fhi and note(_("check the mask preview, masking may have failed")),
         ],
@@ -317,17 +315,17 @@ def compute_qc(
         round(res, 5) if np.isfinite(res) else None,
         bool(res <= th.max_residual),
         [
-            note(_("mean RMS fit residual {percent:.1f}% of S0"), percent=100 * res)
+            note(_("mean RMS fit residual {residual:.1%} of S0"), residual=res)
             if np.isfinite(res)
             else note(_("fit residual not available")),
             res_failed
             and np.isfinite(res)
             and note(
                 _(
-                    "above {limit:g}% – the tensor does not describe these data "
+                    "above {limit:.0%} – the tensor does not describe these data "
                     "(wrong b-values or b-vectors, or not a diffusion series)"
                 ),
-                limit=100 * th.fail_residual,
+                limit=th.fail_residual,
             ),
             not res_failed and res > th.max_residual and note(_("high – artefacts, motion or wrong b-vectors")),
         ],
@@ -337,7 +335,7 @@ def compute_qc(
         round(nonphys, 5),
         nonphys <= th.max_nonphysical,
         [
-            note(_("{percent:.2f}% of mask voxels had a negative eigenvalue"), percent=100 * nonphys),
+            note(_("{fraction:.2%} of mask voxels had a negative eigenvalue"), fraction=nonphys),
             nonphys > th.max_nonphysical and note(_("high – check noise, masking and b-vector orientation")),
         ],
     )
@@ -345,7 +343,7 @@ def compute_qc(
         fa_histogram(maps.fa, mask),
         hi_fa <= th.max_fa_above_095,
         [
-            note(_("{percent:.2f}% of mask voxels have FA > 0.95"), percent=100 * hi_fa),
+            note(_("{fraction:.2%} of mask voxels have FA > 0.95"), fraction=hi_fa),
             hi_fa > th.max_fa_above_095 and note(_("suspicious (noise/artefacts)")),
         ],
     )

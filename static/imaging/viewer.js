@@ -222,12 +222,12 @@ function buildControls(div, labels, uid) {
   const toolbar = el("div", { class: "dwi-viewer__toolbar", role: "toolbar" }, [
     el("fieldset", { class: "dwi-viewer__overlay" }, [
       el("legend", { text: labels.overlay }),
-      el("label", {}, [faRadio, ` ${labels.fa}`]),
+      el("label", {}, [faRadio, labels.fa]),
       " ",
-      el("label", {}, [colorRadio, ` ${labels.colorFa}`]),
+      el("label", {}, [colorRadio, labels.colorFa]),
     ]),
-    el("label", { class: "dwi-viewer__opacity" }, [`${labels.opacity} `, opacity]),
-    el("label", { class: "dwi-viewer__threshold" }, [`${labels.threshold} `, threshold, " ", thresholdValue]),
+    el("label", { class: "dwi-viewer__opacity" }, [labels.opacity, opacity]),
+    el("label", { class: "dwi-viewer__threshold" }, [labels.threshold, threshold, thresholdValue]),
     el("span", { class: "dwi-viewer__views", role: "group", "aria-label": labels.view }, viewButtons.flatMap((b) => [b, " "])),
   ]);
   toolbar.style.display = "flex";
