@@ -108,6 +108,7 @@ def _scan_page(request, scan, review_form=None, status=200):
             "result": result,
             "files": files,
             "previews": _previews(files),
+            "wm_threshold": _wm_threshold(result),
             "viewer_ready": all(isinstance(files.get(name), str) and files[name] for name in VIEWER_MAPS),
             "qc_excludes": result is not None
             and qc.get("overall") == "fail"
@@ -207,6 +208,12 @@ def viewer_labels():
             "mask": _("brain mask"),
         }
     )
+
+
+def _wm_threshold(result):
+    """The FA above which the result counted a voxel as white matter (0.2 unless it says otherwise)."""
+    threshold = _stored_dict(result, "summary").get("wm_fa_threshold")
+    return threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else 0.2
 
 
 def _previews(files):

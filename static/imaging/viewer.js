@@ -243,9 +243,16 @@ function buildControls(div, labels, uid) {
   stage.style.position = "relative";
   stage.style.width = "100%";
   stage.style.height = div.dataset.height || "480px";
+  // FA's colour scale, drawn here rather than by NiiVue so that its numbers are the page's (0,5 in
+  // Spanish); the part below the threshold is greyed.
+  const hidden = el("span", { class: "dwi-viewer__colorbar-hidden" });
+  const colorbar = el("div", { class: "dwi-viewer__colorbar", "data-field": "colorbar", "aria-hidden": "true" }, [
+    el("span", { class: "dwi-viewer__colorbar-ramp" }, [hidden]),
+    el("span", { class: "dwi-viewer__colorbar-ticks" }),
+  ]);
   const readout = el("p", { class: "dwi-viewer__readout", "aria-live": "polite", "data-field": "fa-value" });
   const message = el("p", { class: "dwi-viewer__message", role: "status", text: labels.loading });
-  return { toolbar, faRadio, colorRadio, opacity, threshold, thresholdValue, viewButtons, canvas, stage, readout, message };
+  return { toolbar, faRadio, colorRadio, opacity, threshold, thresholdValue, viewButtons, canvas, stage, colorbar, hidden, readout, message };
 }
 
 function showError(div, ui, error) {
@@ -259,6 +266,7 @@ function showError(div, ui, error) {
   ui.message.hidden = false;
   ui.toolbar.hidden = true;
   ui.stage.hidden = true;
+  ui.colorbar.hidden = true;
   ui.readout.hidden = true;
 }
 
@@ -274,7 +282,7 @@ async function initViewer(div, uid) {
   div.dataset.state = "loading";
   div.replaceChildren();
   const ui = buildControls(div, labels, uid);
-  div.append(ui.toolbar, ui.stage, ui.readout, ui.message);
+  div.append(ui.toolbar, ui.stage, ui.colorbar, ui.readout, ui.message);
 
   if (!hasWebGL2()) {
     showError(div, ui, new ViewerError(labels.noWebgl));
@@ -294,7 +302,7 @@ async function initViewer(div, uid) {
       backColor: [0, 0, 0, 1],
       crosshairColor: [0.2, 0.8, 1, 0.9],
       crosshairWidth: 0.3, // in voxels: a thin line that leaves the voxel under it visible
-      isColorbar: true,
+      isColorbar: false, // FA's scale is ui.colorbar
       dragAndDropEnabled: false,
       loadingText: "",
       logLevel: "warn",
@@ -333,15 +341,18 @@ async function initViewer(div, uid) {
       const value = Number(ui.threshold.value);
       const shown = applyThreshold(fa, faValues, colorFa, colorAlpha, value);
       ui.thresholdValue.textContent = formatThreshold.format(value);
+      ui.hidden.style.width = `${value * 100}%`;
       div.dataset.faThreshold = String(value);
       div.dataset.shownVoxels = String(shown);
     };
+    const formatTick = new Intl.NumberFormat(language, { maximumFractionDigits: 2 });
+    ui.colorbar.lastChild.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((tick) => el("span", { text: formatTick.format(tick) })));
     thresholdOverlay();
 
     const state = { overlay: "fa" };
     const applyOverlay = () => {
       const value = Number(ui.opacity.value);
-      fa.colorbarVisible = state.overlay === "fa";
+      ui.colorbar.hidden = state.overlay !== "fa";
       nv.setOpacity(1, state.overlay === "fa" ? value : 0);
       nv.setOpacity(2, state.overlay === "color-fa" ? value : 0);
       div.dataset.overlay = state.overlay;

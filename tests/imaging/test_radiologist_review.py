@@ -210,6 +210,8 @@ def test_the_fa_threshold_hides_fa_below_it(open_page, processed_scan):
     assert page.get_attribute(VIEWER, "data-fa-threshold") == "0.6"
     assert shown_voxels(page) == int(((fa >= 0.6) & mask).sum())
     assert page.evaluate("window.dwiViewers[0].volumes[1].cal_min") == pytest.approx(0.6)
+    # The colour scale under the image greys the FA values now hidden.
+    assert page.locator(f"{VIEWER} .dwi-viewer__colorbar-hidden").evaluate("e => e.style.width") == "60%"
     at_high = warm_pixels(page)
     assert 0 < at_high < at_default, (at_high, at_default)
 
@@ -278,5 +280,18 @@ def test_the_qc_table_and_previews_speak_spanish_with_spanish_numbers(open_page,
         src = page.get_attribute(f"figure[data-preview={kind}] img", "src")
         assert src == f"/media/{files[f'preview_{kind}_es']}"
         assert stored(files[f"preview_{kind}_es"]) != stored(files[f"preview_{kind}"])
-    # The summary's numbers too.
-    assert f"{processed_scan.current_result.fa_wm_mean:.3f}".replace(".", ",") in page.inner_text("section.card dl")
+    # The summary's words and numbers too.
+    summary = page.inner_text("section.card dl")
+    assert "FA, sustancia blanca (FA > 0,2, media)" in summary
+    assert f"{processed_scan.current_result.fa_wm_mean:.3f}".replace(".", ",") in summary
+    # And the viewer's: its threshold, its colour scale and its readout.
+    page.wait_for_function("sel => document.querySelector(sel)?.dataset.state === 'ready'", arg=VIEWER)
+    assert page.inner_text(f"{VIEWER} output[data-field=fa-threshold]") == "0,20"
+    assert page.locator(f"{VIEWER} .dwi-viewer__colorbar-ticks span").all_inner_texts() == [
+        "0",
+        "0,25",
+        "0,5",
+        "0,75",
+        "1",
+    ]
+    assert re.fullmatch(r"FA \d,\d{3} en el vóxel \d+, \d+, \d+", page.inner_text(f"{VIEWER} [data-field=fa-value]"))
