@@ -15,8 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from imaging import claims, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
@@ -28,6 +29,7 @@ from imaging.dti.io import (
     stream_dwi,
     validate_inputs,
 )
+from imaging.dti.preview import PreviewWords
 from imaging.dti.roi import region_stats
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, scan_folder
 from registry import services as registry_services
@@ -47,24 +49,71 @@ def input_limits():
     )
 
 
-def _field_error(error, named=None):
-    """A pipeline input error as a ValidationError on the upload's field.
+def preview_languages():
+    """The previews' words in each language of the interface besides English (the pipeline's own),
+    so that a page shows the figure drawn in its language."""
+    languages = []
+    for code, _name in settings.LANGUAGES:
+        if code.startswith("en"):
+            continue
+        with translation.override(code):
+            languages.append(
+                (
+                    code,
+                    PreviewWords(
+                        fa_title=_("FA"),
+                        color_fa_title=_("Colour FA"),
+                        fa_bar=_("FA"),
+                        brightness_bar=_("FA (brightness)"),
+                        # Translators: the patient's left and right, one letter each, drawn on the images.
+                        left=pgettext("image side", "L"),
+                        right=pgettext("image side", "R"),
+                        x_axis=_("L-R (x)"),
+                        y_axis=_("A-P (y)"),
+                        z_axis=_("S-I (z)"),
+                        decimal=formats.get_format("DECIMAL_SEPARATOR", code),
+                    ),
+                )
+            )
+    return tuple(languages)
+
+
+# The upload field each input of the pipeline comes from.
+UPLOAD_FIELDS = {"dwi": "dwi", "bval": "bval", "bvec": "bvec", "labels": "labels", "label_names": "names"}
+
+
+def _field_error(error, named=None, sent=None, field=None):
+    """A pipeline input error as a ValidationError on the upload's field, speaking of the person's file.
 
     `named`: {staged file name: the name of the file the person sent}, so that the message names
-    their file ('scan.txt'), not the name it was staged under ('dwi.nii').
+    their file ('scan.txt'), not the name it was staged under ('dwi.nii'). `sent`: the name of the
+    file at fault as the person sent it, put before a message that does not name it yet. `field`:
+    the field to answer on when it is not the error's own (a DICOM zip's converted series).
     """
-    field = {"dwi": "dwi", "bval": "bval", "bvec": "bvec", "labels": "labels", "label_names": "names"}.get(
-        error.field, error.field
-    )
     message = error.message
-    for staged, sent in (named or {}).items():
-        message = message.replace(f"'{staged}'", f"'{sent}'")
-    return ValidationError({field: [message]})
+    for staged, name in (named or {}).items():
+        message = message.replace(f"'{staged}'", name)
+    if sent and sent not in message:
+        if message[:1].isupper() and message[1:2].islower():  # "The zip…" reads "'x.zip': the zip…"
+            message = message[0].lower() + message[1:]
+        message = _("%(file)s: %(problem)s") % {"file": sent, "problem": message}
+    return ValidationError({field or UPLOAD_FIELDS.get(error.field, error.field): [message]})
 
 
 def _sent_name(upload):
-    """The base name of an uploaded file as the person's computer called it (never a folder)."""
-    return Path((upload.name or "").replace("\\", "/")).name or "?"
+    """The base name of an uploaded file as the person's computer called it (never a folder), quoted."""
+    return "'%s'" % (Path((getattr(upload, "name", "") or "").replace("\\", "/")).name or "?")
+
+
+def _refuse_empty(**uploads):
+    """Refuse every empty file among `uploads` ({field: upload or None}), naming it."""
+    empty = {
+        field: [_("%(file)s is empty (0 bytes); upload the file again.") % {"file": _sent_name(upload)}]
+        for field, upload in uploads.items()
+        if upload is not None and not upload.size
+    }
+    if empty:
+        raise ValidationError(empty)
 
 
 @contextmanager
@@ -150,6 +199,7 @@ def scan_register(
                 {name: [_("This file is required (or upload a DICOM zip instead).")] for name in missing}
             )
 
+    _refuse_empty(dwi=dwi, bval=bval, bvec=bvec, dicom_zip=dicom_zip)
     with staging_folder() as folder:
         try:
             if dicom_zip is not None:
@@ -167,10 +217,7 @@ def scan_register(
                 shas = [dwi_sha, bval_sha, bvec_sha]
             summary, dwi_sha = _check_nifti_series(dwi_path, bval_path, bvec_path)
         except DiffusionInputError as error:
-            if dicom_zip is not None and error.field in ("dwi", "bval", "bvec"):
-                raise ValidationError({"dicom_zip": [error.message]}) from None
-            staged = {"dwi.nii": dwi, "dwi.nii.gz": dwi, "dwi.bval": bval, "dwi.bvec": bvec}
-            raise _field_error(error, {name: _sent_name(f) for name, f in staged.items() if f is not None}) from None
+            raise _upload_error(error, dwi=dwi, bval=bval, bvec=bvec, dicom_zip=dicom_zip) from None
 
         fingerprint = _fingerprint(*shas)
         existing = Scan.objects.filter(visit=visit, fingerprint=fingerprint).first()
@@ -226,6 +273,21 @@ def scan_register(
             )
             transaction.on_commit(lambda: dispatch(scan.pk, first=True))
     return scan, True
+
+
+def _upload_error(error, *, dwi, bval, bvec, dicom_zip):
+    """The refusal of an upload, naming the file the person sent (for a DICOM zip: the zip, and
+    "the series converted from it" where the check speaks of the converted image)."""
+    if dicom_zip is not None:
+        zip_name = _sent_name(dicom_zip)
+        converted = _("the series converted from %(file)s") % {"file": zip_name}
+        named = {name: converted for name in ("dwi.nii.gz", "dwi.bval", "dwi.bvec")}
+        return _field_error(error, named, sent=zip_name, field="dicom_zip")
+    uploads = {"dwi": dwi, "bval": bval, "bvec": bvec}
+    staged = {"dwi.nii": dwi, "dwi.nii.gz": dwi, "dwi.bval": bval, "dwi.bvec": bvec}
+    named = {name: _sent_name(upload) for name, upload in staged.items() if upload is not None}
+    at_fault = uploads.get(error.field)
+    return _field_error(error, named, sent=_sent_name(at_fault) if at_fault is not None else None)
 
 
 def dispatch(scan_id, first=False):
@@ -329,7 +391,11 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
             with local_inputs(scan) as (folder, (dwi_path, bval_path, bvec_path, labels_path)):
                 out_dir = folder / "out"
                 pipeline_settings = PipelineSettings(
-                    profile=scan.profile, fit_method=scan.fit_method, limits=input_limits(), n_threads=1
+                    profile=scan.profile,
+                    fit_method=scan.fit_method,
+                    limits=input_limits(),
+                    n_threads=1,
+                    preview_languages=preview_languages(),
                 )
                 outcome = run_pipeline(
                     dwi_path,
@@ -492,6 +558,7 @@ def labels_apply(scan, actor, labels_upload, names):
     otherwise when it is processed. Every later reprocessing measures the regions again.
     Earlier label-mask measurements are replaced; manual ones stay. Returns the measurements.
     """
+    _refuse_empty(labels=labels_upload)
     try:
         label_names = parse_label_names(names) if names else {}
     except DiffusionInputError as error:
@@ -507,7 +574,8 @@ def labels_apply(scan, actor, labels_upload, names):
         try:
             labels = load_labels(path, tuple(scan.shape[:3]), np.asarray(scan.affine) if scan.affine else None)
         except DiffusionInputError as error:
-            raise _field_error(error) from None
+            sent = _sent_name(labels_upload)
+            raise _field_error(error, {path.name: sent}, sent=sent) from None
         result = scan.current_result
         try:
             stats = _region_stats(result, labels, label_names, folder) if result else None

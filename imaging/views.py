@@ -11,13 +11,13 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.safestring import mark_safe
+from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import forms, services, storage
+from imaging import forms, qc_display, services, storage
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 from imaging.selectors import counts_for_visit
 from registry import audit
@@ -32,8 +32,11 @@ def require(request, perm):
         raise PermissionDenied(_("Your role does not allow this."))
 
 
-def add_errors(form, error):
+def add_errors(form, error, renamed=None):
+    """A service's ValidationError on the form: each message on its field (`renamed`: model field to
+    form field), the rest above the form."""
     for field, errors in error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]:
+        field = (renamed or {}).get(field, field)
         form.add_error(field if field in form.fields else None, errors)
 
 
@@ -90,6 +93,11 @@ def scan_detail(request, pk):
     require(request, "imaging.view_scan")
     scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
+    return _scan_page(request, scan)
+
+
+def _scan_page(request, scan, review_form=None, status=200):
+    """The scan page; `review_form` is a refused review, shown with its errors and the choice made."""
     result = scan.current_result
     qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
     # Every file of the current result is hashed and compared with its record (about 1 ms per MB):
@@ -104,6 +112,8 @@ def scan_detail(request, pk):
             "result": result,
             "files": files,
             "file_problems": file_problems,
+            "previews": _previews(files),
+            "wm_threshold": _wm_threshold(result),
             "viewer_ready": all(isinstance(files.get(name), str) and files[name] for name in VIEWER_MAPS),
             "qc_excludes": result is not None
             and qc.get("overall") == "fail"
@@ -113,43 +123,38 @@ def scan_detail(request, pk):
             "rois": scan.rois.select_related("region"),
             "regions": Region.objects.all(),
             "events": scan.status_events.all(),
-            "review_form": forms.ReviewForm(
-                initial={
-                    "usable": "yes" if scan.usable is not False else "no",
-                    "reason": scan.usable_reason,
-                    "version": scan.version,
-                }
-            ),
+            "review_form": review_form or forms.ReviewForm.for_scan(scan),
             "labels_form": forms.LabelsForm(),
             "roi_form": forms.ManualRoiForm(),
-            "qc_items": _qc_items(qc),
+            "qc_items": qc_display.qc_items(qc),
             "viewer_labels": viewer_labels(),
             "live": scan_live_status(scan),
             "poll_ms": settings.IMAGING_STATUS_POLL_MS,
         },
+        status=status,
     )
 
 
 # What the worker reports in Scan.stage (imaging.services.scan_process and the stages of
 # imaging.dti.pipeline), in words for people. A stage missing here shows as UNKNOWN_STAGE.
 STAGE_LABELS = {
-    "start": _lazy("Starting"),
-    "validate": _lazy("Checking the files"),
-    "load": _lazy("Reading the images"),
-    "premask": _lazy("Computing a first brain mask"),
-    "denoise": _lazy("Removing noise"),
-    "gibbs": _lazy("Removing Gibbs ringing"),
-    "motion": _lazy("Correcting motion"),
-    "mask": _lazy("Computing the brain mask"),
-    "fit": _lazy("Fitting the tensor"),
-    "qc": _lazy("Checking quality"),
-    "rois": _lazy("Measuring regions"),
-    "save": _lazy("Saving the maps"),
-    "previews": _lazy("Drawing previews"),
-    "results": _lazy("Storing the results"),
-    "done": _lazy("Finished"),
+    "start": gettext_lazy("Starting"),
+    "validate": gettext_lazy("Checking the files"),
+    "load": gettext_lazy("Reading the images"),
+    "premask": gettext_lazy("Computing a first brain mask"),
+    "denoise": gettext_lazy("Removing noise"),
+    "gibbs": gettext_lazy("Removing Gibbs ringing"),
+    "motion": gettext_lazy("Correcting motion"),
+    "mask": gettext_lazy("Computing the brain mask"),
+    "fit": gettext_lazy("Fitting the tensor"),
+    "qc": gettext_lazy("Checking quality"),
+    "rois": gettext_lazy("Measuring regions"),
+    "save": gettext_lazy("Saving the maps"),
+    "previews": gettext_lazy("Drawing previews"),
+    "results": gettext_lazy("Storing the results"),
+    "done": gettext_lazy("Finished"),
 }
-UNKNOWN_STAGE = _lazy("Processing…")
+UNKNOWN_STAGE = gettext_lazy("Processing…")
 
 
 def scan_live_status(scan):
@@ -174,59 +179,6 @@ def scan_status(request, pk):
     return JsonResponse(scan_live_status(get_object_or_404(Scan, pk=pk)))
 
 
-QC_NAMES = {
-    "b0_count": _lazy("b0 volumes"),
-    "n_directions": _lazy("Diffusion directions"),
-    "b_values": _lazy("b-values"),
-    "snr": _lazy("SNR in the brain mask"),
-    "brain_mask": _lazy("Brain mask"),
-    "fit_residual": _lazy("Mean fit residual"),
-    "nonphysical_eigenvalues": _lazy("Non-physical eigenvalues"),
-    "fa_histogram": _lazy("FA histogram"),
-    "motion": _lazy("Motion"),
-}
-
-
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _qc_value(name, value):
-    """A QC value as a radiologist reads it (a value of an unexpected kind is shown as stored)."""
-    if name == "b_values" and isinstance(value, list):
-        return ", ".join(
-            f"b={shell[0]:g} ×{shell[1]}"
-            for shell in value
-            if isinstance(shell, list) and len(shell) == 2 and all(_number(v) for v in shell)
-        )
-    if name == "brain_mask" and isinstance(value, dict):
-        fraction = value.get("fraction")
-        return f"{value.get('voxels')} voxels ({100 * fraction if _number(fraction) else 0:.0f} %)"
-    if name == "nonphysical_eigenvalues" and _number(value):
-        return f"{100 * value:.2f} %"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return value if value is None or _number(value) or isinstance(value, str) else str(value)
-
-
-def _histogram_svg(value):
-    """Inline SVG bars of the FA histogram (bin_edges, counts), FA 0 to 1 from left to right."""
-    counts = value.get("counts") or []
-    if not isinstance(counts, list) or not all(_number(c) and c >= 0 for c in counts) or not any(counts):
-        return ""
-    width, height, bar = 200, 40, 200 / len(counts)
-    top = max(counts) ** 0.5  # square-root scale, so the few white-matter voxels still show
-    scaled = [height * count**0.5 / top for count in counts]
-    bars = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - h:.1f}" width="{bar - 1:.1f}" height="{h:.1f}"/>'
-        for i, h in enumerate(scaled)
-    )
-    return mark_safe(
-        f'<svg class="histogram" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="FA 0-1">{bars}</svg>'
-    )
-
-
 def viewer_labels():
     """The viewer's words in the page's language (static/imaging/viewer.js reads them as JSON)."""
     import json
@@ -236,6 +188,10 @@ def viewer_labels():
             "overlay": _("Overlay"),
             "colorFa": _("Colour FA"),
             "opacity": _("Opacity"),
+            "threshold": _("Hide FA below"),
+            "fa": _("FA"),
+            "b0": _("b0"),
+            "colorFaFormat": _("The colour FA image must be float32 X×Y×Z×3 or RGB24; it is neither."),
             "view": _("View"),
             "axial": _("Axial"),
             "coronal": _("Coronal"),
@@ -259,9 +215,29 @@ def viewer_labels():
     )
 
 
+def _wm_threshold(result):
+    """The FA above which the result counted a voxel as white matter (0.2 unless it says otherwise)."""
+    threshold = _stored_dict(result, "summary").get("wm_fa_threshold")
+    return threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else 0.2
+
+
+def _previews(files):
+    """The previews to show, drawn in the page's language when the worker drew one (results from
+    before previews were drawn per language have the English ones only)."""
+    language = (get_language() or "en").split("-")[0]
+    shown = []
+    for kind, alt, caption in (
+        ("fa", _("Axial montage of FA"), _("FA")),
+        ("color_fa", _("Axial montage of colour FA"), _("Colour FA (red x, green y, blue z)")),
+    ):
+        path = files.get(f"preview_{kind}_{language}") or files.get(f"preview_{kind}")
+        if isinstance(path, str) and path:
+            shown.append({"kind": kind, "path": path, "alt": alt, "caption": caption})
+    return shown
+
+
 # The maps the viewer needs; without all of them the page says the maps are missing.
 VIEWER_MAPS = ("fa", "color_fa", "mask")
-QC_FLAGS = ("pass", "warn", "fail")
 
 
 def _stored_dict(result, field):
@@ -269,27 +245,6 @@ def _stored_dict(result, field):
     results written by earlier versions, or damaged, must still show."""
     value = getattr(result, field, None)
     return value if isinstance(value, dict) else {}
-
-
-def _qc_items(qc):
-    items = []
-    stored = qc.get("items")
-    for name, item in (stored if isinstance(stored, dict) else {}).items():
-        if not isinstance(item, dict):
-            continue
-        value = item.get("value")
-        flag = item.get("flag")
-        items.append(
-            {
-                "flag": flag if flag in QC_FLAGS else "",
-                "message": str(item.get("message") or ""),
-                "name": QC_NAMES.get(name, name.replace("_", " ").capitalize()),
-                "value": _histogram_svg(value)
-                if name == "fa_histogram" and isinstance(value, dict)
-                else _qc_value(name, value),
-            }
-        )
-    return items
 
 
 def _scan_action(request, pk, perm):
@@ -300,8 +255,10 @@ def _scan_action(request, pk, perm):
 @login_required
 @require_POST
 def scan_review(request, pk):
+    """Save a radiologist's review; a refused one shows the scan page again with the error beside
+    the field at fault and the choice the person made, never the opposite choice."""
     scan = _scan_action(request, pk, "imaging.change_scan")
-    form = forms.ReviewForm(request.POST)
+    form, status = forms.ReviewForm(request.POST), 400
     if form.is_valid():
         try:
             services.scan_review(
@@ -311,14 +268,19 @@ def scan_review(request, pk):
                 form.cleaned_data["usable"],
                 form.cleaned_data["reason"],
             )
-            messages.success(request, _("Review saved."))
         except registry_services.EditConflict as conflict:
-            messages.error(request, str(conflict))
+            form.add_error(None, str(conflict))
+            form.data = form.data.copy()
+            form.data["version"] = conflict.current_version  # a second save is a deliberate overwrite
+            status = 409
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-    else:
-        messages.error(request, _("Choose usable or not usable."))
-    return redirect("scan-detail", pk)
+            add_errors(form, error, renamed={"usable_reason": "reason"})
+        else:
+            messages.success(request, _("Review saved."))
+            return redirect(reverse("scan-detail", args=[pk]) + "#review")
+    scan = Scan.objects.select_related("visit__patient").get(pk=pk)
+    audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
+    return _scan_page(request, scan, review_form=form, status=status)
 
 
 @login_required
@@ -426,18 +388,18 @@ def _serve_result_file(request, path, scan_id):
 FILE_PROBLEMS = {
     storage.MISSING: (
         404,
-        _lazy("The %(file)s of scan %(scan)s is missing from storage. Reprocess the scan to make it again."),
+        gettext_lazy("The %(file)s of scan %(scan)s is missing from storage. Reprocess the scan to make it again."),
     ),
     storage.DAMAGED: (
         410,
-        _lazy(
+        gettext_lazy(
             "The %(file)s of scan %(scan)s is damaged: its content is no longer what was stored, so it is not "
             "served. Reprocess the scan to make it again."
         ),
     ),
     storage.UNREADABLE: (
         503,
-        _lazy("The %(file)s of scan %(scan)s cannot be read from storage just now; try again in a few minutes."),
+        gettext_lazy("The %(file)s of scan %(scan)s cannot be read from storage just now; try again in a few minutes."),
     ),
 }
 

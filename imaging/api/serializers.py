@@ -159,20 +159,25 @@ class ResearchScanSerializer(ResearchSerializer):
 
 
 class ScanUploadSerializer(serializers.Serializer):
-    """multipart: `visit` and either `dwi` + `bval` + `bvec`, or `dicom_zip`."""
+    """multipart: `visit` and either `dwi` + `bval` + `bvec`, or `dicom_zip`. An empty file is refused
+    by imaging.services, which names it."""
 
     visit = serializers.PrimaryKeyRelatedField(queryset=Visit.objects.all())
-    dwi = serializers.FileField(required=False, help_text="4D NIfTI (.nii or .nii.gz)")
-    bval = serializers.FileField(required=False, help_text="b-values (FSL text)")
-    bvec = serializers.FileField(required=False, help_text="b-vectors (FSL 3×N rows, or N×3 columns)")
-    dicom_zip = serializers.FileField(required=False, help_text="zip of one DICOM diffusion series")
+    dwi = serializers.FileField(required=False, allow_empty_file=True, help_text="4D NIfTI (.nii or .nii.gz)")
+    bval = serializers.FileField(required=False, allow_empty_file=True, help_text="b-values (FSL text)")
+    bvec = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="b-vectors (FSL 3×N rows, or N×3 columns)"
+    )
+    dicom_zip = serializers.FileField(
+        required=False, allow_empty_file=True, help_text="zip of one DICOM diffusion series"
+    )
     acquisition_date = serializers.DateField(required=False, help_text="defaults to the visit's date")
     profile = serializers.ChoiceField(choices=Scan.Profile.choices, default=Scan.Profile.STANDARD)
     fit_method = serializers.ChoiceField(choices=Scan.FitMethod.choices, default=Scan.FitMethod.WLS)
 
 
 class LabelsUploadSerializer(serializers.Serializer):
-    labels = serializers.FileField(help_text="integer NIfTI on the scan's grid")
+    labels = serializers.FileField(allow_empty_file=True, help_text="integer NIfTI on the scan's grid")
     names = serializers.CharField(
         required=False,
         allow_blank=True,

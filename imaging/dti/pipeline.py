@@ -44,7 +44,7 @@ from .io import (
     validate_inputs,
 )
 from .mask import MASK_MEDIAN_RADIUS, MASK_NUMPASS, brain_mask, mean_b0
-from .qc import QCThresholds, compute_qc, estimate_snr, qc_item, summarize
+from .qc import QCThresholds, _, compute_qc, estimate_snr, note, qc_item, summarize
 from .roi import region_stats
 from .tensor import DEFAULT_CHUNK, MIN_SIGNAL, DTIMaps, fit_dti
 
@@ -234,6 +234,9 @@ class PipelineSettings:
         Voxels per block of the tensor fit (bounds its memory).
     previews : bool
         Write the PNG montages (:func:`run_pipeline` only).
+    preview_languages : tuple of (code, PreviewWords)
+        Previews drawn again in these languages besides English, named ``fa_<code>`` and
+        ``color_fa_<code>`` (files ``fa_axial.<code>.png``); the words are the caller's.
 
     Raises
     ------
@@ -253,6 +256,7 @@ class PipelineSettings:
     n_threads: int | None = None
     chunk_size: int = DEFAULT_CHUNK
     previews: bool = True
+    preview_languages: tuple = ()
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -364,9 +368,16 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
         extra_qc["noise_sigma_mppca"] = qc_item(
             round(sig, 4),
             True,
-            f"mean MP-PCA noise sigma in the mask {sig:.2f} "
-            f"(signal units; b0 SNR by this estimate "
-            f"{snr['signal'] / sig if sig > 0 else float('nan'):.1f})",
+            [
+                note(
+                    _(
+                        "mean MP-PCA noise sigma in the mask {sigma:.2f} "
+                        "(signal units; b0 SNR by this estimate {snr:.1f})"
+                    ),
+                    sigma=sig,
+                    snr=snr["signal"] / sig if sig > 0 else float("nan"),
+                )
+            ],
         )
         del sigma
         rep("gibbs", 0.0)
@@ -606,15 +617,17 @@ def run_pipeline(
     try:
         if settings.previews:
             rep("previews", 0.0)
-            from .preview import save_color_fa_preview, save_fa_preview
+            from .preview import ENGLISH, save_color_fa_preview, save_fa_preview
 
-            previews_out["fa"] = save_fa_preview(
-                m.fa, os.path.join(out_dir, PREVIEW_FILES["fa"]), affine=affine, mask=res.mask
-            )
-            rep("previews", 0.5)
-            previews_out["color_fa"] = save_color_fa_preview(
-                m.color_fa, os.path.join(out_dir, PREVIEW_FILES["color_fa"]), affine=affine, mask=res.mask
-            )
+            languages = (("", ENGLISH), *settings.preview_languages)
+            for done, (code, words) in enumerate(languages):
+                suffix = f"_{code}" if code else ""
+                for kind, draw in (("fa", save_fa_preview), ("color_fa", save_color_fa_preview)):
+                    name = PREVIEW_FILES[kind].replace(".png", f".{code}.png" if code else ".png")
+                    previews_out[kind + suffix] = draw(
+                        getattr(m, kind), os.path.join(out_dir, name), affine=affine, mask=res.mask, words=words
+                    )
+                rep("previews", (done + 1) / len(languages))
         for k, f in futures.items():
             maps_out[k] = f.result()
     finally:

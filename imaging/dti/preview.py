@@ -10,9 +10,36 @@ right (neurological convention, labelled "R"/"L" in the image).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["axial_montage", "save_fa_preview", "save_color_fa_preview"]
+__all__ = ["PreviewWords", "axial_montage", "save_fa_preview", "save_color_fa_preview"]
+
+
+@dataclass(frozen=True)
+class PreviewWords:
+    """Every word and number style drawn into a preview, English by default. The pipeline knows
+    no language: a caller that serves other languages passes their words (the web app passes its
+    translations, so a Spanish page shows a Spanish figure)."""
+
+    fa_title: str = "FA"
+    color_fa_title: str = "Colour FA"
+    fa_bar: str = "FA"
+    brightness_bar: str = "FA (brightness)"
+    left: str = "L"
+    right: str = "R"
+    x_axis: str = "L-R (x)"
+    y_axis: str = "A-P (y)"
+    z_axis: str = "S-I (z)"
+    decimal: str = "."
+
+    def tick(self, value, _position=None):
+        """A colour-bar tick label (0.2 -> "0.2", or "0,2" with a decimal comma)."""
+        return f"{value:.1f}".replace(".", self.decimal)
+
+
+ENGLISH = PreviewWords()
 
 
 def _to_ras(arr, affine):
@@ -73,16 +100,16 @@ def _save(fig, path):
     return str(path)
 
 
-def _lr_labels(ax):
+def _lr_labels(ax, words):
     kw = dict(color="white", fontsize=9, transform=ax.transAxes, va="top")
-    ax.text(0.003, 0.995, "L", ha="left", **kw)
-    ax.text(0.997, 0.995, "R", ha="right", **kw)
+    ax.text(0.003, 0.995, words.left, ha="left", **kw)
+    ax.text(0.997, 0.995, words.right, ha="right", **kw)
 
 
-def _montage_figure(volume_ras, mask_ras, *, n_slices, ncols, dpi, title, cbar_label, cbar_box, **imshow):
+def _montage_figure(volume_ras, mask_ras, *, n_slices, ncols, dpi, words, title, cbar_label, cbar_box, **imshow):
     """Figure with an axial montage of ``volume_ras`` (values clipped to 0..1), L/R labels, a
-    title and a grey 0..1 colour bar at ``cbar_box`` labelled ``cbar_label``."""
-    from matplotlib import cm, colors
+    title and a grey 0..1 colour bar at ``cbar_box`` labelled ``cbar_label``, in ``words``."""
+    from matplotlib import cm, colors, ticker
 
     slices = _pick_slices(mask_ras, volume_ras.shape[2], n_slices)
     mont, nrows, ncols = axial_montage(volume_ras, slices, ncols)
@@ -90,19 +117,21 @@ def _montage_figure(volume_ras, mask_ras, *, n_slices, ncols, dpi, title, cbar_l
     ax = fig.add_axes([0.01, 0.02, 0.86, 0.9])
     ax.imshow(np.clip(mont, 0, 1), interpolation="nearest", **imshow)
     ax.set_axis_off()
-    _lr_labels(ax)
+    _lr_labels(ax, words)
     fig.text(0.44, 0.985, title, color="white", ha="center", va="top", fontsize=11)
     cax = fig.add_axes(cbar_box)
     cb = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap="gray"), cax=cax)
     cb.set_label(cbar_label, color="white")
+    cb.set_ticks(np.linspace(0, 1, 6))  # 0.0, 0.2, … 1.0: one decimal says each exactly
+    cb.ax.yaxis.set_major_formatter(ticker.FuncFormatter(words.tick))
     cb.ax.tick_params(colors="white")
     return fig
 
 
 def save_fa_preview(
-    fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, title: str = "FA"
+    fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, words=ENGLISH
 ) -> str:
-    """Axial montage of an FA map (grey scale 0..1) with a colour bar."""
+    """Axial montage of an FA map (grey scale 0..1) with a colour bar; ``words``: a PreviewWords."""
     fa_ras, _ = _to_ras(np.asarray(fa, dtype=np.float32), affine)
     mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
     fig = _montage_figure(
@@ -111,8 +140,9 @@ def save_fa_preview(
         n_slices=n_slices,
         ncols=ncols,
         dpi=dpi,
-        title=title,
-        cbar_label="FA",
+        words=words,
+        title=words.fa_title,
+        cbar_label=words.fa_bar,
         cbar_box=[0.89, 0.1, 0.025, 0.75],
         cmap="gray",
         vmin=0,
@@ -122,7 +152,7 @@ def save_fa_preview(
 
 
 def save_color_fa_preview(
-    rgb, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, title: str = "Colour FA"
+    rgb, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, dpi: int = 90, words=ENGLISH
 ) -> str:
     """Axial montage of colour FA (RGB = |e1| x, y, z scaled by FA).
 
@@ -142,15 +172,16 @@ def save_color_fa_preview(
         n_slices=n_slices,
         ncols=ncols,
         dpi=dpi,
-        title=title,
-        cbar_label="FA (brightness)",
+        words=words,
+        title=words.color_fa_title,
+        cbar_label=words.brightness_bar,
         cbar_box=[0.89, 0.35, 0.025, 0.5],
     )
     fig.legend(
         handles=[
-            Patch(color=(1, 0, 0), label="L-R (x)"),
-            Patch(color=(0, 1, 0), label="A-P (y)"),
-            Patch(color=(0, 0, 1), label="S-I (z)"),
+            Patch(color=(1, 0, 0), label=words.x_axis),
+            Patch(color=(0, 1, 0), label=words.y_axis),
+            Patch(color=(0, 0, 1), label=words.z_axis),
         ],
         loc="lower right",
         bbox_to_anchor=(0.995, 0.03),

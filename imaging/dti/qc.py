@@ -1,6 +1,6 @@
 """Quality control items and summary statistics.
 
-Every QC item is ``{"value": ..., "flag": "pass" | "warn" | "fail", "message": str}``;
+Every QC item is ``{"value": ..., "flag": "pass" | "warn" | "fail", "message": str, "notes": [...]}``;
 :func:`compute_qc` returns ``{"overall": "pass" | "warn" | "fail", "items": {...}}``: "fail" if any
 item fails, else "warn" if any warns. "warn" asks a radiologist to look; "fail" marks a result that
 cannot be right (an empty brain mask, FA that is not a number somewhere in the mask, a tensor fit
@@ -24,6 +24,13 @@ SNR method (documented for the report)
 
 If neither is possible (one b0 and fewer than 500 non-zero background voxels)
 the SNR is ``None`` with a warning.
+
+Words
+-----
+``message`` is English. ``notes`` say the same as data, ``[{"text": template, "values": {...}}]``:
+each template is an English sentence with ``str.format`` fields, marked with :func:`_` so that the
+web app's ``makemessages`` collects it; the app shows the sentence translated, with the values
+written in the reader's language. This module knows no language itself.
 """
 
 from __future__ import annotations
@@ -34,7 +41,26 @@ import numpy as np
 
 from .gradients import B0_THRESHOLD
 
-__all__ = ["QCThresholds", "qc_item", "estimate_snr", "fa_histogram", "compute_qc", "summarize", "motion_qc_item"]
+__all__ = [
+    "QCThresholds",
+    "note",
+    "qc_item",
+    "estimate_snr",
+    "fa_histogram",
+    "compute_qc",
+    "summarize",
+    "motion_qc_item",
+]
+
+
+def _(template: str) -> str:
+    """Marks an English QC sentence for translation (see "Words" above); returns it unchanged."""
+    return template
+
+
+def note(template: str, **values) -> dict:
+    """One sentence of a QC item: an English template marked with :func:`_` and its values."""
+    return {"text": template, "values": values}
 
 
 @dataclass(frozen=True)
@@ -58,9 +84,19 @@ class QCThresholds:
         return asdict(self)
 
 
-def qc_item(value, ok: bool, message: str, *, failed: bool = False) -> dict:
-    """Build one QC item: "fail" if ``failed``, else "pass" if ``ok``, else "warn"."""
-    return {"value": value, "flag": "fail" if failed else "pass" if ok else "warn", "message": message}
+def qc_item(value, ok: bool, notes, *, failed: bool = False) -> dict:
+    """Build one QC item: "fail" if ``failed``, else "pass" if ``ok``, else "warn".
+
+    ``notes``: the sentences (:func:`note`) that explain it, in order; ``message`` joins them in English.
+    """
+    notes = [n for n in notes if n]
+    message = "; ".join(n["text"].format(**n["values"]) for n in notes)
+    return {
+        "value": value,
+        "flag": "fail" if failed else "pass" if ok else "warn",
+        "message": message,
+        "notes": notes,
+    }
 
 
 def estimate_snr(
@@ -137,16 +173,27 @@ def motion_qc_item(motion: dict, th: QCThresholds) -> dict:
     """QC item for the motion estimates of the full profile."""
     mt, mr = motion["max_translation_mm"], motion["max_rotation_deg"]
     ok = mt <= th.max_translation_mm and mr <= th.max_rotation_deg
-    msg = (
-        f"max translation {mt:.2f} mm (mean {motion['mean_translation_mm']:.2f}), "
-        f"max rotation {mr:.2f}\u00b0 (mean {motion['mean_rotation_deg']:.2f})"
-    )
-    if not ok:
-        msg += (
-            f"; above {th.max_translation_mm:g} mm / {th.max_rotation_deg:g}\u00b0"
-            " \u2013 check the corrected images, consider repeating the scan"
+    notes = [
+        note(
+            _(
+                "max translation {max_mm:.2f} mm (mean {mean_mm:.2f}), "
+                "max rotation {max_deg:.2f}° (mean {mean_deg:.2f})"
+            ),
+            max_mm=mt,
+            mean_mm=motion["mean_translation_mm"],
+            max_deg=mr,
+            mean_deg=motion["mean_rotation_deg"],
         )
-    return qc_item(motion, ok, msg)
+    ]
+    if not ok:
+        notes.append(
+            note(
+                _("above {limit_mm:g} mm / {limit_deg:g}° – check the corrected images, consider repeating the scan"),
+                limit_mm=th.max_translation_mm,
+                limit_deg=th.max_rotation_deg,
+            )
+        )
+    return qc_item(motion, ok, notes)
 
 
 def compute_qc(
@@ -186,36 +233,51 @@ def compute_qc(
     items["b0_count"] = qc_item(
         n_b0,
         n_b0 >= 1,
-        f"{n_b0} b0 volume(s)" + ("" if n_b0 >= 2 else "; 2 or more allow a noise estimate from repeats"),
+        [
+            note(_("{count} b0 volume(s)"), count=n_b0),
+            n_b0 < 2 and note(_("2 or more allow a noise estimate from repeats")),
+        ],
     )
     nd = count_directions(bvals, bvecs, b0_threshold) if n_directions is None else int(n_directions)
     items["n_directions"] = qc_item(
         nd,
         nd >= th.min_directions,
-        f"{nd} distinct diffusion directions"
-        + ("" if nd >= th.min_directions else f"; fewer than {th.min_directions} gives noisy FA, 30+ recommended"),
+        [
+            note(_("{count} distinct diffusion directions"), count=nd),
+            nd < th.min_directions
+            and note(_("fewer than {minimum} gives noisy FA, 30+ recommended"), minimum=th.min_directions),
+        ],
     )
     sh = shells(bvals, b0_threshold)
-    dw = [b for b, _ in sh if b > 0]
+    dw = [b for b, _count in sh if b > 0]
     lo, hi = th.dti_b_range
     in_range = any(lo <= b <= hi for b in dw)
     too_high = any(b > hi for b in dw)
-    msg = "shells " + ", ".join(f"b={b:g} ({c})" for b, c in sh)
-    if not in_range:
-        msg += f"; no shell in the usual DTI range {lo:g}-{hi:g} s/mm\u00b2"
-    if too_high:
-        msg += f"; b > {hi:g} s/mm\u00b2 is non-Gaussian and lowers the tensor's MD/FA"
-    items["b_values"] = qc_item([[float(b), int(c)] for b, c in sh], in_range and not too_high, msg)
+    items["b_values"] = qc_item(
+        [[float(b), int(c)] for b, c in sh],
+        in_range and not too_high,
+        [
+            note(_("shells {shells}"), shells=", ".join(f"b={b:g} ({c})" for b, c in sh)),
+            not in_range and note(_("no shell in the usual DTI range {low:g}-{high:g} s/mm²"), low=lo, high=hi),
+            too_high and note(_("b > {high:g} s/mm² is non-Gaussian and lowers the tensor's MD/FA"), high=hi),
+        ],
+    )
 
     s = snr.get("snr")
     if s is None:
-        items["snr"] = qc_item(None, False, "SNR could not be estimated (one b0 and no usable background)")
+        items["snr"] = qc_item(None, False, [note(_("SNR could not be estimated (one b0 and no usable background)"))])
     else:
+        noise = {
+            "b0_repeats": _("b0 SNR {snr:.1f} (noise from the b0 repeats)"),
+            "background": _("b0 SNR {snr:.1f} (noise from the background)"),
+        }.get(snr["method"], _("b0 SNR {snr:.1f}"))
         items["snr"] = qc_item(
             round(float(s), 2),
             s >= th.min_snr,
-            f"b0 SNR {s:.1f} (noise from {snr['method']})"
-            + ("" if s >= th.min_snr else f"; below {th.min_snr:g}, FA is biased upwards"),
+            [
+                note(noise, snr=float(s)),
+                s < th.min_snr and note(_("below {minimum:g}, FA is biased upwards"), minimum=th.min_snr),
+            ],
         )
 
     frac = nmask / mask.size if mask.size else 0.0
@@ -223,14 +285,11 @@ def compute_qc(
     items["brain_mask"] = qc_item(
         {"voxels": nmask, "fraction": round(frac, 4)},
         flo <= frac <= fhi,
-        f"brain mask {nmask} voxels ({100 * frac:.1f}% of the field of view)"
-        + (
-            "; empty \u2013 nothing was measured"
-            if not nmask
-            else ""
-            if flo <= frac <= fhi
-            else "; check the mask preview, masking may have failed"
-        ),
+        [
+            note(_("brain mask {voxels} voxels ({fraction:.1%} of the field of view)"), voxels=nmask, fraction=frac),
+            not nmask and note(_("empty – nothing was measured")),
+            nmask and not flo <= frac <= fhi and note(_("check the mask preview, masking may have failed")),
+        ],
         failed=not nmask,
     )
 
@@ -245,36 +304,48 @@ def compute_qc(
     items["fa_finite"] = qc_item(
         fa_not_finite,
         not fa_not_finite,
-        f"{fa_not_finite} of {nmask} mask voxels have no finite FA"
-        + ("; the tensor fit failed there and the brain FA cannot be computed" if fa_not_finite else ""),
+        [
+            note(_("{count} of {voxels} mask voxels have no finite FA"), count=fa_not_finite, voxels=nmask),
+            fa_not_finite and note(_("the tensor fit failed there and the brain FA cannot be computed")),
+        ],
         failed=bool(fa_not_finite),
     )
     res_failed = not np.isfinite(res) or res > th.fail_residual
     items["fit_residual"] = qc_item(
         round(res, 5) if np.isfinite(res) else None,
         bool(res <= th.max_residual),
-        (f"mean RMS fit residual {100 * res:.1f}% of S0" if np.isfinite(res) else "fit residual not available")
-        + (
-            ""
-            if res <= th.max_residual
-            else f"; above {100 * th.fail_residual:g}% \u2013 the tensor does not describe these data "
-            "(wrong b-values or b-vectors, or not a diffusion series)"
-            if res_failed
-            else "; high \u2013 artefacts, motion or wrong b-vectors"
-        ),
+        [
+            note(_("mean RMS fit residual {residual:.1%} of S0"), residual=res)
+            if np.isfinite(res)
+            else note(_("fit residual not available")),
+            res_failed
+            and np.isfinite(res)
+            and note(
+                _(
+                    "above {limit:.0%} – the tensor does not describe these data "
+                    "(wrong b-values or b-vectors, or not a diffusion series)"
+                ),
+                limit=th.fail_residual,
+            ),
+            not res_failed and res > th.max_residual and note(_("high – artefacts, motion or wrong b-vectors")),
+        ],
         failed=res_failed,
     )
     items["nonphysical_eigenvalues"] = qc_item(
         round(nonphys, 5),
         nonphys <= th.max_nonphysical,
-        f"{100 * nonphys:.2f}% of mask voxels had a negative eigenvalue"
-        + ("" if nonphys <= th.max_nonphysical else "; high \u2013 check noise, masking and b-vector orientation"),
+        [
+            note(_("{fraction:.2%} of mask voxels had a negative eigenvalue"), fraction=nonphys),
+            nonphys > th.max_nonphysical and note(_("high – check noise, masking and b-vector orientation")),
+        ],
     )
     items["fa_histogram"] = qc_item(
         fa_histogram(maps.fa, mask),
         hi_fa <= th.max_fa_above_095,
-        f"{100 * hi_fa:.2f}% of mask voxels have FA > 0.95"
-        + ("" if hi_fa <= th.max_fa_above_095 else "; suspicious (noise/artefacts)"),
+        [
+            note(_("{fraction:.2%} of mask voxels have FA > 0.95"), fraction=hi_fa),
+            hi_fa > th.max_fa_above_095 and note(_("suspicious (noise/artefacts)")),
+        ],
     )
     if motion is not None:
         items["motion"] = motion_qc_item(motion, th)

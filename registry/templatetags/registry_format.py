@@ -1,8 +1,10 @@
-"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes."""
+"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes; every
+number with the decimal separator of the page's language ("2,30 ×10⁸/kg", "+0,012" in Spanish)."""
 
 import math
 
 from django import template
+from django.utils import formats
 
 register = template.Library()
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -14,7 +16,7 @@ def per_kg(value, exponent):
     if value is None:
         return "—"
     exponent = int(exponent)
-    return f"{value / 10**exponent:.2f} ×10{str(exponent).translate(SUPERSCRIPT)}/kg"
+    return f"{_fixed(value / 10**exponent, 2)} ×10{str(exponent).translate(SUPERSCRIPT)}/kg"
 
 
 @register.filter
@@ -25,7 +27,7 @@ def cells(value):
     if value == 0:
         return "0"
     exponent = int(math.floor(math.log10(value)))
-    return f"{value / 10**exponent:.2f} ×10{str(exponent).translate(SUPERSCRIPT)}"
+    return f"{_fixed(value / 10**exponent, 2)} ×10{str(exponent).translate(SUPERSCRIPT)}"
 
 
 @register.filter
@@ -34,6 +36,8 @@ def signed(value):
     if value is None:
         return ""
     text = format(value.normalize(), "f") if hasattr(value, "normalize") else f"{value:g}"
+    if "e" not in text:  # a number too large or small for fixed notation stays as Python writes it
+        text = text.replace(".", formats.get_format("DECIMAL_SEPARATOR"))
     return text if text.startswith("-") or text == "0" else f"+{text}"
 
 
@@ -42,10 +46,16 @@ def signed_float(value, digits=3):
     """A change in a measure such as FA, with its sign: +0.012."""
     if value is None:
         return ""
-    return f"{value:+.{int(digits)}f}"
+    text = _fixed(value, int(digits))
+    return text if text.startswith("-") else f"+{text}"
 
 
 @register.filter
 def label_in(value, choices):
     """The human label of a stored choice value, from a {value: label} dict."""
     return choices.get(value, value) if value is not None else "—"
+
+
+def _fixed(value, digits):
+    """`value` with `digits` decimals in the page's language (never "-0.000")."""
+    return formats.number_format(round(float(value), digits) + 0.0, digits)

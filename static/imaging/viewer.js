@@ -4,9 +4,11 @@
 //
 // Attributes: data-b0, data-fa, data-color-fa (URLs of .nii.gz, same origin, session cookie);
 // data-mask (optional: overlays are cleared outside the brain mask); data-height (CSS height of
-// the canvas, default 480px); data-labels (optional JSON of the strings in LABELS, for translation).
+// the canvas, default 480px); data-labels (optional JSON of the strings in LABELS, for translation);
+// data-fa-threshold (optional: the FA below which FA and colour FA are hidden at first, default 0.2).
 // State for tests and templates: div.dataset.state is "loading", then "ready" or "error";
-// window.dwiViewers lists the Niivue instances that are ready.
+// div.dataset.faThreshold is the threshold in force and div.dataset.shownVoxels the number of brain
+// voxels the overlay shows at it; window.dwiViewers lists the Niivue instances that are ready.
 const NIIVUE_URL = new URL("../vendor/niivue/niivue.js", import.meta.url);
 let niivueModule = null; // NiiVue (3 MB) is imported once, when the first viewer starts
 const loadNiivue = () => (niivueModule ??= import(NIIVUE_URL.href));
@@ -16,6 +18,7 @@ const LABELS = {
   fa: "FA",
   colorFa: "Colour FA",
   opacity: "Opacity",
+  threshold: "Hide FA below",
   view: "View",
   axial: "Axial",
   coronal: "Coronal",
@@ -37,6 +40,10 @@ const LABELS = {
 };
 
 const NIFTI_DT_FLOAT32 = 16;
+const DEFAULT_FA_THRESHOLD = 0.2;
+// NiiVue's colour map type that starts the colours at 0 and makes voxels below cal_min transparent:
+// the colours of FA stay put while the threshold moves.
+const ZERO_TO_MAX_TRANSPARENT_BELOW_MIN = 1;
 const NIFTI_DT_RGB24 = 128;
 const NIFTI_DT_RGBA32 = 2304;
 
@@ -154,6 +161,37 @@ function prepareColorFa(volume, mask, labels) {
   volume.colorbarVisible = false;
 }
 
+function initialThreshold(div) {
+  const value = Number(div.dataset.faThreshold);
+  return Number.isFinite(value) && value >= 0 && value <= 0.9 ? value : DEFAULT_FA_THRESHOLD;
+}
+
+// FA of each voxel as stored (NiiVue keeps the raw values and the header's scaling).
+function scaledValues(volume) {
+  const slope = volume.hdr.scl_slope || 1;
+  const inter = volume.hdr.scl_inter || 0;
+  const values = new Float32Array(volume.nVox3D);
+  for (let i = 0; i < values.length; i++) values[i] = volume.img[i] * slope + inter;
+  return values;
+}
+
+// Hides FA and colour FA below `threshold`: FA through NiiVue's transparent-below-minimum colour map,
+// colour FA (RGBA, on the FA's grid) by clearing the alpha of its voxels whose FA is lower.
+// Returns the number of voxels still shown.
+function applyThreshold(fa, faValues, colorFa, colorAlpha, threshold) {
+  fa.colormapType = ZERO_TO_MAX_TRANSPARENT_BELOW_MIN;
+  fa.cal_min = threshold;
+  fa.cal_max = 1;
+  let shown = 0;
+  const sameGrid = colorAlpha.length === faValues.length;
+  for (let i = 0; i < faValues.length; i++) {
+    const visible = faValues[i] >= threshold && faValues[i] > 0;
+    if (visible) shown++;
+    if (sameGrid) colorFa.img[4 * i + 3] = visible ? colorAlpha[i] : 0;
+  }
+  return shown;
+}
+
 const VIEWS = [
   ["axial", "AXIAL"],
   ["coronal", "CORONAL"],
@@ -166,6 +204,16 @@ function buildControls(div, labels, uid) {
   const faRadio = el("input", { type: "radio", name: radioName, value: "fa", checked: true, disabled: true });
   const colorRadio = el("input", { type: "radio", name: radioName, value: "color-fa", disabled: true });
   const opacity = el("input", { type: "range", min: "0", max: "1", step: "0.05", value: "0.6", disabled: true, "data-control": "opacity" });
+  const threshold = el("input", {
+    type: "range",
+    min: "0",
+    max: "0.9",
+    step: "0.05",
+    value: String(initialThreshold(div)),
+    disabled: true,
+    "data-control": "fa-threshold",
+  });
+  const thresholdValue = el("output", { "data-field": "fa-threshold" });
   const viewButtons = VIEWS.map(([key, sliceType]) => {
     const button = el("button", { type: "button", text: labels[key], disabled: true, "data-view": key, "aria-pressed": "false" });
     button.dataset.sliceType = sliceType;
@@ -174,11 +222,12 @@ function buildControls(div, labels, uid) {
   const toolbar = el("div", { class: "dwi-viewer__toolbar", role: "toolbar" }, [
     el("fieldset", { class: "dwi-viewer__overlay" }, [
       el("legend", { text: labels.overlay }),
-      el("label", {}, [faRadio, ` ${labels.fa}`]),
+      el("label", {}, [faRadio, labels.fa]),
       " ",
-      el("label", {}, [colorRadio, ` ${labels.colorFa}`]),
+      el("label", {}, [colorRadio, labels.colorFa]),
     ]),
-    el("label", { class: "dwi-viewer__opacity" }, [`${labels.opacity} `, opacity]),
+    el("label", { class: "dwi-viewer__opacity" }, [labels.opacity, opacity]),
+    el("label", { class: "dwi-viewer__threshold" }, [labels.threshold, threshold, thresholdValue]),
     el("span", { class: "dwi-viewer__views", role: "group", "aria-label": labels.view }, viewButtons.flatMap((b) => [b, " "])),
   ]);
   toolbar.style.display = "flex";
@@ -194,9 +243,16 @@ function buildControls(div, labels, uid) {
   stage.style.position = "relative";
   stage.style.width = "100%";
   stage.style.height = div.dataset.height || "480px";
+  // FA's colour scale, drawn here rather than by NiiVue so that its numbers are the page's (0,5 in
+  // Spanish); the part below the threshold is greyed.
+  const hidden = el("span", { class: "dwi-viewer__colorbar-hidden" });
+  const colorbar = el("div", { class: "dwi-viewer__colorbar", "data-field": "colorbar", "aria-hidden": "true" }, [
+    el("span", { class: "dwi-viewer__colorbar-ramp" }, [hidden]),
+    el("span", { class: "dwi-viewer__colorbar-ticks" }),
+  ]);
   const readout = el("p", { class: "dwi-viewer__readout", "aria-live": "polite", "data-field": "fa-value" });
   const message = el("p", { class: "dwi-viewer__message", role: "status", text: labels.loading });
-  return { toolbar, faRadio, colorRadio, opacity, viewButtons, canvas, stage, readout, message };
+  return { toolbar, faRadio, colorRadio, opacity, threshold, thresholdValue, viewButtons, canvas, stage, colorbar, hidden, readout, message };
 }
 
 function showError(div, ui, error) {
@@ -210,6 +266,7 @@ function showError(div, ui, error) {
   ui.message.hidden = false;
   ui.toolbar.hidden = true;
   ui.stage.hidden = true;
+  ui.colorbar.hidden = true;
   ui.readout.hidden = true;
 }
 
@@ -225,7 +282,7 @@ async function initViewer(div, uid) {
   div.dataset.state = "loading";
   div.replaceChildren();
   const ui = buildControls(div, labels, uid);
-  div.append(ui.toolbar, ui.stage, ui.readout, ui.message);
+  div.append(ui.toolbar, ui.stage, ui.colorbar, ui.readout, ui.message);
 
   if (!hasWebGL2()) {
     showError(div, ui, new ViewerError(labels.noWebgl));
@@ -245,7 +302,7 @@ async function initViewer(div, uid) {
       backColor: [0, 0, 0, 1],
       crosshairColor: [0.2, 0.8, 1, 0.9],
       crosshairWidth: 0.3, // in voxels: a thin line that leaves the voxel under it visible
-      isColorbar: true,
+      isColorbar: false, // FA's scale is ui.colorbar
       dragAndDropEnabled: false,
       loadingText: "",
       logLevel: "warn",
@@ -274,10 +331,28 @@ async function initViewer(div, uid) {
     nv.addVolume(colorFa); // volume 2, hidden until chosen
     nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
 
+    const faValues = scaledValues(fa);
+    const colorAlpha = sameGrid(colorFa, fa) ? colorFa.img.filter((_, i) => i % 4 === 3) : new Uint8Array(0);
+    // Numbers in the page's language (0.25 in English, 0,25 in Spanish).
+    const language = document.documentElement.lang || undefined;
+    const formatThreshold = new Intl.NumberFormat(language, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const formatFa = new Intl.NumberFormat(language, { minimumFractionDigits: 3, maximumFractionDigits: 3, useGrouping: false });
+    const thresholdOverlay = () => {
+      const value = Number(ui.threshold.value);
+      const shown = applyThreshold(fa, faValues, colorFa, colorAlpha, value);
+      ui.thresholdValue.textContent = formatThreshold.format(value);
+      ui.hidden.style.width = `${value * 100}%`;
+      div.dataset.faThreshold = String(value);
+      div.dataset.shownVoxels = String(shown);
+    };
+    const formatTick = new Intl.NumberFormat(language, { maximumFractionDigits: 2 });
+    ui.colorbar.lastChild.replaceChildren(...[0, 0.25, 0.5, 0.75, 1].map((tick) => el("span", { text: formatTick.format(tick) })));
+    thresholdOverlay();
+
     const state = { overlay: "fa" };
     const applyOverlay = () => {
       const value = Number(ui.opacity.value);
-      fa.colorbarVisible = state.overlay === "fa";
+      ui.colorbar.hidden = state.overlay !== "fa";
       nv.setOpacity(1, state.overlay === "fa" ? value : 0);
       nv.setOpacity(2, state.overlay === "color-fa" ? value : 0);
       div.dataset.overlay = state.overlay;
@@ -290,6 +365,10 @@ async function initViewer(div, uid) {
       });
     }
     ui.opacity.addEventListener("input", applyOverlay);
+    ui.threshold.addEventListener("input", () => {
+      thresholdOverlay();
+      nv.updateGLVolume();
+    });
     const pressView = (button) => {
       for (const b of ui.viewButtons) b.setAttribute("aria-pressed", String(b === button));
       nv.setSliceType(SLICE_TYPE[button.dataset.sliceType]);
@@ -307,14 +386,14 @@ async function initViewer(div, uid) {
         delete ui.readout.dataset.value;
         return;
       }
-      ui.readout.textContent = fill(labels.readout, { value: value.toFixed(3), x: vox[0], y: vox[1], z: vox[2] });
+      ui.readout.textContent = fill(labels.readout, { value: formatFa.format(value), x: vox[0], y: vox[1], z: vox[2] });
       ui.readout.dataset.value = String(value);
     };
 
     applyOverlay();
     pressView(ui.viewButtons[3]);
     nv.createOnLocationChange(); // first readout, at the centre
-    for (const control of [ui.faRadio, ui.colorRadio, ui.opacity, ...ui.viewButtons]) control.disabled = false;
+    for (const control of [ui.faRadio, ui.colorRadio, ui.opacity, ui.threshold, ...ui.viewButtons]) control.disabled = false;
     ui.message.hidden = true;
     div.dwiViewer = nv;
     window.dwiViewers.push(nv);

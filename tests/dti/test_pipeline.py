@@ -71,7 +71,7 @@ def test_run_pipeline_outputs(small_phantom, small_phantom_files, tmp_path):
         "fa_histogram",
         "brain_mask",
     ):
-        assert set(items[name]) == {"value", "flag", "message"}
+        assert set(items[name]) == {"value", "flag", "message", "notes"}
         assert items[name]["flag"] in ("pass", "warn")
     assert items["b0_count"]["value"] == 2 and items["n_directions"]["value"] == 20
     assert items["b_values"]["value"] == [[0.0, 2], [1000.0, 20]]

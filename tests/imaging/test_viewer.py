@@ -274,7 +274,8 @@ def test_the_viewer_speaks_spanish_to_a_spanish_reader(page, live_server, proces
     )
     assert page.locator(f"{VIEWER} label", has=page.locator("input[data-control=opacity]")).inner_text() == "Opacidad"
     x, y, z = crosshair_voxel(page)
-    assert page.inner_text(f"{VIEWER} [data-field=fa-value]") == f"FA {fa[x, y, z]:.3f} en el vóxel {x}, {y}, {z}"
+    value = f"{fa[x, y, z]:.3f}".replace(".", ",")  # the page's decimal comma
+    assert page.inner_text(f"{VIEWER} [data-field=fa-value]") == f"FA {value} en el vóxel {x}, {y}, {z}"
     assert page.console_errors == []
     assert page.page_errors == []
     assert page.foreign_requests == []

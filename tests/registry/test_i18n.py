@@ -239,7 +239,8 @@ def test_api_error_in_english_by_default(api_as):
 
 
 def parse_po(path):
-    """The entries of a .po file: dicts with msgid, msgid_plural, msgstr (list) and flags.
+    """The entries of a .po file: dicts with msgid, msgid_plural, msgctxt (for a word that means
+    different things in different places), msgstr (list) and flags.
 
     A small parser for what makemessages writes; obsolete (#~) entries are skipped.
     """
@@ -261,9 +262,9 @@ def parse_po(path):
             if line.startswith("#,"):
                 entry["flags"].update(flag.strip() for flag in line[2:].split(","))
             continue
-        if line.startswith(("msgid ", "msgid_plural ", "msgstr ", "msgstr[")):
+        if line.startswith(("msgctxt ", "msgid ", "msgid_plural ", "msgstr ", "msgstr[")):
             keyword, _, literal = line.partition(" ")
-            if keyword == "msgid" and entry is not None and field is not None:
+            if keyword in ("msgctxt", "msgid") and entry is not None and field not in (None, "msgctxt"):
                 finish()
                 entry = None
             entry = entry or {"flags": set(), "msgstr": {}}
@@ -321,7 +322,12 @@ def test_compiled_catalogue_matches_the_po_file():
         for entry in parse_po(PO_FILE)
         if entry["msgid"]
         and "msgid_plural" not in entry
-        and compiled.gettext(entry["msgid"]) != entry["msgstr"]["msgstr"]
+        and (
+            compiled.pgettext(entry["msgctxt"], entry["msgid"])
+            if "msgctxt" in entry
+            else compiled.gettext(entry["msgid"])
+        )
+        != entry["msgstr"]["msgstr"]
     ]
     assert not stale, f"django.mo is out of date (run compilemessages) for: {stale}"
     with translation.override("es"):
