@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from imaging.models import Scan, ScanStatusEvent
 
@@ -37,8 +38,12 @@ class Attempt:
     number: int
 
 
-def record_event(scan_id, status, worker="", detail=""):
-    ScanStatusEvent.objects.create(scan_id=scan_id, status=status, worker=worker[:200], detail=str(detail)[:500])
+def record_event(scan_id, status, worker="", detail="", params=None):
+    """A step of the scan's processing history; `detail` is an English message (marked with
+    gettext_noop) with `params` for its placeholders, shown in each reader's language."""
+    ScanStatusEvent.objects.create(
+        scan_id=scan_id, status=status, worker=worker[:200], detail=str(detail)[:500], params=params or {}
+    )
 
 
 def stale_before(now):
@@ -51,15 +56,18 @@ def _stale(limit):
 
 
 def _record_lost(scan_id, worker, heartbeat_at, now):
-    silent = int((now - heartbeat_at).total_seconds()) if heartbeat_at else None
-    if silent is None:
-        detail = _("attempt lost on %(worker)s") % {"worker": worker or "?"}
+    if heartbeat_at is None:
+        record_event(
+            scan_id, ScanStatusEvent.LOST, worker, gettext_noop("attempt lost on %(worker)s"), {"worker": worker or "?"}
+        )
     else:
-        detail = _("attempt lost on %(worker)s: no sign of life for %(seconds)d s") % {
-            "worker": worker or "?",
-            "seconds": silent,
-        }
-    record_event(scan_id, ScanStatusEvent.LOST, worker, detail)
+        record_event(
+            scan_id,
+            ScanStatusEvent.LOST,
+            worker,
+            gettext_noop("attempt lost on %(worker)s: no sign of life for %(seconds)d s"),
+            {"worker": worker or "?", "seconds": int((now - heartbeat_at).total_seconds())},
+        )
 
 
 def _fail_lost(row, now):
@@ -77,7 +85,7 @@ def _fail_lost(row, now):
     )
     if failed:
         _record_lost(row["pk"], row["claimed_by"], row["heartbeat_at"], now)
-        record_event(row["pk"], Scan.Status.FAILED, detail=_("too many lost attempts"))
+        record_event(row["pk"], Scan.Status.FAILED, detail=gettext_noop("too many lost attempts"))
     return bool(failed)
 
 
@@ -129,7 +137,9 @@ def claim(scan_id, worker):
         if lost:
             _record_lost(scan_id, row["claimed_by"], row["heartbeat_at"], now)
         attempt = Attempt(scan_id, token, worker, row["attempts"] + 1)
-        record_event(scan_id, Scan.Status.RUNNING, worker, _("attempt %(number)d") % {"number": attempt.number})
+        record_event(
+            scan_id, Scan.Status.RUNNING, worker, gettext_noop("attempt %(number)d"), {"number": attempt.number}
+        )
     return attempt
 
 
@@ -140,8 +150,9 @@ def beat(attempt, **fields):
     )
 
 
-def release(attempt, status, detail="", **fields):
-    """End the attempt: the scan becomes `status` (done, failed, or queued for a retry).
+def release(attempt, status, detail="", params=None, **fields):
+    """End the attempt: the scan becomes `status` (done, failed, or queued for a retry), with the
+    history's `detail` message and its `params`.
 
     Raises ClaimLost if the attempt no longer owns the scan (then nothing changes).
     """
@@ -152,7 +163,7 @@ def release(attempt, status, detail="", **fields):
         )
         if not ended:
             raise ClaimLost(attempt)
-        record_event(attempt.scan_id, status, attempt.worker, detail)
+        record_event(attempt.scan_id, status, attempt.worker, detail, params)
 
 
 class Heartbeat:
@@ -214,7 +225,7 @@ def sweep():
             )
             if taken:
                 _record_lost(row["pk"], row["claimed_by"], row["heartbeat_at"], now)
-                record_event(row["pk"], Scan.Status.QUEUED, detail=_("queued again after the lost attempt"))
+                record_event(row["pk"], Scan.Status.QUEUED, detail=gettext_noop("queued again after the lost attempt"))
                 requeued.append(row["pk"])
     resend_before = now - dt.timedelta(minutes=settings.IMAGING_REQUEUE_AFTER_MINUTES)
     waiting = Scan.objects.filter(status=Scan.Status.QUEUED).filter(

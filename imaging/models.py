@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -151,13 +151,28 @@ class ScanStatusEvent(models.Model):
     status = models.CharField(max_length=16, choices=STATUSES)
     at = models.DateTimeField(auto_now_add=True)
     worker = models.CharField(max_length=200, blank=True)
+    # The English message (a msgid) and its values, so each reader sees it in their own language.
     detail = models.CharField(max_length=500, blank=True)
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self):
         return f"{self.status} {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def text(self):
+        """The detail in the reader's language."""
+        if not self.detail:
+            return ""
+        message = gettext(self.detail)
+        if not self.params:
+            return message
+        try:
+            return message % self.params
+        except (KeyError, TypeError, ValueError):
+            return self.detail
 
 
 class DiffusionResult(models.Model):

@@ -17,7 +17,7 @@ from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import gettext_noop, pgettext
 
 from imaging import claims, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
@@ -268,9 +268,15 @@ def scan_register(
                 for name in stored:
                     default_storage.delete(name)
                 raise
-            claims.record_event(
-                scan.pk, Scan.Status.QUEUED, detail=_("uploaded by %(user)s") % {"user": actor} if actor else ""
-            )
+            if actor:
+                claims.record_event(
+                    scan.pk,
+                    Scan.Status.QUEUED,
+                    detail=gettext_noop("uploaded by %(user)s"),
+                    params={"user": str(actor)},
+                )
+            else:
+                claims.record_event(scan.pk, Scan.Status.QUEUED)
             transaction.on_commit(lambda: dispatch(scan.pk, first=True))
     return scan, True
 
@@ -305,7 +311,9 @@ def dispatch(scan_id, first=False):
             claims.record_event(
                 scan_id,
                 Scan.Status.QUEUED,
-                detail=_("waiting for the processing queue, which did not answer; it is sent when it is back"),
+                detail=gettext_noop(
+                    "waiting for the processing queue, which did not answer; it is sent when it is back"
+                ),
             )
         return False
     Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(dispatched_at=timezone.now())
@@ -491,7 +499,8 @@ def _end_transient(attempt, error, final):
         _end(
             attempt,
             Scan.Status.QUEUED,
-            detail=_("retrying after %(error)s") % {"error": type(error).__name__},
+            detail=gettext_noop("retrying after %(error)s"),
+            params={"error": type(error).__name__},
             error="",
             dispatched_at=timezone.now(),
         )
@@ -532,7 +541,10 @@ def scan_reprocess(scan, actor, profile=None, fit_method=None):
             fields["fit_method"] = fit_method
         scan = registry_services.record_update(scan, actor, scan.version, **fields) if fields else scan
         claims.record_event(
-            scan.pk, Scan.Status.QUEUED, detail=_("reprocessing requested by %(user)s") % {"user": actor}
+            scan.pk,
+            Scan.Status.QUEUED,
+            detail=gettext_noop("reprocessing requested by %(user)s"),
+            params={"user": str(actor)},
         )
     transaction.on_commit(lambda: dispatch(scan.pk, first=True))
     return scan

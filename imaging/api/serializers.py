@@ -62,6 +62,8 @@ class RoiSerializer(RecordSerializer):
 
 
 class StatusEventSerializer(serializers.ModelSerializer):
+    detail = serializers.CharField(source="text", read_only=True, help_text="In the language of the request.")
+
     class Meta:
         model = ScanStatusEvent
         fields = ["status", "at", "worker", "detail"]

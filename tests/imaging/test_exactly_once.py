@@ -164,7 +164,7 @@ def test_a_lost_attempt_is_taken_over_and_its_late_result_is_not_stored(upload_s
 
     assert DiffusionResult.objects.filter(scan=scan).count() == 1
     result = DiffusionResult.objects.get(scan=scan)
-    events = list(ScanStatusEvent.objects.filter(scan=scan).values_list("status", "worker", "detail"))
+    events = [(event.status, event.worker, event.text) for event in ScanStatusEvent.objects.filter(scan=scan)]
     assert [status for status, _, _ in events] == ["queued", "running", "lost", "queued", "running", "done"]
     assert events[2][1] == "paused-worker" and "attempt lost on paused-worker" in events[2][2]
     assert events[4][1] == events[5][1] == "second-worker"
@@ -209,7 +209,7 @@ def test_an_upload_while_the_broker_is_away_is_kept_and_sent_by_the_sweep(build,
     assert answer.status_code == 202, answer.content
     scan = Scan.objects.get(pk=answer.json()["id"])
     assert scan.status == Scan.Status.QUEUED and scan.dispatched_at is None
-    assert "waiting for the processing queue" in scan.status_events.last().detail
+    assert "waiting for the processing queue" in scan.status_events.last().text
 
     services.scans_sweep()  # still away: nothing lost, nothing sent
     assert sent == [] and Scan.objects.get(pk=scan.pk).dispatched_at is None
@@ -218,3 +218,18 @@ def test_an_upload_while_the_broker_is_away_is_kept_and_sent_by_the_sweep(build,
     assert sent == [scan.pk] and Scan.objects.get(pk=scan.pk).dispatched_at is not None
     services.scans_sweep()  # sent once; not again until it has waited IMAGING_REQUEUE_AFTER_MINUTES
     assert sent == [scan.pk]
+
+
+def test_the_history_speaks_the_readers_language(upload_scan, settings):
+    from django.utils import translation
+
+    scan = upload_scan()
+    claims.claim(scan.pk, "ward-b")
+    Scan.objects.filter(pk=scan.pk).update(heartbeat_at=timezone.now() - dt.timedelta(seconds=300))
+    services.scans_sweep()
+    lost = ScanStatusEvent.objects.get(scan=scan, status=ScanStatusEvent.LOST)
+    with translation.override("en"):
+        assert lost.text.startswith("attempt lost on ward-b: no sign of life for 30")
+    with translation.override("es"):
+        assert lost.text.startswith("intento perdido en ward-b: sin señales de vida durante 30")
+        assert lost.get_status_display() == "Intento perdido"

@@ -145,7 +145,7 @@ def scan_state(scan_id):
 
 
 def history(scan_id):
-    return list(ScanStatusEvent.objects.filter(scan_id=scan_id).values_list("status", "worker", "detail"))
+    return [(event.status, event.worker, event.text) for event in ScanStatusEvent.objects.filter(scan_id=scan_id)]
 
 
 def test_a_worker_killed_mid_fit_loses_nothing(broker, workers, radiology_api, build, series_files):
