@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
@@ -264,9 +263,17 @@ def scan_register(
                     scan.dicom_zip.name = _store(scan.pk, zip_path, "series.zip")
                     stored.append(scan.dicom_zip.name)
                 scan.save(update_fields=["dwi", "bval", "bvec", "dicom_zip"])
+            except (storage.StoredFileError, OSError) as error:
+                storage.delete_quietly(stored)
+                log.warning("scan upload for visit %s not stored: %s", visit.pk, error)
+                raise registry_services.ServiceUnavailable(
+                    _(
+                        "The uploaded files could not be saved to the registry's storage; nothing was kept. "
+                        "Try again in a few minutes; if it happens again, tell the registry team."
+                    )
+                ) from error
             except BaseException:
-                for name in stored:
-                    default_storage.delete(name)
+                storage.delete_quietly(stored)
                 raise
             if actor:
                 claims.record_event(

@@ -68,12 +68,16 @@ def scan_upload(request, visit_pk):
     require(request, "imaging.add_scan")
     visit = get_object_or_404(Visit.objects.select_related("patient"), pk=visit_pk)
     form = forms.ScanUploadForm(request.POST or None, request.FILES or None)
+    unavailable = False
     if request.method == "POST" and form.is_valid():
         data = {key: value for key, value in form.cleaned_data.items() if value not in (None, "")}
         try:
             scan, created = services.scan_register(visit, request.user, **data)
         except ValidationError as error:
             add_errors(form, error)
+        except registry_services.ServiceUnavailable as error:
+            form.add_error(None, str(error))
+            unavailable = True
         else:
             if created:
                 messages.success(request, _("Scan uploaded and queued for processing."))
@@ -84,7 +88,7 @@ def scan_upload(request, visit_pk):
         request,
         "imaging/upload.html",
         {"form": form, "visit": visit, "patient": visit.patient},
-        status=400 if form.errors else 200,
+        status=503 if unavailable else 400 if form.errors else 200,
     )
 
 

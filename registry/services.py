@@ -35,6 +35,11 @@ class RecordBusy(Exception):
     """The record is being worked on (e.g. a scan in processing) and cannot take this change now."""
 
 
+class ServiceUnavailable(Exception):
+    """Something the registry relies on (file storage, ...) failed; nothing was stored. The message
+    says so to people, who may try again later (answered as 503)."""
+
+
 def _save(instance, actor):
     instance.full_clean()
     instance._history_user = actor

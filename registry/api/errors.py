@@ -1,6 +1,6 @@
 """Turns the services' refusals into API answers, for every view in one place: 400 with field
 errors, 409 for a write conflict (stale version in the body, record in use or busy), 412 for a
-stale If-Match."""
+stale If-Match, 503 when a service the registry relies on failed (nothing stored)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from registry.services import EditConflict, RecordBusy, RecordInUse
+from registry.services import EditConflict, RecordBusy, RecordInUse, ServiceUnavailable
 
 
 def exception_handler(exc, context):
@@ -26,4 +26,6 @@ def exception_handler(exc, context):
         )
     elif isinstance(exc, RecordInUse | RecordBusy):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    elif isinstance(exc, ServiceUnavailable):
+        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "60"})
     return drf_exception_handler(exc, context)

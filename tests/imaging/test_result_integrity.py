@@ -493,3 +493,37 @@ def test_screenshot_of_a_scan_page_with_a_damaged_map(chromium, sign_in, live_se
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"scan-damaged-map-{locale[:2]}.png"), full_page=True)
     context.close()
+
+
+# ---- storage failing during an upload -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fail_on", [1, 2, 3], ids=["dwi", "bval", "bvec"])
+def test_storage_failing_during_an_upload_answers_503_and_keeps_nothing(api_as, build, series, settings, fail_on):
+    visit = build.visit()
+    api = api_as(RADIOLOGY)
+    use_storage(settings, f"{__name__}.FailingStorage", fail_on=fail_on, after_bytes=0)
+    answer = api.post("/api/v1/scans/", series.payload(visit), format="multipart")
+    assert answer.status_code == 503, answer.content
+    assert answer["Retry-After"]
+    detail = answer.json()["detail"]
+    assert "could not be saved to the registry's storage; nothing was kept" in detail and "/" not in detail
+    assert not Scan.objects.filter(visit=visit).exists()
+    assert files_under(settings.MEDIA_ROOT) == []
+
+
+def test_storage_failing_during_an_upload_on_the_page_says_so(client, make_user, build, scan_files, settings):
+    visit = build.visit()
+    client.force_login(make_user(RADIOLOGY, "dr-upload-page"))
+    use_storage(settings, f"{__name__}.FailingStorage", fail_on=2, after_bytes=0)
+    with open(scan_files["dwi"], "rb") as dwi, open(scan_files["bval"], "rb") as bval:
+        with open(scan_files["bvec"], "rb") as bvec:
+            page = client.post(
+                f"/imaging/visits/{visit.pk}/upload/",
+                {"dwi": dwi, "bval": bval, "bvec": bvec, "profile": "standard", "fit_method": "WLS"},
+                HTTP_ACCEPT_LANGUAGE="en",
+            )
+    assert page.status_code == 503
+    assert "could not be saved to the registry&#x27;s storage; nothing was kept" in page.content.decode()
+    assert not Scan.objects.filter(visit=visit).exists()
+    assert files_under(settings.MEDIA_ROOT) == []
