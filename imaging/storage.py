@@ -40,7 +40,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from imaging.dti.io import Sha256Reader, sha256_file
 
@@ -54,21 +54,21 @@ CHUNK = 1024 * 1024
 
 # What people call each file of a result (DiffusionResult.files keys).
 FILE_LABELS = {
-    "fa": _lazy("FA map"),
-    "md": _lazy("MD map"),
-    "ad": _lazy("AD map"),
-    "rd": _lazy("RD map"),
-    "color_fa": _lazy("colour FA map"),
-    "mask": _lazy("brain mask"),
-    "b0": _lazy("b0 image"),
-    "preview_fa": _lazy("FA preview"),
-    "preview_color_fa": _lazy("colour FA preview"),
-    "results": _lazy("results file"),
+    "fa": gettext_lazy("FA map"),
+    "md": gettext_lazy("MD map"),
+    "ad": gettext_lazy("AD map"),
+    "rd": gettext_lazy("RD map"),
+    "color_fa": gettext_lazy("colour FA map"),
+    "mask": gettext_lazy("brain mask"),
+    "b0": gettext_lazy("b0 image"),
+    "preview_fa": gettext_lazy("FA preview"),
+    "preview_color_fa": gettext_lazy("colour FA preview"),
+    "results": gettext_lazy("results file"),
 }
 STATUS_LABELS = {
-    MISSING: _lazy("missing"),
-    DAMAGED: _lazy("damaged"),
-    UNREADABLE: _lazy("unreadable just now"),
+    MISSING: gettext_lazy("missing"),
+    DAMAGED: gettext_lazy("damaged"),
+    UNREADABLE: gettext_lazy("unreadable just now"),
 }
 
 

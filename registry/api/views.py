@@ -1,6 +1,6 @@
 """The REST API's viewsets: thin wrappers that parse input and call the services."""
 
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException
@@ -25,7 +25,7 @@ from registry.models import (
 
 class PreconditionRequired(APIException):
     status_code = 428
-    default_detail = _lazy(
+    default_detail = gettext_lazy(
         "Say which version you are changing: send the record's `version` in the body, "
         "or an If-Match header with its ETag."
     )

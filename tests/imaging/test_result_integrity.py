@@ -40,6 +40,11 @@ def files_under(folder):
     return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*") if p.is_file())
 
 
+def queue_again(scan):
+    """The scan back in the queue, as a reprocess request leaves it (a done scan is not processed again)."""
+    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.QUEUED)
+
+
 def current(scan):
     return Scan.objects.get(pk=scan.pk).current_result
 
@@ -144,6 +149,7 @@ def test_storage_failing_mid_write_fails_the_scan_and_leaves_nothing(upload_scan
     stored_before = files_under(settings.MEDIA_ROOT)
     use_storage(settings, f"{__name__}.FailingStorage", fail_on=3, after_bytes=1000)
 
+    queue_again(scan)
     assert services.scan_process(scan.pk, worker="test") is None
     assert default_storage.saves == 3  # the third file broke off, and nothing was written after it
 
@@ -444,6 +450,7 @@ def test_deleting_a_scan_with_labels_deletes_inputs_labels_and_every_result(proc
     scan = processed_scan
     with open(scan_files["labels"], "rb") as labels:
         services.labels_apply(scan, None, File(labels, name="labels.nii.gz"), '{"3": "cst-l"}')
+    queue_again(scan)
     services.scan_process(scan.pk, worker="test")  # a second result; the first is kept, not current
     scan = Scan.objects.get(pk=scan.pk)
     assert scan.labels and scan.results.count() == 2

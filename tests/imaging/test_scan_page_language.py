@@ -5,9 +5,13 @@ page's decimal separator (never "0,423 · +0.073")."""
 
 import datetime as dt
 import re
+import struct
 import uuid
+import zlib
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.utils import translation
 
 from imaging import services
@@ -105,12 +109,26 @@ def test_the_previews_are_drawn_in_every_language_of_the_interface_besides_engli
     assert (spanish.x_axis, spanish.decimal, spanish.tick(0.4)) == ("I-D (x)", ",", "0,4")
 
 
+def png_bytes():
+    """A valid 1×1 grey PNG: previews are shown only when their stored file is sound."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00\x80")) + chunk(b"IEND", b"")
+    )
+
+
 def test_the_page_shows_the_preview_of_its_language_and_english_where_there_is_none(client, make_user, build):
     files = {
         "preview_fa": "scans/1/fa_axial.png",
         "preview_fa_es": "scans/1/fa_axial.es.png",
         "preview_color_fa": "scans/1/color_fa_axial.png",
     }
+    for name in files.values():
+        default_storage.save(name, ContentFile(png_bytes()))
     scan = stored_scan(build.visit(), files=files)
     client.force_login(make_user(RADIOLOGY))
     spanish = page_of(client, f"/imaging/scans/{scan.pk}/", "es")
