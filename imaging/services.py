@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # Worth another try: the database or broker blinked, a network file system timed out.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 GZIP_MAGIC = b"\x1f\x8b"
+PROCESS_SCAN_TASK = "imaging.tasks.process_scan"
 
 
 def input_limits():
@@ -306,12 +307,12 @@ def _upload_error(error, *, dwi, bval, bvec, dicom_zip):
 def dispatch(scan_id, first=False):
     """Hand the scan to the broker for a worker. A broker that does not answer loses nothing: the
     scan stays queued, unsent, and the sweep sends it once the broker is back. Returns whether it was sent."""
+    from celery import current_app
     from kombu.exceptions import KombuError
 
-    from imaging.tasks import process_scan
-
     try:
-        process_scan.delay(scan_id)
+        # By name: imaging.tasks builds on this module, not the other way round.
+        current_app.signature(PROCESS_SCAN_TASK, args=(scan_id,)).delay()
     except (KombuError, OSError) as error:
         log.warning("scan %s not sent to the workers, the sweep will send it: %s", scan_id, error)
         if first:

@@ -7,6 +7,7 @@ the migrations applied. The manifest is written last: a folder without it is not
 """
 
 import datetime as dt
+import hashlib
 import json
 import posixpath
 import tomllib
@@ -67,16 +68,15 @@ def stored_paths(storage=default_storage, folder=""):
 
 
 def copy_with_sha256(source, target):
-    """Copies one open binary file to another; returns (size, sha256 hex). The hash is the registry's
-    one hasher (imaging.dti.io.Sha256Reader), as for uploads and stored maps."""
-    from imaging.dti.io import Sha256Reader
-
-    reader, size = Sha256Reader(source), 0
-    for chunk in reader.chunks(CHUNK):
+    """Copies one open binary file to another; returns (size, sha256 hex). (The registry builds on
+    no add-on, so it hashes here rather than through imaging's reader; both are plain SHA-256.)"""
+    digest, size = hashlib.sha256(), 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
         size += len(chunk)
         if target is not None:
             target.write(chunk)
-    return size, reader.hexdigest()
+    return size, digest.hexdigest()
 
 
 def file_sha256(path):

@@ -192,12 +192,12 @@ def test_an_upload_while_the_broker_is_away_is_kept_and_sent_by_the_sweep(build,
     broker_up = False
     sent = []
 
-    def delay(scan_id):
+    def apply_async(args=None, kwargs=None, **options):
         if not broker_up:
             raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
-        sent.append(scan_id)
+        sent.extend(args)
 
-    monkeypatch.setattr("imaging.tasks.process_scan.delay", delay)
+    monkeypatch.setattr("imaging.tasks.process_scan.apply_async", apply_async)
     client = APIClient()
     client.force_authenticate(make_user("radiology"))
     visit = build.visit()
