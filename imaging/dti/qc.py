@@ -203,10 +203,9 @@ def gradient_table_qc_item(check) -> dict:
     of the b-vector axes fits the data clearly better than the given table."""
     if check is None:
         return qc_item(None, False, [note(_("too few anisotropic voxels to check the gradient table"))])
-    value = {"coherence": round(check.given, 4), "best": round(check.best, 4), "table": check.table}
-    if not check.suspicious:
+    if not check.suspicious:  # the given table stands; a candidate within the margin is noise, not a fix
         return qc_item(
-            value,
+            {"coherence": round(check.given, 4), "table": "x y z"},
             True,
             [
                 note(
@@ -237,6 +236,7 @@ def gradient_table_qc_item(check) -> dict:
             given=check.given,
         )
     )
+    value = {"coherence": round(check.given, 4), "best": round(check.best, 4), "table": check.table}
     return qc_item(value, False, notes, failed=True)
 
 
