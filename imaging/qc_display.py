@@ -103,9 +103,9 @@ def qc_value(name, value):
     if (
         name == "gradient_table"
         and isinstance(value, dict)
-        and all(_is_number(value.get(k)) for k in ("coherence", "best"))
+        and _is_number(value.get("coherence"))
     ):
-        if value.get("table") in (None, "x y z"):
+        if value.get("table") in (None, "x y z") or not _is_number(value.get("best")):
             return gettext("coherence %(coherence)s") % {"coherence": number(round(value["coherence"], 3), 3)}
         return gettext("coherence %(coherence)s; %(table)s: %(best)s") % {
             "coherence": number(round(value["coherence"], 3), 3),

@@ -35,3 +35,10 @@ def test_the_same_in_spanish_with_decimal_commas():
 def test_swapped_axes_are_named_in_spanish():
     item = row(SWAPPED_XY, "es")
     assert item["message"].startswith("los ejes x y y de los vectores b parecen intercambiados")
+
+
+def test_a_table_that_passes_shows_its_coherence_only():
+    check = GradientCheck(given=0.2954, best=0.2969, perm=(2, 1, 0), flip=2, z=0.3, seeds=900, suspicious=False)
+    item = row(check, "es")
+    assert (item["flag"], item["value"]) == ("pass", "coherencia 0,295")
+    assert "ninguna inversión ni intercambio" in item["message"]
