@@ -100,11 +100,7 @@ def qc_value(name, value):
             "voxels": number(voxels) if _is_number(voxels) else "—",
             "percent": number(100 * fraction if _is_number(fraction) else 0, 0),
         }
-    if (
-        name == "gradient_table"
-        and isinstance(value, dict)
-        and _is_number(value.get("coherence"))
-    ):
+    if name == "gradient_table" and isinstance(value, dict) and _is_number(value.get("coherence")):
         if value.get("table") in (None, "x y z") or not _is_number(value.get("best")):
             return gettext("coherence %(coherence)s") % {"coherence": number(round(value["coherence"], 3), 3)}
         return gettext("coherence %(coherence)s; %(table)s: %(best)s") % {
