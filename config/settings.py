@@ -194,6 +194,9 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept for the audit, locke
 AXES_LOCKOUT_CALLABLE = "registry.signin.lockout_response"
 AXES_ENABLE_ADMIN = False  # registry/admin.py shows the records read-only
 # Behind TRUSTED_PROXIES reverse proxies the client's address is read from X-Forwarded-For.
+# Test–retest coefficient of variation of FA within this site (%): a change of FA since baseline is
+# marked when it exceeds 1.96 × √2 × CV × baseline (registry/quantities.py cites the default's source).
+FA_TEST_RETEST_CV_PERCENT = float(os.environ.get("FA_TEST_RETEST_CV_PERCENT", "2.0"))
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 if TRUSTED_PROXIES:
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES

@@ -118,6 +118,24 @@ def long_columns(rules):
             ("change", "number", "", _("value - baseline_value"), ""),
             ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
             (
+                "change_error",
+                "number",
+                "",
+                _(
+                    "The change the measure must exceed to count, in `unit`: for FA 1.96 × √2 × the test–retest "
+                    "coefficient of variation × baseline_value; for GMFM-66 the minimal clinically important "
+                    "difference at the patient's GMFCS level; empty when there is none"
+                ),
+                "settings.FA_TEST_RETEST_CV_PERCENT / GMFM_MCID",
+            ),
+            (
+                "beyond_error",
+                "boolean",
+                "",
+                _("Whether |change| > change_error (empty when either is empty)"),
+                "",
+            ),
+            (
                 "scan_usable",
                 "boolean",
                 "",
@@ -175,7 +193,7 @@ def long_rows(cohort, rules):
             event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
-                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
+                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None, None, None]
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
@@ -183,7 +201,8 @@ def long_rows(cohort, rules):
                 change = course.change(visit, measure.name)
                 baseline = course.baseline_value(measure.name)
                 values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
-                yield head + values + [change.percent] + (scan if measure.kind != "score" else [None, None])
+                values += [change.percent, change.error, change.beyond_error]
+                yield head + values + (scan if measure.kind != "score" else [None, None])
 
 
 def wide_rows(cohort, rules, measures):

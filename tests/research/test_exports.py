@@ -54,6 +54,8 @@ LONG_COLUMNS = [
     "baseline_value",
     "change",
     "percent_change",
+    "change_error",
+    "beyond_error",
     "scan_usable",
     "scan_qc_passed",
 ]
