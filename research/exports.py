@@ -158,6 +158,16 @@ def wide_columns(rules, measures):
     for name in measures:
         columns.append((name, "number", "", _("Value of %(name)s at the visit") % {"name": name}, ""))
         columns.append((f"{name} change", "number", "", _("Change of %(name)s since baseline") % {"name": name}, ""))
+        columns.append(
+            (
+                f"{name} beyond error",
+                "boolean",
+                "",
+                _("Whether the change of %(name)s exceeds its measurement error or MCID (long table: beyond_error)")
+                % {"name": name},
+                "",
+            )
+        )
     columns += [
         ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
         ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc"),
@@ -206,7 +216,7 @@ def long_rows(cohort, rules):
 
 
 def wide_rows(cohort, rules, measures):
-    """One row per patient × visit, a column pair (value, change) per measure."""
+    """One row per patient × visit, three columns (value, change, beyond error) per measure."""
     for course in iter_courses(cohort):
         seen = SeenCourse(course, rules)
         patient = seen.patient_values()
@@ -214,7 +224,8 @@ def wide_rows(cohort, rules, measures):
             row = patient + seen.visit(visit)
             for name in measures:
                 measure = visit.measures.get(name)
-                row += [measure.value if measure else None, course.change(visit, name).change]
+                change = course.change(visit, name)
+                row += [measure.value if measure else None, change.change, change.beyond_error]
             yield row + seen.scan_values(visit)
 
 

@@ -99,3 +99,10 @@ def test_the_research_tables_mark_the_change(cohort, researcher):
     two_visits(cohort, "CP-731", fa=(0.40, 0.45), gmfm66=(50.0, 52.0))
     text = researcher.get("/research/").content.decode()
     assert "beyond measurement error" in text and "beyond the MCID" in text
+
+
+def test_the_wide_export_carries_the_mark_per_measure(cohort, researcher, exports):
+    two_visits(cohort, "CP-741", fa=(0.40, 0.45), gmfm66=(50.0, 51.0))
+    rows = exports.read(researcher.get(f"{exports.cohort}?table=wide&format=json"), "json")
+    follow = next(row for row in rows if row["study_id"] == "CP-741" and row["visit_kind"] == "follow-up")
+    assert (follow["FA white matter beyond error"], follow["GMFM-66 beyond error"]) == (True, False)
