@@ -197,6 +197,8 @@ AXES_ENABLE_ADMIN = False  # registry/admin.py shows the records read-only
 # Test–retest coefficient of variation of FA within this site (%): a change of FA since baseline is
 # marked when it exceeds 1.96 × √2 × CV × baseline (registry/quantities.py cites the default's source).
 FA_TEST_RETEST_CV_PERCENT = float(os.environ.get("FA_TEST_RETEST_CV_PERCENT", "2.0"))
+# {instrument code: {GMFCS level: points}}: the change of a score that counts as clinically important.
+# Unset: registry.quantities.GMFM_MCID (GMFM-66, levels I-III, Oeffinger et al. 2008).
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 if TRUSTED_PROXIES:
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES

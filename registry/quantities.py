@@ -134,8 +134,9 @@ def reliable_change_threshold(baseline, cv_percent):
 # children, GMFCS I-III, change over at least one year; MCID from the medium effect size of the
 # nonsurgical group's change). Levels IV and V were not studied: no published figure, no mark.
 # The GMFM-88 total has no figure there (the paper reports dimensions D and E): a site may add one
-# in the setting GMFM_MCID. The figures below must be checked against the paper's MCID table
-# before they are relied on clinically (the setting GMFM_MCID replaces them).
+# in the setting GMFM_MCID. The figures below were entered from memory of the paper's MCID table, not
+# copied from it: check them against the paper before relying on them clinically (the setting
+# GMFM_MCID replaces them).
 GMFM66_MCID = {1: 1.5, 2: 1.1, 3: 1.2}
 GMFM_MCID = {"GMFM-66": GMFM66_MCID}
 
