@@ -1,6 +1,7 @@
 """Settings, read from the environment with plain defaults for the embedded set-up."""
 
 import datetime as dt
+import json
 import os
 import secrets
 from pathlib import Path
@@ -194,6 +195,16 @@ AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept for the audit, locke
 AXES_LOCKOUT_CALLABLE = "registry.signin.lockout_response"
 AXES_ENABLE_ADMIN = False  # registry/admin.py shows the records read-only
 # Behind TRUSTED_PROXIES reverse proxies the client's address is read from X-Forwarded-For.
+# Test–retest coefficient of variation of FA within this site (%): a change of FA since baseline is
+# marked when it exceeds 1.96 × √2 × CV × baseline (registry/quantities.py cites the default's source).
+FA_TEST_RETEST_CV_PERCENT = float(os.environ.get("FA_TEST_RETEST_CV_PERCENT", "2.0"))
+# {instrument code: {GMFCS level: points}}: the change of a score that counts as clinically important,
+# entered by the site from its source (registry/quantities.py cites the GMFM-66 paper), as JSON, e.g.
+# GMFM_MCID='{"GMFM-66": {"1": 1.5, "2": 1.2, "3": 1.3}}'. Empty: score changes carry no mark.
+GMFM_MCID = {
+    code: {int(level): float(points) for level, points in levels.items()}
+    for code, levels in json.loads(os.environ.get("GMFM_MCID", "{}")).items()
+}
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 if TRUSTED_PROXIES:
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES

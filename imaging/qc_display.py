@@ -26,6 +26,7 @@ QC_NAMES = {
     "fa_histogram": gettext_lazy("FA histogram"),
     "motion": gettext_lazy("Motion"),
     "noise_sigma_mppca": gettext_lazy("Noise (MP-PCA)"),
+    "gradient_table": gettext_lazy("Gradient table"),
 }
 FLAGS = {
     "pass": pgettext_lazy("quality-control flag", "pass"),
@@ -98,6 +99,14 @@ def qc_value(name, value):
         return gettext("%(voxels)s voxels (%(percent)s %%)") % {
             "voxels": number(voxels) if _is_number(voxels) else "—",
             "percent": number(100 * fraction if _is_number(fraction) else 0, 0),
+        }
+    if name == "gradient_table" and isinstance(value, dict) and _is_number(value.get("coherence")):
+        if value.get("table") in (None, "x y z") or not _is_number(value.get("best")):
+            return gettext("coherence %(coherence)s") % {"coherence": number(round(value["coherence"], 3), 3)}
+        return gettext("coherence %(coherence)s; %(table)s: %(best)s") % {
+            "coherence": number(round(value["coherence"], 3), 3),
+            "table": str(value["table"]),
+            "best": number(round(value["best"], 3), 3),
         }
     if name == "nonphysical_eigenvalues" and _is_number(value):
         return f"{number(100 * value, 2)} %"

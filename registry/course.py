@@ -11,6 +11,7 @@ AppConfig.ready), so this module names none of them.
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 from registry import quantities
@@ -195,11 +196,21 @@ class Course:
         return measure.value if measure else None
 
     def change(self, visit, name):
-        """The change of measure ``name`` at ``visit`` since baseline (none at the baseline itself)."""
+        """The change of measure ``name`` at ``visit`` since baseline (none at the baseline itself), with
+        the error it must exceed to count (FA: test–retest; GMFM: the MCID at the patient's GMFCS level)."""
         measure = visit.measures.get(name)
         if visit.is_baseline or measure is None:
             return quantities.Change(None, None)
-        return quantities.change_since_baseline(self.baseline_value(name), measure.value)
+        baseline = self.baseline_value(name)
+        error, basis = quantities.change_error(
+            measure.kind,
+            name,
+            baseline,
+            gmfcs_level=self.gmfcs_level,
+            fa_cv_percent=getattr(settings, "FA_TEST_RETEST_CV_PERCENT", quantities.FA_TEST_RETEST_CV_PERCENT),
+            mcid=getattr(settings, "GMFM_MCID", quantities.GMFM_MCID),
+        )
+        return quantities.change_since_baseline(baseline, measure.value, error=error, basis=basis)
 
 
 _visit_measure_providers = []

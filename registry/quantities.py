@@ -77,20 +77,88 @@ class Change:
     The denominator is the absolute baseline so that the sign of the percent change is always the
     direction of the change (it matters only for negative baselines, e.g. z-scores). Either value
     missing: both None; baseline 0: percent None.
+
+    ``error``: the smallest change that is more than measurement error (FA: the reliable-change
+    threshold of :func:`reliable_change_threshold`) or the minimal clinically important difference
+    (GMFM: the setting GMFM_MCID), in the measure's unit; ``basis`` says which ("test-retest" or
+    "mcid"); None and "" for a measure that has neither. See :attr:`beyond_error`.
     """
 
     change: float | None
     percent: float | None
+    error: float | None = None
+    basis: str = ""
+
+    @property
+    def beyond_error(self):
+        """True when ``|change| > error`` (strictly: a change equal to the error is within it), False
+        when not, None when there is no change or no error to compare it with."""
+        if self.change is None or self.error is None:
+            return None
+        return abs(self.change) > self.error
 
 
-def change_since_baseline(baseline, value):
-    """The :class:`Change` from ``baseline`` to ``value`` (numbers, Decimal or None)."""
+def change_since_baseline(baseline, value, *, error=None, basis=""):
+    """The :class:`Change` from ``baseline`` to ``value`` (numbers, Decimal or None), with its ``error``."""
     base, current = _finite(baseline), _finite(value)
     if base is None or current is None:
-        return Change(None, None)
+        return Change(None, None, error, basis)
     # The difference of the values as written (38.6 - 31.2 is 7.4, not 7.400000000000002).
     diff = float(Decimal(repr(current)) - Decimal(repr(base)))
-    return Change(diff, None if base == 0 else 100.0 * diff / abs(base))
+    return Change(diff, None if base == 0 else 100.0 * diff / abs(base), error, basis)
+
+
+# z for a two-sided 95 % criterion.
+Z_95 = 1.96
+
+
+def reliable_change_threshold(baseline, cv_percent):
+    """The smallest change of a measure that exceeds its test–retest error: ``1.96 × √2 × CV × |baseline|``.
+
+    The reliable-change criterion (Jacobson NS, Truax P. J Consult Clin Psychol 1991;59(1):12-19):
+    one measurement's standard error is the within-subject SD, here ``CV × baseline`` (the
+    test–retest coefficient of variation, a fraction); the difference of two measurements has SD
+    ``√2`` times that; a change is beyond measurement error when it exceeds 1.96 SD of the difference
+    (a 5 % chance of so large a change from error alone). With CV 2 % and a white-matter FA of 0.45
+    the threshold is 0.025. None when the baseline or the CV is missing.
+    """
+    base = _finite(baseline)
+    if base is None or cv_percent is None:
+        return None
+    return Z_95 * math.sqrt(2.0) * float(cv_percent) / 100.0 * abs(base)
+
+
+# Minimal clinically important differences of scores, {instrument code: {GMFCS level: points}}, set
+# by each site (setting GMFM_MCID). The published source for GMFM-66 is Oeffinger D et al. "Outcome
+# tools used for ambulatory children with cerebral palsy: responsiveness and minimum clinically
+# important differences." Dev Med Child Neurol 2008;50(12):918-925 (GMFCS I-III only; levels IV-V
+# were not studied). The registry ships no figures of its own: a threshold that decides a mark on a
+# child's record is entered by the site from the paper it relies on, never from a default nobody
+# checked. Without one, score changes carry no mark.
+GMFM_MCID = {}
+
+# The test–retest coefficient of variation of FA within a site, in percent. Vollmar C et al.
+# "Identical, but not the same: intra-site and inter-site reproducibility of fractional anisotropy
+# measures on two 3.0T scanners." NeuroImage 2010;51(4):1384-1394 found intra-site CVs of FA of
+# about 1-2 % in white-matter regions and tracts (higher in small tracts); 2 % is the default of the
+# setting FA_TEST_RETEST_CV_PERCENT, which a site with its own test–retest figure sets.
+FA_TEST_RETEST_CV_PERCENT = 2.0
+
+
+def change_error(kind, name, baseline, *, gmfcs_level, fa_cv_percent, mcid):
+    """``(error, basis)`` of a measure's change (see :class:`Change`): FA of any region against its
+    test–retest error, a score against its MCID at the patient's GMFCS level, else ``(None, "")``.
+
+    kind: the measure's kind ("fa", "md", "score"); name: the measure (an instrument code for a
+    score); mcid: ``{instrument code: {GMFCS level: points}}``.
+    """
+    if kind == "fa":
+        error = reliable_change_threshold(baseline, fa_cv_percent)
+        return (error, "test-retest") if error is not None else (None, "")
+    by_level = (mcid or {}).get(name) if kind == "score" else None
+    if by_level and gmfcs_level in by_level:
+        return float(by_level[gmfcs_level]), "mcid"
+    return None, ""
 
 
 def _finite(value):

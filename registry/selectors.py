@@ -81,8 +81,7 @@ def patient_timeline(patient):
     for visit in patient.visits.prefetch_related("scores__instrument"):
         facts = course.visit(visit.pk)
         scores = [
-            {"score": score, "change": course.change(facts, score.instrument.code).change}
-            for score in visit.scores.all()
+            {"score": score, "change": course.change(facts, score.instrument.code)} for score in visit.scores.all()
         ]
         events.append(
             {
@@ -93,7 +92,12 @@ def patient_timeline(patient):
                 "scores": scores,
                 "timepoint": TIMEPOINTS.get(facts.timepoint),
                 "fa_wm": facts.measures.get(FA_WHITE_MATTER),
-                "fa_change": course.change(facts, FA_WHITE_MATTER).change,
+                "fa_change": course.change(facts, FA_WHITE_MATTER),
+                "fa_regions": [
+                    {"measure": measure, "change": course.change(facts, measure.name)}
+                    for name, measure in sorted(facts.measures.items())
+                    if measure.kind == "fa" and name != FA_WHITE_MATTER
+                ],
             }
         )
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}

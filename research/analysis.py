@@ -43,7 +43,9 @@ def baseline_characteristics(courses):
 def measure_table(courses, kinds):
     """Per patient and measure (of `kinds`, e.g. {"score"}): baseline and each scheduled timepoint with
     change and % change. Rows: {"study_id", "measure", "baseline", "follow_ups": [{"timepoint",
-    "months", "value", "change", "percent_change"}]}; visits that fill no timepoint are not shown."""
+    "months", "value", "change", "percent_change", "error", "basis", "beyond_error"}]} (the error a change
+    must exceed and whether it does: :class:`registry.quantities.Change`); visits that fill no timepoint
+    are not shown."""
     rows = []
     for course in courses:
         names = sorted(
@@ -64,6 +66,9 @@ def measure_table(courses, kinds):
                         "value": measure.value,
                         "change": change.change,
                         "percent_change": change.percent,
+                        "error": change.error,
+                        "basis": change.basis,
+                        "beyond_error": change.beyond_error,
                     }
                 )
             rows.append(

@@ -118,6 +118,24 @@ def long_columns(rules):
             ("change", "number", "", _("value - baseline_value"), ""),
             ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
             (
+                "change_error",
+                "number",
+                "",
+                _(
+                    "The change the measure must exceed to count, in `unit`: for FA 1.96 × √2 × the test–retest "
+                    "coefficient of variation × baseline_value; for GMFM-66 the minimal clinically important "
+                    "difference at the patient's GMFCS level; empty when there is none"
+                ),
+                "settings.FA_TEST_RETEST_CV_PERCENT / GMFM_MCID",
+            ),
+            (
+                "beyond_error",
+                "boolean",
+                "",
+                _("Whether |change| > change_error (empty when either is empty)"),
+                "",
+            ),
+            (
                 "scan_usable",
                 "boolean",
                 "",
@@ -140,6 +158,16 @@ def wide_columns(rules, measures):
     for name in measures:
         columns.append((name, "number", "", _("Value of %(name)s at the visit") % {"name": name}, ""))
         columns.append((f"{name} change", "number", "", _("Change of %(name)s since baseline") % {"name": name}, ""))
+        columns.append(
+            (
+                f"{name} beyond error",
+                "boolean",
+                "",
+                _("Whether the change of %(name)s exceeds its measurement error or MCID (long table: beyond_error)")
+                % {"name": name},
+                "",
+            )
+        )
     columns += [
         ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
         ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc"),
@@ -175,7 +203,7 @@ def long_rows(cohort, rules):
             event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
-                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None]
+                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None, None, None]
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
@@ -183,11 +211,12 @@ def long_rows(cohort, rules):
                 change = course.change(visit, measure.name)
                 baseline = course.baseline_value(measure.name)
                 values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
-                yield head + values + [change.percent] + (scan if measure.kind != "score" else [None, None])
+                values += [change.percent, change.error, change.beyond_error]
+                yield head + values + (scan if measure.kind != "score" else [None, None])
 
 
 def wide_rows(cohort, rules, measures):
-    """One row per patient × visit, a column pair (value, change) per measure."""
+    """One row per patient × visit, three columns (value, change, beyond error) per measure."""
     for course in iter_courses(cohort):
         seen = SeenCourse(course, rules)
         patient = seen.patient_values()
@@ -195,7 +224,8 @@ def wide_rows(cohort, rules, measures):
             row = patient + seen.visit(visit)
             for name in measures:
                 measure = visit.measures.get(name)
-                row += [measure.value if measure else None, course.change(visit, name).change]
+                change = course.change(visit, name)
+                row += [measure.value if measure else None, change.change, change.beyond_error]
             yield row + seen.scan_values(visit)
 
 

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Phantom", "make_phantom", "fibonacci_hemisphere", "cylindrical_evals", "TRACT_FAS", "TRACT_AXES"]
+__all__ = [
+    "Phantom",
+    "make_phantom",
+    "make_ring_phantom",
+    "fibonacci_hemisphere",
+    "cylindrical_evals",
+    "TRACT_FAS",
+    "TRACT_AXES",
+]
 
 TRACT_FAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 TRACT_AXES = ("x", "y", "z")
@@ -298,6 +306,82 @@ def make_phantom(
         label_names=names,
         true_fa=true_fa,
         true_md=true_md,
+        true_axis=true_axis,
+        sigma=sigma,
+        snr=float(snr),
+    )
+
+
+RING_PLANES = ("xy", "xz", "yz")
+
+
+def make_ring_phantom(
+    shape=(96, 96, 60), n_dirs: int = 32, snr: float = 30.0, seed: int = 0, *, fa: float = 0.7, bval: float = 1000.0
+) -> Phantom:
+    """A phantom whose tracts curve: three rings (tori), one in each plane xy, xz and yz.
+
+    In :func:`make_phantom` every tract runs along a voxel axis, and a tensor along an axis is
+    unchanged by a flip of the b-vectors, so a flipped table cannot be seen there. Along a ring the
+    fibre direction is the ring's tangent and takes every angle in its plane, so a flip or a swap of
+    the b-vector axes turns the fitted directions across the ring in places (a gradient-table check
+    can see it). Ring radius ``0.25 * min(shape)``, tube radius ``0.04 * min(shape)`` (at least 2
+    voxels); cylindrical tensors of the given FA and MD 0.8e-3 mm^2/s inside, isotropic parenchyma
+    around, in the brain ellipsoid of :func:`make_phantom`; one b0 and ``n_dirs`` directions,
+    Rician noise ``sigma = S0 / snr``.
+
+    Returns
+    -------
+    Phantom
+        Labels 1 parenchyma, 3/4/5 the rings in the planes xy/xz/yz; ``true_axis`` gives each
+        ring's plane; ``true_fa`` the rings' FA.
+    """
+    X, Y, Z = (int(s) for s in shape)
+    rng = np.random.default_rng(seed)
+    bvecs = np.vstack([np.zeros((1, 3)), fibonacci_hemisphere(n_dirs)])
+    bvals = np.r_[0.0, np.full(n_dirs, float(bval))]
+    centre = np.array([(X - 1) / 2.0, (Y - 1) / 2.0, (Z - 1) / 2.0])
+    x, y, z = np.meshgrid(np.arange(X), np.arange(Y), np.arange(Z), indexing="ij")
+    pos = np.stack([x, y, z], axis=-1).astype(float) - centre
+    brain = ((pos[..., 0] / (0.47 * X)) ** 2 + (pos[..., 1] / (0.49 * Y)) ** 2 + (pos[..., 2] / (0.47 * Z)) ** 2) <= 1
+    labels = np.zeros((X, Y, Z), np.int16)
+    labels[brain] = 1
+    radius, tube = 0.25 * min(X, Y, Z), max(2.0, 0.04 * min(X, Y, Z))
+    # ring centres apart from each other: xy ring below the centre, xz ring forward in y, yz ring to the left in x
+    offsets = {"xy": (0.0, 0.0, -0.25 * Z), "xz": (0.0, 0.31 * Y, 0.0), "yz": (-0.31 * X, 0.0, 0.0)}
+    direction = np.zeros((X, Y, Z, 3))
+    names, true_fa, true_axis = {1: "parenchyma"}, {1: 0.0}, {}
+    for lab, plane in enumerate(RING_PLANES, start=3):
+        a, b = ("xyz".index(plane[0]), "xyz".index(plane[1]))
+        normal = 3 - a - b
+        rel = pos - np.array(offsets[plane])
+        in_plane = np.hypot(rel[..., a], rel[..., b])
+        ring = (np.hypot(in_plane - radius, rel[..., normal]) <= tube) & brain
+        labels[ring] = lab
+        tangent = np.zeros((X, Y, Z, 3))
+        tangent[..., a], tangent[..., b] = -rel[..., b], rel[..., a]
+        direction[ring] = tangent[ring] / in_plane[ring, None]
+        names[lab], true_fa[lab], true_axis[lab] = f"ring_{plane}", float(fa), plane
+    l1, l2, _l3 = cylindrical_evals(fa, TISSUE_MD)
+    signal = np.zeros((X, Y, Z, bvals.size), np.float32)
+    signal[brain] = 1000.0 * np.exp(-bvals * TISSUE_MD)
+    fibre = labels >= 3
+    proj = direction[fibre] @ bvecs.T  # cos of the angle between fibre and gradient, (V, N)
+    signal[fibre] = 1000.0 * np.exp(-bvals * (l2 + (l1 - l2) * proj**2))
+    sigma = 0.0 if not np.isfinite(snr) else 1000.0 / snr
+    if sigma > 0:
+        signal = np.hypot(signal + rng.normal(0, sigma, signal.shape), rng.normal(0, sigma, signal.shape))
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = -2.0 * centre
+    return Phantom(
+        data=signal.astype(np.float32),
+        bvals=bvals,
+        bvecs=bvecs,
+        affine=affine,
+        brain_mask=brain,
+        labels=labels,
+        label_names=names,
+        true_fa=true_fa,
+        true_md={1: TISSUE_MD, 3: TISSUE_MD, 4: TISSUE_MD, 5: TISSUE_MD},
         true_axis=true_axis,
         sigma=sigma,
         snr=float(snr),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import DiffusionInputError
+from .gradcheck import check_gradient_table
 from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, make_gradient_table, validate_gradients
 from .io import (
     InputLimits,
@@ -44,7 +45,7 @@ from .io import (
     validate_inputs,
 )
 from .mask import MASK_MEDIAN_RADIUS, MASK_NUMPASS, brain_mask, mean_b0
-from .qc import QCThresholds, _, compute_qc, estimate_snr, note, qc_item, summarize
+from .qc import QCThresholds, _, compute_qc, estimate_snr, gradient_table_qc_item, note, qc_item, summarize
 from .roi import region_stats
 from .tensor import DEFAULT_CHUNK, MIN_SIGNAL, DTIMaps, fit_dti
 
@@ -404,6 +405,7 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
         progress=rep.sub("fit"),
     )
     rep("qc", 0.0)
+    extra_qc["gradient_table"] = gradient_table_qc_item(check_gradient_table(maps.evec1, maps.fa, mask0, zooms))
     qc = compute_qc(
         bvals=bvals,
         bvecs=bvecs_used,

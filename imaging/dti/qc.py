@@ -50,6 +50,7 @@ __all__ = [
     "compute_qc",
     "summarize",
     "motion_qc_item",
+    "gradient_table_qc_item",
 ]
 
 
@@ -194,6 +195,49 @@ def motion_qc_item(motion: dict, th: QCThresholds) -> dict:
             )
         )
     return qc_item(motion, ok, notes)
+
+
+def gradient_table_qc_item(check) -> dict:
+    """QC item "gradient table" from :func:`imaging.dti.gradcheck.check_gradient_table` (None: too few
+    anisotropic voxels to judge, a warning). Fails, naming the likely fix, when a flip or a permutation
+    of the b-vector axes fits the data clearly better than the given table."""
+    if check is None:
+        return qc_item(None, False, [note(_("too few anisotropic voxels to check the gradient table"))])
+    if not check.suspicious:  # the given table stands; a candidate within the margin is noise, not a fix
+        return qc_item(
+            {"coherence": round(check.given, 4), "table": "x y z"},
+            True,
+            [
+                note(
+                    _("fibre coherence {given:.3f}; no flip or swap of the b-vector axes fits better"),
+                    given=check.given,
+                )
+            ],
+        )
+    notes = []
+    moved = [i for i in range(3) if check.perm[i] != i]
+    axes = "xyz"
+    if len(moved) == 2:
+        notes.append(
+            note(_("b-vector axes {first} and {second} look swapped"), first=axes[moved[0]], second=axes[moved[1]])
+        )
+    elif moved:
+        notes.append(note(_("b-vector axes look permuted")))
+    if check.flip is not None:
+        notes.append(note(_("b-vectors look flipped in {axis}"), axis=axes[check.perm[check.flip]]))
+    notes.append(
+        note(
+            _(
+                "the table {table} fits the data better (fibre coherence {best:.3f} against {given:.3f}): "
+                "check the b-vectors"
+            ),
+            table=check.table,
+            best=check.best,
+            given=check.given,
+        )
+    )
+    value = {"coherence": round(check.given, 4), "best": round(check.best, 4), "table": check.table}
+    return qc_item(value, False, notes, failed=True)
 
 
 def compute_qc(

@@ -54,6 +54,8 @@ LONG_COLUMNS = [
     "baseline_value",
     "change",
     "percent_change",
+    "change_error",
+    "beyond_error",
     "scan_usable",
     "scan_qc_passed",
 ]
@@ -199,7 +201,9 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
     header = list(rows[0])
     assert header[:10] == LONG_COLUMNS[:10]
     assert header[10:15] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
-    assert header[15:-2] == [name for measure in MEASURES for name in (measure, f"{measure} change")]
+    assert header[15:-2] == [
+        name for measure in MEASURES for name in (measure, f"{measure} change", f"{measure} beyond error")
+    ]
     assert header[-2:] == ["scan_usable", "scan_qc_passed"]
     assert len({(r["study_id"], r["event_day"]) for r in rows}) == 5
 
@@ -236,7 +240,7 @@ def test_the_dictionary_describes_every_column_of_both_tables(tiny, researcher, 
     wide_header = list(get_rows(researcher, exports, f"table=wide&format=json&dates={dates}")[0])
     undescribed = [column for column in wide_header if not any(p.match(column) for p in patterns)]
     assert undescribed == []
-    assert {"<measure>", "<measure> change", date_column} <= set(described["wide"])
+    assert {"<measure>", "<measure> change", "<measure> beyond error", date_column} <= set(described["wide"])
 
     csv_entries = exports.csv(exports.body(researcher.get(f"{exports.dictionary}?format=csv&dates={dates}")))
     assert [row["name"] for row in csv_entries] == [entry["name"] for entry in entries]
