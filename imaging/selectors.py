@@ -52,7 +52,7 @@ def visit_imaging(visit_ids, *, usable_only=False):
     rows = Scan.objects.filter(visit_id__any=visit_ids).order_by("-created_at", "-pk")
     scan_list = [ScanState(*row) for row in rows.values_list("pk", "visit_id", "status", "usable")]
     results = {}
-    current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True)
+    current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).order_by()
     for row in current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"):
         results[row[1]] = dict(zip(RESULT_FIELDS, row))
     by_visit = {}

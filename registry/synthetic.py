@@ -2,9 +2,10 @@
 
 Records are written in bulk (bulk_create, with one history row each saying they were loaded), not
 through the services: a thousand patients take seconds. Every patient has a harvest, a product, one
-intrathecal procedure, ten visits (baseline, follow-ups at 3, 6, 9, 12, 18, 24 and 30 months, two
-unscheduled) and four scores per visit. Add-ons add records of those visits through
-:func:`provide_visit_records` (imaging: processed scans), so this module names none of them.
+intrathecal procedure with a grade 1 adverse event, ten visits (baseline, follow-ups at 3, 6, 9, 12,
+18, 24 and 30 months, two unscheduled) and four scores per visit (GMFM-88, GMFM-66, GMFCS, MACS).
+Add-ons add records of those visits through :func:`provide_visit_records` (imaging: processed scans),
+so this module names none of them.
 """
 
 import datetime as dt
@@ -17,7 +18,16 @@ from django.db import connection, transaction
 from simple_history.utils import bulk_create_with_history
 
 from registry import quantities
-from registry.models import BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit
+from registry.models import (
+    AdverseEvent,
+    BoneMarrowHarvest,
+    CellProduct,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    Score,
+    Visit,
+)
 
 STUDY_ID_PREFIX = "LD-"
 CHANGE_REASON = "seed_load: synthetic patient for load tests"
@@ -25,6 +35,7 @@ CHANGE_REASON = "seed_load: synthetic patient for load tests"
 FOLLOW_UP_MONTHS = (3, 6, 9, 12, 18, 24, 30)
 UNSCHEDULED_MONTHS = (1, 15)
 INSTRUMENTS = ("GMFM-88", "GMFM-66", "GMFCS", "MACS")
+ADVERSE_EVENT_TERMS = ("Headache", "Fever", "Back pain")
 # Procedures fall in these years, so that even the 30-month follow-up lies in the past.
 FIRST_PROCEDURE = dt.date(2020, 1, 6)
 PROCEDURE_SPREAD_DAYS = 4 * 365
@@ -62,15 +73,19 @@ def next_number():
     return max(numbers, default=0) + 1
 
 
-def load(patients, *, seed=0):
-    """Load ``patients`` synthetic patients with their whole course; returns {what: how many}."""
+def load(patients, *, visits=10, seed=0):
+    """Load ``patients`` synthetic patients with their whole course; returns {what: how many}.
+
+    ``visits``: the first 1 to 10 visits of the plan (baseline first), e.g. fewer for small tests.
+    """
     counts = {}
     start = next_number()
     instruments = {code: Instrument.objects.get(code=code) for code in INSTRUMENTS}
+    plan = _visit_plan()[:visits]
     for offset in range(0, patients, BATCH_PATIENTS):
         numbers = range(start + offset, start + min(offset + BATCH_PATIENTS, patients))
         with transaction.atomic():
-            for label, count in _load_batch(numbers, instruments, seed).items():
+            for label, count in _load_batch(numbers, instruments, plan, seed).items():
                 counts[label] = counts.get(label, 0) + count
     if connection.vendor == "postgresql":
         # Fresh statistics, so the planner sees tables of thousands of rows at once rather than after
@@ -84,7 +99,7 @@ def _bulk(objects, model):
     return bulk_create_with_history(objects, model, batch_size=2000, default_change_reason=CHANGE_REASON)
 
 
-def _load_batch(numbers, instruments, seed):
+def _load_batch(numbers, instruments, plan, seed):
     rngs = {number: random.Random(f"{seed}:{number}") for number in numbers}
     patients = _bulk([_patient(number, rngs[number]) for number in numbers], Patient)
     procedure_dates = {
@@ -106,7 +121,7 @@ def _load_batch(numbers, instruments, seed):
         BoneMarrowHarvest,
     )
     products = _bulk([_product(harvest, rngs[number]) for number, harvest in zip(numbers, harvests)], CellProduct)
-    _bulk(
+    procedures = _bulk(
         [
             IntrathecalProcedure(
                 patient=patient,
@@ -119,9 +134,20 @@ def _load_batch(numbers, instruments, seed):
         ],
         IntrathecalProcedure,
     )
-    plans = [
-        (patient, number, months, kind) for number, patient in zip(numbers, patients) for months, kind in _visit_plan()
-    ]
+    events = _bulk(
+        [
+            AdverseEvent(
+                procedure=procedure,
+                onset_date=procedure.date + dt.timedelta(days=1),
+                term=rngs[number].choice(ADVERSE_EVENT_TERMS),
+                grade=1,
+                outcome=AdverseEvent.Outcome.RECOVERED,
+            )
+            for number, procedure in zip(numbers, procedures)
+        ],
+        AdverseEvent,
+    )
+    plans = [(patient, number, months, kind) for number, patient in zip(numbers, patients) for months, kind in plan]
     visits = _bulk(
         [
             Visit(patient=patient, date=_visit_date(procedure_dates[patient.pk], months), kind=kind)
@@ -135,7 +161,7 @@ def _load_batch(numbers, instruments, seed):
     ]
     levels = {patient.pk: patient.gmfcs_level for patient in patients}
     scores = _bulk([score for item in planned for score in _scores(item, levels, instruments)], Score)
-    counts = {"patients": len(patients), "visits": len(visits), "scores": len(scores)}
+    counts = {"patients": len(patients), "adverse events": len(events), "visits": len(visits), "scores": len(scores)}
     for provider in _visit_record_providers:
         counts.update(provider(planned, change_reason=CHANGE_REASON))
     return counts
