@@ -82,3 +82,11 @@ def test_a_research_page_takes_as_many_queries_for_ten_patients_as_for_two(
     ten = captured_queries(client, url)
     assert n_shown(client.get(url).content.decode())[0] == 10
     assert len(ten) == len(two), "\n".join(ten)
+
+
+def test_the_pager_and_its_refusal_in_spanish(researcher):
+    synthetic.load(PAGE_PATIENTS + 2, visits=2)
+    page = researcher.get("/research/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert f"Pacientes 1–{PAGE_PATIENTS} de {PAGE_PATIENTS + 2}" in page and 'aria-label="Página siguiente"' in page
+    refused = researcher.get("/research/?page=9", HTTP_ACCEPT_LANGUAGE="es")
+    assert refused.status_code == 400 and "page debe ser un número entero de 1 a 2." in refused.content.decode()
