@@ -15,10 +15,12 @@ What it does:
    with DEBUG off and the settings' defaults otherwise, in a private REGISTRY_VAR_DIR.
 3. Signs in a hematology and a research account through /login/ (session cookies) and asks
    /api/v1/auth/token/ for the hematology account's API token.
-4. Runs wrk (Debian's package ``wrk``) for each target at ``--connections`` connections for
+4. Times one request alone to each target (median of 3), then runs wrk (Debian's package ``wrk``)
+   for each target at ``--connections`` connections for
    ``--duration`` seconds after a short warm-up; a Lua script reports p50 and p95 from wrk's own
    latency histogram, and counts every non-2xx answer and socket error as an error.
-5. Prints a table: req/s, p50, p95, errors, and req/s as a fraction of the ceiling (``/login/``,
+5. Prints a table: the time of one request alone (median of 3) and its size, then under wrk req/s,
+   p50, p95, errors, and req/s as a fraction of the ceiling (``/login/``,
    which does no database work), against the targets: p95 < 100 ms, >= 1/3 of the ceiling's
    rate, zero errors; the research pages p95 < 500 ms.
 6. Stops gunicorn and drops the database (unless --keep).
@@ -166,6 +168,34 @@ def api_token(base, username, password):
     return answer.json()["token"]
 
 
+def wait_until_idle(base, quick_ms=250, in_a_row=4, timeout=600):
+    """Wait until the server answers /login/ quickly several times in a row: the requests that wrk left
+    queued (it stops waiting for answers, the server does not stop working on them) are done."""
+    import requests
+
+    deadline, quick = time.monotonic() + timeout, 0
+    while quick < in_a_row and time.monotonic() < deadline:
+        started = time.perf_counter()
+        requests.get(base + "/login/", timeout=timeout)
+        quick = quick + 1 if (time.perf_counter() - started) * 1000 < quick_ms else 0
+
+
+def one_request_ms(url, headers, repeats=3):
+    """The median time of one request alone (after one unmeasured), and the size of the answer."""
+    import requests
+
+    session = requests.Session()
+    session.headers.update(dict(header.split(": ", 1) for header in headers))
+    session.get(url, timeout=120)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        answer = session.get(url, timeout=120)
+        times.append((time.perf_counter() - started) * 1000)
+        answer.raise_for_status()
+    return {"ms": sorted(times)[len(times) // 2], "kb": len(answer.content) / 1024}
+
+
 def first_patient(base, token):
     import requests
 
@@ -250,6 +280,8 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
 
+    # Stopped (SIGTERM), it still stops gunicorn and drops its database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_URL
     name = urlparse(url).path.lstrip("/")
     if not urlparse(url).scheme.startswith("postgres"):
@@ -288,11 +320,25 @@ def main(argv=None):
         script = os.path.join(var_dir, "report.lua")
         with open(script, "w") as out:
             out.write(WRK_SCRIPT)
+        # First each target alone, then each under wrk; slow answers still queued after a wrk run are
+        # let finish before the next target is measured.
+        single = {
+            target.name: one_request_ms(base + target.path, headers[target.account]) for target in targets(patient_id)
+        }
         for target in targets(patient_id):
             if args.warmup:
                 run_wrk(wrk, script, base + target.path, headers[target.account], args.connections, args.warmup)
             result = run_wrk(wrk, script, base + target.path, headers[target.account], args.connections, args.duration)
-            results["rows"].append({"target": target.name, "path": target.path, "kind": target.kind, **result})
+            wait_until_idle(base)
+            results["rows"].append(
+                {
+                    "target": target.name,
+                    "path": target.path,
+                    "kind": target.kind,
+                    "one_request_ms": single[target.name],
+                    **result,
+                }
+            )
             print(f"  {target.name}: {result['rps']:.0f} req/s, p95 {result['p95_ms']} ms", flush=True)
     finally:
         if server is not None:
@@ -313,7 +359,8 @@ def main(argv=None):
         f"wrk -t2 -c{args.connections} -d{args.duration}s; targets: p95 < {P95_TARGET_MS:.0f} ms and >= 1/3 of "
         f"the ceiling's req/s, zero errors; research pages p95 < {RESEARCH_TARGET_MS:.0f} ms"
     )
-    header = f"{'target':<40}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'errors':>8}{'x ceiling':>11}  verdict"
+    columns = [("one ms", 8), ("kB", 7), ("req/s", 8), ("p50 ms", 9), ("p95 ms", 9), ("errors", 8), ("x ceiling", 11)]
+    header = f"{'target':<40}" + "".join(f"{name:>{width}}" for name, width in columns) + "  verdict"
     print(header)
     print("-" * len(header))
     targets_by_name = {target.name: target for target in targets(0)}
@@ -321,8 +368,9 @@ def main(argv=None):
         row["of_ceiling"] = row["rps"] / ceiling
         row["verdict"] = verdict(targets_by_name[row["target"]], row, ceiling)
         p50, p95 = (f"{row[key]:>9.1f}" if row[key] is not None else f"{'-':>9}" for key in ("p50_ms", "p95_ms"))
+        one = f"{row['one_request_ms']['ms']:>8.0f}{row['one_request_ms']['kb']:>7.0f}"
         rate = f"{row['rps']:>8.0f}"
-        print(f"{row['target']:<40}{rate}{p50}{p95}{row['errors']:>8}{row['of_ceiling']:>11.2f}  {row['verdict']}")
+        print(f"{row['target']:<40}{one}{rate}{p50}{p95}{row['errors']:>8}{row['of_ceiling']:>11.2f}  {row['verdict']}")
     print("database " + ("kept" if args.keep else "dropped"))
     if args.json:
         with open(args.json, "w") as out:
