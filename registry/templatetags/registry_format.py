@@ -1,8 +1,12 @@
-"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes."""
+"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes; record links."""
 
 import math
 
 from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 register = template.Library()
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -49,3 +53,19 @@ def signed_float(value, digits=3):
 def label_in(value, choices):
     """The human label of a stored choice value, from a {value: label} dict."""
     return choices.get(value, value) if value is not None else "—"
+
+
+@register.simple_tag(takes_context=True)
+def record_links(context, kind, record):
+    """The links beside a record on the patient page: edit (for accounts that may change patients) and
+    history. A tag rather than an included template: the page shows one per score, dozens a page."""
+    known = context.render_context.get("record_links")
+    if known is None:  # once a page: the labels in its language, and whether the account may edit
+        may_edit = context["request"].user.has_perm("registry.change_patient")
+        known = context.render_context["record_links"] = (may_edit, _("edit"), _("history"))
+    may_edit, edit, history = known
+    links = []
+    if may_edit:
+        links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
+    links.append(format_html('<a href="{}">{}</a>', reverse("record-history", args=[kind, record.pk]), history))
+    return format_html('<span class="links">{}</span>', mark_safe("".join(links)))

@@ -22,7 +22,7 @@ What it does:
 5. Prints a table: the time of one request alone (median of 3) and its size, then under wrk req/s,
    p50, p95, errors, and req/s as a fraction of the ceiling (``/login/``,
    which does no database work), against the targets: p95 < 100 ms, >= 1/3 of the ceiling's
-   rate, zero errors; the research pages p95 < 500 ms.
+   rate, zero errors; the research pages under 500 ms, alone and at p95 under wrk.
 6. Stops gunicorn and drops the database (unless --keep).
 """
 
@@ -256,8 +256,10 @@ def verdict(target, result, ceiling_rps):
     if result["errors"]:
         problems.append("errors")
     if target.kind == "research":
+        if result["one_request_ms"]["ms"] >= RESEARCH_TARGET_MS:
+            problems.append(f"alone >= {RESEARCH_TARGET_MS:.0f} ms")
         if result["p95_ms"] >= RESEARCH_TARGET_MS:
-            problems.append(f"p95 >= {RESEARCH_TARGET_MS:.0f} ms")
+            problems.append(f"p95 >= {RESEARCH_TARGET_MS:.0f} ms under wrk")
     elif target.kind == "staff":
         if result["p95_ms"] >= P95_TARGET_MS:
             problems.append(f"p95 >= {P95_TARGET_MS:.0f} ms")
@@ -357,7 +359,7 @@ def main(argv=None):
     print(
         f"Web on PostgreSQL ({name}), seed_load --patients {args.patients}; gunicorn 2 workers x 4 threads; "
         f"wrk -t2 -c{args.connections} -d{args.duration}s; targets: p95 < {P95_TARGET_MS:.0f} ms and >= 1/3 of "
-        f"the ceiling's req/s, zero errors; research pages p95 < {RESEARCH_TARGET_MS:.0f} ms"
+        f"the ceiling's req/s, zero errors; research pages < {RESEARCH_TARGET_MS:.0f} ms alone and at p95"
     )
     columns = [("one ms", 8), ("kB", 7), ("req/s", 8), ("p50 ms", 9), ("p95 ms", 9), ("errors", 8), ("x ceiling", 11)]
     header = f"{'target':<40}" + "".join(f"{name:>{width}}" for name, width in columns) + "  verdict"
