@@ -13,9 +13,12 @@ class ImagingConfig(AppConfig):
         # Research's allow-lists of scans, ROIs and provenance live with the models they describe.
         from imaging import deidentify  # noqa: F401
         from imaging.selectors import visit_imaging
+        from imaging.synthetic import add_processed_scans
         from registry.course import provide_visit_measures
+        from registry.synthetic import provide_visit_records
 
         provide_visit_measures(visit_imaging)
+        provide_visit_records(add_processed_scans)
         post_migrate.connect(self.grant_roles, sender=self)
         # However a scan or a result is deleted (admin, queryset, cascade), its stored files go
         # once the deletion is committed.

@@ -109,6 +109,7 @@ class Scan(ClinicalRecord):
         verbose_name = _("diffusion scan")
         verbose_name_plural = _("diffusion scans")
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="scan_list_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["visit", "fingerprint"],

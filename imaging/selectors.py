@@ -1,8 +1,11 @@
 """Reads of imaging for the course read model: each visit's scans and the one scan that counts for it."""
 
+from dataclasses import dataclass
+
 from imaging.models import DiffusionResult, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
 
+RESULT_FIELDS = ("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall")
 # The summary measures of a result, as the course and research tables name them.
 SUMMARY_MEASURES = (
     (FA_WHITE_MATTER, "fa", "", "fa_wm_mean"),
@@ -26,25 +29,37 @@ def counts_for_visit(scan, result, qc_overall, *, usable_only=False):
     return scan.usable is not False
 
 
+@dataclass(slots=True, eq=False)
+class ScanState:
+    """A scan as the course lists it (a visit's scans are read by the hundred for a cohort, so not as
+    model instances): its status, the radiologist's review, and its current result's FA and MD."""
+
+    pk: int
+    visit_id: int
+    status: str
+    usable: bool | None
+    current_summary: dict | None = None  # fa_mean, fa_wm_mean, md_mean of the current result, or None
+
+    def get_status_display(self):
+        return Scan.Status(self.status).label
+
+
 def visit_imaging(visit_ids, *, usable_only=False):
     """``{visit_id: VisitImaging}`` for the visits that have scans; three queries for any number of visits.
 
-    Each scan carries ``current_summary``: its current result's FA and MD (a dict), or None.
+    Each scan (a ScanState) carries ``current_summary``: its current result's FA and MD (a dict), or None.
     """
-    scans = (
-        Scan.objects.filter(visit_id__any=visit_ids)
-        .only("pk", "visit_id", "status", "usable", "created_at")
-        .order_by("-created_at", "-pk")
-    )
-    by_visit, scan_list = {}, list(scans)
-    results = {
-        row["scan_id"]: row
-        for row in DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).values(
-            "pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"
-        )
-    }
+    rows = Scan.objects.filter(visit_id__any=visit_ids).order_by("-created_at", "-pk")
+    scan_list = [ScanState(*row) for row in rows.values_list("pk", "visit_id", "status", "usable")]
+    results = {}
+    current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).order_by()
+    for row in current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"):
+        results[row[1]] = dict(zip(RESULT_FIELDS, row))
+    by_visit = {}
     for scan in scan_list:
-        imaging = by_visit.setdefault(scan.visit_id, VisitImaging())
+        imaging = by_visit.get(scan.visit_id)
+        if imaging is None:
+            imaging = by_visit[scan.visit_id] = VisitImaging()
         imaging.scans.append(scan)
         result = scan.current_summary = results.get(scan.pk)
         if imaging.counted is None and counts_for_visit(

@@ -32,6 +32,24 @@ def record_access(request, kind, *, record_type="", object_id="", patients=()):
     return access
 
 
+def loaded_patients(model, records):
+    """The patients that `records` of `model` belong to, read from the records themselves when each one's
+    path to its patient was loaded with it (select_related); None when it was not (then ask patients_of)."""
+    path = model.patient_path
+    if path is None:
+        return []
+    names = path.split("__") if path else []
+    found = []
+    for record in records:
+        owner = record
+        for name in names:
+            if not owner._meta.get_field(name).is_cached(owner):
+                return None
+            owner = getattr(owner, name)
+        found.append(owner)
+    return found
+
+
 def patients_of(model, pks):
     """The patients that records `pks` of `model` belong to, in one query (none for records of no patient)."""
     path = model.patient_path

@@ -10,6 +10,7 @@ AppConfig.ready), so this module names none of them.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -66,21 +67,34 @@ def assign_timepoints(first_procedure_date, visits):
         return {}
     follow_ups = sorted((date, visit_id) for visit_id, date, kind in visits if kind == Visit.Kind.FOLLOW_UP)
     assigned = {}
-    for timepoint in SCHEDULE:
-        target = timepoint.target(first_procedure_date)
-        inside = [
-            (abs((date - target).days), date, visit_id)
-            for date, visit_id in follow_ups
-            if timepoint.contains(first_procedure_date, date)
-        ]
+    if not follow_ups:
+        return assigned
+    for timepoint, target, start, end in _windows(first_procedure_date):
+        inside = [(abs((date - target).days), date, visit_id) for date, visit_id in follow_ups if start <= date <= end]
         if inside:
             assigned[min(inside)[2]] = timepoint.code
     return assigned
 
 
-@dataclass(frozen=True)
-class Measure:
-    """One value measured at a visit: a score (by instrument code), or an imaging measure."""
+def _windows(first_procedure_date):
+    """(timepoint, target date, first and last date of its window) of each scheduled timepoint, as
+    Timepoint.target and Timepoint.contains give them; worked out once per patient, not per visit."""
+    return [
+        (
+            timepoint,
+            timepoint.target(first_procedure_date),
+            quantities.add_months(first_procedure_date, timepoint.months - timepoint.window),
+            quantities.add_months(first_procedure_date, timepoint.months + timepoint.window),
+        )
+        for timepoint in SCHEDULE
+    ]
+
+
+class Measure(NamedTuple):
+    """One value measured at a visit: a score (by instrument code), or an imaging measure.
+
+    A named tuple, not a dataclass: a cohort's read makes tens of thousands of them.
+    """
 
     name: str  # "GMFM-88", "FA white matter", "FA cst-l", "MD whole brain"
     kind: str  # score, fa, md
@@ -89,7 +103,7 @@ class Measure:
     source: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class VisitImaging:
     """What an imaging add-on says of a visit: its scans (newest first), the one that counts, its measures."""
 
@@ -99,7 +113,7 @@ class VisitImaging:
     measures: list = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class CourseVisit:
     id: int
     date: object
@@ -228,6 +242,20 @@ def read_courses(patient_ids, *, usable_only=False):
     ``usable_only``: only scans a radiologist marked usable count for a visit.
     """
     patient_ids = sorted(set(patient_ids))
+    by_id = read_enrolments(patient_ids)
+    visits = _read_visits(by_id, patient_ids)
+    _read_measures(visits, usable_only)
+    return [by_id[pk] for pk in patient_ids if pk in by_id]
+
+
+def read_enrolments(patient_ids):
+    """``{patient_id: Course}`` of ``patient_ids`` with what is known at enrolment and treatment (the
+    patient's characteristics, procedures and doses) and no visits; two queries whatever their number.
+
+    For what concerns the whole cohort at once (who is in it, baseline characteristics, doses), where
+    every visit and measure of every patient is not needed; read_courses completes the courses.
+    """
+    patient_ids = sorted(set(patient_ids))
     by_id = {}
     rows = Patient.objects.filter(pk__any=patient_ids).order_by("pk")
     for row in rows.values(
@@ -259,10 +287,23 @@ def read_courses(patient_ids, *, usable_only=False):
     for course in by_id.values():
         for procedure in course.procedures:
             procedure.months_since_procedure = quantities.months_between(course.first_procedure_date, procedure.date)
-    visits = _read_visits(by_id, patient_ids)
-    _read_scores(visits)
-    _read_provided(visits, usable_only)
-    return [by_id[pk] for pk in patient_ids if pk in by_id]
+    return by_id
+
+
+def read_visits(visits, *, usable_only=False):
+    """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
+    exactly as their patients' courses give them, in a fixed number of queries whatever their number.
+
+    A visit's months and timepoint depend on its patient's procedures and other visits, which are
+    read; the measures (scores, imaging) are read for these visits only, so a page of visits costs
+    what its own visits do, not the whole course of every patient on it.
+    """
+    patient_ids = sorted({visit.patient_id for visit in visits})
+    by_id = read_enrolments(patient_ids)
+    every_visit = _read_visits(by_id, patient_ids)
+    wanted = {visit.pk: every_visit[visit.pk] for visit in visits if visit.pk in every_visit}
+    _read_measures(wanted, usable_only)
+    return wanted
 
 
 def read_course(patient_id, *, usable_only=False):
@@ -273,17 +314,17 @@ def read_course(patient_id, *, usable_only=False):
 def _read_visits(by_id, patient_ids):
     visits = {}
     rows = Visit.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk")
-    for row in rows.values("pk", "patient_id", "date", "kind"):
-        course = by_id[row["patient_id"]]
+    for pk, patient_id, date, kind in rows.values_list("pk", "patient_id", "date", "kind"):
+        course = by_id[patient_id]
         visit = CourseVisit(
-            id=row["pk"],
-            date=row["date"],
-            kind=row["kind"],
-            months=quantities.months_between(course.first_procedure_date, row["date"]),
-            age_months=quantities.age_in_months(course.date_of_birth, row["date"]),
+            id=pk,
+            date=date,
+            kind=kind,
+            months=quantities.months_between(course.first_procedure_date, date),
+            age_months=quantities.age_in_months(course.date_of_birth, date),
         )
         course.visits.append(visit)
-        visits[visit.id] = visit
+        visits[pk] = visit
     for course in by_id.values():
         filled = assign_timepoints(course.first_procedure_date, [(v.id, v.date, v.kind) for v in course.visits])
         for visit in course.visits:
@@ -291,11 +332,22 @@ def _read_visits(by_id, patient_ids):
     return visits
 
 
+def _read_measures(visits, usable_only):
+    """Each of ``visits`` ({visit_id: CourseVisit}) gets its scores and what the add-ons provide."""
+    _read_scores(visits)
+    _read_provided(visits, usable_only)
+
+
 def _read_scores(visits):
-    units = dict(Instrument.objects.values_list("code", "unit"))
-    scores = Score.objects.filter(visit_id__any=list(visits)).values_list("visit_id", "instrument__code", "value")
-    for visit_id, code, value in scores:
-        visits[visit_id].measures[code] = Measure(code, "score", units.get(code, ""), float(value), code)
+    """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in)."""
+    instruments = Instrument.objects.order_by("code").values_list("pk", "code", "unit")
+    by_instrument = {pk: (code, unit, []) for pk, code, unit in instruments}
+    scores = Score.objects.filter(visit_id__any=list(visits)).order_by()  # ordered here, without a join
+    for visit_id, instrument_id, value in scores.values_list("visit_id", "instrument_id", "value"):
+        by_instrument[instrument_id][2].append((visit_id, value))
+    for code, unit, rows in by_instrument.values():
+        for visit_id, value in rows:
+            visits[visit_id].measures[code] = Measure(code, "score", unit, float(value), code)
 
 
 def _read_provided(visits, usable_only):

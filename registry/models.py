@@ -246,6 +246,8 @@ class BoneMarrowHarvest(PatientDatedRecord):
         verbose_name = _("bone-marrow harvest")
         verbose_name_plural = _("bone-marrow harvests")
         ordering = ["date", "id"]
+        # Lists are read in this order a page at a time: the index gives a page without sorting them all.
+        indexes = [models.Index(fields=["date", "id"], name="harvest_list_order")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(volume_ml__gt=0),
@@ -386,6 +388,11 @@ class IntrathecalProcedure(PatientDatedRecord):
         verbose_name = _("intrathecal procedure")
         verbose_name_plural = _("intrathecal procedures")
         ordering = ["date", "id"]
+        indexes = [
+            models.Index(fields=["date", "id"], name="procedure_list_order"),
+            # Each patient's first procedure (months since it, for every list of visits and records).
+            models.Index(fields=["patient", "date"], name="procedure_first_per_patient"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(weight_kg__gte=1, weight_kg__lte=150),
@@ -477,6 +484,7 @@ class AdverseEvent(ClinicalRecord):
         verbose_name = _("adverse event")
         verbose_name_plural = _("adverse events")
         ordering = ["onset_date", "id"]
+        indexes = [models.Index(fields=["onset_date", "id"], name="adverse_event_list_order")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(grade__gte=1, grade__lte=5),
@@ -526,6 +534,8 @@ class Visit(PatientDatedRecord):
         verbose_name = _("visit")
         verbose_name_plural = _("visits")
         ordering = ["date", "id"]
+        # Visits, and scores (ordered by their visit's date), are listed a page at a time in this order.
+        indexes = [models.Index(fields=["date", "id"], name="visit_list_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient"],

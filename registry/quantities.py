@@ -11,6 +11,7 @@ from decimal import Decimal
 
 # The mean Gregorian month: 365.2425 / 12 days. Months since the procedure are counted in these.
 DAYS_PER_MONTH = Decimal("30.4375")
+_DAYS_PER_MONTH_FLOAT = float(DAYS_PER_MONTH)
 # The units in which pages, filters and plots give doses: TNC in 10⁸ cells/kg, CD34+ in 10⁶ cells/kg.
 DOSE_UNITS = {"tnc": 1e8, "cd34": 1e6}
 
@@ -35,7 +36,9 @@ def months_between(start, end):
     """
     if start is None or end is None:
         return None
-    return round(float(Decimal((end - start).days) / DAYS_PER_MONTH), 1)
+    # 30.4375 is exact in binary and a quotient of whole days by it is never within rounding distance
+    # of a tie, so float division gives the Decimal quotient's float, without a Decimal per call.
+    return round((end - start).days / _DAYS_PER_MONTH_FLOAT, 1)
 
 
 def days_between(start, end):

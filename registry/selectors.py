@@ -1,6 +1,6 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
 from registry.course import FA_WHITE_MATTER, TIMEPOINTS, read_course
@@ -39,7 +39,10 @@ def records(model):
     """Every record of a kind, with what its representations need loaded."""
     queryset = model.objects.select_related(*RELATED[model])
     if model is Visit:
-        queryset = queryset.prefetch_related("scores__instrument")
+        # Each visit's scores in instrument order (Score's own ordering would join every score's visit
+        # only to sort by its date); the few instruments are read once, not once per score.
+        scores = Score.objects.order_by("instrument__code", "pk")
+        queryset = queryset.prefetch_related(Prefetch("scores", queryset=scores), "scores__instrument")
     if model is Instrument:
         return queryset
     return with_first_procedure(queryset)

@@ -81,7 +81,10 @@ def patient_list(request):
     patients = selectors.with_first_procedure(selectors.patient_search(query))
     page = Paginator(patients, 50).get_page(request.GET.get("page"))
     audit.record_access(request, audit.Kind.PATIENT_LIST, record_type="patient", patients=page.object_list)
-    return render(request, "registry/patient_list.html", {"page": page, "query": query})
+    # Each label translated once for the page, not once per row (get_cp_subtype_display translates
+    # every choice at each call).
+    subtypes = {value: str(label) for value, label in Patient.Subtype.choices}
+    return render(request, "registry/patient_list.html", {"page": page, "query": query, "subtypes": subtypes})
 
 
 @login_required

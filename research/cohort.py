@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from registry import quantities
-from registry.course import FA_WHITE_MATTER, read_courses
+from registry.course import FA_WHITE_MATTER, read_courses, read_enrolments
 from registry.models import Patient, Visit
 
 CHUNK_PATIENTS = 1000
@@ -134,10 +134,33 @@ def iter_courses(cohort):
         chunk = read_courses(ids[start : start + CHUNK_PATIENTS], usable_only=cohort.usable_only)
         for course in chunk:
             if cohort.dose_matches(course):
-                course.visits = [visit for visit in course.visits if cohort.visit_counts(visit.kind, visit.months)]
-                yield course
+                yield _in_window(cohort, course)
         # Let this chunk go before the next one is read: at most one chunk is held at a time.
         chunk = course = None
+
+
+def _in_window(cohort, course):
+    course.visits = [visit for visit in course.visits if cohort.visit_counts(visit.kind, visit.months)]
+    return course
+
+
+def enrolled(cohort):
+    """The cohort's patients as enrolled and treated, in id order: each a course with the patient's
+    characteristics, procedures and doses but no visits (registry.course.read_enrolments), the dose
+    filter applied. Who is in the cohort, n and the baseline characteristics come from these, without
+    reading every visit and measure of every patient."""
+    ids = list(cohort.patients().values_list("pk", flat=True))
+    found = []
+    for start in range(0, len(ids), CHUNK_PATIENTS):
+        chunk = read_enrolments(ids[start : start + CHUNK_PATIENTS])
+        found.extend(course for course in chunk.values() if cohort.dose_matches(course))
+    return found
+
+
+def courses_of(cohort, patient_ids):
+    """The whole courses of these patients of the cohort (e.g. one page of it), in id order, with the
+    cohort's follow-up window and scan rule applied as iter_courses applies them."""
+    return [_in_window(cohort, course) for course in read_courses(patient_ids, usable_only=cohort.usable_only)]
 
 
 def courses(cohort):

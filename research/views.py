@@ -7,6 +7,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from registry.api.tokens import token_user, unauthorized
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
 from research import analysis, exports, plots
-from research.cohort import CohortForm, courses, iter_courses, measure_names
+from research.cohort import CohortForm, courses, courses_of, enrolled, iter_courses, measure_names
 from research.models import ExportLog
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,20 @@ def query_without(request, *names):
     return query.urlencode()
 
 
+# Per-patient tables show this many patients a page, so a page costs the same for 30 or 3,000 patients.
+PAGE_PATIENTS = 10
+
+
+def page_of(request, items, size=PAGE_PATIENTS):
+    """The page of ``items`` that ``?page=N`` asks for: (page, None), or (None, a message naming the
+    parameter) when N is not a page number."""
+    paginator = Paginator(items, size)
+    raw = request.GET.get("page", "1")
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= paginator.num_pages):
+        return None, _("page must be a whole number from 1 to %(last)d.") % {"last": paginator.num_pages}
+    return paginator.page(int(raw)), None
+
+
 @login_required
 def cohort_page(request):
     require(request, VIEW_COHORT)
@@ -64,21 +79,28 @@ def cohort_page(request):
             "etiology": dict(Patient.Etiology.choices),
         },
     }
+    page_error = None
     if cohort is not None:
-        course_list = courses(cohort)
-        context.update(
-            courses=course_list,
-            n=len(course_list),
-            characteristics=analysis.baseline_characteristics(course_list),
-            score_table=analysis.measure_table(course_list, {"score"}),
-            fa_table=analysis.measure_table(course_list, {"fa"}),
-        )
-    return render(request, "research/cohort.html", context, status=400 if form.errors else 200)
+        # n and the baseline characteristics are of the whole cohort (enrolment and doses only); the
+        # per-patient tables of one page of it, so the page does not grow with the cohort.
+        patients = enrolled(cohort)
+        page, page_error = page_of(request, patients)
+        context.update(n=len(patients), characteristics=analysis.baseline_characteristics(patients))
+        if page is not None:
+            course_list = courses_of(cohort, [course.patient_id for course in page])
+            context.update(
+                page=page,
+                score_table=analysis.measure_table(course_list, {"score"}),
+                fa_table=analysis.measure_table(course_list, {"fa"}),
+            )
+    context["page_error"] = page_error
+    return render(request, "research/cohort.html", context, status=400 if form.errors or page_error else 200)
 
 
 def _linking_choices(request, course_list):
     names = measure_names(course_list)
-    instruments = [name for name in names if name in set(Instrument.objects.values_list("code", flat=True))]
+    codes = set(Instrument.objects.values_list("code", flat=True))
+    instruments = [name for name in names if name in codes]
     fa_measures = [name for name in names if name.startswith("FA ")] or [analysis.FA_DEFAULT]
     instrument = request.GET.get("instrument") or (
         "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
@@ -95,9 +117,13 @@ def linking_page(request):
     require(request, VIEW_COHORT)
     form, cohort = cohort_from(request)
     context = {"form": form}
+    page_error = None
     if cohort is not None:
         course_list = courses(cohort)
         instruments, fa_measures, instrument, fa_measure, follow_up = _linking_choices(request, course_list)
+        linked = analysis.link(course_list, instrument, fa_measure, follow_up)
+        # The statistics are of every pair; the per-patient table shows one page of them.
+        page, page_error = page_of(request, linked["pairs"])
         context.update(
             n=len(course_list),
             instruments=instruments,
@@ -105,11 +131,13 @@ def linking_page(request):
             instrument=instrument,
             fa_measure=fa_measure,
             follow_up_choices=analysis.follow_up_choices(),
-            linked=analysis.link(course_list, instrument, fa_measure, follow_up),
-            query=query_without(request),
+            linked=linked,
+            page=page,
+            query=query_without(request, "page"),
             plots=PLOTS,
         )
-    return render(request, "research/linking.html", context, status=400 if form.errors else 200)
+    context["page_error"] = page_error
+    return render(request, "research/linking.html", context, status=400 if form.errors or page_error else 200)
 
 
 def _scaled(value, unit):

@@ -151,6 +151,32 @@ def hematology_api(api_as):
     return api_as(HEMATOLOGY)
 
 
+@pytest.fixture
+def captured_queries():
+    """`captured_queries(client, url)`: the SQL of each query one GET of `url` made (it must answer 200)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def capture(client, url):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return [query["sql"] for query in queries.captured_queries]
+
+    return capture
+
+
+@pytest.fixture
+def signed_in_client(client, make_user):
+    """`signed_in_client(role)`: the test client signed in (a session) as a fresh account of `role`."""
+
+    def sign_in(role):
+        client.force_login(make_user(role))
+        return client
+
+    return sign_in
+
+
 # ---- the browser ------------------------------------------------------------------------
 
 

@@ -21,9 +21,10 @@ class AuditedReads:
         response = super().list(request, *args, **kwargs)
         if response.status_code == 200:
             page = getattr(self.paginator, "page", None)
-            shown = [record.pk for record in page.object_list] if page is not None else []
+            records = list(page.object_list) if page is not None else []
             kind = audit.Kind.API_LIST if sees_identifiers(request.user) else audit.Kind.RESEARCH_LIST
-            self._record_access(request, kind, shown)
+            patients = audit.loaded_patients(self.get_queryset().model, records)
+            self._record_access(request, kind, [record.pk for record in records], patients=patients)
         return response
 
     def retrieve(self, request, *args, **kwargs):
@@ -33,7 +34,7 @@ class AuditedReads:
             self._record_access(request, audit.Kind.API_RECORD, [pk], object_id=pk)
         return response
 
-    def _record_access(self, request, kind, pks, object_id=""):
+    def _record_access(self, request, kind, pks, object_id="", patients=None):
         model = self.get_queryset().model
         if model.patient_path is None:
             return
@@ -42,7 +43,7 @@ class AuditedReads:
             kind,
             record_type=model._meta.model_name,
             object_id=object_id,
-            patients=audit.patients_of(model, pks),
+            patients=audit.patients_of(model, pks) if patients is None else patients,
         )
 
 

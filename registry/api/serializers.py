@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import deidentify, quantities, services
-from registry.course import read_courses
+from registry.course import read_visits
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -161,14 +161,14 @@ class VisitScoreSerializer(serializers.ModelSerializer):
 
 
 def course_visit(serializer, visit):
-    """The read model's facts of ``visit``, read once for every visit the serializer's root holds."""
+    """The read model's facts of ``visit``, read once for every visit the serializer's root holds (a page
+    of visits costs a fixed number of queries)."""
     cache = serializer.context.setdefault("course_visits", {})
     if visit.pk not in cache:
         root = serializer.root.instance
         visits = root if isinstance(root, list | tuple) or hasattr(root, "model") else [root]
-        patient_ids = {item.patient_id for item in visits if isinstance(item, Visit)} | {visit.patient_id}
-        for course in read_courses(patient_ids):
-            cache.update({item.id: item for item in course.visits})
+        visits = [item for item in visits if isinstance(item, Visit)]
+        cache.update(read_visits([*visits, visit] if visit not in visits else visits))
     return cache[visit.pk]
 
 
@@ -287,13 +287,21 @@ class ResearchSerializer(serializers.BaseSerializer):
     patient_field = "patient"  # where the answer names the patient (for shifted dates)
 
     def to_representation(self, instance):
-        data = self.clinical(instance, context=self.context).data
+        data = self.clinical_serializer().to_representation(instance)
         return research_rules(self.context).project(
             self.kind,
             data,
             patient_id=data.get(self.patient_field),
             first_procedure_date=getattr(instance, "first_procedure_date", None),
         )
+
+    def clinical_serializer(self):
+        """The clinical serializer, made once for a whole list (making one per record costs more than the
+        record). It is given the list this serializer answers for, so what it reads for the records it
+        reads once for all of them (the courses of a page of visits)."""
+        if getattr(self, "_clinical", None) is None:
+            self._clinical = self.clinical(self.root.instance, context=self.context)
+        return self._clinical
 
 
 class ResearchPatientSerializer(ResearchSerializer):

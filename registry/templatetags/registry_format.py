@@ -1,10 +1,14 @@
-"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes; every
-number with the decimal separator of the page's language ("2,30 ×10⁸/kg", "+0,012" in Spanish)."""
+"""Formatting of clinical quantities in pages: doses per kg in scientific notation, changes, record
+links; every number with the decimal separator of the page's language ("2,30 ×10⁸/kg", "+0,012" in Spanish)."""
 
 import math
 
 from django import template
+from django.urls import reverse
 from django.utils import formats
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 register = template.Library()
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -59,3 +63,19 @@ def label_in(value, choices):
 def _fixed(value, digits):
     """`value` with `digits` decimals in the page's language (never "-0.000")."""
     return formats.number_format(round(float(value), digits) + 0.0, digits)
+
+
+@register.simple_tag(takes_context=True)
+def record_links(context, kind, record):
+    """The links beside a record on the patient page: edit (for accounts that may change patients) and
+    history. A tag rather than an included template: the page shows one per score, dozens a page."""
+    known = context.render_context.get("record_links")
+    if known is None:  # once a page: the labels in its language, and whether the account may edit
+        may_edit = context["request"].user.has_perm("registry.change_patient")
+        known = context.render_context["record_links"] = (may_edit, _("edit"), _("history"))
+    may_edit, edit, history = known
+    links = []
+    if may_edit:
+        links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
+    links.append(format_html('<a href="{}">{}</a>', reverse("record-history", args=[kind, record.pk]), history))
+    return format_html('<span class="links">{}</span>', mark_safe("".join(links)))

@@ -80,3 +80,50 @@ def test_a_course_carries_doses_months_timepoints_and_changes(build, django_asse
     assert course.change(six_months, "GMFM-88").change == pytest.approx(6.0)
     assert course.change(six_months, "GMFM-88").percent == pytest.approx(15.0)
     assert course.change(course.baseline, "GMFM-88").change is None
+
+
+@pytest.mark.django_db
+def test_read_visits_gives_a_page_of_visits_the_facts_of_their_courses(build, django_assert_max_num_queries):
+    from registry import synthetic
+    from registry.course import read_courses, read_visits
+    from registry.models import Patient, Visit
+
+    synthetic.load(6, visits=10)
+    every = Patient.objects.values_list("pk", flat=True)
+    courses = {visit.id: visit for course in read_courses(every) for visit in course.visits}
+    page = list(Visit.objects.order_by("date", "id")[5:25])  # visits of several patients, not whole courses
+    with django_assert_max_num_queries(8):
+        facts = read_visits(page)
+    assert sorted(facts) == sorted(visit.pk for visit in page)
+    for visit_id, fact in facts.items():
+        whole = courses[visit_id]
+        assert (fact.date, fact.kind, fact.months, fact.age_months, fact.timepoint, fact.in_window) == (
+            whole.date,
+            whole.kind,
+            whole.months,
+            whole.age_months,
+            whole.timepoint,
+            whole.in_window,
+        )
+        assert fact.measures == whole.measures
+        assert [scan.pk for scan in fact.imaging.scans] == [scan.pk for scan in whole.imaging.scans]
+    assert any(fact.imaging.scans for fact in facts.values())
+
+
+@pytest.mark.django_db
+def test_enrolments_carry_the_course_s_doses_without_its_visits(build):
+    from registry import synthetic
+    from registry.course import read_courses, read_enrolments
+    from registry.models import Patient
+
+    synthetic.load(3, visits=4)
+    whole = read_courses(Patient.objects.values_list("pk", flat=True))
+    enrolled = read_enrolments([course.patient_id for course in whole])
+    for course in whole:
+        header = enrolled[course.patient_id]
+        assert header.visits == [] and header.procedures == course.procedures
+        assert (header.tnc_per_kg, header.cd34_per_kg, header.age_at_procedure_months) == (
+            course.tnc_per_kg,
+            course.cd34_per_kg,
+            course.age_at_procedure_months,
+        )

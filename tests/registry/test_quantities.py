@@ -96,6 +96,15 @@ def test_months_since_the_procedure_are_mean_months_to_a_tenth():
     assert months_between(None, first) is None
 
 
+def test_months_between_is_the_decimal_quotient_to_a_tenth_for_every_interval_of_a_lifetime():
+    from registry.quantities import DAYS_PER_MONTH
+
+    first = dt.date(2024, 3, 15)
+    for days in range(-20_000, 20_001):
+        expected = round(float(Decimal(days) / DAYS_PER_MONTH), 1)
+        assert months_between(first, first + dt.timedelta(days=days)) == expected, days
+
+
 @pytest.mark.parametrize(
     "born,on,months",
     [
