@@ -67,7 +67,8 @@ def pair():
 @pytest.fixture(scope="module")
 def registration(pair):
     follow_fa, _md, follow_mask = pair["follow"]
-    return register_fa(follow_fa, pair["affine"], pair["base"][0], pair["affine"], static_mask=follow_mask, settings=FAST)
+    base_fa, affine = pair["base"][0], pair["affine"]
+    return register_fa(follow_fa, affine, base_fa, affine, static_mask=follow_mask, settings=FAST)
 
 
 def fa_by_label(labels, fa, md, mask):
