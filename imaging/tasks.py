@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from imaging import services
+from imaging import regions, services
 
 
 @worker_init.connect
@@ -43,3 +43,10 @@ def process_scan(self, scan_id):
 def sweep_scans():
     """Scans whose attempt was lost (stale heartbeat) go back on the queue; unsent scans are sent."""
     return services.scans_sweep()
+
+
+@shared_task(acks_late=True, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
+def carry_regions(scan_id):
+    """Register the scan's FA to the scan the patient's regions were drawn on and measure them there."""
+    carry = regions.regions_carry_to(scan_id)
+    return carry.pk if carry else None
