@@ -193,3 +193,42 @@ def test_rejected_carried_regions_count_nowhere(api_as, eager, child, series):
     assert not [m for m in visit_imaging([visit])[visit].measures if m.name.startswith("FA cst")]
     rois = client.get(f"/api/v1/scans/{follow.pk}/").json()["rois"]
     assert {(roi["region"], roi["source"], roi["source_scan"]) for roi in rois} >= {("cst-l", "carried", baseline.pk)}
+
+
+@pytest.mark.postgres
+def test_the_radiologist_names_labels_row_by_row_and_accepts_the_carried_regions_on_the_page(
+    client, make_user, eager, child, series
+):
+    radiologist = make_user(RADIOLOGY, "reader")
+    client.force_login(radiologist)
+    baseline = processed(series["baseline"], child["baseline"], radiologist, eager)
+    follow = processed(series["follow"], child["follow"], radiologist, eager)
+    rows = {"label_1": "5", "region_1": "cst-l", "label_2": "11", "region_2": "cst-r"}
+
+    with eager(execute=True), open(series["labels"], "rb") as labels:
+        response = client.post(f"/imaging/scans/{baseline.pk}/labels/", {"labels": labels, **rows})
+
+    assert response.status_code == 302
+    assert Scan.objects.get(pk=baseline.pk).label_names == {"5": "cst-l", "11": "cst-r"}
+    page = client.get(f"/imaging/scans/{follow.pk}/").content.decode()
+    assert f"Regions carried from scan {baseline.pk}" in page and "Accept carried regions" in page
+
+    response = client.post(f"/imaging/scans/{follow.pk}/carried-regions/", {"decision": "accepted"})
+
+    assert response.status_code == 302
+    carry = RegionCarry.objects.get(scan=follow)
+    assert carry.decision == "accepted" and carry.decided_by == radiologist
+
+
+@pytest.mark.postgres
+def test_a_row_without_its_region_is_refused_naming_the_row(client, make_user, eager, child, series):
+    radiologist = make_user(RADIOLOGY, "reader")
+    client.force_login(radiologist)
+    baseline = processed(series["baseline"], child["baseline"], radiologist, eager)
+
+    with open(series["labels"], "rb") as labels:
+        rows = {"label_1": "5", "region_1": "cst-l", "label_2": "7"}
+        response = client.post(f"/imaging/scans/{baseline.pk}/labels/", {"labels": labels, **rows}, follow=True)
+
+    assert "Row 2: give both the label value and its region." in response.content.decode()
+    assert Scan.objects.get(pk=baseline.pk).label_names == {}
