@@ -212,6 +212,8 @@ def test_the_radiologist_names_labels_row_by_row_and_accepts_the_carried_regions
     assert Scan.objects.get(pk=baseline.pk).label_names == {"5": "cst-l", "11": "cst-r"}
     page = client.get(f"/imaging/scans/{follow.pk}/").content.decode()
     assert f"Regions carried from scan {baseline.pk}" in page and "Accept carried regions" in page
+    spanish = client.get(f"/imaging/scans/{follow.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert f"Regiones trasladadas desde el estudio {baseline.pk}" in spanish and "Valor de etiqueta" in spanish
 
     response = client.post(f"/imaging/scans/{follow.pk}/carried-regions/", {"decision": "accepted"})
 
