@@ -234,3 +234,21 @@ def test_a_row_without_its_region_is_refused_naming_the_row(client, make_user, e
 
     assert "Row 2: give both the label value and its region." in response.content.decode()
     assert Scan.objects.get(pk=baseline.pk).label_names == {}
+
+
+@pytest.mark.postgres
+def test_a_damaged_map_leaves_the_scan_without_carried_regions_and_the_task_does_not_fail(
+    api_as, eager, child, series, settings
+):
+    from imaging.tasks import carry_regions
+
+    client = api_as(RADIOLOGY)
+    baseline = processed(series["baseline"], child["baseline"], client.user, eager)
+    follow = processed(series["follow"], child["follow"], client.user, eager)
+    with eager(execute=False), open(series["labels"], "rb") as labels:  # drawn, not yet carried
+        client.post(f"/api/v1/scans/{baseline.pk}/labels/", {"labels": labels, "names": '{"5": "cst-l"}'})
+    with open(Path(settings.MEDIA_ROOT) / follow.current_result.files["fa"], "wb") as damaged:
+        damaged.write(b"not the stored map")
+
+    assert carry_regions.apply(args=[follow.pk]).get() is None
+    assert not RegionCarry.objects.filter(scan=follow).exists()
