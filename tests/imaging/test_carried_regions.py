@@ -193,6 +193,11 @@ def test_rejected_carried_regions_count_nowhere(api_as, eager, child, series):
     assert not [m for m in visit_imaging([visit])[visit].measures if m.name.startswith("FA cst")]
     rois = client.get(f"/api/v1/scans/{follow.pk}/").json()["rois"]
     assert {(roi["region"], roi["source"], roi["source_scan"]) for roi in rois} >= {("cst-l", "carried", baseline.pk)}
+    [seen] = [
+        roi for roi in api_as("research").get(f"/api/v1/scans/{follow.pk}/").json()["rois"] if roi["region"] == "cst-l"
+    ]
+    assert seen["source"] == "carried" and seen["source_scan"] == baseline.pk
+    assert set(seen["registration"]) == {"similarity", "flagged", "decision"}  # not when it was decided
 
 
 @pytest.mark.postgres
