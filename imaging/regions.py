@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def min_similarity():
     """Below this similarity of the registered FA maps, carried regions are flagged (settings)."""
-    return float(getattr(settings, "IMAGING_CARRY_MIN_SIMILARITY", 0.8))
+    return float(settings.IMAGING_CARRY_MIN_SIMILARITY)
 
 
 def drawn_regions_scan(patient_id):

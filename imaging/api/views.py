@@ -101,7 +101,8 @@ class ScanViewSet(
     @extend_schema(request=serializers.LabelsUploadSerializer, responses={201: serializers.RoiSerializer(many=True)})
     @action(detail=True, methods=["post"], permission_classes=[CanChangeScans])
     def labels(self, request, pk=None):
-        """Per-region FA and MD from an integer label image on the scan's grid."""
+        """Per-region FA, MD, AD and RD from an integer label image (on any grid: resampled onto the
+        scan's); the regions are then carried to the patient's other processed scans."""
         scan = self.get_object()
         form = serializers.LabelsUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
