@@ -279,6 +279,8 @@ IMAGING_MAX_ATTEMPTS = int(os.environ.get("IMAGING_MAX_ATTEMPTS", "5"))
 IMAGING_TASK_TIME_LIMIT_SECONDS = int(os.environ.get("IMAGING_TASK_TIME_LIMIT_MINUTES", "180")) * 60
 # How often an open scan page asks for the scan's status while it is being processed.
 IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
+# Regions carried from another scan whose registered FA maps correlate less than this are flagged.
+IMAGING_CARRY_MIN_SIMILARITY = float(os.environ.get("IMAGING_CARRY_MIN_SIMILARITY", "0.8"))
 
 # API tokens (django-rest-knox): `Authorization: Token KEY`. Only a SHA-512 digest of each key is
 # stored; the key is shown once, in the answer of POST /api/v1/auth/token/. A token lives

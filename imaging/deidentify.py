@@ -18,10 +18,16 @@ register(
         "fa_sd": KEEP,
         "fa_median": KEEP,
         "md": KEEP,
+        "ad": KEEP,
+        "rd": KEEP,
         "voxels": KEEP,
         "source": KEEP,
+        "source_scan": KEEP,  # a scan id, as `scan` is
+        "registration": Nested("roi-registration"),
     },
 )
+# Regions carried from another scan: how alike the registered maps are and the decision, not when it was taken.
+register("roi-registration", {"similarity": KEEP, "flagged": KEEP, "decision": KEEP})
 register(
     "scan-summary",
     {

@@ -3,7 +3,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from imaging.models import RoiMeasurement, Scan
+from imaging.models import Region, RoiMeasurement, Scan
 from registry.forms import VersionField
 
 
@@ -66,13 +66,55 @@ class ReviewForm(forms.Form):
 
 
 class LabelsForm(forms.Form):
-    labels = forms.FileField(label=_("Label image (integer NIfTI on the scan's grid)"), allow_empty_file=True)
-    names = forms.CharField(
-        label=_("Regions of the labels (JSON, label value to region code)"),
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_('For example {"1": "cst-l", "2": "cst-r"}; the codes are listed beside this form.'),
+    """A label image and, one row per label, the region of the vocabulary it draws."""
+
+    ROWS = 12  # the built-in vocabulary has 12 regions
+
+    labels = forms.FileField(
+        label=_("Label image (integer NIfTI, on any grid: it is resampled onto the scan)"), allow_empty_file=True
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        regions = Region.objects.all()
+        for row in range(1, self.ROWS + 1):
+            self.fields[f"label_{row}"] = forms.IntegerField(
+                label=_("Label value"),
+                required=False,
+                min_value=1,
+                widget=forms.NumberInput(attrs={"size": 4, "aria-label": _("Label value")}),
+            )
+            self.fields[f"region_{row}"] = forms.ModelChoiceField(
+                regions,
+                label=_("Region"),
+                required=False,
+                to_field_name="code",
+                empty_label="—",
+                widget=forms.Select(attrs={"aria-label": _("Region")}),
+            )
+
+    def rows(self):
+        """(label field, region field) per row, for the template."""
+        return [(self[f"label_{row}"], self[f"region_{row}"]) for row in range(1, self.ROWS + 1)]
+
+    def clean(self):
+        cleaned = super().clean()
+        names = {}
+        for row in range(1, self.ROWS + 1):
+            value, region = cleaned.get(f"label_{row}"), cleaned.get(f"region_{row}")
+            if value is None and region is None:
+                continue
+            if value is None or region is None:
+                self.add_error(
+                    f"label_{row}" if value is None else f"region_{row}",
+                    _("Row %(row)d: give both the label value and its region.") % {"row": row},
+                )
+            elif value in names:
+                self.add_error(f"label_{row}", _("Label %(value)d is named twice.") % {"value": value})
+            else:
+                names[value] = region.code
+        cleaned["names"] = names
+        return cleaned
 
 
 class ManualRoiForm(forms.ModelForm):

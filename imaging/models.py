@@ -60,6 +60,8 @@ class Scan(ClinicalRecord):
     )
     # Label value -> region code (values typed before the vocabulary may remain as text).
     label_names = models.JSONField(_("region names"), default=dict, blank=True)
+    # When the label image was attached: the patient's latest drawn regions are carried to their other scans.
+    labels_at = models.DateTimeField(_("regions drawn at"), null=True, blank=True)
 
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(_("stage"), max_length=32, blank=True)
@@ -236,11 +238,59 @@ class Region(models.Model):
         return self.name_es if (get_language() or "").startswith("es") and self.name_es else self.name_en
 
 
+class RegionCarry(models.Model):
+    """Regions drawn on one scan of a patient carried to another of their scans by registering the
+    FA maps: the transform found, how alike the maps became, and the radiologist's decision."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", _("Not reviewed")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="carries", verbose_name=_("scan"))
+    result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, related_name="+")
+    source_scan = models.ForeignKey(
+        Scan, on_delete=models.CASCADE, related_name="+", verbose_name=_("regions drawn on scan")
+    )
+    source_result = models.ForeignKey(DiffusionResult, on_delete=models.CASCADE, related_name="+")
+    similarity = models.FloatField(
+        _("registration similarity"),
+        help_text=_(
+            "Correlation of this scan's FA with the registered FA of the scan the regions were drawn on "
+            "(1 is a perfect match)."
+        ),
+    )
+    flagged = models.BooleanField(
+        _("registration below threshold"),
+        default=False,
+        help_text=_("The measurements are stored but not to be trusted unchecked."),
+    )
+    transform = models.JSONField(
+        default=dict, help_text=_("How the scans were registered: method, affine, SyN, seconds.")
+    )
+    decision = models.CharField(_("decision"), max_length=16, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("carried regions")
+        verbose_name_plural = _("carried regions")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"scan {self.source_scan_id} -> scan {self.scan_id}"
+
+
 class RoiMeasurement(ClinicalRecord):
     patient_path = "scan__visit__patient"
 
     class Source(models.TextChoices):
         LABEL_MASK = "label-mask", _("Computed from a label image")
+        CARRIED = "carried", _("Carried from another scan of the patient")
+        ATLAS = "atlas", _("From the site's atlas")
         MANUAL = "manual", _("Typed by a radiologist")
 
     scan = models.ForeignKey(Scan, on_delete=models.PROTECT, related_name="rois", verbose_name=_("scan"))
@@ -261,8 +311,20 @@ class RoiMeasurement(ClinicalRecord):
     fa_sd = models.FloatField(_("FA SD"), null=True, blank=True)
     fa_median = models.FloatField(_("FA median"), null=True, blank=True)
     md = models.FloatField(_("MD (mm²/s)"), null=True, blank=True)
+    ad = models.FloatField(_("AD (mm²/s)"), null=True, blank=True)
+    rd = models.FloatField(_("RD (mm²/s)"), null=True, blank=True)
     voxels = models.PositiveIntegerField(_("voxels"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
+    source_scan = models.ForeignKey(
+        Scan,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("regions drawn on scan"),
+        help_text=_("For carried regions: the scan the regions were drawn on."),
+    )
+    carry = models.ForeignKey(RegionCarry, on_delete=models.CASCADE, null=True, blank=True, related_name="rois")
     measured_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -2,7 +2,9 @@
 
 from dataclasses import dataclass
 
-from imaging.models import DiffusionResult, RoiMeasurement, Scan
+from django.db.models import Q
+
+from imaging.models import DiffusionResult, RegionCarry, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
 
 RESULT_FIELDS = ("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall")
@@ -76,11 +78,20 @@ def visit_imaging(visit_ids, *, usable_only=False):
     return by_visit
 
 
+def trusted_rois(rois):
+    """Leaves out regions carried from another scan that a radiologist rejected, and those whose
+    registration was flagged (similarity below the threshold) until a radiologist accepts them."""
+    return rois.exclude(carry__decision=RegionCarry.Decision.REJECTED).exclude(
+        Q(carry__flagged=True) & ~Q(carry__decision=RegionCarry.Decision.ACCEPTED)
+    )
+
+
 def _add_regions(by_visit, results):
-    """FA and MD per region of each counted scan (measured on its current result, or typed by a radiologist),
-    named by the region's code; a label the label image left unnamed is not a region and is left out."""
+    """FA and MD per region of each counted scan (measured on its current result: drawn on it or carried
+    from another scan of the patient, see trusted_rois; or typed by a radiologist), named by the region's
+    code; a label the label image left unnamed is not a region and is left out."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
-    rois = RoiMeasurement.objects.filter(scan_id__any=list(counted)).order_by("pk")
+    rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=list(counted))).order_by("pk")
     rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md")
     for scan_id, result_id, region, fa, md in rows:
         if result_id is not None and result_id != results[scan_id]["pk"]:

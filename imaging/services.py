@@ -18,7 +18,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
 
-from imaging import claims, storage
+from imaging import claims, regions, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -30,7 +30,7 @@ from imaging.dti.io import (
 )
 from imaging.dti.preview import PreviewWords
 from imaging.dti.roi import region_stats
-from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, scan_folder
+from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan, scan_folder
 from registry import services as registry_services
 
 log = logging.getLogger(__name__)
@@ -463,6 +463,7 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
         raise
     finally:
         written.close()
+    regions.after_processing(Scan.objects.select_related("visit").get(pk=scan_id))
     return scan_id
 
 
@@ -618,27 +619,42 @@ def labels_apply(scan, actor, labels_upload, names):
             except storage.StoredFileError as error:
                 raise ValidationError({"labels": [error.message]}) from None
             Scan.objects.filter(pk=scan.pk).update(
-                labels=stored, label_names={str(k): v for k, v in label_names.items()}
+                labels=stored, label_names={str(k): v for k, v in label_names.items()}, labels_at=timezone.now()
             )
+            RegionCarry.objects.filter(scan=scan).delete()  # regions drawn on the scan replace carried ones
+            if result:
+                regions.after_labels(scan)
             return _replace_regions(scan, result, stats, actor) if result else []
 
 
 def _region_stats(result, labels, label_names, folder):
-    """Region statistics of `labels` on a stored result's FA and MD, inside its brain mask."""
+    """Region statistics of `labels` on a stored result's FA, MD (AD, RD), inside its brain mask."""
+    maps, _affine = result_maps(result, ("fa", "md", "mask", "ad", "rd"), folder)
+    extra = {"ad": maps.get("ad"), "rd": maps.get("rd")}
+    stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names, **extra)
+    return [row for row in stats if row["voxels"]]
+
+
+def result_maps(result, keys, folder):
+    """({key: float32 array}, affine) of a stored result's maps, each checked against its checksum
+    (a damaged map raises StoredFileError: measuring on it would give wrong numbers). AD and RD
+    are optional: a result from before they were stored has none."""
     import nibabel as nib
 
-    maps = {}
-    for key in ("fa", "md", "mask"):
-        target = folder / f"{key}.nii.gz"
+    maps, affine = {}, None
+    for key in keys:
+        if key in ("ad", "rd") and key not in (result.files or {}):
+            continue
+        target = Path(folder) / f"{key}.nii.gz"
         found, verified = storage.open_verified(result, key)
-        if verified is None:  # measuring on a damaged map would give wrong numbers
+        if verified is None:
             storage.log_problem(found, result, "refused for measuring regions")
             raise storage.StoredFileError(found.status)
         with verified as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
-        maps[key] = nib.load(str(target)).get_fdata(dtype="float32")
-    stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names)
-    return [row for row in stats if row["voxels"]]
+        image = nib.load(str(target))
+        maps[key], affine = image.get_fdata(dtype="float32"), image.affine
+    return maps, affine
 
 
 def unknown_region(code):
@@ -675,6 +691,8 @@ def _replace_regions(scan, result, stats, actor):
             fa_sd=row.get("fa_sd"),
             fa_median=row.get("fa_median"),
             md=row.get("md_mean"),
+            ad=row.get("ad_mean"),
+            rd=row.get("rd_mean"),
             voxels=row["voxels"],
             source=RoiMeasurement.Source.LABEL_MASK,
             measured_by=actor,

@@ -1,10 +1,17 @@
-"""Celery tasks: process a scan (thin wrapper over the services), sweep for lost attempts."""
+"""Celery tasks: process a scan (thin wrapper over the services), carry regions to it, sweep for lost attempts."""
+
+import logging
 
 from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from imaging import services
+from imaging import regions, services
+from imaging.dti import DiffusionInputError
+from imaging.models import Scan
+from imaging.storage import StoredFileError
+
+log = logging.getLogger(__name__)
 
 
 @worker_init.connect
@@ -43,3 +50,17 @@ def process_scan(self, scan_id):
 def sweep_scans():
     """Scans whose attempt was lost (stale heartbeat) go back on the queue; unsent scans are sent."""
     return services.scans_sweep()
+
+
+@shared_task(acks_late=True, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
+def carry_regions(scan_id):
+    """Register the scan's FA to the scan the patient's regions were drawn on and measure them there.
+
+    Damaged or missing maps, or a label image that no longer reads, leave the scan without carried
+    regions (logged); the next labelling or processing of the patient's scans carries again."""
+    try:
+        carry = regions.regions_carry_to(scan_id)
+    except (StoredFileError, DiffusionInputError, Scan.DoesNotExist) as error:
+        log.warning("scan %s: regions not carried: %s", scan_id, error)
+        return None
+    return carry.pk if carry else None

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import forms, qc_display, services, storage
+from imaging import forms, qc_display, regions, services, storage
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 from imaging.selectors import counts_for_visit
 from registry import audit
@@ -124,7 +124,8 @@ def _scan_page(request, scan, review_form=None, status=200):
             and not counts_for_visit(scan, result, "fail"),
             "patient": scan.visit.patient,
             "earlier_results": scan.results.filter(is_current=False),
-            "rois": scan.rois.select_related("region"),
+            "rois": scan.rois.select_related("region", "carry"),
+            "carry": scan.carries.select_related("source_scan__visit").first(),
             "regions": Region.objects.all(),
             "events": scan.status_events.all(),
             "review_form": review_form or forms.ReviewForm.for_scan(scan),
@@ -298,9 +299,33 @@ def scan_labels(request, pk):
             messages.success(request, _("%(count)d regions measured.") % {"count": len(rois)})
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
-    else:
+    elif "labels" in form.errors:
         messages.error(request, _("Choose a label image to upload."))
+    else:
+        messages.error(request, " ".join(str(error) for errors in form.errors.values() for error in errors))
     return redirect("scan-detail", pk)
+
+
+@login_required
+@require_POST
+def scan_carried_regions(request, pk):
+    """The radiologist accepts or rejects the regions carried to the scan."""
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    carry = scan.carries.first()
+    decision = request.POST.get("decision")
+    if carry is None:
+        messages.error(request, _("No regions were carried to this scan."))
+    else:
+        try:
+            regions.carried_regions_decide(carry, request.user, decision)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                _("Carried regions accepted.") if decision == "accepted" else _("Carried regions rejected."),
+            )
+    return redirect(reverse("scan-detail", args=[pk]) + "#regions")
 
 
 @login_required

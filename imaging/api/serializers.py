@@ -5,7 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from imaging.models import Region, RoiMeasurement, Scan, ScanStatusEvent
+from imaging.models import Region, RegionCarry, RoiMeasurement, Scan, ScanStatusEvent
 from imaging.services import unknown_region
 from registry.api.serializers import RecordSerializer, ResearchSerializer, VersionField
 from registry.models import Visit
@@ -29,9 +29,19 @@ class RegionField(serializers.SlugRelatedField):
         return region
 
 
+class CarrySerializer(serializers.ModelSerializer):
+    """How regions carried from another scan were registered, and the radiologist's decision."""
+
+    class Meta:
+        model = RegionCarry
+        fields = ["similarity", "flagged", "decision", "decided_at"]
+        read_only_fields = fields
+
+
 class RoiSerializer(RecordSerializer):
     region = RegionField(queryset=Region.objects.all())
     region_name = serializers.CharField(source="region.name", read_only=True, default=None)
+    registration = CarrySerializer(source="carry", read_only=True, default=None)
 
     class Meta:
         model = RoiMeasurement
@@ -47,11 +57,27 @@ class RoiSerializer(RecordSerializer):
             "fa_sd",
             "fa_median",
             "md",
+            "ad",
+            "rd",
             "voxels",
             "source",
+            "source_scan",
+            "registration",
             "created_at",
         ]
-        read_only_fields = ["id", "version", "region_text", "label", "fa_sd", "fa_median", "voxels", "created_at"]
+        read_only_fields = [
+            "id",
+            "version",
+            "region_text",
+            "label",
+            "fa_sd",
+            "fa_median",
+            "ad",
+            "rd",
+            "voxels",
+            "source_scan",
+            "created_at",
+        ]
 
     def validate_source(self, value):
         if value != RoiMeasurement.Source.MANUAL:
@@ -179,11 +205,21 @@ class ScanUploadSerializer(serializers.Serializer):
 
 
 class LabelsUploadSerializer(serializers.Serializer):
-    labels = serializers.FileField(allow_empty_file=True, help_text="integer NIfTI on the scan's grid")
+    labels = serializers.FileField(
+        allow_empty_file=True,
+        help_text="integer NIfTI; on another grid (resolution, orientation) it is resampled through the affines",
+    )
     names = serializers.CharField(
         required=False,
         allow_blank=True,
         help_text='JSON map from label value to region code, such as {"1": "cst-l", "2": "cst-r"}',
+    )
+
+
+class CarryDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=[RegionCarry.Decision.ACCEPTED, RegionCarry.Decision.REJECTED],
+        help_text="accepted or rejected: the regions carried to this scan from the scan they were drawn on",
     )
 
 

@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from imaging import services
+from imaging import regions, services
 from imaging.api import serializers
 from imaging.models import DiffusionResult, RoiMeasurement, Scan
 from registry.api.audit import AuditedReads
@@ -46,7 +46,9 @@ def scans_with_results():
     current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
     return with_first_procedure(
         Scan.objects.select_related("visit__patient").prefetch_related(
-            current, Prefetch("rois", queryset=RoiMeasurement.objects.select_related("region")), "status_events"
+            current,
+            Prefetch("rois", queryset=RoiMeasurement.objects.select_related("region", "carry")),
+            "status_events",
         )
     )
 
@@ -99,7 +101,8 @@ class ScanViewSet(
     @extend_schema(request=serializers.LabelsUploadSerializer, responses={201: serializers.RoiSerializer(many=True)})
     @action(detail=True, methods=["post"], permission_classes=[CanChangeScans])
     def labels(self, request, pk=None):
-        """Per-region FA and MD from an integer label image on the scan's grid."""
+        """Per-region FA, MD, AD and RD from an integer label image (on any grid: resampled onto the
+        scan's); the regions are then carried to the patient's other processed scans."""
         scan = self.get_object()
         form = serializers.LabelsUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -107,6 +110,20 @@ class ScanViewSet(
             scan, request.user, form.validated_data["labels"], form.validated_data.get("names")
         )
         return Response(serializers.RoiSerializer(rois, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=serializers.CarryDecisionSerializer, responses=serializers.ScanSerializer)
+    @action(detail=True, methods=["post"], url_path="carried-regions", permission_classes=[CanChangeScans])
+    def carried_regions(self, request, pk=None):
+        """Accept or reject the regions carried to this scan from the scan they were drawn on; rejected
+        ones (and flagged ones until accepted) count in no table or statistic."""
+        scan = self.get_object()
+        form = serializers.CarryDecisionSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        carry = scan.carries.first()
+        if carry is None:
+            raise ValidationError({"decision": [_("No regions were carried to this scan.")]})
+        regions.carried_regions_decide(carry, request.user, form.validated_data["decision"])
+        return self._answer(scan, status.HTTP_200_OK)
 
     @extend_schema(request=serializers.ReviewSerializer, responses=serializers.ScanSerializer)
     @action(detail=True, methods=["post"], permission_classes=[CanChangeScans])
@@ -152,6 +169,17 @@ class RoiViewSet(RecordViewSet):
         return serializers.ResearchRoiSerializer
 
     def perform_update(self, serializer):
+        if serializer.instance.source == RoiMeasurement.Source.CARRIED:
+            raise ValidationError(
+                {
+                    "source": [
+                        _(
+                            "This measurement is computed from regions carried from another scan; accept or "
+                            "reject them on the scan, or draw regions on this scan instead of editing it."
+                        )
+                    ]
+                }
+            )
         if serializer.instance.source == RoiMeasurement.Source.LABEL_MASK:
             # Computed values follow the label image; typing over them would leave numbers no map supports.
             raise ValidationError(

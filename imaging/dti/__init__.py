@@ -54,6 +54,7 @@ from .pipeline import (
     run_pipeline,
 )
 from .qc import QCThresholds, estimate_snr, summarize
+from .register import Registration, RegistrationSettings, carry_labels, register_fa, resample_labels, similarity
 from .roi import region_stats
 from .tensor import DTIMaps, color_fa, fit_dti
 
@@ -83,6 +84,12 @@ __all__ = [
     "summarize",
     "QCThresholds",
     "region_stats",
+    "resample_labels",
+    "register_fa",
+    "carry_labels",
+    "similarity",
+    "Registration",
+    "RegistrationSettings",
     "process_dwi",
     "ProcessResult",
     "run_pipeline",

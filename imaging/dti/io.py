@@ -602,8 +602,12 @@ def _read_full(stream, mv):
         got += k
 
 
-def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarray:
-    """Load an integer label image that must lie on the DWI grid.
+def load_labels(path, shape, affine=None) -> np.ndarray:
+    """Load an integer label image and put it on the DWI grid.
+
+    A label image on another grid (other resolution, orientation or field of view, e.g. drawn on a
+    structural image) is resampled onto the DWI grid with nearest neighbour through the two
+    voxel-to-world affines (:func:`imaging.dti.register.resample_labels`).
 
     Parameters
     ----------
@@ -612,7 +616,7 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
     shape : (X, Y, Z)
         DWI spatial shape.
     affine : (4, 4), optional
-        DWI affine; the label affine must match within ``atol_mm``.
+        DWI affine; without it the label image must already have the DWI's shape.
 
     Returns
     -------
@@ -625,6 +629,8 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
     """
     import nibabel as nib
 
+    from .register import resample_labels
+
     name = os.path.basename(str(path))
     try:
         img = nib.load(str(path))
@@ -635,20 +641,6 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
         arr = arr[..., 0]
     if arr.ndim != 3:
         raise DiffusionInputError("labels", f"the label image must be 3D; it is {arr.ndim}D {arr.shape}.")
-    if tuple(arr.shape) != tuple(shape):
-        raise DiffusionInputError(
-            "labels",
-            f"the label image is {arr.shape} but the "
-            f"diffusion image is {tuple(shape)}; resample the "
-            "labels to the diffusion grid first.",
-        )
-    if affine is not None and not np.allclose(img.affine, affine, atol=atol_mm):
-        raise DiffusionInputError(
-            "labels",
-            "the label image is not on the diffusion "
-            "image grid (different orientation/position); "
-            "resample it to the diffusion image first.",
-        )
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.rint(arr)):
             raise DiffusionInputError(
@@ -656,7 +648,24 @@ def load_labels(path, shape, affine=None, *, atol_mm: float = 1e-3) -> np.ndarra
             )
     elif arr.dtype.kind not in "iub":
         raise DiffusionInputError("labels", f"unsupported label voxel type {arr.dtype}.")
-    return np.asarray(arr, dtype=np.int32)
+    arr = np.asarray(arr, dtype=np.int32)
+    same_grid = tuple(arr.shape) == tuple(shape) and (affine is None or np.allclose(img.affine, affine, atol=1e-3))
+    if same_grid:
+        return arr
+    if affine is None:
+        raise DiffusionInputError(
+            "labels", f"the label image is {arr.shape} but the diffusion image is {tuple(shape)}."
+        )
+    if not np.all(np.isfinite(img.affine)) or abs(np.linalg.det(img.affine[:3, :3])) < 1e-9:
+        raise DiffusionInputError("labels", "the label image's voxel-to-world affine is not valid.")
+    resampled = resample_labels(arr, img.affine, tuple(shape), np.asarray(affine, float))
+    if arr.any() and not resampled.any():
+        raise DiffusionInputError(
+            "labels",
+            "no label of the label image falls on the diffusion image (its position in the scanner does "
+            "not overlap the scan; was it drawn on another patient's or session's image?).",
+        )
+    return resampled
 
 
 def parse_label_names(obj) -> dict:

@@ -426,7 +426,7 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
             raise DiffusionInputError(
                 "labels", f"the label image is {labels.shape} but the diffusion image is {shape}."
             )
-        rois = region_stats(labels, maps.fa, maps.md, mask=mask0, label_names=label_names)
+        rois = region_stats(labels, maps.fa, maps.md, mask=mask0, label_names=label_names, ad=maps.ad, rd=maps.rd)
     params = {
         "profile": profile,
         "fit_method": settings.fit_method,

@@ -7,8 +7,8 @@ import numpy as np
 __all__ = ["region_stats"]
 
 
-def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
-    """FA and MD statistics for every non-zero label.
+def region_stats(labels, fa, md, *, mask=None, label_names=None, ad=None, rd=None) -> list:
+    """FA and MD (and AD and RD, when given) statistics for every non-zero label.
 
     Parameters
     ----------
@@ -22,12 +22,14 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
     label_names : dict {int: str}, optional
         Names; labels listed here but absent from the image are reported with
         ``voxels=0`` and ``None`` statistics.
+    ad, rd : arrays (X, Y, Z), optional
+        Axial and radial diffusivity (mm^2/s); their means are ``None`` when not given.
 
     Returns
     -------
     list of dict, sorted by label:
         ``label, name, voxels, fa_mean, fa_sd, fa_median, md_mean, md_sd,
-        md_median``. SDs are sample SDs (``ddof=1``; ``None`` for < 2 voxels).
+        md_median, ad_mean, rd_mean``. SDs are sample SDs (``ddof=1``; ``None`` for < 2 voxels).
     """
     labels = np.asarray(labels)
     if labels.shape != np.shape(fa) or labels.shape != np.shape(md):
@@ -41,6 +43,11 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
     m = np.asarray(md)[sel].astype(np.float64)
     order = np.argsort(lab, kind="stable")
     lab, f, m = lab[order], f[order], m[order]
+    extra = {
+        key: np.asarray(image)[sel].astype(np.float64)[order]
+        for key, image in (("ad_mean", ad), ("rd_mean", rd))
+        if image is not None
+    }
     codes, starts, counts = np.unique(lab, return_index=True, return_counts=True)
     out = {}
     for code, st, n in zip(codes, starts, counts):
@@ -55,6 +62,8 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
             "md_mean": float(mv.mean()),
             "md_sd": float(mv.std(ddof=1)) if n > 1 else None,
             "md_median": float(np.median(mv)),
+            "ad_mean": float(extra["ad_mean"][st : st + n].mean()) if "ad_mean" in extra else None,
+            "rd_mean": float(extra["rd_mean"][st : st + n].mean()) if "rd_mean" in extra else None,
         }
     for code, name in names.items():
         if code != 0 and code not in out:
@@ -68,5 +77,7 @@ def region_stats(labels, fa, md, *, mask=None, label_names=None) -> list:
                 "md_mean": None,
                 "md_sd": None,
                 "md_median": None,
+                "ad_mean": None,
+                "rd_mean": None,
             }
     return [out[k] for k in sorted(out)]

@@ -166,10 +166,13 @@ def test_mask_dice_96(tmp_path):
 def test_bad_labels_grid(small_phantom_files, tmp_path):
     f = small_phantom_files
     lab = tmp_path / "lab.nii.gz"
-    nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.int16), np.eye(4)), str(lab))
+    # Another grid is resampled through the affines; one placed outside the scan cannot be.
+    far = np.eye(4)
+    far[:3, 3] = 500.0
+    nib.save(nib.Nifti1Image(np.ones((5, 5, 5), np.int16), far), str(lab))
     with pytest.raises(DiffusionInputError) as ei:
         run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "o", labels_path=lab)
-    assert ei.value.field == "labels" and "resample" in ei.value.message
+    assert ei.value.field == "labels" and "falls on the diffusion image" in ei.value.message
     with pytest.raises(DiffusionInputError) as ei:
         run_pipeline(f["dwi"], f["bval"], f["bvec"], tmp_path / "o", label_names="{not json")
     assert ei.value.field == "label_names"

@@ -69,3 +69,14 @@ def test_with_debug_off_the_demo_scans_refuse_unless_asked(demo, settings):
         seed_demo_scans()
 
     assert not Scan.objects.exists()
+
+
+def test_the_demo_baselines_have_regions_drawn_from_the_vocabulary(demo):
+    seed_demo_scans(allow_production=True)
+
+    baselines = Scan.objects.filter(visit__kind=Visit.Kind.BASELINE)
+    assert baselines.count() == 3
+    for scan in baselines:
+        assert scan.labels and scan.labels_at is not None
+        assert set(scan.label_names.values()) == {"cst-l", "cst-r", "plic-l", "plic-r", "cc-body"}
+    assert not Scan.objects.filter(visit__kind=Visit.Kind.FOLLOW_UP).exclude(labels="").exists()

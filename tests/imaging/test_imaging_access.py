@@ -100,18 +100,24 @@ def test_impossible_manual_measurements_are_refused(api_as, processed_scan, fa, 
     assert RoiMeasurement.objects.count() == 0
 
 
-def test_labels_must_lie_on_the_scan_grid(api_as, processed_scan, tmp_path):
+def test_labels_must_overlap_the_scan(api_as, processed_scan, tmp_path):
+    """Labels on another grid are resampled through the affines (tests/dti/test_register.py); labels
+    placed where the scan is not are refused by saying so."""
     import nibabel as nib
     import numpy as np
 
+    far = np.eye(4)
+    far[:3, 3] = 500.0
     wrong = tmp_path / "labels.nii.gz"
-    nib.save(nib.Nifti1Image(np.ones((10, 10, 10), dtype=np.int16), np.eye(4)), wrong)
+    nib.save(nib.Nifti1Image(np.ones((10, 10, 10), dtype=np.int16), far), wrong)
     response = api_as("radiology").post(
         f"/api/v1/scans/{processed_scan.pk}/labels/",
         {"labels": open(wrong, "rb"), "names": '{"1": "cst-l"}'},
         format="multipart",
     )
-    assert response.status_code == 400 and "labels" in response.json()
+    assert response.status_code == 400
+    [message] = response.json()["labels"]
+    assert "'labels.nii.gz'" in message and "falls on the diffusion image" in message
     assert RoiMeasurement.objects.count() == 0
 
 

@@ -104,12 +104,13 @@ def test_rois_are_listed_by_region_code(api_as, processed_scan):
     assert [roi["region"] for roi in response.json()["results"]] == ["cst-r"]
 
 
-def test_the_scan_page_lists_the_region_codes_beside_the_label_form(client, make_user, processed_scan):
+def test_the_label_form_offers_every_region_of_the_vocabulary_on_each_row(client, make_user, processed_scan):
     client.force_login(make_user(RADIOLOGY))
 
     page = client.get(f"/imaging/scans/{processed_scan.pk}/").content.decode()
 
-    assert "<code>cc-splenium</code>" in page and "Splenium of the corpus callosum" in page
+    option = '<option value="cc-splenium">cc-splenium: Splenium of the corpus callosum</option>'
+    assert page.count(option) == 12  # one per label row
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Give the demo patients synthetic diffusion scans at baseline and follow-up, queued for the
-worker; FA in the tracts is a little higher at follow-up, as in the case series.
+worker; FA in the tracts is a little higher at follow-up, as in the case series. Regions are drawn
+on each baseline scan and carried to the follow-ups once the worker has processed them.
 
 Only into the demo as seed_demo loaded it: when the registry has no scan yet and its visits are
 exactly the demo's own; otherwise it changes nothing, so a visit somebody entered never gets a
@@ -9,6 +10,8 @@ synthetic scan. Like seed_demo, with DEBUG=false it runs only when asked.
 import tempfile
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.management.base import BaseCommand
@@ -21,6 +24,9 @@ from registry.models import Visit
 
 # FA rise of the tract regions at follow-up, per demo patient (the series reported a rise).
 FOLLOW_UP_FA_RISE = {"CP-001": 0.04, "CP-002": 0.05, "CP-003": 0.03}
+# Regions drawn on the baseline scan only (phantom tract label -> region code); the worker carries
+# them to the follow-ups once both are processed.
+BASELINE_REGIONS = {5: "cst-l", 10: "cst-r", 6: "plic-l", 11: "plic-r", 9: "cc-body"}
 
 
 class Command(BaseCommand):
@@ -54,13 +60,20 @@ class Command(BaseCommand):
                     open(paths["bval"], "rb") as bval,
                     open(paths["bvec"], "rb") as bvec,
                 ):
-                    services.scan_register(
+                    scan, _created = services.scan_register(
                         visit,
                         radiologist,
                         dwi=File(dwi, name=Path(paths["dwi"]).name),
                         bval=File(bval, name="dwi.bval"),
                         bvec=File(bvec, name="dwi.bvec"),
                     )
+                if visit.kind == Visit.Kind.BASELINE:
+                    drawn = Path(folder) / "regions.nii.gz"
+                    regions = np.where(np.isin(phantom.labels, list(BASELINE_REGIONS)), phantom.labels, 0)
+                    nib.save(nib.Nifti1Image(regions.astype(np.int16), phantom.affine), drawn)
+                    names = {str(label): code for label, code in BASELINE_REGIONS.items()}
+                    with open(drawn, "rb") as labels:
+                        services.labels_apply(scan, radiologist, File(labels, name=drawn.name), names)
             queued += 1
         self.stdout.write(f"Demo scans: {queued} queued for the worker.")
 
