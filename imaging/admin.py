@@ -1,8 +1,8 @@
-"""Django admin for scans, their results, status history and ROI measurements."""
+"""Django admin for scans, their results, status history, ROI measurements and carried regions."""
 
 from django.contrib import admin
 
-from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan, ScanStatusEvent
+from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan, ScanStatusEvent
 from registry.admin import RecordAdmin
 
 
@@ -64,6 +64,34 @@ class DiffusionResultAdmin(admin.ModelAdmin):
         "qc_passed",
         "is_current",
     ]
+
+
+@admin.register(RegionCarry)
+class RegionCarryAdmin(admin.ModelAdmin):
+    """Regions carried to a scan by registration: read-only here (radiologists decide on the scan page)."""
+
+    list_display = ["scan", "source_scan", "similarity", "flagged", "decision", "created_at"]
+    list_filter = ["flagged", "decision"]
+    search_fields = ["scan__visit__patient__study_id"]
+    readonly_fields = [
+        "scan",
+        "result",
+        "source_scan",
+        "source_result",
+        "similarity",
+        "flagged",
+        "transform",
+        "decision",
+        "decided_by",
+        "decided_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Region)
