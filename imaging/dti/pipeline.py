@@ -420,7 +420,9 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
         "b0_threshold": float(b0_threshold),
         "min_signal": MIN_SIGNAL,
         "mask": {
-            "method": "dipy median_otsu on mean b0 + largest component + hole filling" if mask is None else "given",
+            "method": "median_otsu (as dipy's) on mean b0 + largest component + hole filling"
+            if mask is None
+            else "given",
             "median_radius": int(settings.mask_median_radius),
             "numpass": int(settings.mask_numpass),
         },
@@ -450,34 +452,40 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
 
 
 def preload() -> None:
-    """Import the heavy dependencies (dipy masking/gradients, scipy.ndimage,
-    matplotlib's Agg canvas) and load matplotlib's fonts now.
+    """Import what a standard run needs (nibabel, scipy.ndimage, Pillow and its default font).
 
-    A first :func:`run_pipeline` in a fresh process spends ~1 s on these;
-    call this once at worker start (e.g. Celery ``worker_process_init``) so
-    each job only pays for the computation.
+    A first :func:`run_pipeline` in a fresh process spends a few tenths of a second on these;
+    call this once at worker start (e.g. Celery ``worker_process_init``) so each job only pays
+    for the computation. The ``full`` profile's dipy modules are imported when first used.
     """
-    import dipy.core.gradients  # noqa: F401
-    import dipy.segment.mask  # noqa: F401
+    import nibabel  # noqa: F401
     import scipy.ndimage  # noqa: F401
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from PIL import Image, ImageDraw, ImageFont  # noqa: F401
 
-    fig = Figure(figsize=(1, 1), dpi=10)
-    FigureCanvasAgg(fig)
-    fig.text(0.5, 0.5, "FA")
-    fig.canvas.draw()
+    ImageFont.load_default(size=12)
+
+
+# (provenance name, module): versions read from the modules' ``__version__``
+# (importlib.metadata scans every installed distribution: ~0.1 s)
+_VERSIONED = (
+    ("numpy", "numpy"),
+    ("scipy", "scipy"),
+    ("nibabel", "nibabel"),
+    ("dipy", "dipy"),
+    ("pillow", "PIL"),
+    ("isal", "isal"),
+)
 
 
 def _versions():
-    import importlib.metadata as md
+    import importlib
 
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "scipy", "nibabel", "dipy", "matplotlib"):
+    for name, module in _VERSIONED:
         try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
+            out[name] = str(importlib.import_module(module).__version__)
+        except (ImportError, AttributeError):
+            out[name] = None
     return out
 
 
@@ -588,7 +596,7 @@ def run_pipeline(
     maps_out = {}
     from concurrent.futures import ThreadPoolExecutor
 
-    # gzip (zlib) releases the GIL: write the maps in the background while the
+    # gzip (ISA-L) releases the GIL: write the maps in the background while the
     # previews are rendered.
     pool = ThreadPoolExecutor(max_workers=2)
     futures = {

@@ -1,0 +1,88 @@
+"""Brain mask (dipy's median_otsu without dipy), PNG previews (Pillow) and what a standard run imports."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from imaging.dti import brain_mask, make_phantom, mean_b0
+from imaging.dti.mask import median_otsu_mask, otsu_threshold
+from imaging.dti.preview import save_color_fa_preview, save_fa_preview
+
+
+@pytest.mark.parametrize("radius,numpass", [(1, 1), (2, 2)])
+def test_median_otsu_is_dipys(radius, numpass):
+    from dipy.segment.mask import median_otsu
+    from dipy.segment.threshold import otsu
+
+    p = make_phantom((40, 40, 24), n_b0=1, n_dirs=6, snr=10.0, seed=7)  # noisy: the filter matters
+    b0 = mean_b0(p.data, p.bvals)
+    _, theirs = median_otsu(b0, median_radius=radius, numpass=numpass)
+    assert np.array_equal(median_otsu_mask(b0, radius, numpass), theirs)
+    assert otsu_threshold(b0) == pytest.approx(otsu(b0), rel=1e-12)
+
+
+def test_brain_mask_close_to_the_true_brain():
+    p = make_phantom((40, 40, 24), n_b0=1, n_dirs=6, snr=15.0, seed=8)
+    m = brain_mask(mean_b0(p.data, p.bvals))
+    t = p.brain_mask
+    assert 2 * (m & t).sum() / (m.sum() + t.sum()) >= 0.99
+
+
+def _png(path):
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def test_fa_preview_shows_the_values_in_radiological_place(tmp_path):
+    """FA 0.8 on the patient's right and anterior, FA 0.6 on the left and posterior: they
+    appear as grey 204 and 153, the first right of and above the second (anterior up,
+    right on the right)."""
+    fa = np.zeros((20, 20, 10), np.float32)
+    mask = np.zeros(fa.shape, bool)
+    mask[2:18, 2:18, 5] = True  # one slice in the brain: the montage shows z = 5
+    empty = _png(save_fa_preview(fa, tmp_path / "empty.png", affine=np.eye(4), mask=mask, n_slices=1))
+    fa[15, 16, 5] = 0.8  # voxel axes = RAS with the identity affine: x right, y anterior
+    fa[4, 3, 5] = 0.6
+    px = _png(save_fa_preview(fa, tmp_path / "fa.png", affine=np.eye(4), mask=mask, n_slices=1))
+    ys, xs = np.nonzero((px != empty).any(axis=2))  # the two voxels, zoomed into squares
+    values = px[ys, xs, 0]
+    assert set(values) == {204, 153}  # round(255 * FA)
+    assert (px[ys, xs, 0] == px[ys, xs, 2]).all()  # grey
+    bright, dim = values == 204, values == 153
+    assert bright.sum() == dim.sum() >= 4  # one square each, same zoom
+    assert xs[bright].mean() > xs[dim].mean()  # right on the right
+    assert ys[bright].mean() < ys[dim].mean()  # anterior up
+
+
+def test_color_fa_preview_channels_follow_the_axes(tmp_path):
+    rgb = np.zeros((20, 20, 10, 3), np.float32)
+    rgb[5:8, 5:8, 3:7, 0] = 1.0  # left-right: red
+    rgb[12:15, 12:15, 3:7, 2] = 1.0  # superior-inferior: blue
+    mask = rgb.max(axis=3) > 0
+    path = save_color_fa_preview(rgb, tmp_path / "cfa.png", affine=np.eye(4), mask=mask, n_slices=2)
+    px = np.asarray(Image.open(path).convert("RGB"))
+    assert path.endswith(".png") and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert ((px == (255, 0, 0)).all(axis=2)).sum() >= 9 * 4  # the red block, zoomed (legend adds a patch)
+    assert ((px == (0, 0, 255)).all(axis=2)).sum() >= 9 * 4
+
+
+def test_a_standard_run_imports_neither_dipy_modules_nor_matplotlib(small_phantom_files, tmp_path, repo_root):
+    f = small_phantom_files
+    code = (
+        "import json, sys\n"
+        "from imaging.dti.cli import main\n"
+        f"rc = main([{f['dwi']!r}, '--bval', {f['bval']!r}, '--bvec', {f['bvec']!r}, '--out', {str(tmp_path)!r}, "
+        "'--quiet'])\n"
+        "print(json.dumps([m for m in sys.modules if m.split('.')[0] in ('dipy', 'matplotlib')]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=repo_root)
+    r = subprocess.run([sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    loaded = json.loads(r.stdout.strip().splitlines()[-1])
+    # dipy's package (for its version in the provenance) and nothing else of it
+    assert set(loaded) <= {"dipy", "dipy.version"}, loaded
+    assert (tmp_path / "fa_axial.png").exists() and (tmp_path / "fa.nii.gz").exists()
