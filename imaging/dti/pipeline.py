@@ -34,13 +34,13 @@ import numpy as np
 from .errors import DiffusionInputError
 from .gradients import B0_THRESHOLD, MIN_DIRECTIONS, UNIT_TOLERANCE, make_gradient_table, validate_gradients
 from .io import (
+    DWIFile,
     InputLimits,
     check_finite,
     load_labels,
     parse_label_names,
     save_nifti,
     sha256_file,
-    stream_dwi,
     validate_inputs,
 )
 from .mask import MASK_MEDIAN_RADIUS, MASK_NUMPASS, brain_mask, mean_b0
@@ -465,6 +465,29 @@ def preload() -> None:
     ImageFont.load_default(size=12)
 
 
+def _import_ahead(settings) -> None:
+    """Import the modules of the coming stages in a background thread, while the data are
+    decoded (GIL released): a fresh process (the command line) then does not wait for them.
+    A no-op where they are loaded already (a worker after :func:`preload`)."""
+    import sys
+    import threading
+
+    names = ["scipy.ndimage"] + (["PIL.Image", "PIL.ImageDraw", "PIL.ImageFont"] if settings.previews else [])
+    missing = [n for n in names if n not in sys.modules]
+
+    def load():
+        import importlib
+
+        try:
+            for name in missing:
+                importlib.import_module(name)
+        except ImportError:  # the stage that needs it reports it
+            pass
+
+    if missing:
+        threading.Thread(target=load, name="import-ahead", daemon=True).start()
+
+
 # (provenance name, module): versions read from the modules' ``__version__``
 # (importlib.metadata scans every installed distribution: ~0.1 s)
 _VERSIONED = (
@@ -546,23 +569,27 @@ def run_pipeline(
     rep = _Reporter(progress, profile)
 
     rep("validate", 0.0)
-    summary_in = validate_inputs(
-        dwi_path,
-        bval_path,
-        bvec_path,
-        b0_threshold=settings.b0_threshold,
-        unit_tolerance=settings.unit_tolerance,
-        min_directions=settings.min_directions,
-        limits=settings.limits,
-    )
-    hdr_info = summary_in.header
-    names = parse_label_names(label_names)
-    labels = None
-    if labels_path is not None:
-        labels = load_labels(labels_path, hdr_info.shape[:3], np.asarray(hdr_info.affine))
+    # the file is read, hashed and decompressed ahead (GIL released) while the header and the
+    # gradients are checked; nothing is decoded before they pass
+    with DWIFile(dwi_path) as dwi_file:
+        summary_in = validate_inputs(
+            dwi_path,
+            bval_path,
+            bvec_path,
+            b0_threshold=settings.b0_threshold,
+            unit_tolerance=settings.unit_tolerance,
+            min_directions=settings.min_directions,
+            limits=settings.limits,
+        )
+        hdr_info = summary_in.header
+        names = parse_label_names(label_names)
+        labels = None
+        if labels_path is not None:
+            labels = load_labels(labels_path, hdr_info.shape[:3], np.asarray(hdr_info.affine))
 
-    rep("load", 0.0)
-    dwi = stream_dwi(dwi_path, keep_data=True)
+        rep("load", 0.0)
+        _import_ahead(settings)
+        dwi = dwi_file.result(keep_data=True)
     if dwi.data.shape != tuple(hdr_info.shape):
         raise DiffusionInputError("dwi", "the image data do not match its header.")
     affine, header = dwi.affine, dwi.header

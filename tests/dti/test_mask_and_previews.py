@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from imaging.dti import brain_mask, make_phantom, mean_b0
-from imaging.dti.mask import median_otsu_mask, otsu_threshold
+from imaging.dti.mask import median3, median_otsu_mask, otsu_threshold
 from imaging.dti.preview import save_color_fa_preview, save_fa_preview
 
 
-@pytest.mark.parametrize("radius,numpass", [(1, 1), (2, 2)])
+@pytest.mark.parametrize("radius,numpass", [(1, 1), (1, 2), (2, 2)])
 def test_median_otsu_is_dipys(radius, numpass):
     from dipy.segment.mask import median_otsu
     from dipy.segment.threshold import otsu
@@ -86,3 +86,13 @@ def test_a_standard_run_imports_neither_dipy_modules_nor_matplotlib(small_phanto
     # dipy's package (for its version in the provenance) and nothing else of it
     assert set(loaded) <= {"dipy", "dipy.version"}, loaded
     assert (tmp_path / "fa_axial.png").exists() and (tmp_path / "fa.nii.gz").exists()
+
+
+@pytest.mark.parametrize("shape", [(17, 13, 11), (3, 5, 4), (1, 1, 1)])
+def test_median3_equals_scipys_median_filter(shape):
+    from scipy.ndimage import median_filter
+
+    rng = np.random.default_rng(sum(shape))
+    img = rng.random(shape).astype(np.float32)
+    img[img > 0.8] = 0.5  # ties
+    assert np.array_equal(median3(img), median_filter(img, size=3))
