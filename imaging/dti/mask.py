@@ -11,7 +11,8 @@ against the true brain.
 :func:`median_otsu_mask` is dipy's ``median_otsu`` (median filter passes, then Otsu's
 threshold on a 256-bin histogram, Otsu 1979) without importing dipy (about 1 s in a fresh
 process): the same mask (a test checks it against dipy's). Its 3x3x3 median filter is
-:func:`median3`, 4x faster than ``scipy.ndimage.median_filter`` and equal to it.
+:func:`median3`, 4x faster than ``scipy.ndimage.median_filter`` and equal to it; the
+clean-ups are :mod:`imaging.dti.morphology` (numpy: no scipy import in a standard run).
 """
 
 from __future__ import annotations
@@ -148,18 +149,14 @@ def brain_mask(
     -------
     bool array (X, Y, Z)
     """
-    from scipy import ndimage as ndi
+    from . import morphology
 
     b0 = np.asarray(b0, dtype=np.float32)
     if b0.ndim != 3:
         raise ValueError("b0 must be 3D")
     mask = median_otsu_mask(b0, median_radius, numpass)
     if largest_component and mask.any():
-        lab, n = ndi.label(mask)
-        if n > 1:
-            sizes = np.bincount(lab.ravel())
-            sizes[0] = 0
-            mask = lab == int(np.argmax(sizes))
+        mask = morphology.largest_component(mask)
     if fill_holes:
-        mask = ndi.binary_fill_holes(mask)
+        mask = morphology.fill_holes(mask)
     return mask

@@ -353,11 +353,10 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
 
     bvecs_used = bvecs
     if profile == "full":
-        from scipy import ndimage as ndi
-
+        from .morphology import dilate
         from .preprocess import denoise_mppca, motion_correct, unring
 
-        work_mask = ndi.binary_dilation(mask0, iterations=2)
+        work_mask = dilate(mask0, iterations=2)
         rep("denoise", 0.0)
         data, sigma = denoise_mppca(data, mask=work_mask)
         sig = float(np.mean(sigma[mask0])) if mask0.any() else float("nan")
@@ -452,14 +451,13 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
 
 
 def preload() -> None:
-    """Import what a standard run needs (nibabel, scipy.ndimage, Pillow and its default font).
+    """Import what a standard run needs (nibabel, Pillow and its default font).
 
     A first :func:`run_pipeline` in a fresh process spends a few tenths of a second on these;
     call this once at worker start (e.g. Celery ``worker_process_init``) so each job only pays
     for the computation. The ``full`` profile's dipy modules are imported when first used.
     """
     import nibabel  # noqa: F401
-    import scipy.ndimage  # noqa: F401
     from PIL import Image, ImageDraw, ImageFont  # noqa: F401
 
     ImageFont.load_default(size=12)
@@ -472,7 +470,7 @@ def _import_ahead(settings) -> None:
     import sys
     import threading
 
-    names = ["scipy.ndimage"] + (["PIL.Image", "PIL.ImageDraw", "PIL.ImageFont"] if settings.previews else [])
+    names = ["PIL.Image", "PIL.ImageDraw", "PIL.ImageFont"] if settings.previews else []
     missing = [n for n in names if n not in sys.modules]
 
     def load():

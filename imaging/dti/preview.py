@@ -3,7 +3,9 @@
 Drawn with Pillow on a black canvas: the montage at an integer zoom (nearest neighbour, so
 every voxel stays a sharp square), a title, L/R labels, a grey 0..1 colour bar with ticks,
 and for colour FA a legend of the direction colours. No plotting library is imported (a
-plotting stack costs about 0.5 s of imports in a fresh process, more than the whole drawing).
+plotting stack costs about 0.5 s of imports in a fresh process, more than the whole drawing),
+and the PNG is written here (:func:`write_png`: a few lines of the PNG format) rather than by
+Pillow's saver, which first loads its five common image plugins.
 
 Display convention: images are reoriented to RAS with the affine, axial slices
 are shown with anterior at the top and the patient's right on the viewer's
@@ -12,9 +14,12 @@ right (neurological convention, labelled "R"/"L" in the image).
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 
-__all__ = ["axial_montage", "save_fa_preview", "save_color_fa_preview"]
+__all__ = ["axial_montage", "save_fa_preview", "save_color_fa_preview", "write_png"]
 
 _TARGET_WIDTH = 880  # pixels of the montage after the integer zoom (about the old figure's)
 _MARGIN = 10
@@ -62,6 +67,27 @@ def axial_montage(vol, slices, ncols: int = 6, pad_value=0.0):
         tile = np.swapaxes(sl, 0, 1)[::-1]  # rows = y (anterior up), cols = x
         out[r * Y : (r + 1) * Y, c * X : (c + 1) * X] = tile
     return out, nrows, ncols
+
+
+def write_png(path, rgb) -> str:
+    """Write an 8-bit RGB image ``(H, W, 3)`` as a PNG (W3C PNG specification, 2003:
+    signature, IHDR, one IDAT of zlib-compressed scanlines without filtering, IEND)."""
+    from isal import isal_zlib
+
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    scanlines = np.zeros((h, 1 + 3 * w), np.uint8)  # first byte of each line: filter 0 (none)
+    scanlines[:, 1:] = rgb.reshape(h, 3 * w)
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n")
+        fh.write(chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)))  # 8-bit RGB
+        fh.write(chunk(b"IDAT", isal_zlib.compress(scanlines.tobytes(), 2)))
+        fh.write(chunk(b"IEND", b""))
+    return str(path)
 
 
 def _font(size):
@@ -135,8 +161,7 @@ def _montage_png(volume_ras, mask_ras, path, *, n_slices, ncols, title, bar_labe
     _colour_bar(draw, canvas, (bar_x, _TITLE_H + _MARGIN, bar_h), bar_label)
     if legend:
         _legend(draw, bar_x, _TITLE_H + _MARGIN + h - 3 * 16 - 2)
-    canvas.save(str(path), format="PNG", compress_level=3)
-    return str(path)
+    return write_png(path, np.asarray(canvas))
 
 
 def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, title: str = "FA") -> str:

@@ -1,4 +1,5 @@
-"""Brain mask (dipy's median_otsu without dipy), PNG previews (Pillow) and what a standard run imports."""
+"""Brain mask (dipy's median_otsu and scipy's morphology, without them), PNG previews
+(Pillow) and what a standard run imports."""
 
 import json
 import os
@@ -11,6 +12,7 @@ from PIL import Image
 
 from imaging.dti import brain_mask, make_phantom, mean_b0
 from imaging.dti.mask import median3, median_otsu_mask, otsu_threshold
+from imaging.dti.morphology import component_labels, dilate, fill_holes, largest_component
 from imaging.dti.preview import save_color_fa_preview, save_fa_preview
 
 
@@ -70,21 +72,25 @@ def test_color_fa_preview_channels_follow_the_axes(tmp_path):
     assert ((px == (0, 0, 255)).all(axis=2)).sum() >= 9 * 4
 
 
-def test_a_standard_run_imports_neither_dipy_modules_nor_matplotlib(small_phantom_files, tmp_path, repo_root):
+def test_a_standard_run_imports_neither_dipy_modules_nor_scipy_ndimage_nor_matplotlib(
+    small_phantom_files, tmp_path, repo_root
+):
     f = small_phantom_files
     code = (
         "import json, sys\n"
         "from imaging.dti.cli import main\n"
         f"rc = main([{f['dwi']!r}, '--bval', {f['bval']!r}, '--bvec', {f['bvec']!r}, '--out', {str(tmp_path)!r}, "
         "'--quiet'])\n"
-        "print(json.dumps([m for m in sys.modules if m.split('.')[0] in ('dipy', 'matplotlib')]))\n"
+        "print(json.dumps([m for m in sys.modules if m.split('.')[0] in ('dipy', 'matplotlib', 'scipy')]))\n"
     )
     env = dict(os.environ, PYTHONPATH=repo_root)
     r = subprocess.run([sys.executable, "-c", code], cwd=repo_root, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     loaded = json.loads(r.stdout.strip().splitlines()[-1])
-    # dipy's package (for its version in the provenance) and nothing else of it
-    assert set(loaded) <= {"dipy", "dipy.version"}, loaded
+    # dipy's and scipy's packages (for their versions in the provenance) and nothing else of them
+    heavy = [m for m in loaded if m.startswith(("matplotlib", "scipy.ndimage", "dipy.")) and m != "dipy.version"]
+    assert not heavy, heavy
+    assert "dipy" in loaded
     assert (tmp_path / "fa_axial.png").exists() and (tmp_path / "fa.nii.gz").exists()
 
 
@@ -96,3 +102,43 @@ def test_median3_equals_scipys_median_filter(shape):
     img = rng.random(shape).astype(np.float32)
     img[img > 0.8] = 0.5  # ties
     assert np.array_equal(median3(img), median_filter(img, size=3))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_morphology_equals_scipy_ndimage(seed):
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(1, 15, 3))
+    mask = rng.random(shape) < rng.uniform(0.2, 0.8)
+    labels, n = ndi.label(mask)
+    ours, sizes = component_labels(mask)
+    assert np.array_equal(ours + 1, labels)  # same numbering (first voxel in C order), -1 outside
+    assert np.array_equal(sizes, np.bincount(labels.ravel())[1:])
+    if n > 1:
+        counts = np.bincount(labels.ravel())
+        counts[0] = 0
+        assert np.array_equal(largest_component(mask), labels == np.argmax(counts))
+    assert np.array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+    for it in (1, 3):
+        assert np.array_equal(dilate(mask, it), ndi.binary_dilation(mask, iterations=it))
+
+
+def test_fill_holes_fills_an_enclosed_cavity_only():
+    shell = np.zeros((9, 9, 9), bool)
+    shell[1:8, 1:8, 1:8] = True
+    shell[3:6, 3:6, 3:6] = False  # an enclosed cavity
+    shell[0:2, 4, 4] = False  # a channel from the border: not enclosed
+    filled = fill_holes(shell)
+    assert filled[3:6, 3:6, 3:6].all()
+    assert not filled[0, 4, 4] and not filled[1, 4, 4]
+
+
+def test_write_png_is_read_back_by_pillow(tmp_path):
+    from imaging.dti.preview import write_png
+
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    path = write_png(tmp_path / "x.png", rgb)
+    back = Image.open(path)
+    assert back.mode == "RGB" and back.size == (11, 7)
+    assert np.array_equal(np.asarray(back), rgb)
