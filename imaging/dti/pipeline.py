@@ -355,10 +355,12 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
     if profile == "full":
         from .morphology import dilate
         from .preprocess import denoise_mppca, motion_correct, unring
+        from .tensor import default_threads
 
+        threads = default_threads() if settings.n_threads is None else max(1, int(settings.n_threads))
         work_mask = dilate(mask0, iterations=2)
         rep("denoise", 0.0)
-        data, sigma = denoise_mppca(data, mask=work_mask)
+        data, sigma = denoise_mppca(data, mask=work_mask, n_threads=threads)
         sig = float(np.mean(sigma[mask0])) if mask0.any() else float("nan")
         extra_qc["noise_sigma_mppca"] = qc_item(
             round(sig, 4),
@@ -369,10 +371,17 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
         )
         del sigma
         rep("gibbs", 0.0)
-        data = unring(data)
+        data = unring(data, mask=work_mask, n_threads=threads)
         rep("motion", 0.0)
         data, bvecs_used, motion = motion_correct(
-            data, bvals, bvecs, zooms, b0_threshold=b0_threshold, static_mask=work_mask, progress=rep.sub("motion")
+            data,
+            bvals,
+            bvecs,
+            zooms,
+            b0_threshold=b0_threshold,
+            static_mask=work_mask,
+            n_threads=threads,
+            progress=rep.sub("motion"),
         )
         rep("mask", 0.0)
         b0m = mean_b0(data, bvals, b0_threshold)
@@ -432,9 +441,12 @@ def _compute(data, bvals, bvecs, settings, rep, *, zooms, labels, label_names, m
     }
     if profile == "full":
         params["preprocessing"] = [
-            "dipy.denoise.localpca.mppca(patch_radius=2, mask=brain mask dilated 2)",
-            "dipy.denoise.gibbs.gibbs_removal(slice_axis=2, n_points=3)",
-            "rigid registration to mean b0 (dipy.align.affine_registration, MI) with b-vector rotation",
+            "MP-PCA (Veraart 2016, as dipy.denoise.localpca.mppca) with patch_radius=2, patch centres every "
+            "2 voxels, mask=brain mask dilated 2",
+            "Gibbs unringing (Kellner 2016, as dipy.denoise.gibbs.gibbs_removal) slice_axis=2, n_points=3, "
+            "16 subvoxel shifts a side from 0.02 to 0.9 voxel, lines through the dilated brain mask",
+            "rigid registration (least squares, Gauss-Newton) of each volume to the mean b0 or its shell's "
+            "median, shell medians to the mean b0 by mutual information (dipy), with b-vector rotation",
         ]
     return ProcessResult(
         maps=maps,
