@@ -402,12 +402,12 @@ def _print_versus(title, cmp, target):
         print(f"  MRtrix3 not installed ({', '.join(cmp['mrtrix_missing'])} missing): apt-get install mrtrix3")
     rows_o = list(ou["stages_s"].items())
     rows_m = list(mr["stages_s"].items()) if mr else []
-    print(f"  {'ours (stage medians)':44}{'':>2}{'MRtrix3 (-nthreads 2)':32}")
+    print(f"  {'ours (stage medians)':50}  {'MRtrix3 (-nthreads 2, stage medians)'}")
     for i in range(max(len(rows_o), len(rows_m))):
-        a = f"{rows_o[i][0]:34}{rows_o[i][1]:>8.2f} s" if i < len(rows_o) else " " * 44
+        a = f"{rows_o[i][0]:40}{rows_o[i][1]:>8.2f} s" if i < len(rows_o) else " " * 50
         b = f"{rows_m[i][0]:22}{rows_m[i][1]:>8.2f} s" if i < len(rows_m) else ""
         print(f"  {a}  {b}")
-    a = f"{'whole process (median of ' + str(cmp['repeats']) + ')':34}{ou['wall_s']:>8.2f} s"
+    a = f"{'whole process (median of ' + str(cmp['repeats']) + ')':40}{ou['wall_s']:>8.2f} s"
     b = f"{'sum (median run)':22}{mr['wall_s']:>8.2f} s" if mr else ""
     print(f"  {a}  {b}")
     runs_o = "/".join(f"{w:.2f}" for w in ou["all_wall_s"])
