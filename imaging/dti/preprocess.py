@@ -7,7 +7,7 @@ and rigid motion correction with b-vector rotation (in that order).
   over all lines, 16 subvoxel shifts a side over dipy's range).
 * :func:`motion_correct`: every volume is registered to a reference of its own contrast
   (b0 volumes to the mean b0; diffusion-weighted volumes to the voxel-wise median of their
-  shell, which a few moved volumes do not shift) by :func:`imaging.dti.motion.register_rigid`
+  shell, which a few moved volumes do not shift) by :class:`imaging.dti.motion.RigidRegistration`
   (least squares, Gauss-Newton, two resolutions); each shell's median is registered once to
   the mean b0 across contrasts (dipy's ``affine_registration``, mutual information), and
   each volume's transform is the composition. Frame: mm along the voxel axes, origin at the
@@ -28,7 +28,7 @@ import logging
 import numpy as np
 
 from .gradients import B0_THRESHOLD
-from .motion import centred_grid_affine, register_rigid
+from .motion import RigidRegistration, centred_grid_affine
 
 __all__ = ["denoise_mppca", "unring", "motion_correct", "rigid_parameters", "centred_grid_affine"]
 
@@ -186,18 +186,19 @@ def motion_correct(
     mask = None if static_mask is None else np.asarray(static_mask, dtype=bool)
     group = _shell_of(bvals, b0_threshold)
     b0_ref = mean_b0(data, bvals, b0_threshold)
-    references = {-1: (b0_ref, np.eye(4))}
+    # group -> (registration to the group's reference, the reference's transform from b0 space)
+    references = {-1: (RigidRegistration(b0_ref, zooms, mask), np.eye(4))}
     for g in sorted(set(group.tolist()) - {-1}):
         members = np.flatnonzero(group == g)
         median = np.median(data[..., members], axis=-1).astype(np.float32)
-        references[g] = (median, _across_contrast(b0_ref, median, grid, mask))
+        references[g] = (RigidRegistration(median, zooms, mask), _across_contrast(b0_ref, median, grid, mask))
     single_b0 = np.flatnonzero(group == -1)
 
     def register(k):
         if single_b0.size == 1 and k == single_b0[0]:
             return np.eye(4)  # the single b0 is the reference itself
-        reference, to_reference = references[int(group[k])]
-        return register_rigid(reference, data[..., k], zooms, mask) @ to_reference
+        registration, to_reference = references[int(group[k])]
+        return registration.register(data[..., k]) @ to_reference
 
     affines = np.zeros((N, 4, 4))
     done = 0
