@@ -229,7 +229,8 @@ class PipelineSettings:
     mask_median_radius, mask_numpass : int
         See :func:`imaging.dti.mask.brain_mask`.
     n_threads : int or None
-        Threads of the tensor fit (None: as many as the machine has).
+        Threads of the tensor fit and of the ``full`` profile's denoising, unringing and
+        motion correction (None: as many as the machine has, at most 4).
     chunk_size : int
         Voxels per block of the tensor fit (bounds its memory).
     previews : bool

@@ -190,7 +190,9 @@ def motion_correct(
     references = {-1: (RigidRegistration(b0_ref, zooms, mask), np.eye(4))}
     for g in sorted(set(group.tolist()) - {-1}):
         members = np.flatnonzero(group == g)
-        median = np.median(data[..., members], axis=-1).astype(np.float32)
+        median = np.empty(data.shape[:3], np.float32)
+        for x in range(0, data.shape[0], 8):  # slab by slab: no copy of the whole shell
+            median[x : x + 8] = np.median(data[x : x + 8][..., members], axis=-1)
         references[g] = (RigidRegistration(median, zooms, mask), _across_contrast(b0_ref, median, grid, mask))
     single_b0 = np.flatnonzero(group == -1)
 
