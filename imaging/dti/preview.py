@@ -16,16 +16,40 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["axial_montage", "save_fa_preview", "save_color_fa_preview", "write_png"]
+__all__ = ["PreviewWords", "axial_montage", "save_fa_preview", "save_color_fa_preview", "write_png"]
+
+
+@dataclass(frozen=True)
+class PreviewWords:
+    """Every word and number style drawn into a preview, English by default. The pipeline knows
+    no language: a caller that serves other languages passes their words."""
+
+    fa_title: str = "FA"
+    color_fa_title: str = "Colour FA"
+    fa_bar: str = "FA"
+    brightness_bar: str = "FA (brightness)"
+    left: str = "L"
+    right: str = "R"
+    x_axis: str = "L-R (x)"
+    y_axis: str = "A-P (y)"
+    z_axis: str = "S-I (z)"
+    decimal: str = "."
+
+    def tick(self, value, _position=None):
+        """A colour-bar tick label (0.2 -> "0.2", or "0,2" with a decimal comma)."""
+        return f"{value:.1f}".replace(".", self.decimal)
+
+
+ENGLISH = PreviewWords()
 
 _TARGET_WIDTH = 880  # pixels of the montage after the integer zoom (about the old figure's)
 _MARGIN = 10
 _TITLE_H = 30
 _BAR_W, _BAR_GAP, _BAR_LABELS_W = 18, 14, 92
-_LEGEND = (((255, 0, 0), "L-R (x)"), ((0, 255, 0), "A-P (y)"), ((0, 0, 255), "S-I (z)"))
 
 
 def _to_ras(arr, affine):
@@ -102,7 +126,7 @@ def _to_pixels(montage, zoom):
     return np.repeat(np.repeat(px, zoom, axis=0), zoom, axis=1)
 
 
-def _colour_bar(draw, canvas, box, label):
+def _colour_bar(draw, canvas, box, label, words):
     """Vertical grey bar 0 (bottom) .. 1 (top) in ``box`` = (x, y, height), ticks every 0.2."""
     from PIL import Image
 
@@ -115,7 +139,7 @@ def _colour_bar(draw, canvas, box, label):
         v = k / 5.0
         ty = y + int(round((1.0 - v) * (h - 1)))
         draw.line([x + _BAR_W, ty, x + _BAR_W + 4, ty], fill=(255, 255, 255))
-        draw.text((x + _BAR_W + 7, ty), f"{v:.1f}", fill=(255, 255, 255), font=small, anchor="lm")
+        draw.text((x + _BAR_W + 7, ty), words.tick(v), fill=(255, 255, 255), font=small, anchor="lm")
     # the label, written along the bar
     font = _font(13)
     w = int(draw.textlength(label, font=font)) + 4
@@ -127,18 +151,19 @@ def _colour_bar(draw, canvas, box, label):
     canvas.paste(txt, (x + _BAR_W + 40, y + max(0, (h - txt.height) // 2)))
 
 
-def _legend(draw, x, y):
+def _legend(draw, x, y, words):
     font = _font(11)
     draw.rectangle([x - 4, y - 4, x + 82, y + 3 * 16], outline=(128, 128, 128))
-    for i, (colour, text) in enumerate(_LEGEND):
+    legend = (((255, 0, 0), words.x_axis), ((0, 255, 0), words.y_axis), ((0, 0, 255), words.z_axis))
+    for i, (colour, text) in enumerate(legend):
         yy = y + i * 16
         draw.rectangle([x, yy + 2, x + 16, yy + 11], fill=colour)
         draw.text((x + 22, yy + 7), text, fill=(255, 255, 255), font=font, anchor="lm")
 
 
-def _montage_png(volume_ras, mask_ras, path, *, n_slices, ncols, title, bar_label, legend):
+def _montage_png(volume_ras, mask_ras, path, *, n_slices, ncols, words, title, bar_label, legend):
     """Write the montage of ``volume_ras`` (values 0..1; 3D grey or 4D RGB) with its title,
-    L/R labels, colour bar and optional legend as a PNG."""
+    L/R labels, colour bar and optional legend, in ``words``, as a PNG."""
     from PIL import Image, ImageDraw
 
     slices = _pick_slices(mask_ras, volume_ras.shape[2], n_slices)
@@ -154,27 +179,36 @@ def _montage_png(volume_ras, mask_ras, path, *, n_slices, ncols, title, bar_labe
     draw.text((_MARGIN + w // 2, _TITLE_H // 2 + 2), title, fill=(255, 255, 255), font=_font(15), anchor="mm")
     small = _font(12)
     top = _TITLE_H + _MARGIN + 3
-    draw.text((_MARGIN + 3, top), "L", fill=(255, 255, 255), font=small, anchor="lt")
-    draw.text((_MARGIN + w - 3, top), "R", fill=(255, 255, 255), font=small, anchor="rt")
+    draw.text((_MARGIN + 3, top), words.left, fill=(255, 255, 255), font=small, anchor="lt")
+    draw.text((_MARGIN + w - 3, top), words.right, fill=(255, 255, 255), font=small, anchor="rt")
     bar_x = _MARGIN + w + _BAR_GAP
     bar_h = max(60, min(h - (70 if legend else 0), 260))
-    _colour_bar(draw, canvas, (bar_x, _TITLE_H + _MARGIN, bar_h), bar_label)
+    _colour_bar(draw, canvas, (bar_x, _TITLE_H + _MARGIN, bar_h), bar_label, words)
     if legend:
-        _legend(draw, bar_x, _TITLE_H + _MARGIN + h - 3 * 16 - 2)
+        _legend(draw, bar_x, _TITLE_H + _MARGIN + h - 3 * 16 - 2, words)
     return write_png(path, np.asarray(canvas))
 
 
-def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, title: str = "FA") -> str:
-    """Axial montage of an FA map (grey scale 0..1) with a colour bar. Returns the path."""
+def save_fa_preview(fa, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, words=ENGLISH) -> str:
+    """Axial montage of an FA map (grey scale 0..1) with a colour bar; ``words``: a PreviewWords.
+    Returns the path."""
     fa_ras, _ = _to_ras(np.asarray(fa, dtype=np.float32), affine)
     mask_ras = _to_ras(np.asarray(mask, bool), affine)[0] if mask is not None else None
     return _montage_png(
-        fa_ras, mask_ras, path, n_slices=n_slices, ncols=ncols, title=title, bar_label="FA", legend=False
+        fa_ras,
+        mask_ras,
+        path,
+        n_slices=n_slices,
+        ncols=ncols,
+        words=words,
+        title=words.fa_title,
+        bar_label=words.fa_bar,
+        legend=False,
     )
 
 
 def save_color_fa_preview(
-    rgb, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, title: str = "Colour FA"
+    rgb, path, *, affine=None, mask=None, n_slices: int = 12, ncols: int = 6, words=ENGLISH
 ) -> str:
     """Axial montage of colour FA (RGB = |e1| x, y, z scaled by FA). Returns the path.
 
@@ -192,7 +226,8 @@ def save_color_fa_preview(
         path,
         n_slices=n_slices,
         ncols=ncols,
-        title=title,
-        bar_label="FA (brightness)",
+        words=words,
+        title=words.color_fa_title,
+        bar_label=words.brightness_bar,
         legend=True,
     )

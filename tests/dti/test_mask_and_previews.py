@@ -13,7 +13,7 @@ from PIL import Image
 from imaging.dti import brain_mask, make_phantom, mean_b0
 from imaging.dti.mask import median3, median_otsu_mask, otsu_threshold
 from imaging.dti.morphology import component_labels, dilate, fill_holes, largest_component
-from imaging.dti.preview import save_color_fa_preview, save_fa_preview
+from imaging.dti.preview import PreviewWords, save_color_fa_preview, save_fa_preview
 
 
 @pytest.mark.parametrize("radius,numpass", [(1, 1), (1, 2), (2, 2)])
@@ -142,3 +142,53 @@ def test_write_png_is_read_back_by_pillow(tmp_path):
     back = Image.open(path)
     assert back.mode == "RGB" and back.size == (11, 7)
     assert np.array_equal(np.asarray(back), rgb)
+
+
+SPANISH = PreviewWords(
+    fa_title="FA",
+    color_fa_title="FA en color",
+    fa_bar="FA",
+    brightness_bar="FA (brillo)",
+    left="I",
+    right="D",
+    x_axis="I-D (x)",
+    y_axis="A-P (y)",
+    z_axis="S-I (z)",
+    decimal=",",
+)
+
+
+def _drawn_words(monkeypatch, draw, array, path, **kwargs):
+    """Every text the preview draws (Pillow's ImageDraw.text, spied on)."""
+    from PIL import ImageDraw
+
+    seen = []
+    real = ImageDraw.ImageDraw.text
+
+    def spy(self, xy, text, *args, **kw):
+        seen.append(text)
+        return real(self, xy, text, *args, **kw)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", spy)
+    mask = np.zeros(array.shape[:3], bool)
+    mask[3:13, 3:13, 2:10] = True
+    draw(array, path, mask=mask, **kwargs)
+    return seen
+
+
+def test_previews_are_drawn_in_english_by_default(monkeypatch, tmp_path):
+    fa = np.random.default_rng(0).uniform(0, 1, (16, 16, 12)).astype(np.float32)
+    words = _drawn_words(monkeypatch, save_fa_preview, fa, tmp_path / "fa.png")
+    assert {"FA", "L", "R", "0.0", "0.2", "1.0"} <= set(words), words
+
+
+def test_previews_are_drawn_in_the_words_and_numbers_given(monkeypatch, tmp_path):
+    rng = np.random.default_rng(0)
+    fa = rng.uniform(0, 1, (16, 16, 12)).astype(np.float32)
+    words = _drawn_words(monkeypatch, save_fa_preview, fa, tmp_path / "fa.png", words=SPANISH)
+    assert {"FA", "I", "D", "0,0", "0,2", "1,0"} <= set(words), words
+    assert not {"L", "R", "0.2"} & set(words), words
+    rgb = np.abs(rng.normal(size=fa.shape + (3,))).astype(np.float32) * fa[..., None]
+    words = _drawn_words(monkeypatch, save_color_fa_preview, rgb, tmp_path / "c.png", words=SPANISH)
+    assert {"FA en color", "FA (brillo)", "I-D (x)", "A-P (y)", "S-I (z)", "I", "D", "0,4"} <= set(words), words
+    assert not {"Colour FA", "L-R (x)", "FA (brightness)"} & set(words), words
