@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 @worker_init.connect
 def preload_pipeline(**kwargs):
-    """Import dipy and matplotlib once in the worker, before it forks, not in every task."""
+    """Import the pipeline's libraries once in the worker, before it forks, not in every task."""
     from imaging.dti.pipeline import preload
 
     preload()

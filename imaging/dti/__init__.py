@@ -23,7 +23,7 @@ fit_dti(data, gtab, mask, method) -> DTIMaps
 region_stats(labels, fa, md, mask=None, label_names=None) -> list[dict]
 make_phantom(shape, n_b0, n_dirs, snr, fa_boost, seed) -> Phantom
 preload()
-    Import heavy dependencies once at worker start (saves ~1 s per process).
+    Import what a standard run needs (nibabel, Pillow) once at worker start.
 
 Units: b-values in s/mm^2, diffusivities (MD, AD, RD) in mm^2/s.
 Command line: ``python -m imaging.dti DWI --bval B --bvec V --out DIR``.

@@ -13,6 +13,7 @@ Conventions
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +34,7 @@ __all__ = [
     "shells",
     "validate_gradients",
     "make_gradient_table",
+    "GradientTable",
 ]
 
 B0_THRESHOLD = 50.0
@@ -380,13 +382,44 @@ def validate_gradients(
     }
 
 
-def make_gradient_table(bvals, bvecs, b0_threshold: float = B0_THRESHOLD):
-    """dipy ``GradientTable`` from (validated) b-values and ``(N, 3)`` b-vectors.
+@dataclass(frozen=True)
+class GradientTable:
+    """The gradient table of a series: what the tensor fit needs and no more.
 
-    The b-vectors go through :func:`clean_bvecs` first; the table is built with
-    ``dipy.core.gradients.gradient_table(bvals, bvecs=..., b0_threshold=...)``.
+    Attributes
+    ----------
+    bvals : float64 (N,)
+        s/mm^2.
+    bvecs : float64 (N, 3)
+        Unit vectors for diffusion-weighted volumes, zero rows allowed for b0 (see
+        :func:`clean_bvecs`); same attribute names as dipy's ``GradientTable``.
+    b0_threshold : float
+        Volumes with ``b <= b0_threshold`` are b0 volumes.
     """
-    from dipy.core.gradients import gradient_table
 
+    bvals: np.ndarray
+    bvecs: np.ndarray
+    b0_threshold: float = B0_THRESHOLD
+    btens = None  # dipy's attribute for b-tensor encodings: none here (linear encoding)
+
+    @property
+    def b0s_mask(self) -> np.ndarray:
+        """True for b0 volumes, shape (N,)."""
+        return self.bvals <= self.b0_threshold
+
+    @property
+    def gradients(self) -> np.ndarray:
+        """``bvals * bvecs`` (N, 3), s/mm^2 (dipy's attribute of the same name)."""
+        return self.bvals[:, None] * self.bvecs
+
+
+def make_gradient_table(bvals, bvecs, b0_threshold: float = B0_THRESHOLD) -> GradientTable:
+    """:class:`GradientTable` from (validated) b-values and ``(N, 3)`` b-vectors.
+
+    The b-vectors go through :func:`clean_bvecs` first. Same values as
+    ``dipy.core.gradients.gradient_table(bvals, bvecs=..., b0_threshold=...)`` for what the fit
+    reads (``bvals``, ``bvecs``, ``b0s_mask``), without importing dipy (about 1 s in a fresh
+    process).
+    """
     bvals = np.asarray(bvals, dtype=np.float64)
-    return gradient_table(bvals, bvecs=clean_bvecs(bvals, bvecs, b0_threshold), b0_threshold=b0_threshold)
+    return GradientTable(bvals, clean_bvecs(bvals, bvecs, b0_threshold), float(b0_threshold))

@@ -1,16 +1,23 @@
 """Pre-processing of the ``full`` profile: MP-PCA denoising, Gibbs unringing
 and rigid motion correction with b-vector rotation (in that order).
 
-Motion correction registers every volume to the mean b0 image with dipy's
-``affine_registration`` (mutual information, rigid = 3 translations + 3
-rotations), in a frame whose axes are the voxel axes scaled to mm and whose
-origin is the centre of the field of view. Hence
+* :func:`denoise_mppca`: :func:`imaging.dti.mppca.mppca` (Veraart 2016, dipy's algorithm on a
+  lattice of patch centres every 2 voxels, batched eigen-decompositions, two threads).
+* :func:`unring`: :func:`imaging.dti.gibbs.unring` (Kellner 2016, dipy's algorithm batched
+  over all lines, 16 subvoxel shifts a side over dipy's range).
+* :func:`motion_correct`: every volume is registered to a reference of its own contrast
+  (b0 volumes to the mean b0; diffusion-weighted volumes to the voxel-wise median of their
+  shell, which a few moved volumes do not shift) by :class:`imaging.dti.motion.RigidRegistration`
+  (least squares, Gauss-Newton, two resolutions); each shell's median is registered once to
+  the mean b0 across contrasts (dipy's ``affine_registration``, mutual information), and
+  each volume's transform is the composition. Frame: mm along the voxel axes, origin at the
+  centre of the field of view. Hence
 
-* translations are in mm along the voxel axes, measured at the image centre;
-* the rotation ``R`` of a volume is expressed in the voxel axes, the same
-  frame as the b-vectors, and each diffusion b-vector becomes ``R^T g``
-  (= ``R^-1 g``; dipy's ``reorient_bvecs`` convention: the transform maps
-  reference coordinates to the moved volume's coordinates).
+  * translations are in mm along the voxel axes, measured at the image centre;
+  * the rotation ``R`` of a volume is expressed in the voxel axes, the same
+    frame as the b-vectors, and each diffusion b-vector becomes ``R^T g``
+    (= ``R^-1 g``; dipy's ``reorient_bvecs`` convention: the transform maps
+    reference coordinates to the moved volume's coordinates).
 """
 
 from __future__ import annotations
@@ -21,19 +28,21 @@ import logging
 import numpy as np
 
 from .gradients import B0_THRESHOLD
+from .motion import RigidRegistration, centred_grid_affine
 
 __all__ = ["denoise_mppca", "unring", "motion_correct", "rigid_parameters", "centred_grid_affine"]
 
 
-def denoise_mppca(data, mask=None, patch_radius: int = 2):
-    """MP-PCA denoising (``dipy.denoise.localpca.mppca``).
+def denoise_mppca(data, mask=None, patch_radius: int = 2, n_threads: int = 1):
+    """MP-PCA denoising (:func:`imaging.dti.mppca.mppca`).
 
     Parameters
     ----------
     data : array (X, Y, Z, N)
     mask : bool array (X, Y, Z), optional
-        Denoise only there (zeros elsewhere), much faster.
+        Denoise only there (zeros elsewhere).
     patch_radius : int
+    n_threads : int
 
     Returns
     -------
@@ -41,31 +50,25 @@ def denoise_mppca(data, mask=None, patch_radius: int = 2):
     sigma : float32 array (X, Y, Z)
         Estimated noise standard deviation.
     """
-    from dipy.denoise.localpca import mppca
+    from .mppca import mppca
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den, sigma = mppca(
-            data, mask=mask, patch_radius=patch_radius, return_sigma=True, out_dtype=np.float32, suppress_warning=True
-        )
-    den = np.nan_to_num(np.asfortranarray(den, dtype=np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    sigma = np.nan_to_num(np.asarray(sigma, dtype=np.float32), copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return den, sigma
+    den, sigma = mppca(data, mask, radius=patch_radius, n_threads=n_threads)
+    return np.asfortranarray(den), sigma
 
 
-def unring(data, slice_axis: int = 2, n_points: int = 3):
-    """Gibbs unringing (``dipy.denoise.gibbs.gibbs_removal``), in place when
-    possible. Returns the corrected float32 array."""
-    from dipy.denoise.gibbs import gibbs_removal
+def unring(data, mask=None, slice_axis: int = 2, n_points: int = 3, n_threads: int = 1):
+    """Gibbs unringing (:func:`imaging.dti.gibbs.unring`) of the lines that cross ``mask``.
+    Returns the corrected float32 array (Fortran order)."""
+    from .gibbs import unring as _unring
 
-    data = np.asarray(data, dtype=np.float32)
-    out = gibbs_removal(data, slice_axis=slice_axis, n_points=n_points, inplace=True, num_processes=1)
+    out = _unring(data, slice_axis=slice_axis, n_points=n_points, mask=mask, n_threads=n_threads)
     # volumes contiguous again (Fortran order), as the rest of the pipeline expects
     return np.asfortranarray(out, dtype=np.float32)
 
 
 @contextlib.contextmanager
 def _quiet_dipy():
-    """Silence dipy's per-volume INFO log lines during registration."""
+    """Silence dipy's INFO log lines during registration."""
     log = logging.getLogger("dipy")
     old = log.level
     log.setLevel(max(old, logging.WARNING))
@@ -73,15 +76,6 @@ def _quiet_dipy():
         yield
     finally:
         log.setLevel(old)
-
-
-def centred_grid_affine(shape, zooms) -> np.ndarray:
-    """Voxel-to-mm affine with axes along the voxel axes and origin at the
-    centre of the field of view."""
-    zooms = np.asarray(zooms[:3], dtype=float)
-    A = np.diag(list(zooms) + [1.0])
-    A[:3, 3] = -zooms * (np.asarray(shape[:3], dtype=float) - 1) / 2.0
-    return A
 
 
 def rigid_parameters(A) -> dict:
@@ -108,6 +102,35 @@ def rigid_parameters(A) -> dict:
     }
 
 
+def _shell_of(bvals, b0_threshold):
+    """Index of each volume's group: -1 for b0, else the nearest shell's rank."""
+    from .gradients import shells
+
+    nominal = np.array([b for b, _ in shells(bvals, b0_threshold) if b > 0] or [0.0])
+    group = np.argmin(np.abs(np.asarray(bvals, dtype=float)[:, None] - nominal[None, :]), axis=1)
+    return np.where(np.asarray(bvals) <= b0_threshold, -1, group)
+
+
+def _across_contrast(reference, moving, grid, mask):
+    """Rigid transform from ``reference`` (mean b0) to ``moving`` (a shell's median) by
+    mutual information (dipy), once per shell."""
+    from dipy.align import affine_registration
+
+    with _quiet_dipy():
+        _, A = affine_registration(
+            moving,
+            reference,
+            moving_affine=grid,
+            static_affine=grid,
+            pipeline=["rigid"],
+            level_iters=[100, 50, 5],  # full resolution only polishes (once per shell)
+            sigmas=[2.0, 1.0, 0.0],
+            factors=[4, 2, 1],
+            static_mask=None if mask is None else mask.astype(np.int32),
+        )
+    return A
+
+
 def motion_correct(
     data,
     bvals,
@@ -115,31 +138,23 @@ def motion_correct(
     zooms,
     *,
     b0_threshold: float = B0_THRESHOLD,
-    reference=None,
     static_mask=None,
-    level_iters=None,
-    sigmas=None,
-    factors=None,
+    n_threads: int = 1,
     progress=None,
 ):
-    """Rigid registration of every volume to the mean b0, with b-vector rotation.
+    """Rigid motion correction of every volume, with b-vector rotation (module docstring).
 
     Parameters
     ----------
     data : float32 array (X, Y, Z, N)
-        Modified in place (each volume replaced by its resampled version).
+        Modified in place (each moved volume replaced by its resampled version).
     bvals : array (N,) s/mm^2
     bvecs : array (N, 3)
     zooms : (3,) voxel size in mm
-    reference : array (X, Y, Z), optional
-        Target image (default: mean of the b0 volumes).
     static_mask : bool array (X, Y, Z), optional
-        Restricts the similarity metric to this region of the reference.
-    level_iters, sigmas, factors : sequences, optional
-        Multi-resolution settings passed to ``affine_registration``. Default:
-        ``[100, 50, 20]`` iterations, sigmas ``[2, 1, 0]``, factors
-        ``[4, 2, 1]``; for small images (any side < 48 voxels) two levels
-        ``[100, 30]``, ``[1, 0]``, ``[2, 1]``.
+        Where the images are compared (the brain, dilated).
+    n_threads : int
+        Volumes registered at once.
     progress : callable(float), optional
         Fraction done after each volume.
 
@@ -155,63 +170,64 @@ def motion_correct(
         ``mean_translation_mm``, ``max_rotation_deg``, ``mean_rotation_deg``,
         ``affines`` (N x 4 x 4 lists), ``method``.
     """
-    from dipy.align import affine_registration
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scipy import ndimage as ndi
+    from scipy.linalg import polar
 
     from .mask import mean_b0
 
     data = np.asarray(data, dtype=np.float32)
     bvals = np.asarray(bvals, dtype=float)
     bvecs = np.asarray(bvecs, dtype=float)
-    X, Y, Z, N = data.shape
+    N = data.shape[-1]
     grid = centred_grid_affine(data.shape, zooms)
-    if reference is None:
-        reference = mean_b0(data, bvals, b0_threshold)
-    reference = np.asarray(reference, dtype=np.float32)
-    small = min(X, Y, Z) < 48
-    if level_iters is None:
-        level_iters = [100, 30] if small else [100, 50, 20]
-    if sigmas is None:
-        sigmas = [1.0, 0.0] if small else [2.0, 1.0, 0.0]
-    if factors is None:
-        factors = [2, 1] if small else [4, 2, 1]
-    if static_mask is not None:
-        static_mask = np.asarray(static_mask).astype(np.int32)
-    b0_idx = np.flatnonzero(bvals <= b0_threshold)
+    inv_grid = np.linalg.inv(grid)
+    mask = None if static_mask is None else np.asarray(static_mask, dtype=bool)
+    group = _shell_of(bvals, b0_threshold)
+    b0_ref = mean_b0(data, bvals, b0_threshold)
+    # group -> (registration to the group's reference, the reference's transform from b0 space)
+    references = {-1: (RigidRegistration(b0_ref, zooms, mask), np.eye(4))}
+    for g in sorted(set(group.tolist()) - {-1}):
+        members = np.flatnonzero(group == g)
+        median = np.empty(data.shape[:3], np.float32)
+        for x in range(0, data.shape[0], 8):  # slab by slab: no copy of the whole shell
+            median[x : x + 8] = np.median(data[x : x + 8][..., members], axis=-1)
+        references[g] = (RigidRegistration(median, zooms, mask), _across_contrast(b0_ref, median, grid, mask))
+    single_b0 = np.flatnonzero(group == -1)
+
+    def register(k):
+        if single_b0.size == 1 and k == single_b0[0]:
+            return np.eye(4)  # the single b0 is the reference itself
+        registration, to_reference = references[int(group[k])]
+        return registration.register(data[..., k]) @ to_reference
+
+    affines = np.zeros((N, 4, 4))
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, int(n_threads))) as ex:
+        for k, A in enumerate(ex.map(register, range(N))):
+            affines[k] = A
+            done += 1
+            if progress is not None:
+                progress(done / N)
     new_bvecs = bvecs.copy()
     per = []
-    affines = np.zeros((N, 4, 4))
     for k in range(N):
-        moving = np.ascontiguousarray(data[..., k])
-        if b0_idx.size == 1 and k == b0_idx[0]:
-            A = np.eye(4)  # the single b0 is the reference itself
-        else:
-            with _quiet_dipy():
-                resampled, A = affine_registration(
-                    moving,
-                    reference,
-                    moving_affine=grid,
-                    static_affine=grid,
-                    pipeline=["rigid"],
-                    level_iters=list(level_iters),
-                    sigmas=list(sigmas),
-                    factors=list(factors),
-                    static_mask=static_mask,
-                )
-            data[..., k] = resampled
-        affines[k] = A
-        params = rigid_parameters(A)
+        A = affines[k]
+        if not np.allclose(A, np.eye(4)):
+            V = inv_grid @ A @ grid  # reference voxel -> this volume's voxel
+            data[..., k] = ndi.affine_transform(data[..., k], V[:3, :3], V[:3, 3], order=1)
         if bvals[k] > b0_threshold:
-            from scipy.linalg import polar
-
             R, _ = polar(A[:3, :3])
             new_bvecs[k] = R.T @ bvecs[k]
-        per.append({"volume": k, "bval": float(bvals[k]), **params})
-        if progress is not None:
-            progress((k + 1) / N)
+        per.append({"volume": k, "bval": float(bvals[k]), **rigid_parameters(A)})
     tn = np.array([p["translation_norm_mm"] for p in per])
     rn = np.array([p["rotation_angle_deg"] for p in per])
     motion = {
-        "method": "rigid registration of each volume to the mean b0 (dipy affine_registration, mutual information)",
+        "method": (
+            "rigid registration of each volume to the mean b0 or its shell's median (least squares, "
+            "Gauss-Newton), shell medians to the mean b0 by mutual information (dipy)"
+        ),
         "reference": "mean_b0",
         "per_volume": per,
         "max_translation_mm": float(tn.max()),

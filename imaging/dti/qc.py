@@ -120,9 +120,8 @@ def estimate_snr(
         "method": "b0_repeats" | "background" | "unavailable",
         "n_noise_samples": int}``
     """
-    from scipy import ndimage as ndi
-
     from .mask import mean_b0
+    from .morphology import dilate
 
     bvals = np.asarray(bvals)
     mask = np.asarray(mask, bool)
@@ -146,7 +145,7 @@ def estimate_snr(
         method = "b0_repeats"
         n = int(var.size * (len(vals) - 1))
     else:
-        outside = ~ndi.binary_dilation(mask, iterations=3)
+        outside = ~dilate(mask, iterations=3)
         bg = np.asarray(b0_mean)[outside]
         bg = bg[bg != 0]
         n = int(bg.size)

@@ -49,8 +49,8 @@ def design_matrix(gtab) -> np.ndarray:
 
     Row ``j`` is ``-[b gx^2, 2 b gx gy, b gy^2, 2 b gx gz, 2 b gy gz, b gz^2, 1]``
     with ``b`` in s/mm^2, so ``log S = X @ [Dxx, Dxy, Dyy, Dxz, Dyz, Dzz,
-    -log S0]``. Accepts a dipy ``GradientTable`` (``bvals``/``bvecs``
-    attributes; b-tensor encodings are not supported).
+    -log S0]``. Accepts any gradient table with ``bvals``/``bvecs``
+    attributes (dipy's too; b-tensor encodings are not supported).
     """
     bvals = np.asarray(gtab.bvals, dtype=np.float64)
     g = np.asarray(gtab.bvecs, dtype=np.float64)
@@ -351,7 +351,7 @@ def fit_dti(
     data : array (X, Y, Z, G)
         Diffusion-weighted signal (float32 recommended). It is never copied as
         a whole: voxels are gathered ``chunk_size`` at a time.
-    gtab : dipy GradientTable
+    gtab : GradientTable
         b-values in s/mm^2 (see :func:`imaging.dti.gradients.make_gradient_table`).
     mask : bool array (X, Y, Z), optional
         Voxels to fit (default: all).

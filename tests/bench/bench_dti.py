@@ -1,7 +1,8 @@
-"""Benchmark of the DTI pipeline against the textbook dipy recipe.
+"""Benchmark of the DTI pipeline against MRtrix3 and the textbook dipy recipe.
 
 Run:  python tests/bench/bench_dti.py [--json PATH] [--skip-large]
-      [--skip-textbook] [--repeats N] [--workdir DIR]
+      [--skip-textbook] [--skip-full] [--repeats N] [--cli-repeats N]
+      [--full-repeats N] [--workdir DIR]
 
 Not a pytest test (the file name does not start with ``test_``).
 
@@ -16,6 +17,19 @@ b=1000 s/mm^2 (SNR 30, about half of the voxels brain), saved as int16
     save NIfTI + PNG previews + results.json), in-process after one warm-up
     run (imports and font caches excluded; the cold subprocess time, which
     includes interpreter start and imports, is reported separately).
+
+(c) the command line as a whole process (``python -m imaging.dti DWI --bval --bvec
+    --out DIR``: interpreter start, imports, everything written) side by side with
+    MRtrix3's chain ``dwi2mask``, ``dwi2tensor``, ``tensor2metric`` (FA, MD, AD, RD and
+    colour FA with ``-vector``; ``-nthreads 2``, both cores) on the same file, runs
+    interleaved, medians; each stage's time for both; FA against dipy's WLS (p99 and max
+    over our mask) and both masks' Dice against the phantom's true brain;
+(d) the ``full`` profile (MP-PCA, Gibbs unringing, motion correction, then as
+    standard) as a whole process against MRtrix3's ``dwidenoise`` + ``mrdegibbs`` alone
+    (``-nthreads 2``), same file, same run.
+
+MRtrix3 is Debian's ``mrtrix3`` package; nothing is installed at run time: without it
+(c) and (d) report our side only and say so.
 
 Also: fit voxels per second, max |FA ours - FA dipy WLS| over our mask
 (same float32 data, same mask), Dice of both masks against the phantom's
@@ -34,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,12 +162,159 @@ def ours(files, out_dir, repeats):
     return t, r
 
 
+MRTRIX_STANDARD = ("dwi2mask", "dwi2tensor", "tensor2metric")
+MRTRIX_FULL = ("dwidenoise", "mrdegibbs")
+NTHREADS = 2  # MRtrix3 and our pipeline both get the machine's two cores
+
+
+def mrtrix_missing():
+    """The MRtrix3 commands not on PATH (empty when MRtrix3 is installed)."""
+    return [c for c in MRTRIX_STANDARD + MRTRIX_FULL if shutil.which(c) is None]
+
+
+def _timed(cmd, cwd=None):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {p.stderr[-2000:]}")
+    return wall
+
+
+def run_cli(files, out_dir, profile="standard"):
+    """Our command line as a user runs it (progress bar on stderr); stage times from results.json."""
+    cmd = [sys.executable, "-m", "imaging.dti", files["dwi"], "--bval", files["bval"], "--bvec", files["bvec"]]
+    cmd += ["--out", out_dir, "--profile", profile]
+    wall = _timed(cmd, cwd=ROOT)
+    with open(os.path.join(out_dir, "results.json")) as fh:
+        prov = json.load(fh)["provenance"]
+    stages = dict(prov["stage_timings_s"])
+    stages = {"start + imports (before run_pipeline)": wall - prov["runtime_s"], **stages}
+    return {"wall_s": wall, "stages_s": stages}
+
+
+def run_mrtrix_standard(files, out_dir):
+    """dwi2mask -> dwi2tensor -> tensor2metric (FA, MD, AD, RD, colour FA), each timed."""
+    os.makedirs(out_dir, exist_ok=True)
+    grad = ["-fslgrad", files["bvec"], files["bval"]]
+    common = ["-quiet", "-force", "-nthreads", str(NTHREADS)]
+    o = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    st = {}
+    st["dwi2mask"] = _timed(["dwi2mask", *common, *grad, files["dwi"], o("mask.nii.gz")])
+    st["dwi2tensor"] = _timed(["dwi2tensor", *common, "-mask", o("mask.nii.gz"), *grad, files["dwi"], o("dt.mif")])
+    st["tensor2metric"] = _timed(
+        ["tensor2metric", *common, "-mask", o("mask.nii.gz"), "-fa", o("fa.nii.gz"), "-adc", o("md.nii.gz")]
+        + ["-ad", o("ad.nii.gz"), "-rd", o("rd.nii.gz"), "-vector", o("color_fa.nii.gz"), o("dt.mif")]
+    )
+    return {"wall_s": sum(st.values()), "stages_s": st}
+
+
+def run_mrtrix_full(files, out_dir):
+    """dwidenoise -> mrdegibbs (what the issue compares the full profile with), each timed."""
+    os.makedirs(out_dir, exist_ok=True)
+    common = ["-quiet", "-force", "-nthreads", str(NTHREADS)]
+    o = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    st = {}
+    st["dwidenoise"] = _timed(["dwidenoise", *common, "-noise", o("noise.nii"), files["dwi"], o("den.nii")])
+    st["mrdegibbs"] = _timed(["mrdegibbs", *common, o("den.nii"), o("degibbs.nii")])
+    return {"wall_s": sum(st.values()), "stages_s": st}
+
+
+def _median_run(runs):
+    """The run with the median wall time, with every run's wall time."""
+    runs = sorted(runs, key=lambda r: r["wall_s"])
+    med = dict(runs[len(runs) // 2])
+    med["all_wall_s"] = [r["wall_s"] for r in runs]
+    # stage medians (each stage's own median over the runs)
+    med["stages_s"] = {k: float(np.median([r["stages_s"].get(k, 0.0) for r in runs])) for k in runs[0]["stages_s"]}
+    return med
+
+
+def cli_vs_mrtrix(files, true_brain, work, repeats, profile="standard"):
+    """Interleaved runs of our command line and MRtrix3's chain; medians and quality."""
+    import nibabel as nib
+
+    have_mrtrix = not mrtrix_missing()
+    ours, theirs = [], []
+    ours_dir = os.path.join(work, f"cli_{profile}")
+    mr_dir = os.path.join(work, f"mrtrix_{profile}")
+    for i in range(repeats):
+        print(f"  {profile}: run {i + 1}/{repeats} ours ...", flush=True)
+        ours.append(run_cli(files, ours_dir, profile))
+        if have_mrtrix:
+            print(f"  {profile}: run {i + 1}/{repeats} MRtrix3 ...", flush=True)
+            theirs.append((run_mrtrix_standard if profile == "standard" else run_mrtrix_full)(files, mr_dir))
+    out = {"ours": _median_run(ours), "mrtrix": _median_run(theirs) if theirs else None, "repeats": repeats}
+    out["mrtrix_missing"] = mrtrix_missing()
+    if out["mrtrix"]:
+        out["ratio"] = out["ours"]["wall_s"] / out["mrtrix"]["wall_s"]
+    our_mask = np.asarray(nib.load(os.path.join(ours_dir, "mask.nii.gz")).dataobj) > 0
+    out["dice_ours"] = _dice(our_mask, true_brain)
+    if profile == "full":
+        out.update(_denoising_quality(files, ours_dir, mr_dir if have_mrtrix else None, our_mask))
+    if profile == "standard":
+        if have_mrtrix:
+            mr_mask = np.asarray(nib.load(os.path.join(mr_dir, "mask.nii.gz")).dataobj) > 0
+            out["dice_mrtrix"] = _dice(mr_mask, true_brain)
+        out.update(_fa_vs_dipy(files, ours_dir, our_mask))
+    return out
+
+
+def _denoising_quality(files, ours_dir, mr_dir, mask):
+    """Noise sigma (the phantom's is 1000 / 30) and RMS of (denoised - noise-free signal) in
+    the brain mask: ours (the full profile's MP-PCA, run here on the same data) and MRtrix3's
+    dwidenoise (its output of the runs above)."""
+    import nibabel as nib
+
+    from imaging.dti import make_phantom, stream_dwi
+    from imaging.dti.morphology import dilate
+    from imaging.dti.preprocess import denoise_mppca
+
+    data = stream_dwi(files["dwi"], keep_data=True).data
+    clean = make_phantom(data.shape[:3], n_b0=1, n_dirs=data.shape[3] - 1, snr=np.inf, seed=0).data
+
+    def rms(a):
+        return float(np.sqrt(np.mean((np.asarray(a, np.float32) - clean)[mask] ** 2)))
+
+    with open(os.path.join(ours_dir, "results.json")) as fh:
+        sigma_ours = json.load(fh)["qc"]["items"]["noise_sigma_mppca"]["value"]
+    den, _ = denoise_mppca(data, mask=dilate(mask, 2), n_threads=NTHREADS)
+    q = {"sigma_true": 1000.0 / 30.0, "sigma_ours": sigma_ours, "rms_noisy": rms(data), "rms_ours": rms(den)}
+    del den
+    if mr_dir:
+        q["sigma_mrtrix"] = float(np.asarray(nib.load(os.path.join(mr_dir, "noise.nii")).dataobj)[mask].mean())
+        q["rms_mrtrix"] = rms(np.asarray(nib.load(os.path.join(mr_dir, "den.nii")).dataobj))
+    return q
+
+
+def _fa_vs_dipy(files, out_dir, mask):
+    """|FA ours - FA dipy WLS| on the same float32 data in our mask: p99 and max."""
+    import nibabel as nib
+    from dipy.core.gradients import gradient_table
+    from dipy.io.gradients import read_bvals_bvecs
+    from dipy.reconst.dti import TensorModel
+
+    from imaging.dti import stream_dwi
+
+    data = stream_dwi(files["dwi"], keep_data=True).data
+    b, v = read_bvals_bvecs(files["bval"], files["bvec"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = TensorModel(gradient_table(b, bvecs=v), fit_method="WLS").fit(data, mask=mask)
+    fa = np.asarray(nib.load(os.path.join(out_dir, "fa.nii.gz")).dataobj, dtype=np.float32)
+    diff = np.abs(fa - ref.fa)[mask]
+    return {"fa_p99_vs_dipy_wls": float(np.percentile(diff, 99)), "fa_max_vs_dipy_wls": float(diff.max())}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", help="write the figures to this JSON file")
     ap.add_argument("--skip-large", action="store_true", help="skip the 140x140x90x65 run")
     ap.add_argument("--skip-textbook", action="store_true", help="skip the slow textbook dipy run")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-full", action="store_true", help="skip the full profile against dwidenoise + mrdegibbs")
+    ap.add_argument("--repeats", type=int, default=3, help="warm in-process runs")
+    ap.add_argument("--cli-repeats", type=int, default=5, help="interleaved command-line runs, ours and MRtrix3's")
+    ap.add_argument("--full-repeats", type=int, default=3, help="interleaved full-profile runs")
     ap.add_argument("--workdir", help="keep files here (default: a temp dir)")
     args = ap.parse_args(argv)
 
@@ -179,6 +341,15 @@ def main(argv=None):
             "input_float32_mb": input_f32 / MB,
         }
     }
+
+    missing = mrtrix_missing()
+    if missing:
+        print(f"MRtrix3 not found ({', '.join(missing)} missing): our side only. apt-get install mrtrix3", flush=True)
+    print(f"command line vs MRtrix3, {args.cli_repeats} interleaved runs ...", flush=True)
+    result["cli_standard"] = cli_vs_mrtrix(files, true_brain, work, args.cli_repeats, "standard")
+    if not args.skip_full:
+        print(f"full profile vs dwidenoise + mrdegibbs, {args.full_repeats} interleaved runs ...", flush=True)
+        result["cli_full"] = cli_vs_mrtrix(files, true_brain, work, args.full_repeats, "full")
 
     tb = None
     if not args.skip_textbook:
@@ -252,7 +423,59 @@ def main(argv=None):
     return 0
 
 
+def _print_versus(title, cmp, target):
+    ou, mr = cmp["ours"], cmp["mrtrix"]
+    print()
+    print(title)
+    if cmp["mrtrix_missing"]:
+        print(f"  MRtrix3 not installed ({', '.join(cmp['mrtrix_missing'])} missing): apt-get install mrtrix3")
+    rows_o = list(ou["stages_s"].items())
+    rows_m = list(mr["stages_s"].items()) if mr else []
+    print(f"  {'ours (stage medians)':50}  {'MRtrix3 (-nthreads 2, stage medians)'}")
+    for i in range(max(len(rows_o), len(rows_m))):
+        a = f"{rows_o[i][0]:40}{rows_o[i][1]:>8.2f} s" if i < len(rows_o) else " " * 50
+        b = f"{rows_m[i][0]:22}{rows_m[i][1]:>8.2f} s" if i < len(rows_m) else ""
+        print(f"  {a}  {b}")
+    a = f"{'whole process (median of ' + str(cmp['repeats']) + ')':40}{ou['wall_s']:>8.2f} s"
+    b = f"{'sum (median run)':22}{mr['wall_s']:>8.2f} s" if mr else ""
+    print(f"  {a}  {b}")
+    runs_o = "/".join(f"{w:.2f}" for w in ou["all_wall_s"])
+    runs_m = "/".join(f"{w:.2f}" for w in mr["all_wall_s"]) if mr else "-"
+    print(f"  all runs: ours {runs_o} s; MRtrix3 {runs_m} s")
+    if mr:
+        print(f"  ours / MRtrix3 = {cmp['ratio']:.2f}   target <= {target}")
+
+
 def _print_table(res):
+    cs = res["cli_standard"]
+    _print_versus(
+        "Standard profile, command line as a whole process vs MRtrix3 dwi2mask + dwi2tensor + tensor2metric",
+        cs,
+        0.5,
+    )
+    print(
+        f"  FA vs dipy WLS (our mask): p99 {cs['fa_p99_vs_dipy_wls']:.1e}, max {cs['fa_max_vs_dipy_wls']:.1e}"
+        "   target p99 <= 1e-4"
+    )
+    mr_dice = f"{cs['dice_mrtrix']:.5f}" if "dice_mrtrix" in cs else "-"
+    print(f"  Dice vs true brain: ours {cs['dice_ours']:.5f}, MRtrix3 dwi2mask {mr_dice}   target ours >= MRtrix3")
+    if "cli_full" in res:
+        cf = res["cli_full"]
+        _print_versus(
+            "Full profile (MP-PCA, Gibbs, motion, then standard) vs MRtrix3 dwidenoise + mrdegibbs alone",
+            cf,
+            2.0,
+        )
+        mr_sigma = f"{cf['sigma_mrtrix']:.2f}" if "sigma_mrtrix" in cf else "-"
+        mr_rms = f"{cf['rms_mrtrix']:.2f}" if "rms_mrtrix" in cf else "-"
+        print(
+            f"  noise sigma in the brain (truth {cf['sigma_true']:.2f}): ours {cf['sigma_ours']:.2f}, "
+            f"MRtrix3 dwidenoise {mr_sigma}"
+        )
+        print(
+            f"  RMS vs noise-free signal: noisy {cf['rms_noisy']:.2f}, ours {cf['rms_ours']:.2f}, "
+            f"MRtrix3 dwidenoise {mr_rms}"
+        )
     ou = res["ours"]
     tb = res.get("textbook")
     ph = res["phantom"]

@@ -76,3 +76,39 @@ def test_full_profile_motion_and_bvec_rotation(moved_phantom, tmp_path):
     assert res.summary["wm_fa_mean"] is not None and res.summary["wm_fa_mean"] > 0.3
     assert res.provenance["parameters"]["profile"] == "full"
     assert len(res.provenance["bvecs_rotated"]) == p.bvals.size
+
+
+# Volume -> (rotation about x, y, z in degrees, shift in voxels): motions a child makes in
+# the scanner, each within the 0.2 mm / 0.2 degree the correction must reach.
+KNOWN_MOTION = {
+    3: ((4.0, -2.0, 1.0), (1.5, -2.0, 0.8)),
+    6: ((-1.0, 3.0, -2.5), (-0.7, 1.2, 2.0)),
+    9: ((0, 0, 0), (2.5, 0.5, 0)),
+}
+
+
+def test_motion_estimates_are_within_a_fifth_of_a_millimetre_and_degree():
+    from imaging.dti.morphology import dilate
+    from imaging.dti.preprocess import motion_correct
+
+    p = make_phantom((40, 40, 24), n_b0=1, n_dirs=12, snr=30.0, seed=2)
+    data = p.data.copy(order="F")
+    c = (np.array(data.shape[:3]) - 1) / 2.0
+    truth = {}
+    for vol, (angles, shift) in KNOWN_MOTION.items():
+        R = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
+        shift = np.asarray(shift)
+        # content rotated about the centre and shifted: out(y) = in(R^T (y - c - shift) + c)
+        data[..., vol] = ndi.affine_transform(data[..., vol], R.T, offset=c - R.T @ (c + shift), order=1)
+        truth[vol] = (R, 2.0 * shift)  # voxels of 2 mm
+    _, bvecs, motion = motion_correct(
+        data, p.bvals, p.bvecs, (2.0, 2.0, 2.0), static_mask=dilate(p.brain_mask, 2), n_threads=2
+    )
+    for k, A in enumerate(np.asarray(motion["affines"])):
+        R, t = truth.get(k, (np.eye(3), np.zeros(3)))
+        t_err = np.linalg.norm(A[:3, 3] - t)
+        r_err = np.degrees(np.linalg.norm(Rotation.from_matrix(A[:3, :3] @ R.T).as_rotvec()))
+        assert t_err <= 0.2 and r_err <= 0.2, (k, t_err, r_err)
+        if k in truth:  # b-vectors turned with the head: R^T g
+            expected = R.T @ p.bvecs[k]
+            assert np.degrees(np.arccos(min(1.0, abs(bvecs[k] @ expected)))) <= 0.2
