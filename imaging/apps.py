@@ -11,7 +11,12 @@ class ImagingConfig(AppConfig):
 
     def ready(self):
         # Research's allow-lists of scans, ROIs and provenance live with the models they describe.
-        from imaging import deidentify  # noqa: F401
+        # The Celery tasks are registered with the app in every process (web too), so the services can
+        # queue them by name and an eager set-up runs them in place.
+        from imaging import (
+            deidentify,  # noqa: F401
+            tasks,  # noqa: F401
+        )
         from imaging.selectors import visit_imaging
         from imaging.synthetic import add_processed_scans
         from registry.course import provide_visit_measures

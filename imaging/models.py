@@ -351,6 +351,23 @@ class RoiMeasurement(ClinicalRecord):
     def __str__(self):
         return f"{self.region_label}: FA {self.fa:.3f}"
 
+    @classmethod
+    def from_stats(cls, scan, result, row, **fields):
+        """An unsaved measurement of one label from a row of imaging.dti.region_stats."""
+        return cls(
+            scan=scan,
+            result=result,
+            label=row["label"],
+            fa=row["fa_mean"],
+            fa_sd=row.get("fa_sd"),
+            fa_median=row.get("fa_median"),
+            md=row.get("md_mean"),
+            ad=row.get("ad_mean"),
+            rd=row.get("rd_mean"),
+            voxels=row["voxels"],
+            **fields,
+        )
+
     @property
     def region_label(self):
         """For clinical pages: the region's name, else the text typed or the label value."""

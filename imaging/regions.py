@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from imaging import storage
 from imaging.dti import RegistrationSettings, carry_labels, load_labels, region_stats, register_fa
 from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan
 
@@ -47,13 +48,12 @@ def carry_targets(source):
 
 def dispatch_carry(scan_ids):
     """Queue the carrying of the patient's regions to each scan (a task per scan: registration takes seconds)."""
+    from celery import current_app
     from kombu.exceptions import KombuError
 
-    from imaging.tasks import carry_regions
-
     for scan_id in scan_ids:
-        try:
-            carry_regions.delay(scan_id)
+        try:  # by name: imaging.tasks builds on this module, not the other way round
+            current_app.signature("imaging.tasks.carry_regions", args=(scan_id,)).delay()
         except (KombuError, OSError) as error:  # the broker is away; the next labelling or processing carries again
             log.warning("scan %s: regions not carried, the queue did not answer: %s", scan_id, error)
 
@@ -84,13 +84,12 @@ def regions_carry_to(scan_id):
     if source is None or source.pk == scan.pk or result is None:
         return None
     source_result = source.current_result
-    from imaging.services import result_maps, staging_folder
 
-    with staging_folder() as folder:
+    with storage.staging_folder() as folder:
         (folder / "scan").mkdir()
         (folder / "source").mkdir()
-        maps, affine = result_maps(result, ("fa", "md", "mask", "ad", "rd"), folder / "scan")
-        source_maps, source_affine = result_maps(source_result, ("fa",), folder / "source")
+        maps, affine = storage.result_maps(result, ("fa", "md", "mask", "ad", "rd"), folder / "scan")
+        source_maps, source_affine = storage.result_maps(source_result, ("fa",), folder / "source")
         labels = _source_labels(source, source_maps["fa"].shape, source_affine, folder)
         mask = maps["mask"] > 0
         registration = register_fa(
@@ -130,21 +129,8 @@ def _store_carry(scan, result, source, source_result, registration, stats):
     regions = Region.objects.in_bulk([str(row["name"]) for row in stats], field_name="code")
     for row in stats:
         region = regions.get(str(row["name"]))
-        roi = RoiMeasurement(
-            scan=scan,
-            result=result,
-            region=region,
-            label=row["label"],
-            fa=row["fa_mean"],
-            fa_sd=row.get("fa_sd"),
-            fa_median=row.get("fa_median"),
-            md=row.get("md_mean"),
-            ad=row.get("ad_mean"),
-            rd=row.get("rd_mean"),
-            voxels=row["voxels"],
-            source=RoiMeasurement.Source.CARRIED,
-            source_scan=source,
-            carry=carry,
+        roi = RoiMeasurement.from_stats(
+            scan, result, row, region=region, source=RoiMeasurement.Source.CARRIED, source_scan=source, carry=carry
         )
         roi.full_clean()
         roi.save()

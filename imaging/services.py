@@ -116,16 +116,6 @@ def _refuse_empty(**uploads):
         raise ValidationError(empty)
 
 
-@contextmanager
-def staging_folder():
-    """A private folder for an upload while it is checked; removed whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.IMAGING_STAGING_DIR))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def stage_upload(upload, folder, name):
     """Copy an uploaded file into `folder` in chunks, hashing as it goes; returns (path, sha256).
 
@@ -200,7 +190,7 @@ def scan_register(
             )
 
     _refuse_empty(dwi=dwi, bval=bval, bvec=bvec, dicom_zip=dicom_zip)
-    with staging_folder() as folder:
+    with storage.staging_folder() as folder:
         try:
             if dicom_zip is not None:
                 from imaging import dicom
@@ -589,7 +579,7 @@ def labels_apply(scan, actor, labels_upload, names):
         if code not in known:
             problem = _("Label %(label)s: %(problem)s") % {"label": label, "problem": unknown_region(code)}
             raise ValidationError({"names": [problem]})
-    with staging_folder() as folder:
+    with storage.staging_folder() as folder:
         suffix = ".nii.gz" if (labels_upload.name or "").lower().endswith(".gz") else ".nii"
         path, sha = stage_upload(labels_upload, folder, "labels" + suffix)
         try:
@@ -629,32 +619,10 @@ def labels_apply(scan, actor, labels_upload, names):
 
 def _region_stats(result, labels, label_names, folder):
     """Region statistics of `labels` on a stored result's FA, MD (AD, RD), inside its brain mask."""
-    maps, _affine = result_maps(result, ("fa", "md", "mask", "ad", "rd"), folder)
+    maps, _affine = storage.result_maps(result, ("fa", "md", "mask", "ad", "rd"), folder)
     extra = {"ad": maps.get("ad"), "rd": maps.get("rd")}
     stats = region_stats(labels, maps["fa"], maps["md"], mask=maps["mask"] > 0, label_names=label_names, **extra)
     return [row for row in stats if row["voxels"]]
-
-
-def result_maps(result, keys, folder):
-    """({key: float32 array}, affine) of a stored result's maps, each checked against its checksum
-    (a damaged map raises StoredFileError: measuring on it would give wrong numbers). AD and RD
-    are optional: a result from before they were stored has none."""
-    import nibabel as nib
-
-    maps, affine = {}, None
-    for key in keys:
-        if key in ("ad", "rd") and key not in (result.files or {}):
-            continue
-        target = Path(folder) / f"{key}.nii.gz"
-        found, verified = storage.open_verified(result, key)
-        if verified is None:
-            storage.log_problem(found, result, "refused for measuring regions")
-            raise storage.StoredFileError(found.status)
-        with verified as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        image = nib.load(str(target))
-        maps[key], affine = image.get_fdata(dtype="float32"), image.affine
-    return maps, affine
 
 
 def unknown_region(code):
@@ -682,18 +650,11 @@ def _replace_regions(scan, result, stats, actor):
     for row in stats or ():
         if not row.get("voxels"):
             continue
-        roi = RoiMeasurement(
-            scan=scan,
-            result=result,
+        roi = RoiMeasurement.from_stats(
+            scan,
+            result,
+            row,
             **_region_fields(row, regions),
-            label=row["label"],
-            fa=row["fa_mean"],
-            fa_sd=row.get("fa_sd"),
-            fa_median=row.get("fa_median"),
-            md=row.get("md_mean"),
-            ad=row.get("ad_mean"),
-            rd=row.get("rd_mean"),
-            voxels=row["voxels"],
             source=RoiMeasurement.Source.LABEL_MASK,
             measured_by=actor,
         )

@@ -29,11 +29,14 @@ import json
 import logging
 import os
 import posixpath
+import shutil
 import struct
 import tempfile
 import uuid
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
@@ -534,3 +537,38 @@ def open_for_export(result, key, storage=None):
     a :class:`VerifyingReader`, so it must already have been checked (and its sha256 recorded)."""
     storage = storage or default_storage
     return lambda: VerifyingReader(storage.open(result.files[key], "rb"), _recorded(result, key), file_label(key))
+
+
+# ---- local copies -------------------------------------------------------------------------------
+
+
+@contextmanager
+def staging_folder():
+    """A private folder for an upload while it is checked; removed whatever happens."""
+    folder = Path(tempfile.mkdtemp(prefix="upload-", dir=settings.IMAGING_STAGING_DIR))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def result_maps(result, keys, folder):
+    """({key: float32 array}, affine) of a stored result's maps, each checked against its checksum
+    (a damaged map raises StoredFileError: measuring on it would give wrong numbers). AD and RD
+    are optional: a result from before they were stored has none."""
+    import nibabel as nib
+
+    maps, affine = {}, None
+    for key in keys:
+        if key in ("ad", "rd") and key not in (result.files or {}):
+            continue
+        target = Path(folder) / f"{key}.nii.gz"
+        found, verified = open_verified(result, key)
+        if verified is None:
+            log_problem(found, result, "refused for measuring regions")
+            raise StoredFileError(found.status)
+        with verified as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        image = nib.load(str(target))
+        maps[key], affine = image.get_fdata(dtype="float32"), image.affine
+    return maps, affine
