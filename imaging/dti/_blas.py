@@ -94,3 +94,16 @@ def blas_threads(n: int = 1):
             if _DEPTH == 0:
                 for (s, _), o in zip(libs, _SAVED):
                     s(int(o))
+
+
+def for_each_block(work, starts, n_threads: int = 1) -> None:
+    """Call ``work(start)`` for every start, on ``n_threads`` threads (numpy releases the GIL in the
+    heavy parts), or in this thread when there is one."""
+    if n_threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n_threads) as ex:
+            list(ex.map(work, starts))
+    else:
+        for start in starts:
+            work(start)

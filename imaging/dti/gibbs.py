@@ -21,9 +21,9 @@ visibly more ringing on that phantom.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from ._blas import for_each_block
 
 __all__ = ["unring", "DEFAULT_SHIFTS", "DIPY_SHIFTS"]
 
@@ -180,11 +180,6 @@ def unring(data, *, slice_axis: int = 2, n_points: int = 3, shifts=None, mask=No
         )
 
     starts = range(0, stack.shape[0], per_block)
-    if n_threads > 1:
-        with ThreadPoolExecutor(max_workers=n_threads) as ex:
-            list(ex.map(work, starts))
-    else:
-        for s in starts:
-            work(s)
+    for_each_block(work, starts, n_threads)
     out = out.reshape(moved.shape)
     return np.moveaxis(out, (0, 1) if four else 0, (slice_axis, 3) if four else slice_axis)

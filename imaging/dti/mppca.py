@@ -18,7 +18,6 @@ matrices), and two threads share the batches (numpy's linear algebra releases th
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -150,16 +149,11 @@ def mppca(data, mask=None, *, radius: int = DEFAULT_RADIUS, stride: int = DEFAUL
                 theta[idx] += th
                 thetavar[idx] += th * var
 
-    from ._blas import blas_threads
+    from ._blas import blas_threads, for_each_block
 
     starts = range(0, len(centres), _BATCH)
     with blas_threads(1):  # LAPACK on small matrices: OpenBLAS threads only spin (30x slower)
-        if n_threads > 1:
-            with ThreadPoolExecutor(max_workers=n_threads) as ex:
-                list(ex.map(work, starts))
-        else:
-            for s in starts:
-                work(s)
+        for_each_block(work, starts, n_threads)
     with np.errstate(invalid="ignore", divide="ignore"):
         denoised = thetax / theta[..., None]
         sigma = np.sqrt(thetavar / theta)

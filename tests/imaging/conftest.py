@@ -3,6 +3,7 @@
 import gzip
 import json
 import os
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ from django.core.files import File
 
 from imaging import services
 from imaging.dti import make_phantom
-from imaging.models import Scan
+from imaging.models import DiffusionResult, Scan
 from tests.imaging import dicom_synth as synthetic_dicom
 
 
@@ -162,3 +163,22 @@ def gzip_bytes(path, payload):
     with gzip.open(path, "wb") as handle:
         handle.write(payload)
     return path
+
+
+def stored_scan(visit, shape=(32, 32, 20, 22), **result):
+    """A done scan of `visit` with a current result as stored (no input files behind it)."""
+    scan = Scan.objects.create(
+        visit=visit,
+        acquisition_date=visit.date,
+        dwi="fake/dwi.nii.gz",
+        bval="fake/dwi.bval",
+        bvec="fake/dwi.bvec",
+        dwi_sha256="0" * 64,
+        bval_sha256="0" * 64,
+        bvec_sha256="0" * 64,
+        fingerprint=uuid.uuid4().hex,
+        status="done",
+        shape=list(shape),
+    )
+    DiffusionResult.objects.create(scan=scan, is_current=True, folder="fake", **{"fa_mean": 0.3, **result})
+    return scan

@@ -2,12 +2,11 @@
 malformed, maps missing, an empty shape. A result whose QC failed says it does not count unless
 marked usable."""
 
-import uuid
-
 import pytest
 
-from imaging.models import DiffusionResult, Scan
+from imaging.models import DiffusionResult
 from registry.roles import RADIOLOGY
+from tests.imaging.conftest import stored_scan
 
 pytestmark = pytest.mark.django_db
 
@@ -35,24 +34,6 @@ ODD_RESULTS = {
     "files not a mapping": {"files": ["fa.nii.gz"]},
     "files missing from storage": {"files": GOOD_FILES},
 }
-
-
-def stored_scan(visit, shape, **result):
-    scan = Scan.objects.create(
-        visit=visit,
-        acquisition_date=visit.date,
-        dwi="fake/dwi.nii.gz",
-        bval="fake/dwi.bval",
-        bvec="fake/dwi.bvec",
-        dwi_sha256="0" * 64,
-        bval_sha256="0" * 64,
-        bvec_sha256="0" * 64,
-        fingerprint=uuid.uuid4().hex,
-        status="done",
-        shape=shape,
-    )
-    DiffusionResult.objects.create(scan=scan, is_current=True, folder="fake", **{"fa_mean": 0.3, **result})
-    return scan
 
 
 @pytest.mark.parametrize("shape", [[], [32, 32, 20, 22]])

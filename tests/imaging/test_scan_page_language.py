@@ -6,7 +6,6 @@ page's decimal separator (never "0,423 · +0.073")."""
 import datetime as dt
 import re
 import struct
-import uuid
 import zlib
 
 import pytest
@@ -15,29 +14,10 @@ from django.core.files.storage import default_storage
 from django.utils import translation
 
 from imaging import services
-from imaging.models import DiffusionResult, Scan
 from registry.roles import RADIOLOGY
+from tests.imaging.conftest import stored_scan
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_scan(visit, **result):
-    """A done scan of `visit` with a current result as stored (no files needed for these pages)."""
-    scan = Scan.objects.create(
-        visit=visit,
-        acquisition_date=visit.date,
-        dwi="fake/dwi.nii.gz",
-        bval="fake/dwi.bval",
-        bvec="fake/dwi.bvec",
-        dwi_sha256="0" * 64,
-        bval_sha256="0" * 64,
-        bvec_sha256="0" * 64,
-        fingerprint=uuid.uuid4().hex,
-        status="done",
-        shape=[32, 32, 20, 22],
-    )
-    DiffusionResult.objects.create(scan=scan, is_current=True, folder="fake", **{"fa_mean": 0.3, **result})
-    return scan
 
 
 def qc_row(content, code):

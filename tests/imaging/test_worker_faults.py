@@ -23,6 +23,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from config.celery import app
+from config.settings import filesystem_broker_options
 from imaging.dti import make_phantom
 from imaging.models import DiffusionResult, Scan, ScanStatusEvent
 from tests.processes import CuttableProxy, OwnRedis, WorkerProcess, poll
@@ -119,13 +120,7 @@ def broker(request, tmp_path, worker_env):
             yield SimpleNamespace(kind="redis", server=server)
     else:
         folder = Path(worker_env["REGISTRY_VAR_DIR"]) / "broker"  # where the worker's settings put it
-        options = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "control_folder": str(folder / "control"),
-            "store_processed": False,
-        }
+        options = filesystem_broker_options(folder)
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         worker_env["CELERY_BROKER_URL"] = "filesystem://"
