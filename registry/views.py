@@ -22,6 +22,7 @@ from registry.models import (
     Visit,
 )
 from registry.roles import IDENTIFIERS
+from registry.trajectories import patient_trajectories
 
 
 @dataclass(frozen=True)
@@ -92,12 +93,14 @@ def patient_detail(request, pk):
     require(request, "view", Patient)
     patient = get_object_or_404(Patient, pk=pk)
     audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
+    timeline = selectors.patient_timeline(patient)
     return render(
         request,
         "registry/patient_detail.html",
         {
             "patient": patient,
-            "timeline": selectors.patient_timeline(patient),
+            "timeline": timeline,
+            "trajectories": patient_trajectories(timeline),
             "first_procedure": patient.first_procedure_date(),
         },
     )

@@ -1,0 +1,160 @@
+"""Small line charts drawn as inline SVG markup: plain values in, escaped markup out, no plotting library.
+
+Pages draw them server-side and put them straight into the HTML: no image request, no script, nothing
+from the internet, crisp at any zoom, and their words are real text a screen reader and the page's
+language reach. Every colour and line is a presentation attribute, never a ``style`` (the
+Content-Security-Policy refuses inline styles). Callers pass every word and tick label already worded
+in the page's language; this module only places them.
+
+Each point is a ``<circle class="point" data-x data-y>`` and each marker a ``<g class="marker" data-x>``
+so that a reader of the markup (a test, a script) finds the values drawn without reverse-scaling pixels.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+# Okabe & Ito (2008) colour-blind-safe palette, low-contrast yellow left out.
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+NEUTRAL = "#5f6b7a"
+GRID = "#e3e8ee"
+
+WIDTH, HEIGHT = 360, 210
+LEFT, RIGHT, TOP, BOTTOM = 46, 12, 22, 40  # margins: y tick labels, marker labels, x ticks and title
+
+
+@dataclass(frozen=True)
+class Axis:
+    """An axis from ``low`` to ``high`` with its ticks: ``[(value, label), ...]``; ``title`` is drawn under
+    the x axis (the y axis is named by the chart's caption)."""
+
+    low: float
+    high: float
+    ticks: tuple = ()
+    title: str = ""
+
+    def place(self, value, start, end):
+        """The pixel position of ``value`` between ``start`` (at low) and ``end`` (at high)."""
+        span = self.high - self.low
+        return start + (end - start) * ((value - self.low) / span if span else 0.5)
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    text: str  # what a pointer over the point reads, e.g. "6,0 months: 46,5"
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    points: tuple  # Points, drawn joined in the order given
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A vertical line at ``x`` with a short ``label`` on top and a longer ``text`` for pointers."""
+
+    x: float
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    chart_id: str  # unique on the page: the ids of the title and description derive from it
+    title: str
+    description: str
+    x: Axis
+    y: Axis
+    series: tuple
+    markers: tuple = field(default_factory=tuple)
+
+
+def nice_ticks(low, high, *, count=5, steps=(1, 2, 2.5, 5)):
+    """Round tick values covering ``low``–``high``: about ``count`` of them, a step of 1, 2, 2.5 or 5
+    times a power of ten (or of ``steps``), the first at or below ``low``, the last at or above ``high``."""
+    if high <= low:
+        high = low + 1
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next((s * power for s in steps if s * power >= raw), steps[0] * power * 10)
+    first = math.floor(low / step + 1e-9) * step
+    last = math.ceil(high / step - 1e-9) * step
+    n = int(round((last - first) / step))
+    return [round(first + i * step, 10) for i in range(n + 1)]
+
+
+def _fmt(number):
+    return f"{number:.1f}".rstrip("0").rstrip(".")
+
+
+def line_chart(chart):
+    """The SVG markup of ``chart`` (a LineChart), safe to put in a page as it is."""
+    x0, x1 = LEFT, WIDTH - RIGHT
+    y0, y1 = HEIGHT - BOTTOM, TOP  # y grows downwards in SVG
+
+    def px(value):
+        return _fmt(chart.x.place(value, x0, x1))
+
+    def py(value):
+        return _fmt(chart.y.place(value, y0, y1))
+
+    title_id, desc_id = f"{chart.chart_id}-title", f"{chart.chart_id}-desc"
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
+        f'height="{HEIGHT}" role="img" aria-labelledby="{title_id} {desc_id}" font-size="11">',
+        f'<title id="{title_id}">{escape(chart.title)}</title>',
+        f'<desc id="{desc_id}">{escape(chart.description)}</desc>',
+        '<g class="y-axis">',
+    ]
+    for value, label in chart.y.ticks:
+        y = py(value)
+        parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y}" y2="{y}" stroke="{GRID}" stroke-width="1"/>')
+        parts.append(
+            f'<text x="{x0 - 6}" y="{y}" text-anchor="end" dominant-baseline="middle" fill="{NEUTRAL}" '
+            f'data-value="{value}">{escape(label)}</text>'
+        )
+    parts.append("</g>")
+    parts.append('<g class="x-axis">')
+    parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="{NEUTRAL}" stroke-width="1"/>')
+    for value, label in chart.x.ticks:
+        x = px(value)
+        parts.append(f'<line x1="{x}" x2="{x}" y1="{y0}" y2="{_fmt(y0 + 4)}" stroke="{NEUTRAL}" stroke-width="1"/>')
+        parts.append(
+            f'<text x="{x}" y="{_fmt(y0 + 15)}" text-anchor="middle" fill="{NEUTRAL}" data-value="{value}">'
+            f"{escape(label)}</text>"
+        )
+    if chart.x.title:
+        parts.append(
+            f'<text class="axis-title" x="{_fmt((x0 + x1) / 2)}" y="{HEIGHT - 6}" text-anchor="middle" '
+            f'fill="{NEUTRAL}">{escape(chart.x.title)}</text>'
+        )
+    parts.append("</g>")
+    for marker in chart.markers:
+        x = px(marker.x)
+        parts.append(
+            f'<g class="marker" data-x="{marker.x}"><title>{escape(marker.text)}</title>'
+            f'<line x1="{x}" x2="{x}" y1="{y0}" y2="{y1 - 4}" stroke="#c2185b" stroke-width="1.2" '
+            f'stroke-dasharray="4 3"/>'
+            f'<text x="{x}" y="{y1 - 8}" text-anchor="middle" fill="#c2185b" font-weight="600">'
+            f"{escape(marker.label)}</text></g>"
+        )
+    for index, series in enumerate(chart.series):
+        colour = COLOURS[index % len(COLOURS)]
+        parts.append(f'<g class="series" data-name="{escape(series.name)}">')
+        if len(series.points) > 1:
+            path = " ".join(f"{px(point.x)},{py(point.y)}" for point in series.points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for point in series.points:
+            parts.append(
+                f'<circle class="point" cx="{px(point.x)}" cy="{py(point.y)}" r="4" fill="{colour}" '
+                f'stroke="#fff" stroke-width="1.2" data-x="{point.x}" data-y="{point.y}">'
+                f"<title>{escape(point.text)}</title></circle>"
+            )
+        parts.append("</g>")
+    parts.append("</svg>")
+    return mark_safe("".join(parts))
