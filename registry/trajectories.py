@@ -219,15 +219,14 @@ def _trajectory(title, caption, note, values, x_axis, y_axis, markers, chart_id)
         row_note = _("mean of %(count)s scores") % {"count": value.count} if value.count > 1 else ""
         points.append(Point(value.months, value.value, f"{text} ({row_note})" if row_note else text))
         rows.append(Row(value.date, months, value.text, row_note))
-    description = _(
-        "%(count)s values from %(first)s to %(last)s months since the first procedure: first %(start)s, last %(end)s."
-    ) % {
-        "count": len(values),
-        "first": rows[0].months,
-        "last": rows[-1].months,
-        "start": rows[0].value,
-        "end": rows[-1].value,
-    }
+    words = {"first": rows[0].months, "last": rows[-1].months, "start": rows[0].value, "end": rows[-1].value}
+    if len(rows) == 1:
+        description = _("One value, %(start)s, at %(first)s months since the first procedure.") % words
+    else:
+        description = _(
+            "%(count)s values from %(first)s to %(last)s months since the first procedure: first %(start)s, "
+            "last %(end)s."
+        ) % {"count": len(rows), **words}
     chart = LineChart(
         chart_id=chart_id,
         title=_("%(measure)s over the months since the first procedure") % {"measure": title},
