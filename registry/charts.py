@@ -23,6 +23,7 @@ GRID = "#e3e8ee"
 
 WIDTH, HEIGHT = 360, 210
 LEFT, RIGHT, TOP, BOTTOM = 46, 12, 22, 40  # margins: y tick labels, marker labels, x ticks and title
+MARKER_LABEL_GAP = 22  # px: the least distance between two marker labels on one row
 
 
 @dataclass(frozen=True)
@@ -134,13 +135,17 @@ def line_chart(chart):
             f'fill="{NEUTRAL}">{escape(chart.x.title)}</text>'
         )
     parts.append("</g>")
-    for marker in chart.markers:
+    previous, row = None, 0
+    for marker in sorted(chart.markers, key=lambda marker: marker.x):
         x = px(marker.x)
+        # Labels of markers too close to read side by side alternate between two rows.
+        row = 1 - row if previous is not None and float(x) - previous < MARKER_LABEL_GAP else 0
+        previous = float(x)
         parts.append(
             f'<g class="marker" data-x="{marker.x}"><title>{escape(marker.text)}</title>'
             f'<line x1="{x}" x2="{x}" y1="{y0}" y2="{y1 - 4}" stroke="#c2185b" stroke-width="1.2" '
             f'stroke-dasharray="4 3"/>'
-            f'<text x="{x}" y="{y1 - 8}" text-anchor="middle" fill="#c2185b" font-weight="600">'
+            f'<text x="{x}" y="{y1 - 8 + 12 * row}" text-anchor="middle" fill="#c2185b" font-weight="600">'
             f"{escape(marker.label)}</text></g>"
         )
     for index, series in enumerate(chart.series):

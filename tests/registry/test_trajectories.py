@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from registry import synthetic
-from registry.charts import nice_ticks
+from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
 from registry.course import CourseProcedure, CourseVisit, Measure
 from registry.models import Instrument, Patient, Score
 from registry.roles import HEMATOLOGY, RADIOLOGY, RESEARCH
@@ -275,3 +275,17 @@ def test_a_hematologist_sees_the_trajectories_in_chromium_and_opens_their_number
     assert table.is_visible()
     assert table.locator("tbody tr").all_inner_texts()[-1].split("\t") == ["2024-08-02", "6.0", "36.5"]
     assert watched.problems == []
+
+
+def test_labels_of_procedures_close_in_time_do_not_overlap():
+    x = Axis(-1, 30, ((0, "0"), (12, "12"), (24, "24")))
+    y = Axis(0, 10, ((0, "0"), (10, "10")))
+    markers = (Marker(0.0, "P1", "first"), Marker(1.0, "P2", "second"), Marker(20.0, "P3", "third"))
+    series = (Series("GMFM", (Point(0.5, 4, "a"), Point(12, 6, "b"))),)
+    svg = ET.fromstring(str(line_chart(LineChart("c", "t", "d", x, y, series, markers))))
+    labels = {
+        g.find(f"{SVG}text").text: float(g.find(f"{SVG}text").get("y"))
+        for g in svg.iter(f"{SVG}g")
+        if g.get("class") == "marker"
+    }
+    assert labels["P1"] == labels["P3"] != labels["P2"]
