@@ -107,7 +107,7 @@ def line_chart(chart):
     title_id, desc_id = f"{chart.chart_id}-title", f"{chart.chart_id}-desc"
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
-        f'height="{HEIGHT}" role="img" aria-labelledby="{title_id} {desc_id}" font-size="11">',
+        f'height="{HEIGHT}" role="img" aria-labelledby="{title_id} {desc_id}" font-size="12">',
         f'<title id="{title_id}">{escape(chart.title)}</title>',
         f'<desc id="{desc_id}">{escape(chart.description)}</desc>',
         '<g class="y-axis">',
