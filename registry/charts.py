@@ -110,31 +110,26 @@ def line_chart(chart):
         f'height="{HEIGHT}" role="img" aria-labelledby="{title_id} {desc_id}" font-size="12">',
         f'<title id="{title_id}">{escape(chart.title)}</title>',
         f'<desc id="{desc_id}">{escape(chart.description)}</desc>',
-        '<g class="y-axis">',
     ]
+    # Presentation attributes set once on a group are inherited by its lines or texts.
+    grid = "".join(f"M{x0} {py(value)}H{x1}" for value, _ in chart.y.ticks)
+    parts.append(f'<g class="y-axis"><path d="{grid}" stroke="{GRID}" stroke-width="1" fill="none"/>')
+    parts.append(f'<g fill="{NEUTRAL}" text-anchor="end" dominant-baseline="middle">')
     for value, label in chart.y.ticks:
-        y = py(value)
-        parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y}" y2="{y}" stroke="{GRID}" stroke-width="1"/>')
-        parts.append(
-            f'<text x="{x0 - 6}" y="{y}" text-anchor="end" dominant-baseline="middle" fill="{NEUTRAL}" '
-            f'data-value="{value}">{escape(label)}</text>'
-        )
-    parts.append("</g>")
-    parts.append('<g class="x-axis">')
-    parts.append(f'<line x1="{x0}" x2="{x1}" y1="{y0}" y2="{y0}" stroke="{NEUTRAL}" stroke-width="1"/>')
+        parts.append(f'<text x="{x0 - 6}" y="{py(value)}" data-value="{value}">{escape(label)}</text>')
+    parts.append("</g></g>")
+    ticks = "".join(f"M{px(value)} {y0}v4" for value, _ in chart.x.ticks)
+    parts.append(
+        f'<g class="x-axis"><path d="M{x0} {y0}H{x1}{ticks}" stroke="{NEUTRAL}" stroke-width="1" fill="none"/>'
+        f'<g fill="{NEUTRAL}" text-anchor="middle">'
+    )
     for value, label in chart.x.ticks:
-        x = px(value)
-        parts.append(f'<line x1="{x}" x2="{x}" y1="{y0}" y2="{_fmt(y0 + 4)}" stroke="{NEUTRAL}" stroke-width="1"/>')
-        parts.append(
-            f'<text x="{x}" y="{_fmt(y0 + 15)}" text-anchor="middle" fill="{NEUTRAL}" data-value="{value}">'
-            f"{escape(label)}</text>"
-        )
+        parts.append(f'<text x="{px(value)}" y="{y0 + 15}" data-value="{value}">{escape(label)}</text>')
     if chart.x.title:
         parts.append(
-            f'<text class="axis-title" x="{_fmt((x0 + x1) / 2)}" y="{HEIGHT - 6}" text-anchor="middle" '
-            f'fill="{NEUTRAL}">{escape(chart.x.title)}</text>'
+            f'<text class="axis-title" x="{_fmt((x0 + x1) / 2)}" y="{HEIGHT - 6}">{escape(chart.x.title)}</text>'
         )
-    parts.append("</g>")
+    parts.append("</g></g>")
     previous, row = None, 0
     for marker in sorted(chart.markers, key=lambda marker: marker.x):
         x = px(marker.x)
@@ -154,12 +149,12 @@ def line_chart(chart):
         if len(series.points) > 1:
             path = " ".join(f"{px(point.x)},{py(point.y)}" for point in series.points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<g fill="{colour}" stroke="#fff" stroke-width="1.2">')
         for point in series.points:
             parts.append(
-                f'<circle class="point" cx="{px(point.x)}" cy="{py(point.y)}" r="4" fill="{colour}" '
-                f'stroke="#fff" stroke-width="1.2" data-x="{point.x}" data-y="{point.y}">'
-                f"<title>{escape(point.text)}</title></circle>"
+                f'<circle class="point" cx="{px(point.x)}" cy="{py(point.y)}" r="4" data-x="{point.x}" '
+                f'data-y="{point.y}"><title>{escape(point.text)}</title></circle>'
             )
-        parts.append("</g>")
+        parts.append("</g></g>")
     parts.append("</svg>")
     return mark_safe("".join(parts))

@@ -57,12 +57,13 @@ class _Value:
 
 
 def number(value, digits=None):
-    """``value`` worded in the page's language (decimal comma in Spanish), with a true minus sign."""
+    """``value`` worded in the page's language (decimal comma in Spanish), with a true minus sign; all its
+    digits when ``digits`` is None. Called for every tick, point and row, so it reads the separator only."""
     if digits is None:
-        value = Decimal(format(Decimal(value).normalize(), "f"))
+        text = format(Decimal(value).normalize(), "f")
     else:
-        value = round(float(value), digits) + 0.0  # never "-0.0"
-    return formats.number_format(value, digits).replace("-", "−")
+        text = f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: never "-0.0"
+    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR")).replace("-", "−")
 
 
 def is_level(instrument):
