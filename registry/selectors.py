@@ -3,7 +3,7 @@
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
-from registry.course import FA_WHITE_MATTER, TIMEPOINTS, read_course
+from registry.course import FA_WHITE_MATTER, read_course, schedule
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -70,6 +70,7 @@ def patient_timeline(patient):
     since baseline, the FA of the scan that counts) comes from the course read model.
     """
     course = read_course(patient.pk)
+    timepoints = {timepoint.code: timepoint for timepoint in schedule()}
     events = []
     for harvest in patient.harvests.prefetch_related("products"):
         events.append(
@@ -93,7 +94,7 @@ def patient_timeline(patient):
                 "record": visit,
                 "course": facts,
                 "scores": scores,
-                "timepoint": TIMEPOINTS.get(facts.timepoint),
+                "timepoint": timepoints.get(facts.timepoint),
                 "fa_wm": facts.measures.get(FA_WHITE_MATTER),
                 "fa_change": course.change(facts, FA_WHITE_MATTER),
                 "fa_regions": [

@@ -1,13 +1,13 @@
 """The tables a paper needs and the linking of FA with clinical scores, computed from the courses' read model.
 
 Every change is a change since baseline at a *timepoint*: a scheduled follow-up visit (see
-registry.course.SCHEDULE). An unscheduled or out-of-window visit never stands in for a timepoint
+registry.course.schedule). An unscheduled or out-of-window visit never stands in for a timepoint
 unless the user asks for the latest available visit explicitly (LATEST_AVAILABLE).
 """
 
 from django.utils.translation import gettext_lazy as _
 
-from registry.course import FA_WHITE_MATTER, SCHEDULE
+from registry.course import FA_WHITE_MATTER, follow_up_schedule
 from research import stats
 
 FA_DEFAULT = FA_WHITE_MATTER
@@ -21,7 +21,7 @@ def follow_up_choices():
     """(value, label) of each way to choose the follow-up, in the request's language."""
     return [
         (LATEST_TIMEPOINT, _("each patient's latest scheduled timepoint")),
-        *[(timepoint.code, timepoint.label) for timepoint in SCHEDULE],
+        *[(timepoint.code, timepoint.label) for timepoint in follow_up_schedule()],
         (LATEST_AVAILABLE, _("latest available visit, unscheduled included")),
     ]
 
