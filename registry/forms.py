@@ -13,6 +13,7 @@ from registry.models import (
     CellProduct,
     Instrument,
     IntrathecalProcedure,
+    MuscleGroup,
     Patient,
     Score,
     Visit,
@@ -157,12 +158,38 @@ class VisitForm(RecordForm):
 
 
 class ScoreForm(RecordForm):
+    """One score. The value is typed as a number or as one of the instrument's labels ("1+", "III")."""
+
+    value = forms.CharField(
+        label=_("value"),
+        required=False,
+        max_length=20,
+        help_text=_("A number, or the instrument's label (e.g. 1+ for Modified Ashworth, III for GMFCS)."),
+    )
+
     class Meta:
         model = Score
-        fields = ["visit", "instrument", "value", "assessor"]
+        fields = ["visit", "instrument", "muscle", "side", "value", "missing", "assessor"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["visit"].queryset = Visit.objects.filter(patient=self.patient)
         self.fields["instrument"].queryset = Instrument.objects.all()
         self.fields["instrument"].label_from_instance = lambda instrument: f"{instrument.code} — {instrument.name}"
+        self.fields["muscle"].queryset = MuscleGroup.objects.all()
+        if self.instance.pk and self.instance.value is not None:
+            self.initial["value"] = self.instance.instrument.label_for(self.instance.value)
+
+    def clean(self):
+        cleaned = super().clean()
+        text, instrument = cleaned.get("value"), cleaned.get("instrument")
+        if text in (None, ""):
+            cleaned["value"] = None
+        elif instrument is None:
+            cleaned["value"] = None  # the instrument's own error says what is wrong
+        else:
+            try:
+                cleaned["value"] = instrument.value_from_text(text)
+            except ValidationError as error:
+                self.add_error("value", error)
+        return cleaned
