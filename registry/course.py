@@ -396,6 +396,14 @@ def read_visits(visits, *, usable_only=False):
     return wanted
 
 
+def read_schedules(patient_ids):
+    """``{patient_id: Course}`` with procedures and visits (their timepoints and windows) but no measures:
+    what the visit schedule needs (planned and overdue visits); a fixed number of queries."""
+    by_id = read_enrolments(patient_ids)
+    _read_visits(by_id, sorted(by_id))
+    return by_id
+
+
 def read_course(patient_id, *, usable_only=False):
     courses = read_courses([patient_id], usable_only=usable_only)
     return courses[0] if courses else None

@@ -16,5 +16,12 @@ urlpatterns = [
     path("records/<slug:kind>/<int:pk>/edit/", views.record_edit, name="record-edit"),
     path("records/<slug:kind>/<int:pk>/delete/", views.record_delete, name="record-delete"),
     path("records/<slug:kind>/<int:pk>/history/", views.record_history, name="record-history"),
+    path("visits/due/", views.due_visits, name="due-visits"),
+    path("visits/<int:pk>/assessments/", views.visit_assessments, name="visit-assessments"),
+    path(
+        "patients/<int:patient_pk>/assessments/new/",
+        views.visit_create_with_assessments,
+        name="visit-create-with-assessments",
+    ),
     path("access-log/", views.access_log, name="access-log"),
 ]
