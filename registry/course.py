@@ -96,7 +96,9 @@ def schedule():
 
 def follow_up_schedule(timepoints=None):
     """The scheduled follow-ups (every timepoint but the baseline)."""
-    return tuple(timepoint for timepoint in (schedule() if timepoints is None else timepoints) if not timepoint.is_baseline)
+    return tuple(
+        timepoint for timepoint in (schedule() if timepoints is None else timepoints) if not timepoint.is_baseline
+    )
 
 
 def expected_instruments(timepoint_code):

@@ -153,7 +153,9 @@ def visit_assessments_save(*, visit, actor, entries, assessor=""):
                 elif value is None and not missing:
                     record_delete(score, actor, version)
                 elif (score.value, score.missing, score.assessor) != (value, missing, assessor or score.assessor):
-                    record_update(score, actor, version, value=value, missing=missing, assessor=assessor or score.assessor)
+                    record_update(
+                        score, actor, version, value=value, missing=missing, assessor=assessor or score.assessor
+                    )
                 else:
                     continue
         except (ValidationError, EditConflict, RecordInUse) as refusal:
