@@ -58,6 +58,8 @@ LONG_COLUMNS = [
     "beyond_error",
     "scan_usable",
     "scan_qc_passed",
+    "value_label",
+    "missing_code",
 ]
 MEASURES = ["GMFM-88", "FA white matter", "FA whole brain", "MD whole brain"]
 
