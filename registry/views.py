@@ -378,8 +378,9 @@ def visit_create_with_assessments(request, patient_pk):
 
 @login_required
 def due_visits(request):
-    """Scheduled visits due now or overdue, most overdue first, with a link to enter each."""
-    require(request, "view", Visit)
+    """Scheduled visits due now or overdue, most overdue first, with a link to enter each (for the staff
+    who enter visits)."""
+    require(request, "add", Visit)
     due = selectors.due_visits(request.user)
     page = Paginator(due, 50).get_page(request.GET.get("page"))
     audit.record_access(
