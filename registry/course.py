@@ -445,6 +445,12 @@ def _read_measures(visits, usable_only):
     _read_provided(visits, usable_only)
 
 
+def score_measure_name(code, muscle_code=None, side=""):
+    """The measure a score is read as: the instrument's code, or for a score per muscle group and side
+    "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l")."""
+    return f"{code} {muscle_code}-{side[:1]}" if muscle_code else code
+
+
 def _read_scores(visits):
     """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in);
     a score per muscle group and side is the measure "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l")."""
@@ -455,7 +461,7 @@ def _read_scores(visits):
         by_instrument[row[1]][3].append(row)
     for code, unit, labels, rows in by_instrument.values():
         for visit_id, _instrument, value, missing, muscle, side in rows:
-            name = f"{code} {muscle}-{side[:1]}" if muscle else code
+            name = score_measure_name(code, muscle, side)
             label = ""
             if value is not None and labels:
                 key = format(value.normalize(), "f")

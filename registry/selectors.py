@@ -92,11 +92,12 @@ def patient_timeline(patient):
         events.append({"date": procedure.date, "kind": "procedure", "record": procedure, "course": facts})
         for event in procedure.adverse_events.all():
             events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
-    for visit in patient.visits.prefetch_related("scores__instrument"):
+    scored = Score.objects.select_related("instrument", "muscle").order_by(
+        "instrument__code", "muscle__position", "muscle__code", "side", "pk"
+    )
+    for visit in patient.visits.prefetch_related(Prefetch("scores", queryset=scored)):
         facts = course.visit(visit.pk)
-        scores = [
-            {"score": score, "change": course.change(facts, score.instrument.code)} for score in visit.scores.all()
-        ]
+        scores = [{"score": score, "change": course.change(facts, _measure_of(score))} for score in visit.scores.all()]
         events.append(
             {
                 "date": visit.date,
@@ -117,6 +118,12 @@ def patient_timeline(patient):
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
     events.sort(key=lambda event: (event["date"], order[event["kind"]]))
     return events
+
+
+def _measure_of(score):
+    return course_model.score_measure_name(
+        score.instrument.code, score.muscle.code if score.muscle else None, score.side
+    )
 
 
 HIDDEN_IN_HISTORY = {"id", "created_at", "updated_at", "version"}
