@@ -225,10 +225,12 @@ class VisitSerializer(RecordSerializer):
         help_text="Months (30.4375 days) since the patient's first intrathecal procedure; negative before it."
     )
     timepoint = serializers.SerializerMethodField(
-        help_text="The scheduled follow-up this visit fills (3m, 6m, 9m, 12m, 18m, 24m), or null."
+        help_text="The scheduled follow-up this visit fills (a code of the visit schedule: 3m, 6m, 9m, 12m, 18m, "
+        "24m as seeded), or null: baseline, unscheduled and out-of-window visits."
     )
     in_window = serializers.SerializerMethodField(
-        help_text="For a follow-up visit: whether it falls in a scheduled timepoint's window; null otherwise."
+        help_text="For a follow-up visit: whether it fills a scheduled timepoint; for a baseline: whether it lies in "
+        "the baseline window before the first procedure; null for unscheduled visits and before any procedure."
     )
     age_months = serializers.SerializerMethodField(help_text="The patient's age at the visit, in completed months.")
     scores = VisitScoreSerializer(many=True, read_only=True)
