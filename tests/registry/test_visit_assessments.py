@@ -191,3 +191,15 @@ def test_the_single_score_form_takes_1_plus_and_names_the_allowed_labels(build, 
     response = hematology.post(url, {"visit": six_month_visit.pk, "instrument": mas, "value": "1+"})
     assert response.status_code == 302
     assert Score.objects.get().value == Decimal("1.50")
+
+
+def test_a_version_that_is_not_a_number_is_named_and_nothing_is_stored(build, hematology, six_month_visit):
+    gmfm = build.score(visit=six_month_visit, instrument="GMFM-88", value=Decimal("50"))
+    data = empty_form(six_month_visit)
+    data.update({"GMFM-88-value": "52", "GMFM-88-version": "1.0", "GMFCS-value": "II"})
+    response = hematology.post(f"/visits/{six_month_visit.pk}/assessments/", data)
+    assert response.status_code == 400
+    assert "The version must be a whole number written in digits 0-9" in response.content.decode()
+    gmfm.refresh_from_db()
+    assert (gmfm.value, gmfm.version) == (Decimal("50.00"), 1)
+    assert not Score.objects.filter(visit=six_month_visit, instrument__code="GMFCS").exists()
