@@ -195,6 +195,16 @@ def wide_columns(rules, measures):
     columns += [
         ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
         ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc"),
+        (
+            "missing_codes",
+            "string",
+            "",
+            _(
+                "The visit's scores recorded as missing and why, e.g. CFCS=refused; GMFM-88=not-done (their value "
+                "columns are empty)"
+            ),
+            "Score.missing",
+        ),
     ]
     return columns
 
@@ -251,7 +261,14 @@ def wide_rows(cohort, rules, measures):
                 measure = visit.measures.get(name)
                 change = course.change(visit, name)
                 row += [measure.value if measure else None, change.change, change.beyond_error]
-            yield row + seen.scan_values(visit)
+            yield row + seen.scan_values(visit) + [missing_codes(visit, measures)]
+
+
+def missing_codes(visit, measures):
+    """The scores of ``visit`` recorded as missing, as "CFCS=refused; GMFM-88=not-done" (None if none)."""
+    codes = [f"{name}={visit.measures[name].missing}" for name in measures if name in visit.measures]
+    codes = [code for code in codes if not code.endswith("=")]
+    return "; ".join(codes) or None
 
 
 class Counter:

@@ -111,6 +111,10 @@ def test_exports_carry_the_missing_code_and_the_label(build, visit, researcher, 
     assert (cfcs["value"], cfcs["missing_code"], cfcs["measure_type"]) == ("", "refused", "score")
     mas = next(row for row in rows if row["measure"] == "MAS hamstrings-l")
     assert (float(mas["value"]), mas["value_label"], mas["missing_code"]) == (1.5, "1+", "")
+    wide = exports.read(researcher.get(f"{exports.cohort}?table=wide&format=csv"), "csv")
+    follow_up = next(row for row in wide if row["visit_kind"] == "follow-up")
+    assert (follow_up["CFCS"], follow_up["missing_codes"]) == ("", "CFCS=refused")
+    assert float(follow_up["MAS hamstrings-l"]) == 1.5
     dictionary = exports.body(researcher.get(exports.dictionary)).decode()
     assert "missing_code" in dictionary and "1+, 2, 3, 4 as 0, 1, 1.5, 2, 3, 4" in dictionary
 
