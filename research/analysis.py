@@ -66,6 +66,7 @@ def measure_table(courses, kinds):
                         "timepoint": visit.timepoint,
                         "months": visit.months,
                         "value": measure.value,
+                        "label": measure.label,  # "III", "1+" for labelled scales
                         "missing": measure.missing,
                         "change": change.change,
                         "percent_change": change.percent,
@@ -79,6 +80,7 @@ def measure_table(courses, kinds):
                     "study_id": course.study_id,
                     "measure": name,
                     "baseline": course.baseline_value(name),
+                    "baseline_label": _label_at(course.baseline, name),
                     "follow_ups": follow_ups,
                 }
             )
@@ -155,6 +157,11 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
         "dose_fa": stats.spearman(doses, delta_fa),
         "dose_score": stats.spearman(doses, delta_score),
     }
+
+
+def _label_at(visit, name):
+    measure = visit.measures.get(name) if visit is not None else None
+    return measure.label if measure is not None else ""
 
 
 def _missing_code(course, name, follow_up):

@@ -139,3 +139,13 @@ def test_statistics_leave_a_missing_score_out_and_count_it(build, exports):
     table = analysis.measure_table(read_courses(patients), {"score"})
     missing_row = next(row for row in table if row["baseline"] == 30.0)
     assert [(f["value"], f["missing"], f["change"]) for f in missing_row["follow_ups"]] == [(None, "not-done", None)]
+
+
+def test_research_tables_write_levels_and_ashworth_as_clinicians_do(build, visit, researcher):
+    baseline = build.visit(patient=visit.patient, date=dt.date(2024, 1, 25), kind="baseline")
+    build.score(visit=baseline, instrument="GMFCS", value=Decimal("4"))
+    build.score(visit=visit, instrument="GMFCS", value=Decimal("3"))
+    row = next(row for row in analysis.measure_table(read_courses([visit.patient_id]), {"score"}))
+    assert (row["measure"], row["baseline_label"], row["follow_ups"][0]["label"]) == ("GMFCS", "IV", "III")
+    page = researcher.get("/research/").content.decode()
+    assert "<td>IV</td>" in page and "<strong>6m</strong>" in page and "· III" in page
