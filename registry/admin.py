@@ -92,8 +92,24 @@ class InstrumentAdmin(RecordAdmin):
 
 @admin.register(models.Score)
 class ScoreAdmin(RecordAdmin):
-    list_display = ["visit", "instrument", "value", "assessor"]
-    list_filter = ["instrument"]
+    list_display = ["visit", "instrument", "muscle", "side", "value", "missing", "assessor"]
+    list_filter = ["instrument", "missing"]
+
+
+@admin.register(models.ScheduledTimepoint)
+class ScheduledTimepointAdmin(SimpleHistoryAdmin):
+    """The protocol's visit schedule: windows, and the instruments each visit assesses."""
+
+    list_display = ["code", "months", "window_before", "window_after", "window_unit"]
+    filter_horizontal = ["instruments"]
+
+
+@admin.register(models.MuscleGroup)
+class MuscleGroupAdmin(SimpleHistoryAdmin):
+    """The muscle groups asked on each side by instruments scored per muscle group (Modified Ashworth)."""
+
+    list_display = ["code", "name", "position", "active"]
+    list_editable = ["position", "active"]
 
 
 @admin.register(models.FreeTextRelease)

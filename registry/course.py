@@ -9,6 +9,7 @@ Add-ons contribute per-visit measures through :func:`provide_visit_measures` (ca
 AppConfig.ready), so this module names none of them.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -16,7 +17,15 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from registry import quantities
-from registry.models import Instrument, IntrathecalProcedure, Patient, Score, Visit
+from registry.models import (
+    BASELINE_TIMEPOINT,
+    Instrument,
+    IntrathecalProcedure,
+    Patient,
+    ScheduledTimepoint,
+    Score,
+    Visit,
+)
 
 # The headline imaging measure: an imaging add-on provides it per visit from the scan that counts.
 FA_WHITE_MATTER = "FA white matter"
@@ -24,44 +33,89 @@ FA_WHITE_MATTER = "FA white matter"
 
 @dataclass(frozen=True)
 class Timepoint:
-    """A scheduled follow-up: ``months`` after the first procedure, ± ``window`` calendar months."""
+    """A visit of the protocol's schedule (registry.models.ScheduledTimepoint): ``months`` after the
+    first procedure, from ``before`` to ``after`` ``unit`` (calendar months or days) around that target."""
 
     code: str
     months: int
-    window: int
+    before: int
+    after: int
+    unit: str = "months"
+
+    @property
+    def is_baseline(self):
+        return self.code == BASELINE_TIMEPOINT
 
     @property
     def label(self):
+        if self.is_baseline:
+            return _("Baseline")
         return _("%(months)s months") % {"months": self.months}
+
+    @property
+    def window_label(self):
+        """The window in words: "±1 month", "30 days before to 0 days after"."""
+        units = {"months": (_("month"), _("months")), "days": (_("day"), _("days"))}[self.unit]
+        if self.before == self.after:
+            return _("±%(n)s %(unit)s") % {"n": self.before, "unit": units[self.before != 1]}
+        return _("%(before)s %(before_unit)s before to %(after)s %(after_unit)s after") % {
+            "before": self.before,
+            "before_unit": units[self.before != 1],
+            "after": self.after,
+            "after_unit": units[self.after != 1],
+        }
 
     def target(self, first_procedure_date):
         return quantities.add_months(first_procedure_date, self.months)
 
+    def bounds(self, first_procedure_date):
+        """The first and last date of the window."""
+        if self.unit == "days":
+            target = self.target(first_procedure_date)
+            return target - dt.timedelta(days=self.before), target + dt.timedelta(days=self.after)
+        return (
+            quantities.add_months(first_procedure_date, self.months - self.before),
+            quantities.add_months(first_procedure_date, self.months + self.after),
+        )
+
     def contains(self, first_procedure_date, date):
-        start = quantities.add_months(first_procedure_date, self.months - self.window)
-        end = quantities.add_months(first_procedure_date, self.months + self.window)
+        start, end = self.bounds(first_procedure_date)
         return start <= date <= end
 
 
-# The protocol's follow-up schedule: ±1 month in the first year, ±2 months after it.
-SCHEDULE = (
-    Timepoint("3m", 3, 1),
-    Timepoint("6m", 6, 1),
-    Timepoint("9m", 9, 1),
-    Timepoint("12m", 12, 1),
-    Timepoint("18m", 18, 2),
-    Timepoint("24m", 24, 2),
-)
-TIMEPOINTS = {timepoint.code: timepoint for timepoint in SCHEDULE}
+def schedule():
+    """The protocol's schedule as registry-admins keep it, baseline first then by months (one query)."""
+    rows = ScheduledTimepoint.objects.order_by("months", "code")
+    return tuple(
+        Timepoint(code, months, before, after, unit)
+        for code, months, before, after, unit in rows.values_list(
+            "code", "months", "window_before", "window_after", "window_unit"
+        )
+    )
 
 
-def assign_timepoints(first_procedure_date, visits):
-    """Which visit fills each scheduled timepoint: ``{visit_id: timepoint code}``.
+def follow_up_schedule(timepoints=None):
+    """The scheduled follow-ups (every timepoint but the baseline)."""
+    return tuple(
+        timepoint for timepoint in (schedule() if timepoints is None else timepoints) if not timepoint.is_baseline
+    )
 
-    ``visits``: (id, date, kind) of one patient. Only follow-up visits fill a timepoint (never an
-    unscheduled one, never the baseline); each timepoint takes the follow-up visit nearest to its
-    target date inside its window (the earlier one on a tie), so an extra visit never displaces the
-    assessment that was made on schedule. Visits outside every window fill none.
+
+def expected_instruments(timepoint_code):
+    """The codes of the instruments the schedule expects at ``timepoint_code`` (e.g. "6m", "baseline"),
+    in alphabetical order; [] for a code the schedule does not have (an unscheduled visit)."""
+    rows = Instrument.objects.filter(timepoints__code=timepoint_code).order_by("code")
+    return list(rows.values_list("code", flat=True))
+
+
+def assign_timepoints(first_procedure_date, visits, timepoints=None):
+    """Which visit fills each scheduled follow-up: ``{visit_id: timepoint code}``.
+
+    ``visits``: (id, date, kind) of one patient; ``timepoints``: the schedule (read when not given).
+    Only follow-up visits fill a follow-up (never an unscheduled one, never the baseline); each
+    follow-up takes the follow-up visit nearest to its target date inside its window (the earlier one
+    on a tie), so an extra visit never displaces the assessment that was made on schedule. Visits
+    outside every window fill none: they are flagged, never moved to the nearest timepoint.
     """
     if first_procedure_date is None:
         return {}
@@ -69,25 +123,58 @@ def assign_timepoints(first_procedure_date, visits):
     assigned = {}
     if not follow_ups:
         return assigned
-    for timepoint, target, start, end in _windows(first_procedure_date):
+    for timepoint, target, start, end in _windows(first_procedure_date, follow_up_schedule(timepoints)):
         inside = [(abs((date - target).days), date, visit_id) for date, visit_id in follow_ups if start <= date <= end]
         if inside:
             assigned[min(inside)[2]] = timepoint.code
     return assigned
 
 
-def _windows(first_procedure_date):
-    """(timepoint, target date, first and last date of its window) of each scheduled timepoint, as
-    Timepoint.target and Timepoint.contains give them; worked out once per patient, not per visit."""
+def _windows(first_procedure_date, timepoints):
+    """(timepoint, target date, first and last date of its window) of each timepoint, as
+    Timepoint.target and Timepoint.bounds give them; worked out once per patient, not per visit."""
     return [
-        (
-            timepoint,
-            timepoint.target(first_procedure_date),
-            quantities.add_months(first_procedure_date, timepoint.months - timepoint.window),
-            quantities.add_months(first_procedure_date, timepoint.months + timepoint.window),
-        )
-        for timepoint in SCHEDULE
+        (timepoint, timepoint.target(first_procedure_date), *timepoint.bounds(first_procedure_date))
+        for timepoint in timepoints
     ]
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    """A scheduled visit no visit fills yet: ``status`` is "planned" (its window opens later), "due" (its
+    window is open) or "overdue" (its window closed ``days_overdue`` days ago)."""
+
+    timepoint: Timepoint
+    target: object
+    start: object
+    end: object
+    status: str
+    days_overdue: int = 0
+
+
+def planned_visits(course, today, timepoints):
+    """The scheduled visits of ``course`` that no visit fills, oldest window first (none before the first
+    procedure). The baseline counts as filled by a visit of kind baseline whatever its date."""
+    first = course.first_procedure_date
+    if first is None:
+        return []
+    filled = {visit.timepoint for visit in course.visits if visit.timepoint}
+    if course.baseline is not None:
+        filled.add(BASELINE_TIMEPOINT)
+    planned = []
+    for timepoint in timepoints:
+        if timepoint.code in filled:
+            continue
+        start, end = timepoint.bounds(first)
+        if today < start:
+            status, late = "planned", 0
+        elif today <= end:
+            status, late = "due", 0
+        else:
+            status, late = "overdue", (today - end).days
+        planned.append(PlannedVisit(timepoint, timepoint.target(first), start, end, status, late))
+    planned.sort(key=lambda item: (item.end, item.timepoint.months))
+    return planned
 
 
 class Measure(NamedTuple):
@@ -96,11 +183,13 @@ class Measure(NamedTuple):
     A named tuple, not a dataclass: a cohort's read makes tens of thousands of them.
     """
 
-    name: str  # "GMFM-88", "FA white matter", "FA cst-l", "MD whole brain"
+    name: str  # "GMFM-88", "MAS hip-adductors-l", "FA white matter", "FA cst-l", "MD whole brain"
     kind: str  # score, fa, md
     unit: str
-    value: float
+    value: float  # None when the score is recorded as missing
     source: str = ""
+    missing: str = ""  # why a score has no value (registry.models.Score.Missing), "" when it has one
+    label: str = ""  # the instrument's label of the value ("1+", "III"), "" for unlabelled scales
 
 
 @dataclass(slots=True)
@@ -120,7 +209,10 @@ class CourseVisit:
     kind: str
     months: float  # since the first procedure; None while there is none
     age_months: int
-    timepoint: str = None  # the scheduled timepoint this visit fills, or None
+    timepoint: str = None  # the scheduled follow-up this visit fills, or None
+    # Whether the visit is where the schedule wants it: a follow-up that fills a timepoint, a baseline
+    # inside the baseline window; None for unscheduled visits and while there is no procedure.
+    in_window: bool = None
     measures: dict = field(default_factory=dict)  # name -> Measure
     imaging: VisitImaging = field(default_factory=VisitImaging)
 
@@ -133,9 +225,9 @@ class CourseVisit:
         return self.kind == Visit.Kind.BASELINE
 
     @property
-    def in_window(self):
-        """Whether a follow-up visit fills a scheduled timepoint (None for other kinds of visit)."""
-        return self.timepoint is not None if self.kind == Visit.Kind.FOLLOW_UP else None
+    def schedule_code(self):
+        """The schedule's timepoint whose instruments this visit assesses: its follow-up, or the baseline."""
+        return BASELINE_TIMEPOINT if self.is_baseline else self.timepoint
 
     @property
     def scan(self):
@@ -306,6 +398,14 @@ def read_visits(visits, *, usable_only=False):
     return wanted
 
 
+def read_schedules(patient_ids):
+    """``{patient_id: Course}`` with procedures and visits (their timepoints and windows) but no measures:
+    what the visit schedule needs (planned and overdue visits); a fixed number of queries."""
+    by_id = read_enrolments(patient_ids)
+    _read_visits(by_id, sorted(by_id))
+    return by_id
+
+
 def read_course(patient_id, *, usable_only=False):
     courses = read_courses([patient_id], usable_only=usable_only)
     return courses[0] if courses else None
@@ -325,10 +425,17 @@ def _read_visits(by_id, patient_ids):
         )
         course.visits.append(visit)
         visits[pk] = visit
+    timepoints = schedule()
+    baseline = next((timepoint for timepoint in timepoints if timepoint.is_baseline), None)
     for course in by_id.values():
-        filled = assign_timepoints(course.first_procedure_date, [(v.id, v.date, v.kind) for v in course.visits])
+        first = course.first_procedure_date
+        filled = assign_timepoints(first, [(v.id, v.date, v.kind) for v in course.visits], timepoints)
         for visit in course.visits:
             visit.timepoint = filled.get(visit.id)
+            if visit.kind == Visit.Kind.FOLLOW_UP:
+                visit.in_window = visit.timepoint is not None if first else None
+            elif visit.is_baseline and first and baseline:
+                visit.in_window = baseline.contains(first, visit.date)
     return visits
 
 
@@ -338,16 +445,29 @@ def _read_measures(visits, usable_only):
     _read_provided(visits, usable_only)
 
 
+def score_measure_name(code, muscle_code=None, side=""):
+    """The measure a score is read as: the instrument's code, or for a score per muscle group and side
+    "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l")."""
+    return f"{code} {muscle_code}-{side[:1]}" if muscle_code else code
+
+
 def _read_scores(visits):
-    """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in)."""
-    instruments = Instrument.objects.order_by("code").values_list("pk", "code", "unit")
-    by_instrument = {pk: (code, unit, []) for pk, code, unit in instruments}
-    scores = Score.objects.filter(visit_id__any=list(visits)).order_by()  # ordered here, without a join
-    for visit_id, instrument_id, value in scores.values_list("visit_id", "instrument_id", "value"):
-        by_instrument[instrument_id][2].append((visit_id, value))
-    for code, unit, rows in by_instrument.values():
-        for visit_id, value in rows:
-            visits[visit_id].measures[code] = Measure(code, "score", unit, float(value), code)
+    """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in);
+    a score per muscle group and side is the measure "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l")."""
+    instruments = Instrument.objects.order_by("code").values_list("pk", "code", "unit", "value_labels")
+    by_instrument = {pk: (code, unit, labels, []) for pk, code, unit, labels in instruments}
+    scores = Score.objects.filter(visit_id__any=list(visits)).order_by("muscle__position", "muscle__code", "side")
+    for row in scores.values_list("visit_id", "instrument_id", "value", "missing", "muscle__code", "side"):
+        by_instrument[row[1]][3].append(row)
+    for code, unit, labels, rows in by_instrument.values():
+        for visit_id, _instrument, value, missing, muscle, side in rows:
+            name = score_measure_name(code, muscle, side)
+            label = ""
+            if value is not None and labels:
+                key = format(value.normalize(), "f")
+                label = labels.get(key, key)
+            number = float(value) if value is not None else None
+            visits[visit_id].measures[name] = Measure(name, "score", unit, number, code, missing, label)
 
 
 def _read_provided(visits, usable_only):

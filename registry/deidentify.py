@@ -224,7 +224,19 @@ register(
         "onset_day": Day("onset_date"),
     },
 )
-register("visit-score", {"id": KEEP, "instrument": KEEP, "value": KEEP, "display_value": KEEP})
+# Muscle group, side and missing-data code are controlled vocabulary.
+register(
+    "visit-score",
+    {
+        "id": KEEP,
+        "instrument": KEEP,
+        "muscle": KEEP,
+        "side": KEEP,
+        "value": KEEP,
+        "missing": KEEP,
+        "display_value": KEEP,
+    },
+)
 register(
     "visit-imaging",
     {
@@ -264,6 +276,8 @@ register(
         "unit": KEEP,
         "integer_only": KEEP,
         "value_labels": KEEP,
+        "written_as_label": KEEP,
+        "per_muscle_group": KEEP,
     },
 )
 register(
@@ -273,7 +287,10 @@ register(
         "patient": KEEP,
         "visit": KEEP,
         "instrument": KEEP,
+        "muscle": KEEP,
+        "side": KEEP,
         "value": KEEP,
+        "missing": KEEP,
         "display_value": KEEP,
         "assessor": ReleasedText("score.assessor", _("Score: assessor (a person's name)")),
     },

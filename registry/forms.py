@@ -13,6 +13,7 @@ from registry.models import (
     CellProduct,
     Instrument,
     IntrathecalProcedure,
+    MuscleGroup,
     Patient,
     Score,
     Visit,
@@ -157,12 +158,119 @@ class VisitForm(RecordForm):
 
 
 class ScoreForm(RecordForm):
+    """One score. The value is typed as a number or as one of the instrument's labels ("1+", "III")."""
+
+    value = forms.CharField(
+        label=_("value"),
+        required=False,
+        max_length=20,
+        help_text=_("A number, or the instrument's label (e.g. 1+ for Modified Ashworth, III for GMFCS)."),
+    )
+
     class Meta:
         model = Score
-        fields = ["visit", "instrument", "value", "assessor"]
+        fields = ["visit", "instrument", "muscle", "side", "value", "missing", "assessor"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["visit"].queryset = Visit.objects.filter(patient=self.patient)
         self.fields["instrument"].queryset = Instrument.objects.all()
         self.fields["instrument"].label_from_instance = lambda instrument: f"{instrument.code} — {instrument.name}"
+        self.fields["muscle"].queryset = MuscleGroup.objects.all()
+        if self.instance.pk and self.instance.value is not None:
+            self.initial["value"] = self.instance.instrument.label_for(self.instance.value)
+
+    def clean(self):
+        cleaned = super().clean()
+        text, instrument = cleaned.get("value"), cleaned.get("instrument")
+        if text in (None, ""):
+            cleaned["value"] = None
+        elif instrument is None:
+            cleaned["value"] = None  # the instrument's own error says what is wrong
+        else:
+            try:
+                cleaned["value"] = instrument.value_from_text(text)
+            except ValidationError as error:
+                self.add_error("value", error)
+        return cleaned
+
+
+MISSING_CHOICES = [("", "")] + list(Score.Missing.choices)
+
+
+class AssessmentForm(forms.Form):
+    """Every instrument a visit assesses, on one form (registry.selectors.assessment_rows): per row a value
+    (a choice of the instrument's labels — GMFCS I–V, Modified Ashworth 0, 1, 1+, 2, 3, 4 — or a number)
+    or why it is missing, and the version of the score it was opened on. Both left empty: not entered yet."""
+
+    assessor = forms.CharField(label=_("assessor"), max_length=100, required=False)
+
+    def __init__(self, data=None, *, rows, **kwargs):
+        super().__init__(data, **kwargs)
+        self.rows = rows
+        assessors = [row.score.assessor for row in rows if row.score and row.score.assessor]
+        if assessors:
+            self.fields["assessor"].initial = max(set(assessors), key=assessors.count)
+        for row in rows:
+            instrument, score = row.instrument, row.score
+            if instrument.value_labels:
+                value = forms.ChoiceField(
+                    choices=[("", "—")] + [(label, label) for label in instrument.allowed_labels()],
+                    required=False,
+                    error_messages={
+                        "invalid_choice": _("“%(value)s” is not one of the values this instrument allows.")
+                    },
+                )
+            else:
+                value = forms.CharField(
+                    required=False,
+                    max_length=20,
+                    widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 6}),
+                )
+            value.label = row.key
+            self.fields[f"{row.key}-value"] = value
+            self.fields[f"{row.key}-missing"] = forms.ChoiceField(
+                choices=MISSING_CHOICES, required=False, label=_("missing because")
+            )
+            self.fields[f"{row.key}-version"] = VersionField(required=False)
+            if score is not None:
+                self.initial[f"{row.key}-value"] = instrument.label_for(score.value) if score.value is not None else ""
+                self.initial[f"{row.key}-missing"] = score.missing
+                self.initial[f"{row.key}-version"] = score.version
+
+    def bound(self, row):
+        """The value, missing-reason and version fields of ``row``, for the template."""
+        return self[f"{row.key}-value"], self[f"{row.key}-missing"], self[f"{row.key}-version"]
+
+    def clean(self):
+        cleaned = super().clean()
+        self.entries = []
+        for row in self.rows:
+            name = row.key
+            text, missing = cleaned.get(f"{name}-value"), cleaned.get(f"{name}-missing") or ""
+            if f"{name}-value" in self.errors:
+                continue
+            value = None
+            if text not in (None, ""):
+                try:
+                    value = row.instrument.value_from_text(text)
+                except ValidationError as error:
+                    self.add_error(f"{name}-value", error)
+                    continue
+                message = row.instrument.check_value(value)
+                if message:
+                    self.add_error(f"{name}-value", message)
+                    continue
+            if value is not None and missing:
+                self.add_error(f"{name}-missing", _("Either a value or why it is missing, not both."))
+                continue
+            self.entries.append((row, value, missing, cleaned.get(f"{name}-version")))
+        return cleaned
+
+
+class AssessmentVisitForm(RecordForm):
+    """The date and kind of a visit entered together with its assessments."""
+
+    class Meta:
+        model = Visit
+        fields = ["date", "kind"]

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -597,6 +598,19 @@ class Instrument(ClinicalRecord):
         blank=True,
         help_text=_('When set, only these values are allowed, e.g. {"1.5": "1+"} for Modified Ashworth.'),
     )
+    written_as_label = models.BooleanField(
+        _("values are written as their labels"),
+        default=False,
+        help_text=_(
+            'Pages, API and exports give and take the label ("1+" for Modified Ashworth) rather than its '
+            "numeric coding (1.5)."
+        ),
+    )
+    per_muscle_group = models.BooleanField(
+        _("scored per muscle group and side"),
+        default=False,
+        help_text=_("Each visit records one value per muscle group and side (e.g. Modified Ashworth)."),
+    )
 
     history = HistoricalRecords()
 
@@ -622,6 +636,38 @@ class Instrument(ClinicalRecord):
     def label_for(self, value):
         key = format(Decimal(value).normalize(), "f")
         return self.value_labels.get(key, key)
+
+    def allowed_labels(self):
+        """The labels of the allowed values, in the order of their numeric coding."""
+        return [self.value_labels[key] for key in sorted(self.value_labels, key=Decimal)]
+
+    def value_from_text(self, text):
+        """The numeric coding of ``text``: one of the labels ("1+", "III") or a number ("1.5", "3").
+
+        Raises ValidationError naming ``text`` and the allowed values when it is neither."""
+        text = str(text).strip()
+        for key, label in (self.value_labels or {}).items():
+            if text == label:
+                return Decimal(key)
+        try:
+            value = Decimal(text.replace(",", "."))
+        except ArithmeticError:
+            value = None
+        if value is None or not value.is_finite():
+            if self.value_labels:
+                message = _("“%(text)s” is not a %(code)s value; %(code)s allows only %(allowed)s.")
+                params = {"text": text, "code": self.code, "allowed": ", ".join(self.allowed_labels())}
+            else:
+                message = _("“%(text)s” is not a number; %(code)s scores range from %(min)s to %(max)s.")
+                params = {"text": text, "code": self.code, "min": self.min_value, "max": self.max_value}
+            raise ValidationError(message % params, code="invalid")
+        return value
+
+    def external_value(self, value):
+        """A stored value as the API and exports give it: the label for instruments written as labels."""
+        if value is None:
+            return None
+        return self.label_for(value) if self.written_as_label else value
 
     def check_value(self, value):
         """The message for a value this instrument does not allow, or None."""
@@ -654,13 +700,122 @@ class Instrument(ClinicalRecord):
                 raise ValidationError({"value_labels": _('Each allowed value must be a number, e.g. "1.5".')}) from None
 
 
+# The muscle groups every registry starts with (code, name); their names are translated where shown.
+MUSCLE_GROUPS = [
+    ("hip-adductors", gettext_noop("hip adductors")),
+    ("hamstrings", gettext_noop("hamstrings")),
+    ("gastrocnemius-soleus", gettext_noop("gastrocnemius–soleus")),
+    ("elbow-flexors", gettext_noop("elbow flexors")),
+    ("wrist-flexors", gettext_noop("wrist flexors")),
+]
+# The schedule's baseline: the visit before the first procedure (a visit of kind baseline fills it).
+BASELINE_TIMEPOINT = "baseline"
+
+
+class MuscleGroup(models.Model):
+    """A muscle group scored on each side by instruments scored per muscle group (Modified Ashworth)."""
+
+    code = models.SlugField(
+        _("code"),
+        max_length=40,
+        unique=True,
+        error_messages={"unique": _("A muscle group with this code already exists.")},
+    )
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveSmallIntegerField(_("position"), default=0, help_text=_("Order on the forms."))
+    active = models.BooleanField(_("asked on new assessments"), default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("muscle group")
+        verbose_name_plural = _("muscle groups")
+        ordering = ["position", "code"]
+
+    def __str__(self):
+        # Seeded names are translated (MUSCLE_GROUPS); names added later show as typed.
+        return gettext(self.name)
+
+
+class ScheduledTimepoint(models.Model):
+    """One visit of the protocol's schedule: ``months`` after the first intrathecal procedure, inside a
+    window before and after that target, with the instruments the visit assesses."""
+
+    class Unit(models.TextChoices):
+        MONTHS = "months", _("calendar months")
+        DAYS = "days", _("days")
+
+    code = models.SlugField(
+        _("code"),
+        max_length=20,
+        unique=True,
+        help_text=_('"baseline" is the visit before the first procedure; follow-ups are e.g. "6m".'),
+        error_messages={"unique": _("A timepoint with this code already exists.")},
+    )
+    months = models.PositiveSmallIntegerField(_("months after the first procedure"))
+    window_before = models.PositiveSmallIntegerField(_("window before the target"))
+    window_after = models.PositiveSmallIntegerField(_("window after the target"))
+    window_unit = models.CharField(_("window unit"), max_length=8, choices=Unit.choices, default=Unit.MONTHS)
+    instruments = models.ManyToManyField(
+        Instrument,
+        blank=True,
+        related_name="timepoints",
+        verbose_name=_("instruments assessed"),
+    )
+
+    history = HistoricalRecords(m2m_fields=[instruments])
+
+    class Meta:
+        verbose_name = _("scheduled timepoint")
+        verbose_name_plural = _("visit schedule")
+        ordering = ["months", "code"]
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def is_baseline(self):
+        return self.code == BASELINE_TIMEPOINT
+
+    def clean(self):
+        if self.is_baseline and self.months != 0:
+            raise ValidationError({"months": _("The baseline's target is the first procedure: 0 months.")})
+
+
 class Score(ClinicalRecord):
+    class Missing(models.TextChoices):
+        NOT_DONE = "not-done", _("not done")
+        NOT_APPLICABLE = "not-applicable", _("not applicable")
+        UNABLE = "unable-to-assess", _("unable to assess")
+        REFUSED = "refused", _("refused")
+        UNKNOWN = "unknown", _("unknown")
+
+    class Side(models.TextChoices):
+        LEFT = "left", _("left")
+        RIGHT = "right", _("right")
+
     patient_path = "visit__patient"
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="scores", verbose_name=_("visit"))
     instrument = models.ForeignKey(
         Instrument, on_delete=models.PROTECT, related_name="scores", verbose_name=_("instrument")
     )
-    value = models.DecimalField(_("value"), max_digits=7, decimal_places=2)
+    muscle = models.ForeignKey(
+        MuscleGroup,
+        on_delete=models.PROTECT,
+        related_name="scores",
+        null=True,
+        blank=True,
+        verbose_name=_("muscle group"),
+    )
+    side = models.CharField(_("side"), max_length=5, choices=Side.choices, blank=True)
+    value = models.DecimalField(_("value"), max_digits=7, decimal_places=2, null=True, blank=True)
+    missing = models.CharField(
+        _("missing because"),
+        max_length=20,
+        choices=Missing.choices,
+        blank=True,
+        help_text=_("Instead of a value: why there is none."),
+    )
     assessor = models.CharField(_("assessor"), max_length=100, blank=True)
 
     history = HistoricalRecords()
@@ -668,17 +823,35 @@ class Score(ClinicalRecord):
     class Meta:
         verbose_name = _("score")
         verbose_name_plural = _("scores")
-        ordering = ["visit__date", "instrument__code"]
+        ordering = ["visit__date", "instrument__code", "muscle__position", "side"]
         constraints = [
             models.UniqueConstraint(
                 fields=["visit", "instrument"],
+                condition=Q(muscle__isnull=True),
                 name="score_one_per_instrument_per_visit",
                 violation_error_message=_("This visit already has a score for this instrument."),
+            ),
+            models.UniqueConstraint(
+                fields=["visit", "instrument", "muscle", "side"],
+                condition=Q(muscle__isnull=False),
+                name="score_one_per_muscle_side_per_visit",
+                violation_error_message=_("This visit already has a score for this instrument, muscle group and side."),
+            ),
+            models.CheckConstraint(
+                condition=(Q(value__isnull=False) & Q(missing="")) | (Q(value__isnull=True) & ~Q(missing="")),
+                name="score_value_or_missing",
+                violation_error_message=_("Enter either a value or why it is missing, not both."),
+            ),
+            models.CheckConstraint(
+                condition=(Q(muscle__isnull=True) & Q(side="")) | (Q(muscle__isnull=False) & ~Q(side="")),
+                name="score_muscle_with_side",
+                violation_error_message=_("A muscle group needs its side, and a side its muscle group."),
             ),
         ]
 
     def __str__(self):
-        return f"{self.instrument.code} = {self.display_value}"
+        where = f" {self.muscle} {self.get_side_display()}" if self.muscle_id else ""
+        return f"{self.instrument.code}{where} = {self.display_value}"
 
     @property
     def owner_patient(self):
@@ -686,13 +859,29 @@ class Score(ClinicalRecord):
 
     @property
     def display_value(self):
+        if self.value is None:
+            return self.get_missing_display()
         return self.instrument.label_for(self.value)
 
     def clean(self):
-        if self.instrument_id and self.value is not None:
+        errors = {}
+        if self.value is None and not self.missing:
+            errors["value"] = _("Enter a value, or say why it is missing.")
+        elif self.value is not None and self.missing:
+            errors["missing"] = _("A score with a value is not missing; clear one of the two.")
+        elif self.instrument_id and self.value is not None:
             message = self.instrument.check_value(self.value)
             if message:
-                raise ValidationError({"value": message})
+                errors["value"] = message
+        if self.instrument_id:
+            if self.muscle_id and not self.instrument.per_muscle_group:
+                errors["muscle"] = _("%(code)s is not scored per muscle group.") % {"code": self.instrument.code}
+            if self.muscle_id and not self.side:
+                errors["side"] = _("Say which side this muscle group was scored on.")
+            if self.side and not self.muscle_id:
+                errors["muscle"] = _("Say which muscle group was scored on this side.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class FreeTextRelease(models.Model):

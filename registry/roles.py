@@ -23,6 +23,8 @@ CLINICAL_MODELS = [
     "visit",
     "score",
 ]
+# What registry-admins keep and every role reads: instruments, the visit schedule, muscle groups.
+VOCABULARY_MODELS = ["instrument", "scheduledtimepoint", "musclegroup"]
 EVERY_ACTION = ["add", "change", "delete", "view"]
 
 
@@ -33,9 +35,11 @@ def codenames(models, actions):
 
 # Each app lists the codenames of its own permissions that each role holds (registry-admin holds all).
 ROLE_PERMISSIONS = {
-    HEMATOLOGY: codenames(CLINICAL_MODELS, EVERY_ACTION) + ["view_instrument", "view_identifiers"],
-    RADIOLOGY: codenames(CLINICAL_MODELS + ["instrument"], ["view"]) + ["view_identifiers"],
-    RESEARCH: codenames(CLINICAL_MODELS + ["instrument"], ["view"]),
+    HEMATOLOGY: codenames(CLINICAL_MODELS, EVERY_ACTION)
+    + codenames(VOCABULARY_MODELS, ["view"])
+    + ["view_identifiers"],
+    RADIOLOGY: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]) + ["view_identifiers"],
+    RESEARCH: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]),
 }
 
 

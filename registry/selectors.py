@@ -1,18 +1,23 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
 
+from dataclasses import dataclass
+
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
-from registry.course import FA_WHITE_MATTER, TIMEPOINTS, read_course
+from registry import course as course_model
+from registry.course import FA_WHITE_MATTER, read_course, schedule
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
     CellProduct,
     Instrument,
     IntrathecalProcedure,
+    MuscleGroup,
     Patient,
     Score,
     Visit,
+    today,
 )
 
 RELATED = {
@@ -48,6 +53,11 @@ def records(model):
     return with_first_procedure(queryset)
 
 
+def visible_patients(user):
+    """The patients ``user`` may see: where every list of patients starts."""
+    return Patient.objects.all()
+
+
 def patient_search(query, identified=True):
     """Patients whose study ID (or, for staff who see identifiers, name or MRN) matches."""
     patients = Patient.objects.all()
@@ -70,6 +80,7 @@ def patient_timeline(patient):
     since baseline, the FA of the scan that counts) comes from the course read model.
     """
     course = read_course(patient.pk)
+    timepoints = {timepoint.code: timepoint for timepoint in schedule()}
     events = []
     for harvest in patient.harvests.prefetch_related("products"):
         events.append(
@@ -81,11 +92,12 @@ def patient_timeline(patient):
         events.append({"date": procedure.date, "kind": "procedure", "record": procedure, "course": facts})
         for event in procedure.adverse_events.all():
             events.append({"date": event.onset_date, "kind": "adverse-event", "record": event})
-    for visit in patient.visits.prefetch_related("scores__instrument"):
+    scored = Score.objects.select_related("instrument", "muscle").order_by(
+        "instrument__code", "muscle__position", "muscle__code", "side", "pk"
+    )
+    for visit in patient.visits.prefetch_related(Prefetch("scores", queryset=scored)):
         facts = course.visit(visit.pk)
-        scores = [
-            {"score": score, "change": course.change(facts, score.instrument.code)} for score in visit.scores.all()
-        ]
+        scores = [{"score": score, "change": course.change(facts, _measure_of(score))} for score in visit.scores.all()]
         events.append(
             {
                 "date": visit.date,
@@ -93,7 +105,7 @@ def patient_timeline(patient):
                 "record": visit,
                 "course": facts,
                 "scores": scores,
-                "timepoint": TIMEPOINTS.get(facts.timepoint),
+                "timepoint": timepoints.get(facts.timepoint),
                 "fa_wm": facts.measures.get(FA_WHITE_MATTER),
                 "fa_change": course.change(facts, FA_WHITE_MATTER),
                 "fa_regions": [
@@ -106,6 +118,12 @@ def patient_timeline(patient):
     order = {"harvest": 0, "procedure": 1, "adverse-event": 2, "visit": 3}
     events.sort(key=lambda event: (event["date"], order[event["kind"]]))
     return events
+
+
+def _measure_of(score):
+    return course_model.score_measure_name(
+        score.instrument.code, score.muscle.code if score.muscle else None, score.side
+    )
 
 
 HIDDEN_IN_HISTORY = {"id", "created_at", "updated_at", "version"}
@@ -145,3 +163,88 @@ def record_history(instance):
         previous = entry
     entries.reverse()
     return entries
+
+
+def planned_visits(patient_id, on=None):
+    """The scheduled visits of a patient that no visit fills yet (registry.course.planned_visits)."""
+    course = course_model.read_schedules([patient_id]).get(patient_id)
+    return course_model.planned_visits(course, on or today(), schedule()) if course else []
+
+
+@dataclass(frozen=True)
+class DueVisit:
+    patient: Patient
+    planned: course_model.PlannedVisit
+
+
+def due_visits(user, on=None):
+    """Scheduled visits whose window is open or closed without a visit, for the patients ``user`` sees:
+    the most overdue first. A fixed number of queries whatever the number of patients."""
+    on = on or today()
+    patients = {
+        patient.pk: patient
+        for patient in visible_patients(user).filter(procedures__isnull=False).distinct().order_by("pk")
+    }
+    timepoints = schedule()
+    due = []
+    for patient_id, course in course_model.read_schedules(list(patients)).items():
+        for planned in course_model.planned_visits(course, on, timepoints):
+            if planned.status != "planned":
+                due.append(DueVisit(patients[patient_id], planned))
+    due.sort(key=lambda item: (-item.planned.days_overdue, item.planned.end, item.patient.study_id))
+    return due
+
+
+@dataclass
+class AssessmentRow:
+    """One entry of a visit's assessment form: an instrument (and for instruments scored per muscle
+    group, a muscle group and side) with the score already stored for it, if any."""
+
+    instrument: Instrument
+    muscle: MuscleGroup = None
+    side: str = ""
+    score: Score = None
+
+    @property
+    def key(self):
+        return f"{self.instrument.code}.{self.muscle.code}.{self.side}" if self.muscle else self.instrument.code
+
+    @property
+    def side_label(self):
+        return Score.Side(self.side).label if self.side else ""
+
+
+def assessment_rows(visit, timepoint_code):
+    """The rows of a visit's assessment form: each instrument the schedule expects at ``timepoint_code``
+    (every instrument when it is None: an unscheduled visit) and each instrument already scored at
+    ``visit`` (None for a visit not saved yet), in instrument order; instruments scored per muscle
+    group get a row per active muscle group (and any already scored) and side."""
+    scores = list(visit.scores.select_related("instrument", "muscle")) if visit is not None else []
+    if timepoint_code is None:
+        instruments = list(Instrument.objects.all())
+    else:
+        expected = set(course_model.expected_instruments(timepoint_code))
+        scored = {score.instrument_id for score in scores}
+        instruments = list(Instrument.objects.filter(Q(code__in=expected) | Q(pk__in=scored)))
+    instruments.sort(key=lambda instrument: instrument.code)
+    by_key = {}
+    for score in scores:
+        row = AssessmentRow(score.instrument, score.muscle, score.side, score)
+        by_key[row.key] = row
+    muscles = list(MuscleGroup.objects.filter(active=True))
+    rows = []
+    for instrument in instruments:
+        if instrument.per_muscle_group:
+            scored_muscles = [s.muscle for s in scores if s.instrument_id == instrument.pk and s.muscle_id]
+            shown = {muscle.pk: muscle for muscle in muscles + scored_muscles}
+            keys = [instrument.code] if instrument.code in by_key else []  # a score of the whole instrument
+            ordered = sorted(shown.values(), key=lambda muscle: (muscle.position, muscle.code))
+            for muscle in ordered:
+                for side in (Score.Side.LEFT, Score.Side.RIGHT):
+                    keys.append(f"{instrument.code}.{muscle.code}.{side}")
+                    by_key.setdefault(keys[-1], AssessmentRow(instrument, muscle, side))
+        else:
+            keys = [instrument.code]
+            by_key.setdefault(instrument.code, AssessmentRow(instrument))
+        rows.extend(by_key[key] for key in keys)
+    return rows

@@ -113,3 +113,66 @@ def record_delete(instance, actor, expected_version):
             _("This record cannot be deleted while %(kinds)s refer to it; delete or move those first.")
             % {"kinds": ", ".join(kinds)}
         ) from error
+
+
+class AssessmentRefused(Exception):
+    """Some entries of a visit's assessments were refused; nothing was stored. ``errors``: {row key: [messages]}."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(message for messages in errors.values() for message in messages))
+
+
+@transaction.atomic
+def visit_assessments_save(*, visit, actor, entries, assessor=""):
+    """Store a visit's assessments at once: each entry (row, value, missing, version it was opened on)
+    creates, changes or (value and reason both cleared) deletes its score, each with history and version
+    checks; if any entry is refused, none is stored (AssessmentRefused names each refused row).
+    Returns the number of scores created, changed or deleted."""
+    from registry.models import Score
+
+    errors, changed = {}, 0
+    for row, value, missing, version in entries:
+        score = row.score
+        try:
+            with transaction.atomic():
+                if score is None:
+                    if value is None and not missing:
+                        continue
+                    record_create(
+                        Score,
+                        actor,
+                        visit=visit,
+                        instrument=row.instrument,
+                        muscle=row.muscle,
+                        side=row.side,
+                        value=value,
+                        missing=missing,
+                        assessor=assessor,
+                    )
+                elif value is None and not missing:
+                    record_delete(score, actor, version)
+                elif (score.value, score.missing, score.assessor) != (value, missing, assessor or score.assessor):
+                    record_update(
+                        score, actor, version, value=value, missing=missing, assessor=assessor or score.assessor
+                    )
+                else:
+                    continue
+        except (ValidationError, EditConflict, RecordInUse) as refusal:
+            errors[row.key] = refusal.messages if isinstance(refusal, ValidationError) else [str(refusal)]
+        else:
+            changed += 1
+    if errors:
+        raise AssessmentRefused(errors)
+    return changed
+
+
+@transaction.atomic
+def visit_create_with_assessments(*, patient, actor, visit_fields, entries, assessor=""):
+    """Create a visit and its assessments at once (visit_assessments_save); nothing is stored if either
+    is refused (ValidationError for the visit, AssessmentRefused for its assessments)."""
+    from registry.models import Visit
+
+    visit = record_create(Visit, actor, patient=patient, **visit_fields)
+    visit_assessments_save(visit=visit, actor=actor, entries=entries, assessor=assessor)
+    return visit

@@ -12,9 +12,16 @@ urlpatterns = [
     path("patients/", views.patient_list, name="patient-list"),
     path("patients/new/", views.record_create, {"kind": "patients"}, name="patient-create"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
+    path(
+        "patients/<int:patient_pk>/assessments/new/",
+        views.visit_create_with_assessments,
+        name="visit-create-with-assessments",
+    ),
     path("patients/<int:patient_pk>/<slug:kind>/new/", views.record_create, name="record-create"),
     path("records/<slug:kind>/<int:pk>/edit/", views.record_edit, name="record-edit"),
     path("records/<slug:kind>/<int:pk>/delete/", views.record_delete, name="record-delete"),
     path("records/<slug:kind>/<int:pk>/history/", views.record_history, name="record-history"),
+    path("visits/due/", views.due_visits, name="due-visits"),
+    path("visits/<int:pk>/assessments/", views.visit_assessments, name="visit-assessments"),
     path("access-log/", views.access_log, name="access-log"),
 ]

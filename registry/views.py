@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from registry import audit, forms, selectors, services
+from registry.course import read_visits, schedule
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -20,6 +21,7 @@ from registry.models import (
     Patient,
     Score,
     Visit,
+    today,
 )
 from registry.roles import IDENTIFIERS
 from registry.trajectories import patient_trajectories
@@ -102,6 +104,7 @@ def patient_detail(request, pk):
             "timeline": timeline,
             "trajectories": patient_trajectories(timeline),
             "first_procedure": patient.first_procedure_date(),
+            "planned": selectors.planned_visits(patient.pk),
         },
     )
 
@@ -252,3 +255,138 @@ def access_log(request):
     patient, user = request.GET.get("patient", ""), request.GET.get("user", "")
     page = Paginator(audit.access_entries(patient=patient, user=user), 50).get_page(request.GET.get("page"))
     return render(request, "registry/access_log.html", {"page": page, "patient": patient, "user_name": user})
+
+
+def visit_anchor_url(visit):
+    return f"{patient_url(visit.patient)}#visit-{visit.pk}"
+
+
+def assessment_groups(form):
+    """The form's rows as the page lays them out: one group per instrument; an instrument scored per
+    muscle group has a line per muscle group with its left and right side."""
+    groups = []
+    for row in form.rows:
+        if not groups or groups[-1]["instrument"] != row.instrument:
+            groups.append({"instrument": row.instrument, "whole": None, "muscles": []})
+        group, fields = groups[-1], (row, *form.bound(row))
+        if row.muscle is None:
+            group["whole"] = fields
+        elif group["muscles"] and group["muscles"][-1]["muscle"] == row.muscle:
+            group["muscles"][-1][row.side] = fields
+        else:
+            group["muscles"].append({"muscle": row.muscle, row.side: fields})
+    return groups
+
+
+def _refused_rows(form, refusal):
+    for key, errors in refusal.errors.items():
+        form.add_error(f"{key}-value", errors)
+
+
+def render_assessments(request, patient, form, *, visit=None, visit_form=None, timepoint=None, status=200):
+    context = {
+        "patient": patient,
+        "visit": visit,
+        "visit_form": visit_form,
+        "form": form,
+        "groups": assessment_groups(form),
+        "timepoint": timepoint,
+        "missing_choices": forms.MISSING_CHOICES[1:],
+    }
+    return render(request, "registry/visit_assessments.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_assessments(request, pk):
+    """Every assessment of one visit on one page: the instruments its timepoint expects and those scored."""
+    for action in ("add", "change", "delete"):
+        require(request, action, Score)
+    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=pk)
+    facts = read_visits([visit])[visit.pk]
+    timepoints = {timepoint.code: timepoint for timepoint in schedule()}
+    form = forms.AssessmentForm(request.POST or None, rows=selectors.assessment_rows(visit, facts.schedule_code))
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.visit_assessments_save(
+                    visit=visit, actor=request.user, entries=form.entries, assessor=form.cleaned_data["assessor"]
+                )
+            except services.AssessmentRefused as refusal:
+                _refused_rows(form, refusal)
+            else:
+                messages.success(request, _("Assessments of the visit of %(date)s saved.") % {"date": visit.date})
+                return redirect(visit_anchor_url(visit))
+        return render_assessments(
+            request, visit.patient, form, visit=visit, timepoint=timepoints.get(facts.schedule_code), status=400
+        )
+    audit.record_access(request, audit.Kind.RECORD_FORM, record_type="visit", object_id=pk, patients=[visit.patient])
+    return render_assessments(request, visit.patient, form, visit=visit, timepoint=timepoints.get(facts.schedule_code))
+
+
+def _timepoint_to_enter(request, patient, timepoints):
+    """The timepoint a new visit is entered for: ?timepoint=CODE, else the baseline while there is none,
+    else the patient's first scheduled visit not done yet; None when all are done."""
+    asked = request.GET.get("timepoint", "")
+    if asked in timepoints:
+        return timepoints[asked]
+    if not patient.visits.filter(kind=Visit.Kind.BASELINE).exists():
+        return timepoints.get("baseline")
+    planned = selectors.planned_visits(patient.pk)
+    return planned[0].timepoint if planned else None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def visit_create_with_assessments(request, patient_pk):
+    """A new visit and its assessments, entered and stored at once."""
+    require(request, "add", Visit)
+    require(request, "add", Score)
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    timepoints = {timepoint.code: timepoint for timepoint in schedule()}
+    timepoint = _timepoint_to_enter(request, patient, timepoints)
+    kind = Visit.Kind.BASELINE if timepoint and timepoint.is_baseline else Visit.Kind.FOLLOW_UP
+    visit_form = forms.AssessmentVisitForm(
+        request.POST or None, instance=Visit(patient=patient), patient=patient, initial={"date": today(), "kind": kind}
+    )
+    form = forms.AssessmentForm(
+        request.POST or None, rows=selectors.assessment_rows(None, timepoint.code if timepoint else None)
+    )
+    if request.method == "POST":
+        visit_valid, rows_valid = visit_form.is_valid(), form.is_valid()
+        if visit_valid and rows_valid:
+            created = {}
+
+            def write():
+                created["visit"] = services.visit_create_with_assessments(
+                    patient=patient,
+                    actor=request.user,
+                    visit_fields=visit_form.record_fields(),
+                    entries=form.entries,
+                    assessor=form.cleaned_data["assessor"],
+                )
+
+            try:
+                stored = _save_form(request, visit_form, write)
+            except services.AssessmentRefused as refusal:
+                _refused_rows(form, refusal)
+            else:
+                if stored:
+                    visit = created["visit"]
+                    messages.success(request, _("%(record)s saved with its assessments.") % {"record": visit})
+                    return redirect(visit_anchor_url(visit))
+        return render_assessments(request, patient, form, visit_form=visit_form, timepoint=timepoint, status=400)
+    return render_assessments(request, patient, form, visit_form=visit_form, timepoint=timepoint)
+
+
+@login_required
+def due_visits(request):
+    """Scheduled visits due now or overdue, most overdue first, with a link to enter each (for the staff
+    who enter visits)."""
+    require(request, "add", Visit)
+    due = selectors.due_visits(request.user)
+    page = Paginator(due, 50).get_page(request.GET.get("page"))
+    audit.record_access(
+        request, audit.Kind.PATIENT_LIST, record_type="visit", patients=[item.patient for item in page.object_list]
+    )
+    return render(request, "registry/due_visits.html", {"page": page, "today": today()})

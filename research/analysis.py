@@ -1,13 +1,15 @@
 """The tables a paper needs and the linking of FA with clinical scores, computed from the courses' read model.
 
 Every change is a change since baseline at a *timepoint*: a scheduled follow-up visit (see
-registry.course.SCHEDULE). An unscheduled or out-of-window visit never stands in for a timepoint
+registry.course.schedule). An unscheduled or out-of-window visit never stands in for a timepoint
 unless the user asks for the latest available visit explicitly (LATEST_AVAILABLE).
 """
 
+from collections import Counter
+
 from django.utils.translation import gettext_lazy as _
 
-from registry.course import FA_WHITE_MATTER, SCHEDULE
+from registry.course import FA_WHITE_MATTER, follow_up_schedule
 from research import stats
 
 FA_DEFAULT = FA_WHITE_MATTER
@@ -21,7 +23,7 @@ def follow_up_choices():
     """(value, label) of each way to choose the follow-up, in the request's language."""
     return [
         (LATEST_TIMEPOINT, _("each patient's latest scheduled timepoint")),
-        *[(timepoint.code, timepoint.label) for timepoint in SCHEDULE],
+        *[(timepoint.code, timepoint.label) for timepoint in follow_up_schedule()],
         (LATEST_AVAILABLE, _("latest available visit, unscheduled included")),
     ]
 
@@ -64,6 +66,8 @@ def measure_table(courses, kinds):
                         "timepoint": visit.timepoint,
                         "months": visit.months,
                         "value": measure.value,
+                        "label": measure.label,  # "III", "1+" for labelled scales
+                        "missing": measure.missing,
                         "change": change.change,
                         "percent_change": change.percent,
                         "error": change.error,
@@ -76,6 +80,7 @@ def measure_table(courses, kinds):
                     "study_id": course.study_id,
                     "measure": name,
                     "baseline": course.baseline_value(name),
+                    "baseline_label": _label_at(course.baseline, name),
                     "follow_ups": follow_ups,
                 }
             )
@@ -89,8 +94,8 @@ def follow_up_with(course, names, follow_up=LATEST_TIMEPOINT):
     such as "6m", or LATEST_AVAILABLE (the latest visit of any kind after baseline).
     """
 
-    def has_all(visit):
-        return all(name in visit.measures for name in names)
+    def has_all(visit):  # a score recorded as missing is not there
+        return all(name in visit.measures and visit.measures[name].value is not None for name in names)
 
     if follow_up == LATEST_AVAILABLE:
         candidates = course.follow_ups
@@ -105,9 +110,12 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
     """(ΔFA, Δscore) per patient between baseline and the follow-up chosen by `follow_up` (see
     follow_up_with), with Spearman's ρ; a paired Wilcoxon test of FA at baseline vs follow-up;
     dose-response (TNC/kg against ΔFA and against Δscore). Each pair names its timepoint."""
-    pairs, fa_pairs = [], []
+    pairs, fa_pairs, missing = [], [], Counter()
     for course in courses:
         base_fa, base_score = course.baseline_value(fa_measure), course.baseline_value(instrument)
+        code = _missing_code(course, instrument, follow_up_with(course, [fa_measure], follow_up))
+        if code:
+            missing[code] += 1
         visit = follow_up_with(course, [fa_measure], follow_up)
         if base_fa is not None and visit is not None:
             fa_pairs.append(
@@ -141,11 +149,28 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
         "follow_up": follow_up,
         "pairs": pairs,
         "fa_pairs": fa_pairs,
+        # Patients left out because the score is recorded as missing (at baseline or at the follow-up).
+        "n_missing": sum(missing.values()),
+        "missing_codes": dict(sorted(missing.items())),
         "correlation": stats.spearman(delta_fa, delta_score),
         "fa_change": stats.wilcoxon_paired([p["before"] for p in fa_pairs], [p["after"] for p in fa_pairs]),
         "dose_fa": stats.spearman(doses, delta_fa),
         "dose_score": stats.spearman(doses, delta_score),
     }
+
+
+def _label_at(visit, name):
+    measure = visit.measures.get(name) if visit is not None else None
+    return measure.label if measure is not None else ""
+
+
+def _missing_code(course, name, follow_up):
+    """The missing-data code of score ``name`` at the baseline or at ``follow_up`` (a visit or None), or ""."""
+    for visit in (course.baseline, follow_up):
+        measure = visit.measures.get(name) if visit is not None else None
+        if measure is not None and measure.missing:
+            return measure.missing
+    return ""
 
 
 def trajectories(courses, name):
@@ -155,7 +180,7 @@ def trajectories(courses, name):
         points = [
             (visit.months, visit.measures[name].value)
             for visit in course.visits
-            if name in visit.measures and visit.months is not None
+            if name in visit.measures and visit.measures[name].value is not None and visit.months is not None
         ]
         if points:
             series[course.study_id] = points

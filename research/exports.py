@@ -69,9 +69,9 @@ def _event_columns(rules):
             "string",
             "",
             _(
-                "The scheduled follow-up the visit fills (3m, 6m, 9m, 12m, 18m, 24m: the follow-up visit nearest "
-                "to the target month within ±1 month in the first year, ±2 after); empty for baseline, "
-                "unscheduled and out-of-window visits"
+                "The scheduled follow-up the visit fills, from the visit schedule registry-admins keep (as "
+                "seeded: 3m, 6m, 9m, 12m, 18m, 24m; the follow-up visit nearest to the target month within ±1 "
+                "month in the first year, ±2 after); empty for baseline, unscheduled and out-of-window visits"
             ),
             "Visit.date, IntrathecalProcedure.date",
         ),
@@ -102,7 +102,10 @@ def long_columns(rules):
                 "measure",
                 "string",
                 "",
-                _("Instrument code (GMFM-88, GMFCS...), FA/MD of white matter, whole brain or a region, or a dose"),
+                _(
+                    "Instrument code (GMFM-88, GMFCS...), with muscle group and side for scores per muscle group "
+                    "(MAS hamstrings-l), FA/MD of white matter, whole brain or a region, or a dose"
+                ),
                 "Instrument.code / DiffusionResult / RoiMeasurement",
             ),
             ("measure_type", "string", "", _("score, fa, md or dose"), ""),
@@ -110,7 +113,11 @@ def long_columns(rules):
                 "value",
                 "number",
                 "",
-                _("The measure's value, in `unit`"),
+                _(
+                    "The measure's value, in `unit`; labelled scales by their numeric coding: GMFCS, MACS and CFCS "
+                    "levels I–V as 1–5, Modified Ashworth 0, 1, 1+, 2, 3, 4 as 0, 1, 1.5, 2, 3, 4 (the label is in "
+                    "value_label); empty when the score is recorded as missing (see missing_code)"
+                ),
                 "Score.value / DiffusionResult / RoiMeasurement",
             ),
             ("unit", "string", "", _("Unit of value (FA has none; MD in mm²/s)"), "Instrument.unit"),
@@ -149,6 +156,23 @@ def long_columns(rules):
                 _("Whether every automatic QC check of the scan passed"),
                 "DiffusionResult.qc",
             ),
+            (
+                "value_label",
+                "string",
+                "",
+                _("The value as the instrument writes it (1+ for Modified Ashworth, III for GMFCS); empty otherwise"),
+                "Instrument.value_labels",
+            ),
+            (
+                "missing_code",
+                "string",
+                "",
+                _(
+                    "Why a score has no value: not-done, not-applicable, unable-to-assess, refused or unknown; "
+                    "empty when it has one"
+                ),
+                "Score.missing",
+            ),
         ]
     )
 
@@ -171,6 +195,16 @@ def wide_columns(rules, measures):
     columns += [
         ("scan_usable", "boolean", "", _("Whether a radiologist marked the scan usable"), "Scan.usable"),
         ("scan_qc_passed", "boolean", "", _("Whether every automatic QC check passed"), "DiffusionResult.qc"),
+        (
+            "missing_codes",
+            "string",
+            "",
+            _(
+                "The visit's scores recorded as missing and why, e.g. CFCS=refused; GMFM-88=not-done (their value "
+                "columns are empty)"
+            ),
+            "Score.missing",
+        ),
     ]
     return columns
 
@@ -203,7 +237,7 @@ def long_rows(cohort, rules):
             event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
-                    yield patient + event + [name, "dose", value, "cells/kg", None, None, None, None, None, None, None]
+                    yield patient + event + [name, "dose", value, "cells/kg"] + [None] * 9
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
@@ -212,7 +246,8 @@ def long_rows(cohort, rules):
                 baseline = course.baseline_value(measure.name)
                 values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
                 values += [change.percent, change.error, change.beyond_error]
-                yield head + values + (scan if measure.kind != "score" else [None, None])
+                scan_values = scan if measure.kind != "score" else [None, None]
+                yield head + values + scan_values + [measure.label or None, measure.missing or None]
 
 
 def wide_rows(cohort, rules, measures):
@@ -226,7 +261,14 @@ def wide_rows(cohort, rules, measures):
                 measure = visit.measures.get(name)
                 change = course.change(visit, name)
                 row += [measure.value if measure else None, change.change, change.beyond_error]
-            yield row + seen.scan_values(visit)
+            yield row + seen.scan_values(visit) + [missing_codes(visit, measures)]
+
+
+def missing_codes(visit, measures):
+    """The scores of ``visit`` recorded as missing, as "CFCS=refused; GMFM-88=not-done" (None if none)."""
+    codes = [f"{name}={visit.measures[name].missing}" for name in measures if name in visit.measures]
+    codes = [code for code in codes if not code.endswith("=")]
+    return "; ".join(codes) or None
 
 
 class Counter:

@@ -26,6 +26,7 @@ from registry.models import (
     Instrument,
     IntrathecalProcedure,
     Patient,
+    ScheduledTimepoint,
     Score,
     Visit,
 )
@@ -105,6 +106,8 @@ def reference_data(db):
 
     if not Instrument.objects.exists():
         import_module("registry.migrations.0002_roles_and_instruments").seed_instruments(apps)
+    if not ScheduledTimepoint.objects.exists():
+        import_module("registry.migrations.0010_seed_visit_schedule").seed(apps, None)
     if not Region.objects.exists():
         import_module("imaging.migrations.0003_region_vocabulary").seed_regions(apps, None)
 

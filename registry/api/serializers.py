@@ -14,6 +14,7 @@ from registry.models import (
     CellProduct,
     Instrument,
     IntrathecalProcedure,
+    MuscleGroup,
     Patient,
     Score,
     Visit,
@@ -151,13 +152,60 @@ class AdverseEventSerializer(RecordSerializer):
         read_only_fields = COMMON_READ_ONLY
 
 
+SCORE_DECIMAL = serializers.DecimalField(max_digits=7, decimal_places=2)
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "number"}], "nullable": True})
+class ScoreValueField(serializers.Field):
+    """A score's value. Taken as a number (1.5, "1.5") or as one of the instrument's labels ("1+", "III").
+    Given as the instrument writes it: the label for instruments written as labels (Modified Ashworth:
+    "1+"), else the number as a decimal string ("40.00"); null when the score is recorded as missing."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", required=False, allow_null=True, **kwargs)
+
+    def to_representation(self, score):
+        if score.value is None:
+            return None
+        if score.instrument.written_as_label:
+            return score.instrument.label_for(score.value)
+        return SCORE_DECIMAL.to_representation(score.value)
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, {"value": None}
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int | float):
+            raise serializers.ValidationError(_("Enter a number, or one of the instrument's labels such as 1+."))
+        return {"value_text": str(data)}
+
+
+def score_value(attrs, instance):
+    """Turn the value as sent (number or label) into the instrument's numeric coding, in ``attrs``."""
+    if "value_text" not in attrs:
+        return attrs
+    text = attrs.pop("value_text")
+    instrument = attrs.get("instrument") or getattr(instance, "instrument", None)
+    if instrument is None:
+        raise serializers.ValidationError({"instrument": [_("Say which instrument the value is for.")]})
+    try:
+        attrs["value"] = instrument.value_from_text(text)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"value": error.messages}) from None
+    return attrs
+
+
 class VisitScoreSerializer(serializers.ModelSerializer):
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    muscle = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    value = ScoreValueField(read_only=True)
     display_value = serializers.CharField(read_only=True)
 
     class Meta:
         model = Score
-        fields = ["id", "instrument", "value", "display_value"]
+        fields = ["id", "instrument", "muscle", "side", "value", "missing", "display_value"]
 
 
 def course_visit(serializer, visit):
@@ -177,10 +225,12 @@ class VisitSerializer(RecordSerializer):
         help_text="Months (30.4375 days) since the patient's first intrathecal procedure; negative before it."
     )
     timepoint = serializers.SerializerMethodField(
-        help_text="The scheduled follow-up this visit fills (3m, 6m, 9m, 12m, 18m, 24m), or null."
+        help_text="The scheduled follow-up this visit fills (a code of the visit schedule: 3m, 6m, 9m, 12m, 18m, "
+        "24m as seeded), or null: baseline, unscheduled and out-of-window visits."
     )
     in_window = serializers.SerializerMethodField(
-        help_text="For a follow-up visit: whether it falls in a scheduled timepoint's window; null otherwise."
+        help_text="For a follow-up visit: whether it fills a scheduled timepoint; for a baseline: whether it lies in "
+        "the baseline window before the first procedure; null for unscheduled visits and before any procedure."
     )
     age_months = serializers.SerializerMethodField(help_text="The patient's age at the visit, in completed months.")
     scores = VisitScoreSerializer(many=True, read_only=True)
@@ -251,19 +301,42 @@ class InstrumentSerializer(RecordSerializer):
             "unit",
             "integer_only",
             "value_labels",
+            "written_as_label",
+            "per_muscle_group",
         ]
         read_only_fields = COMMON_READ_ONLY
 
 
 class ScoreSerializer(RecordSerializer):
     instrument = serializers.SlugRelatedField(slug_field="code", queryset=Instrument.objects.all())
+    muscle = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=MuscleGroup.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="For instruments scored per muscle group (MAS): the muscle group's code, with `side`.",
+    )
     patient = serializers.IntegerField(source="visit.patient_id", read_only=True)
+    value = ScoreValueField()
     display_value = serializers.CharField(read_only=True)
 
     class Meta:
         model = Score
-        fields = COMMON_READ_ONLY + ["patient", "visit", "instrument", "value", "display_value", "assessor"]
+        fields = COMMON_READ_ONLY + [
+            "patient",
+            "visit",
+            "instrument",
+            "muscle",
+            "side",
+            "value",
+            "missing",
+            "display_value",
+            "assessor",
+        ]
         read_only_fields = COMMON_READ_ONLY
+
+    def validate(self, attrs):
+        return score_value(attrs, self.instance)
 
 
 def research_rules(context):

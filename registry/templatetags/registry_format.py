@@ -54,6 +54,17 @@ def signed_float(value, digits=3):
     return text if text.startswith("-") else f"+{text}"
 
 
+ROMAN_LEVELS = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
+
+
+@register.filter
+def level(value):
+    """A classification level (GMFCS, MACS, CFCS) as clinicians write it: 3 -> "III"; a dash when unknown."""
+    if value in (None, ""):
+        return "—"
+    return ROMAN_LEVELS.get(int(value), str(value))
+
+
 @register.filter
 def label_in(value, choices):
     """The human label of a stored choice value, from a {value: label} dict."""

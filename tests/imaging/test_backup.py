@@ -38,6 +38,7 @@ def empty_registry(settings, tmp_path):
     """A new, migrated database (flush, then what the data migrations seed) and new storage."""
     call_command("flush", interactive=False, verbosity=0)
     import_module("registry.migrations.0002_roles_and_instruments").seed_instruments(apps)
+    import_module("registry.migrations.0010_seed_visit_schedule").seed(apps, None)
     import_module("imaging.migrations.0003_region_vocabulary").seed_regions(apps, None)
     settings.MEDIA_ROOT = str(tmp_path / "new-media")
 

@@ -32,7 +32,15 @@ def test_visits_show_months_since_the_first_procedure_and_their_scores(build, he
     body = hematology_api.get(f"/api/v1/visits/{visit.pk}/").json()
     assert body["months_since_procedure"] == pytest.approx(round(182 / 30.4375, 1))
     assert body["scores"] == [
-        {"id": visit.scores.get().pk, "instrument": "MAS", "value": "1.50", "display_value": "1+"}
+        {
+            "id": visit.scores.get().pk,
+            "instrument": "MAS",
+            "muscle": None,
+            "side": "",
+            "value": "1+",  # Modified Ashworth is written as its labels; stored as 1.5
+            "missing": "",
+            "display_value": "1+",
+        }
     ]
     assert body["imaging"] == []
     assert hematology_api.get(f"/api/v1/procedures/?patient={patient.pk}").json()["results"][0]["age_months"] == 72

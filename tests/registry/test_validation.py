@@ -159,7 +159,7 @@ CASES = [
         "scores",
         lambda c: dict(visit=c["visit"].pk, instrument="GMFCS", value="2.5"),
         "value",
-        "whole numbers",
+        "allows only I, II, III, IV, V",
     ),
     (
         "ashworth-not-allowed",

@@ -58,6 +58,8 @@ LONG_COLUMNS = [
     "beyond_error",
     "scan_usable",
     "scan_qc_passed",
+    "value_label",
+    "missing_code",
 ]
 MEASURES = ["GMFM-88", "FA white matter", "FA whole brain", "MD whole brain"]
 
@@ -201,10 +203,10 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
     header = list(rows[0])
     assert header[:10] == LONG_COLUMNS[:10]
     assert header[10:15] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
-    assert header[15:-2] == [
+    assert header[15:-3] == [
         name for measure in MEASURES for name in (measure, f"{measure} change", f"{measure} beyond error")
     ]
-    assert header[-2:] == ["scan_usable", "scan_qc_passed"]
+    assert header[-3:] == ["scan_usable", "scan_qc_passed", "missing_codes"]
     assert len({(r["study_id"], r["event_day"]) for r in rows}) == 5
 
     base = one(rows, study_id="CP-501", visit_kind="baseline")

@@ -21,6 +21,7 @@ from registry.models import (
     CellProduct,
     Instrument,
     IntrathecalProcedure,
+    MuscleGroup,
     Patient,
     Score,
     Visit,
@@ -71,6 +72,19 @@ DEMO_PATIENTS = [
         baseline=dt.date(2024, 1, 29),
         follow_up_months=6,
         scores={"GMFM-88": ("31.2", "38.6"), "GMFCS": ("4", "4")},
+        # Modified Ashworth per muscle group and side, (baseline, follow-up) as clinicians write it.
+        muscle_scores={
+            "MAS": {
+                ("hip-adductors", "left"): ("2", "1+"),
+                ("hip-adductors", "right"): ("1+", "1"),
+                ("hamstrings", "left"): ("2", "1+"),
+                ("hamstrings", "right"): ("2", "2"),
+                ("gastrocnemius-soleus", "left"): ("3", "2"),
+                ("gastrocnemius-soleus", "right"): ("3", "2"),
+            }
+        },
+        # Scores recorded as missing at the follow-up, with the reason.
+        missing_at_follow_up={"CFCS": "unable-to-assess"},
         adverse_event=None,
     ),
     dict(
@@ -227,3 +241,20 @@ class Command(BaseCommand):
                 value=Decimal(after),
                 assessor="Demo physiotherapist",
             )
+        for code, entries in spec.get("muscle_scores", {}).items():
+            instrument = Instrument.objects.get(code=code)
+            for (muscle, side), values in entries.items():
+                for visit, text in zip((baseline, follow_up), values, strict=True):
+                    create(
+                        Score,
+                        actor,
+                        visit=visit,
+                        instrument=instrument,
+                        muscle=MuscleGroup.objects.get(code=muscle),
+                        side=side,
+                        value=instrument.value_from_text(text),
+                        assessor="Demo physiotherapist",
+                    )
+        for code, reason in spec.get("missing_at_follow_up", {}).items():
+            instrument = Instrument.objects.get(code=code)
+            create(Score, actor, visit=follow_up, instrument=instrument, value=None, missing=reason)
