@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
 from registry.course import FA_WHITE_MATTER
+from registry.models import Score
 
 ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 FA_WHOLE_BRAIN = "FA whole brain"
@@ -100,15 +101,16 @@ def patient_trajectories(timeline):
         (_("P%(number)s") % {"number": n}, event["record"].date, event["course"].months_since_procedure)
         for n, event in enumerate(procedures, start=1)
     ]
-    months = [value.months for values in (*scores.values(), *fa.values()) for value in values]
+    lines = [values for sides in scores.values() for values in sides.values()]
+    months = [value.months for values in (*lines, *fa.values()) for value in values]
     x_axis = _months_axis(months + [m for _, _, m in marks])
     markers = tuple(
         Marker(m, label, _("Procedure %(label)s, %(date)s") % {"label": label, "date": date.isoformat()})
         for label, date, m in marks
     )
     charts = []
-    for instrument, values in scores.items():
-        charts.append(_score_chart(f"trajectory-{len(charts) + 1}", instrument, values, x_axis, markers))
+    for (instrument, muscle), sides in scores.items():
+        charts.append(_score_chart(f"trajectory-{len(charts) + 1}", instrument, muscle, sides, x_axis, markers))
     for name, values in fa.items():
         charts.append(_fa_chart(f"trajectory-{len(charts) + 1}", name, values, x_axis, markers))
     procedures_worded = [(label, date, number(m, 1)) for label, date, m in marks]
@@ -116,22 +118,35 @@ def patient_trajectories(timeline):
 
 
 def _scores(visits):
-    """{instrument: [_Value in time order]}, instruments in code order; several scores of one instrument
-    at a visit (e.g. several muscles) are drawn as their mean and say so."""
-    by_instrument = {}
+    """{(instrument, muscle group or None): {side: [_Value in time order]}}, in code and muscle order.
+
+    Scores recorded as missing are left out (the table on the page still lists them). An instrument
+    scored per muscle group gets one chart per muscle group with a line per side; several scores of
+    one instrument at a visit otherwise (entered twice by hand) are drawn as their mean and say so.
+    """
+    by_chart = {}
     for event in visits:
         facts = event["course"]
         at_visit = {}
         for item in event["scores"]:
             score = item["score"]
-            at_visit.setdefault(score.instrument, []).append(score.value)
-        for instrument, values in at_visit.items():
+            if score.value is None:
+                continue
+            key = (score.instrument, score.muscle, score.side)
+            at_visit.setdefault(key, []).append(score.value)
+        for (instrument, muscle, side), values in at_visit.items():
             mean = sum(values) / len(values)
             text = score_label(instrument, mean)
-            by_instrument.setdefault(instrument, []).append(
+            lines = by_chart.setdefault((instrument, muscle), {})
+            lines.setdefault(side, []).append(
                 _Value(event["record"].date, facts.months, float(mean), text, len(values))
             )
-    return dict(sorted(by_instrument.items(), key=lambda item: item[0].code))
+    return dict(
+        sorted(
+            by_chart.items(),
+            key=lambda item: (item[0][0].code, item[0][1].position if item[0][1] else -1, str(item[0][1] or "")),
+        )
+    )
 
 
 def _fa(visits):
@@ -181,7 +196,7 @@ def _score_axis(instrument, values):
     return _value_axis([v.value for v in values], bottom, top, min_span=(top - bottom) / 10)
 
 
-def _score_chart(chart_id, instrument, values, x_axis, markers):
+def _score_chart(chart_id, instrument, muscle, sides, x_axis, markers):
     unit = f" {instrument.unit}" if instrument.unit else ""
     direction = _("higher is better") if instrument.higher_is_better else _("lower is better")
     bounds = (score_label(instrument, instrument.min_value), score_label(instrument, instrument.max_value))
@@ -192,34 +207,43 @@ def _score_chart(chart_id, instrument, values, x_axis, markers):
         "unit": unit,
         "direction": direction,
     }
+    values = [value for line in sides.values() for value in line]
     several = max(value.count for value in values) > 1
     note = _("Where a visit has several scores of this instrument, their mean is drawn.") if several else ""
-    return _trajectory(
-        instrument.code, caption, note, values, x_axis, _score_axis(instrument, values), markers, chart_id
-    )
+    title = instrument.code
+    if muscle is not None:
+        title = _("%(instrument)s, %(muscle)s") % {"instrument": instrument.code, "muscle": muscle}
+        worded = [str(Score.Side(side).label) for side in sorted(sides) if side]
+        note = _("One line per side: %(sides)s (blue left, orange right).") % {"sides": ", ".join(worded)}
+    return _trajectory(title, caption, note, sides, x_axis, _score_axis(instrument, values), markers, chart_id)
 
 
 def _fa_chart(chart_id, name, values, x_axis, markers):
     title = {FA_WHITE_MATTER: _("White-matter FA"), FA_WHOLE_BRAIN: _("Whole-brain FA")}.get(name, name)
     caption = _("FA of the scan that counts for each visit, on a scale of 0 to 1.")
     y_axis = _value_axis([v.value for v in values], 0.0, 1.0, min_span=FA_MIN_SPAN, digits=2)
-    return _trajectory(title, caption, "", values, x_axis, y_axis, markers, chart_id)
+    return _trajectory(title, caption, "", {"": values}, x_axis, y_axis, markers, chart_id)
 
 
-def _trajectory(title, caption, note, values, x_axis, y_axis, markers, chart_id):
-    values = sorted(values, key=lambda value: (value.months, value.date))
-    points = []
-    rows = []
-    for value in values:
-        months = number(value.months, 1)
-        text = _("%(date)s, %(months)s months: %(value)s") % {
-            "date": value.date.isoformat(),
-            "months": months,
-            "value": value.text,
-        }
-        row_note = _("mean of %(count)s scores") % {"count": value.count} if value.count > 1 else ""
-        points.append(Point(value.months, value.value, f"{text} ({row_note})" if row_note else text))
-        rows.append(Row(value.date, months, value.text, row_note))
+def _trajectory(title, caption, note, lines, x_axis, y_axis, markers, chart_id):
+    """A chart of one measure, with a line per side when ``lines`` has sides ("" when it has none)."""
+    series, rows = [], []
+    for side in sorted(lines):
+        side_name = str(Score.Side(side).label) if side else ""
+        points = []
+        for value in sorted(lines[side], key=lambda value: (value.months, value.date)):
+            months = number(value.months, 1)
+            text = _("%(date)s, %(months)s months: %(value)s") % {
+                "date": value.date.isoformat(),
+                "months": months,
+                "value": value.text,
+            }
+            row_note = _("mean of %(count)s scores") % {"count": value.count} if value.count > 1 else ""
+            row_note = ", ".join(part for part in (side_name, row_note) if part)
+            points.append(Point(value.months, value.value, f"{text} ({row_note})" if row_note else text))
+            rows.append(Row(value.date, months, value.text, row_note))
+        series.append(Series(side_name or title, tuple(points)))
+    rows.sort(key=lambda row: (row.date, row.note))
     words = {"first": rows[0].months, "last": rows[-1].months, "start": rows[0].value, "end": rows[-1].value}
     if len(rows) == 1:
         description = _("One value, %(start)s, at %(first)s months since the first procedure.") % words
@@ -234,7 +258,7 @@ def _trajectory(title, caption, note, values, x_axis, y_axis, markers, chart_id)
         description=description,
         x=x_axis,
         y=y_axis,
-        series=(Series(title, tuple(points)),),
+        series=tuple(series),
         markers=markers,
     )
     return Trajectory(title=title, caption=caption, svg=line_chart(chart), rows=rows, note=note)

@@ -289,3 +289,43 @@ def test_labels_of_procedures_close_in_time_do_not_overlap():
         if g.get("class") == "marker"
     }
     assert labels["P1"] == labels["P3"] != labels["P2"]
+
+
+def test_an_instrument_scored_per_muscle_group_gets_a_chart_per_muscle_with_a_line_per_side(reference_data):
+    """Modified Ashworth per muscle group and side: one chart per muscle group, left and right as two
+    lines; a score recorded as missing is not drawn."""
+    from registry.models import MuscleGroup
+
+    mas = Instrument.objects.get(code="MAS")
+    hips = MuscleGroup.objects.get(code="hip-adductors")
+    calves = MuscleGroup.objects.get(code="gastrocnemius-soleus")
+    procedure = first_procedure()
+
+    def visit(date, months, scores):
+        items = [
+            {"score": Score(instrument=mas, muscle=muscle, side=side, value=value, missing=missing)}
+            for muscle, side, value, missing in scores
+        ]
+        facts = CourseVisit(2, date, "follow-up", months, 80)
+        return {"kind": "visit", "record": SimpleNamespace(date=date), "course": facts, "scores": items}
+
+    timeline = [
+        procedure,
+        visit(
+            dt.date(2024, 1, 30),
+            -0.1,
+            [(hips, "left", Decimal("2"), ""), (hips, "right", Decimal("3"), ""), (calves, "left", None, "refused")],
+        ),
+        visit(dt.date(2024, 8, 2), 6.0, [(hips, "left", Decimal("1.5"), ""), (hips, "right", Decimal("2"), "")]),
+    ]
+    charts = patient_trajectories(timeline).charts
+    assert [chart.title for chart in charts] == ["MAS, hip adductors"]
+    svg = ET.fromstring(str(charts[0].svg))
+    lines = {g.get("data-name"): points(g) for g in svg.iter(f"{SVG}g") if g.get("class") == "series"}
+    assert lines == {"left": [(-0.1, 2.0), (6.0, 1.5)], "right": [(-0.1, 3.0), (6.0, 2.0)]}
+    assert [(row.value, row.note) for row in charts[0].rows] == [
+        ("2", "left"),
+        ("3", "right"),
+        ("1+", "left"),
+        ("2", "right"),
+    ]
