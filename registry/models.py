@@ -1,5 +1,6 @@
 """The clinical registry's data: patients, harvests, cell products, procedures, visits, scores."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -710,6 +711,8 @@ MUSCLE_GROUPS = [
 ]
 # The schedule's baseline: the visit before the first procedure (a visit of kind baseline fills it).
 BASELINE_TIMEPOINT = "baseline"
+# Where schedule windows are compared (calendar months vary in length; this date is as good as any).
+SCHEDULE_REFERENCE_DATE = dt.date(2001, 1, 15)
 
 
 class MuscleGroup(models.Model):
@@ -780,6 +783,22 @@ class ScheduledTimepoint(models.Model):
     def clean(self):
         if self.is_baseline and self.months != 0:
             raise ValidationError({"months": _("The baseline's target is the first procedure: 0 months.")})
+        # Windows must not overlap, or one visit would fill two timepoints.
+        from registry.course import Timepoint
+
+        def window(row):
+            timepoint = Timepoint(row.code, row.months, row.window_before, row.window_after, row.window_unit)
+            return timepoint.bounds(SCHEDULE_REFERENCE_DATE)
+
+        if None in (self.months, self.window_before, self.window_after):
+            return
+        start, end = window(self)
+        for other in ScheduledTimepoint.objects.exclude(pk=self.pk).exclude(code=BASELINE_TIMEPOINT):
+            other_start, other_end = window(other)
+            if not self.is_baseline and start <= other_end and other_start <= end:
+                raise ValidationError(
+                    _("This window overlaps the window of %(code)s; a visit would fill both.") % {"code": other.code}
+                )
 
 
 class Score(ClinicalRecord):

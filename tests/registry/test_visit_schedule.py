@@ -124,3 +124,16 @@ def test_registry_admins_keep_the_schedule_and_muscle_groups_in_the_admin(signed
     timepoint.refresh_from_db()
     assert (timepoint.window_before, list(timepoint.instruments.values_list("code", flat=True))) == (3, ["GMFM-88"])
     assert timepoint.history.count() >= 1
+
+
+def test_a_window_overlapping_another_is_refused_in_the_admin(signed_in_client):
+    admin = signed_in_client("registry-admin")
+    timepoint = ScheduledTimepoint.objects.get(code="9m")
+    response = admin.post(
+        f"/admin/registry/scheduledtimepoint/{timepoint.pk}/change/",
+        {"code": "9m", "months": "9", "window_before": "4", "window_after": "1", "window_unit": "months"},
+    )
+    assert response.status_code == 200
+    assert "This window overlaps the window of 6m; a visit would fill both." in response.content.decode()
+    timepoint.refresh_from_db()
+    assert timepoint.window_before == 1
