@@ -357,3 +357,9 @@ def _read_provided(visits, usable_only):
             visit.imaging = imaging
             for measure in imaging.measures:
                 visit.measures[measure.name] = measure
+
+
+def expected_instruments(timepoint_code):
+    """The instrument codes a visit filling ``timepoint_code`` is expected to record: every instrument
+    the registry knows (a per-timepoint list belongs to the protocol's schedule)."""
+    return list(Instrument.objects.order_by("code").values_list("code", flat=True))
