@@ -120,12 +120,16 @@ def test_page_edits_and_deletes_of_a_signed_record_answer_423_saying_who_signed(
     form = client.get(f"/records/visits/{visit.pk}/edit/")
     assert form.status_code == 200
     assert "signed by dr-lead" in form.content.decode() and 'type="submit">Save' not in form.content.decode()
-    response = client.post(f"/records/visits/{visit.pk}/edit/", {"date": "2024-08-03", "kind": "follow-up", "version": 1})
+    response = client.post(
+        f"/records/visits/{visit.pk}/edit/", {"date": "2024-08-03", "kind": "follow-up", "version": 1}
+    )
     assert response.status_code == 423 and "dr-lead" in response.content.decode()
     response = client.post(f"/records/scores/{score.pk}/delete/", {"version": 1})
     assert response.status_code == 423
     other = Instrument.objects.get(code="GMFM-66")
-    response = client.post(f"/patients/{visit.patient_id}/scores/new/", {"visit": visit.pk, "instrument": other.pk, "value": "1"})
+    response = client.post(
+        f"/patients/{visit.patient_id}/scores/new/", {"visit": visit.pk, "instrument": other.pk, "value": "1"}
+    )
     assert response.status_code == 423
     visit.refresh_from_db()
     assert visit.date == dt.date(2024, 8, 2) and Score.objects.filter(pk=score.pk).exists()
@@ -149,7 +153,9 @@ def test_admin_saves_and_deletes_of_a_signed_record_are_refused(signed_visit, cl
 
 def test_only_a_registry_admin_unlocks_and_a_reason_is_required(signed_visit, hematology_api, api_as):
     visit, score = signed_visit
-    assert hematology_api.post(f"/api/v1/visits/{visit.pk}/unlock/", {"reason": "typo"}, format="json").status_code == 403
+    assert (
+        hematology_api.post(f"/api/v1/visits/{visit.pk}/unlock/", {"reason": "typo"}, format="json").status_code == 403
+    )
     admin = api_as("registry-admin")
     response = admin.post(f"/api/v1/visits/{visit.pk}/unlock/", {"reason": ""}, format="json")
     assert response.status_code == 400 and "reason" in response.json()
