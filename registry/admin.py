@@ -292,3 +292,20 @@ class SignatureAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(models.QueryEvent)
+class QueryEventAdmin(admin.ModelAdmin):
+    """Read-only: the steps of every query, as the queries page and the API logged them."""
+
+    list_display = ["query", "action", "user", "at"]
+    list_filter = ["action"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

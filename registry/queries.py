@@ -211,3 +211,30 @@ def pending_counts(patient):
         key = (types[type_id], record_id)
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def pending_by_event(patient_id):
+    """Open or answered queries of one patient per event of its course, for exports that ask for the
+    count: {"visit": {visit id: count}, "procedure": {procedure id: count}}. A score's queries count
+    for its visit, an adverse event's for its procedure, a product's for the procedures that used it."""
+    counts = {"visit": {}, "procedure": {}}
+    pending = Query.objects.filter(patient_id=patient_id).exclude(status=Query.Status.CLOSED)
+    by_kind = {}
+    for type_id, record_id in pending.values_list("record_type_id", "record_id"):
+        by_kind.setdefault(ContentType.objects.get_for_id(type_id).model_class(), []).append(record_id)
+
+    def add(event, ids):
+        for record_id in ids:
+            counts[event][record_id] = counts[event].get(record_id, 0) + 1
+
+    add("visit", by_kind.get(Visit, []))
+    add(
+        "visit",
+        [Score.objects.filter(pk=pk).values_list("visit_id", flat=True).first() for pk in by_kind.get(Score, [])],
+    )
+    add("procedure", by_kind.get(IntrathecalProcedure, []))
+    events = AdverseEvent.objects.filter(pk__in=by_kind.get(AdverseEvent, [])).values_list("procedure_id", flat=True)
+    add("procedure", list(events))
+    for product_id in by_kind.get(CellProduct, []):
+        add("procedure", IntrathecalProcedure.objects.filter(product_id=product_id).values_list("pk", flat=True))
+    return counts
