@@ -8,7 +8,7 @@ the query or `registry.manage_queries` (a rule's queries close by themselves whe
 finds the problem, and registry-admins close the ones that are accepted as they are)."""
 
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -238,3 +238,14 @@ def pending_by_event(patient_id):
     for product_id in by_kind.get(CellProduct, []):
         add("procedure", IntrathecalProcedure.objects.filter(product_id=product_id).values_list("pk", flat=True))
     return counts
+
+
+def field_label(query):
+    """The field a query is about as people read it: the model field's name, or as stored (an instrument code)."""
+    if not query.field:
+        return ""
+    model = query.record_type.model_class()
+    try:
+        return str(model._meta.get_field(query.field).verbose_name)
+    except FieldDoesNotExist:  # an instrument's code, or a field since removed
+        return query.field

@@ -103,9 +103,11 @@ def patient_detail(request, pk):
         "locks": signoff.patient_locks(patient),
     }
     if request.user.has_perm("registry.view_query"):
-        pending = list(patient.queries.exclude(status=Query.Status.CLOSED).select_related("opened_by"))
+        pending = list(patient.queries.exclude(status=Query.Status.CLOSED).select_related("opened_by", "record_type"))
         records = queries.describe_records(pending)
-        context["open_queries"] = [{"query": query, "record": records[query.pk][1]} for query in pending]
+        context["open_queries"] = [
+            {"query": query, "record": records[query.pk][1], "field": queries.field_label(query)} for query in pending
+        ]
         context["query_counts"] = queries.pending_counts(patient)
     return render(request, "registry/patient_detail.html", context)
 
@@ -130,14 +132,18 @@ def _save_form(request, form, write):
 
 
 def render_record_form(request, form, kind, patient, record=None):
-    """The create or edit page of a record, with the form's errors if any."""
+    """The create or edit page of a record, with the form's errors if any (read-only when a signature locks it)."""
+    signature = signoff.standing_signature(record) if record is not None else None
+    if signature is not None:
+        for field in form.fields.values():
+            field.disabled = True
     context = {
         "form": form,
         "patient": patient,
         "kind": kind,
         "record": record,
         "verbose_name": get_kind(kind).model._meta.verbose_name,
-        "signature": signoff.standing_signature(record) if record is not None else None,
+        "signature": signature,
     }
     return render(request, "registry/record_form.html", context)
 
@@ -274,7 +280,7 @@ def query_list(request):
     status = request.GET.get("status", Query.Status.OPEN)
     role = request.GET.get("role", "")
     found = Query.objects.filter(patient__in=selectors.visible_patients(request.user)).select_related(
-        "patient", "opened_by"
+        "patient", "opened_by", "record_type"
     )
     if status in Query.Status.values:
         found = found.filter(status=status)
@@ -291,7 +297,15 @@ def query_list(request):
         request, audit.Kind.PATIENT_LIST, record_type="query", patients=list({q.patient for q in page.object_list})
     )
     records = queries.describe_records(page.object_list)
-    rows = [{"query": query, "kind": records[query.pk][0], "record": records[query.pk][1]} for query in page]
+    rows = [
+        {
+            "query": query,
+            "kind": records[query.pk][0],
+            "record": records[query.pk][1],
+            "field": queries.field_label(query),
+        }
+        for query in page
+    ]
     context = {
         "page": page,
         "rows": rows,
@@ -318,6 +332,7 @@ def _render_query(request, query, status=200, errors=None):
         "patient": query.patient,
         "kind": kind,
         "record": record,
+        "field": queries.field_label(query),
         "events": query.events.select_related("user"),
         "may_answer": query.status == Query.Status.OPEN and queries.may_answer(request.user, query),
         "may_close": query.status != Query.Status.CLOSED and queries.may_close(request.user, query),

@@ -88,7 +88,7 @@ def record_links(context, kind, record):
     counts = context.get("query_counts") or {}
     links = []
     if signature is not None:
-        links.append(format_html('<span class="lock" title="{}">🔒 {}</span> ', str(signature), locked))
+        links.append(format_html('<span class="lock" title="{}">{}</span> ', str(signature), locked))
     elif may_edit:
         links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
     links.append(format_html('<a href="{}">{}</a> ', reverse("record-history", args=[kind, record.pk]), history))
