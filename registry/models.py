@@ -821,6 +821,9 @@ class Query(models.Model):
     )
     rule = models.CharField(_("rule"), max_length=64, blank=True, help_text=_("Empty when a person opened it."))
     text = models.TextField(_("question"), max_length=2000)
+    # A rule's question untranslated, with its values: each reader sees it in their own language.
+    message = models.CharField(_("rule's message"), max_length=300, blank=True)
+    params = models.JSONField(_("values in the message"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
     assigned_role = models.CharField(_("assigned to"), max_length=32, choices=Role.choices, default=Role.HEMATOLOGY)
     opened_by = models.ForeignKey(
@@ -857,6 +860,18 @@ class Query(models.Model):
     @property
     def is_pending(self):
         return self.status != self.Status.CLOSED
+
+    @property
+    def shown_text(self):
+        """The question in the reader's language (a rule's) or as its author wrote it (a person's)."""
+        from django.utils.translation import gettext
+
+        if self.message:
+            try:
+                return gettext(self.message) % self.params
+            except (KeyError, TypeError, ValueError):  # a message whose values changed shape
+                return self.text
+        return self.text
 
 
 class QueryEvent(models.Model):

@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext as _
 
 from registry import course as course_model
@@ -17,11 +18,19 @@ from registry.models import IntrathecalProcedure, Patient, Query, QueryEvent, Vi
 
 @dataclass(frozen=True)
 class Finding:
+    """What a rule found: the record (and field), and its message as an untranslated text with its
+    values, so that each reader sees it in their own language."""
+
     rule: str
     model: type
     record_id: int
     field: str
-    message: str
+    template: str
+    params: dict
+
+    @property
+    def message(self):
+        return gettext(self.template) % self.params
 
 
 RULES = {}
@@ -48,21 +57,16 @@ def out_of_window(course):
         if visit.kind != Visit.Kind.FOLLOW_UP or visit.in_window is not False:
             continue
         if visit.months is None:
-            message = _("Follow-up visit of %(date)s: no intrathecal procedure is recorded, so it fills no timepoint.")
+            template = gettext_noop(
+                "Follow-up visit of %(date)s: no intrathecal procedure is recorded, so it fills no timepoint."
+            )
         else:
-            message = _(
+            template = gettext_noop(
                 "Follow-up visit of %(date)s (%(months).1f months after the first procedure) is outside every "
                 "scheduled window."
             )
-        findings.append(
-            Finding(
-                "out-of-window",
-                Visit,
-                visit.id,
-                "date",
-                message % {"date": _date(visit.date), "months": visit.months or 0},
-            )
-        )
+        params = {"date": _date(visit.date), "months": visit.months or 0}
+        findings.append(Finding("out-of-window", Visit, visit.id, "date", template, params))
     return findings
 
 
@@ -75,12 +79,9 @@ def missing_instrument(course):
         recorded = {name for name, measure in visit.measures.items() if measure.kind == "score"}
         for code in course_model.expected_instruments(visit.timepoint):
             if code not in recorded:
-                message = _("The %(timepoint)s visit of %(date)s has no %(code)s score.") % {
-                    "timepoint": course_model.TIMEPOINTS[visit.timepoint].label,
-                    "date": _date(visit.date),
-                    "code": code,
-                }
-                findings.append(Finding("missing-instrument", Visit, visit.id, code, message))
+                template = gettext_noop("The visit of %(date)s (timepoint %(timepoint)s) has no %(code)s score.")
+                params = {"timepoint": visit.timepoint, "date": _date(visit.date), "code": code}
+                findings.append(Finding("missing-instrument", Visit, visit.id, code, template, params))
     return findings
 
 
@@ -96,39 +97,39 @@ def dose_range(course):
         ("tnc_per_kg", "TNC/kg", settings.QUALITY_TNC_PER_KG_RANGE),
         ("cd34_per_kg", "CD34+/kg", settings.QUALITY_CD34_PER_KG_RANGE),
     ]
+    template = gettext_noop(
+        "The dose of the procedure of %(date)s, %(value).2e %(label)s, is outside the protocol's range "
+        "(%(low)s to %(high)s)."
+    )
     for procedure in course.procedures:
         for field, label, bounds in checks:
-            if bounds == (None, None):
-                continue
             value = getattr(procedure, field)
-            if _outside(value, bounds):
-                message = _(
-                    "The dose of the procedure of %(date)s, %(value).2e %(label)s, is outside the protocol's range "
-                    "(%(low)s to %(high)s)."
-                ) % {
+            if bounds != (None, None) and _outside(value, bounds):
+                params = {
                     "date": _date(procedure.date),
                     "value": value,
                     "label": label,
                     "low": f"{bounds[0]:.2e}" if bounds[0] is not None else "—",
                     "high": f"{bounds[1]:.2e}" if bounds[1] is not None else "—",
                 }
-                findings.append(Finding("dose-range", IntrathecalProcedure, procedure.id, field, message))
+                findings.append(Finding("dose-range", IntrathecalProcedure, procedure.id, field, template, params))
     return findings
 
 
 @rule("score-drop")
 def score_drop(course):
     findings = []
+    template = gettext_noop(
+        "%(code)s fell by %(drop).1f points, from %(old)g (%(old_date)s) to %(new)g (%(new_date)s): "
+        "more than %(limit)g points between consecutive visits."
+    )
     for code, limit in settings.QUALITY_SCORE_DROP_POINTS.items():
         if limit is None:
             continue
         measured = [(visit, visit.measures[code].value) for visit in course.visits if code in visit.measures]
         for (before, old), (after, new) in zip(measured, measured[1:], strict=False):
             if old - new > limit:
-                message = _(
-                    "%(code)s fell by %(drop).1f points, from %(old)g (%(old_date)s) to %(new)g (%(new_date)s): "
-                    "more than %(limit)g points between consecutive visits."
-                ) % {
+                params = {
                     "code": code,
                     "drop": old - new,
                     "old": old,
@@ -137,7 +138,7 @@ def score_drop(course):
                     "new_date": _date(after.date),
                     "limit": limit,
                 }
-                findings.append(Finding("score-drop", Visit, after.id, code, message))
+                findings.append(Finding("score-drop", Visit, after.id, code, template, params))
     return findings
 
 
@@ -145,14 +146,15 @@ def score_drop(course):
 def weight_change(course):
     findings = []
     limit, window = settings.QUALITY_WEIGHT_CHANGE_PERCENT, settings.QUALITY_WEIGHT_WINDOW_DAYS
+    template = gettext_noop(
+        "Weight changed by %(change)+.0f %% in %(days)s days, from %(old)g kg (%(old_date)s) to "
+        "%(new)g kg (%(new_date)s): more than %(limit)g %%."
+    )
     for before, after in zip(course.procedures, course.procedures[1:], strict=False):
         days = (after.date - before.date).days
         change = (after.weight_kg - before.weight_kg) / before.weight_kg * 100
         if days <= window and abs(change) > limit:
-            message = _(
-                "Weight changed by %(change)+.0f %% in %(days)s days, from %(old)g kg (%(old_date)s) to "
-                "%(new)g kg (%(new_date)s): more than %(limit)g %%."
-            ) % {
+            params = {
                 "change": change,
                 "days": days,
                 "old": before.weight_kg,
@@ -161,7 +163,7 @@ def weight_change(course):
                 "new_date": _date(after.date),
                 "limit": limit,
             }
-            findings.append(Finding("weight-change", IntrathecalProcedure, after.id, "weight_kg", message))
+            findings.append(Finding("weight-change", IntrathecalProcedure, after.id, "weight_kg", template, params))
     return findings
 
 
@@ -171,22 +173,20 @@ def no_baseline(course):
     if first is None:
         return []
     baseline = course.baseline
+    params = {"date": _date(first.date)}
     if baseline is None:
-        message = _("The procedure of %(date)s has no baseline visit.") % {"date": _date(first.date)}
+        template = gettext_noop("The procedure of %(date)s has no baseline visit.")
     elif baseline.date > first.date:
-        message = _("The baseline visit (%(baseline)s) is after the first procedure (%(date)s).") % {
-            "baseline": _date(baseline.date),
-            "date": _date(first.date),
-        }
+        template = gettext_noop("The baseline visit (%(baseline)s) is after the first procedure (%(date)s).")
+        params["baseline"] = _date(baseline.date)
     else:
         return []
-    return [Finding("no-baseline", IntrathecalProcedure, first.id, "", message)]
+    return [Finding("no-baseline", IntrathecalProcedure, first.id, "", template, params)]
 
 
 def findings_of(course):
-    """Every rule's findings for one course, their texts in the registry's language."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return [finding for function in RULES.values() for finding in function(course)]
+    """Every rule's findings for one course."""
+    return [finding for function in RULES.values() for finding in function(course)]
 
 
 def check_patients(patient_ids):
@@ -240,10 +240,13 @@ def _synchronise(patient_id, findings):
         found.add(key)
         query = existing.get(key)
         if query is None:
-            if _open(patient_id, key, finding.message):
+            if _open(patient_id, key, finding):
                 counts["opened"] += 1
         elif query.status == Query.Status.CLOSED and _closed_by_rule(query):
-            _step(query, Query.Status.OPEN, QueryEvent.Action.REOPENED, finding.message)
+            with translation.override(settings.LANGUAGE_CODE):
+                _step(query, Query.Status.OPEN, QueryEvent.Action.REOPENED, finding.message)
+            query.message, query.params = finding.template, finding.params
+            query.save(update_fields=["message", "params"])
             counts["reopened"] += 1
     with translation.override(settings.LANGUAGE_CODE):
         note = _("Closed automatically: the rule no longer finds this.")
@@ -254,8 +257,10 @@ def _synchronise(patient_id, findings):
     return counts
 
 
-def _open(patient_id, key, text):
+def _open(patient_id, key, finding):
     rule_code, record_type_id, record_id, field = key
+    with translation.override(settings.LANGUAGE_CODE):
+        text = finding.message  # as stored for searching and for the API's text; pages translate `message`
     try:
         with transaction.atomic():
             query = Query.objects.create(
@@ -265,6 +270,8 @@ def _open(patient_id, key, text):
                 field=field,
                 rule=rule_code,
                 text=text,
+                message=finding.template,
+                params=finding.params,
                 assigned_role=Query.Role.HEMATOLOGY,
             )
             QueryEvent.objects.create(query=query, action=QueryEvent.Action.OPENED, note=text)

@@ -33,6 +33,9 @@ class QuerySerializer(serializers.ModelSerializer):
     study_id = serializers.CharField(source="patient.study_id", read_only=True)
     record_kind = serializers.SerializerMethodField()
     opened_by = serializers.SerializerMethodField()
+    text = serializers.CharField(
+        source="shown_text", read_only=True, help_text="In the request's language for a rule's query."
+    )
     events = QueryEventSerializer(many=True, read_only=True)
 
     class Meta:

@@ -192,3 +192,12 @@ def test_the_nightly_run_is_scheduled_with_celery_beat(settings):
 
     entry = settings.CELERY_BEAT_SCHEDULE["quality-rules-nightly"]
     assert entry["task"] == run_quality_rules.name == "registry.tasks.run_quality_rules"
+
+
+def test_a_rules_query_reads_in_each_readers_language(build, hematology_api):
+    procedure = build.procedure()
+    quality.check_patients([procedure.patient_id])
+    english = hematology_api.get("/api/v1/queries/", HTTP_ACCEPT_LANGUAGE="en").json()["results"][0]["text"]
+    spanish = hematology_api.get("/api/v1/queries/", HTTP_ACCEPT_LANGUAGE="es").json()["results"][0]["text"]
+    assert english == "The procedure of 2024-02-02 has no baseline visit."
+    assert spanish == "El procedimiento del 2024-02-02 no tiene visita basal."
