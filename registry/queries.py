@@ -2,8 +2,9 @@
 the assigned role answers it; whoever opened it, or a registry-admin, closes or re-opens it. Each step
 is a QueryEvent with who and when.
 
-Who may do what: opening needs `registry.add_query`; answering, a member of the assigned role (or
-`registry.manage_queries`, held by registry-admins); closing and re-opening, the person who opened
+Who may do what: opening needs `registry.add_query`; answering, a member of the assigned role (hematology
+leads answer for hematology) or `registry.manage_queries` (held by registry-admins); closing and
+re-opening, the person who opened
 the query or `registry.manage_queries` (a rule's queries close by themselves when the rule no longer
 finds the problem, and registry-admins close the ones that are accepted as they are)."""
 
@@ -23,6 +24,7 @@ from registry.models import (
     Score,
     Visit,
 )
+from registry.roles import HEMATOLOGY, HEMATOLOGY_LEAD, RADIOLOGY, REGISTRY_ADMIN
 
 MANAGE = "registry.manage_queries"
 # The kinds of record a query may be opened on, by the names the pages and the API use.
@@ -117,8 +119,17 @@ def query_open(*, actor, record, text, field="", assigned_role=Query.Role.HEMATO
     return query
 
 
+# The groups that answer for each role a query is assigned to: hematology leads answer for hematology.
+ANSWERING_GROUPS = {
+    Query.Role.HEMATOLOGY: [HEMATOLOGY, HEMATOLOGY_LEAD],
+    Query.Role.RADIOLOGY: [RADIOLOGY],
+    Query.Role.REGISTRY_ADMIN: [REGISTRY_ADMIN],
+}
+
+
 def may_answer(user, query):
-    return user.has_perm(MANAGE) or user.groups.filter(name=query.assigned_role).exists()
+    groups = ANSWERING_GROUPS.get(query.assigned_role, [query.assigned_role])
+    return user.has_perm(MANAGE) or user.groups.filter(name__in=groups).exists()
 
 
 def may_close(user, query):
