@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -16,6 +17,14 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 def env_bool(name, default=False):
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name, default):
+    """A number from the environment; an empty value gives None (that bound is not checked)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return float(raw) if raw.strip() else None
 
 
 def env_list(name, default):
@@ -72,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "registry.middleware.RecordLockedMiddleware",
     "config.session_lifetime.AbsoluteSessionLifetimeMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
@@ -215,6 +225,25 @@ GMFM_MCID = {
     code: {int(level): float(points) for level, points in levels.items()}
     for code, levels in json.loads(os.environ.get("GMFM_MCID", "{}")).items()
 }
+# Data-quality rules (registry/quality.py), run after every clinical write and nightly. The dose range
+# is the site's protocol setting (cells/kg of body weight, from the product's count and the weight on
+# the day); the defaults are a wide plausibility band, not a protocol: set them from your own protocol.
+# Empty minimum or maximum: that side is not checked; empty CD34+ range: CD34+/kg is not checked.
+QUALITY_TNC_PER_KG_RANGE = (
+    env_float("QUALITY_TNC_PER_KG_MIN", 1e6),
+    env_float("QUALITY_TNC_PER_KG_MAX", 5e8),
+)
+QUALITY_CD34_PER_KG_RANGE = (
+    env_float("QUALITY_CD34_PER_KG_MIN", None),
+    env_float("QUALITY_CD34_PER_KG_MAX", None),
+)
+# A fall of a GMFM score between consecutive visits larger than this (points) is queried as implausible.
+QUALITY_SCORE_DROP_POINTS = dict.fromkeys(("GMFM-88", "GMFM-66"), env_float("QUALITY_GMFM_DROP_POINTS", 20.0))
+# A change of body weight larger than this (%) between records within QUALITY_WEIGHT_WINDOW_DAYS is queried.
+QUALITY_WEIGHT_CHANGE_PERCENT = env_float("QUALITY_WEIGHT_CHANGE_PERCENT", 20.0)
+QUALITY_WEIGHT_WINDOW_DAYS = int(os.environ.get("QUALITY_WEIGHT_WINDOW_DAYS", "31"))
+# The nightly run of every rule over every patient (celery beat; also `manage.py run_quality_rules`).
+QUALITY_NIGHTLY_HOUR = int(os.environ.get("QUALITY_NIGHTLY_HOUR", "2"))
 TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 if TRUSTED_PROXIES:
     AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXIES
@@ -367,6 +396,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BEAT_SCHEDULE = {
     "sweep-scans": {"task": "imaging.tasks.sweep_scans", "schedule": IMAGING_SWEEP_SECONDS},
+    "quality-rules-nightly": {
+        "task": "registry.tasks.run_quality_rules",
+        "schedule": crontab(hour=QUALITY_NIGHTLY_HOUR, minute=15),
+    },
 }
 
 LOGGING = {

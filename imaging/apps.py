@@ -34,13 +34,22 @@ class ImagingConfig(AppConfig):
         post_delete.connect(storage.result_files_deleted, sender=DiffusionResult, dispatch_uid="imaging-result-files")
 
     def grant_roles(self, using, **kwargs):
-        from registry.roles import EVERY_ACTION, HEMATOLOGY, RADIOLOGY, RESEARCH, codenames, grant_role_permissions
+        from registry.roles import (
+            EVERY_ACTION,
+            HEMATOLOGY,
+            HEMATOLOGY_LEAD,
+            RADIOLOGY,
+            RESEARCH,
+            codenames,
+            grant_role_permissions,
+        )
 
         results = codenames(["scan", "diffusionresult", "roimeasurement"], ["view"])
         grant_role_permissions(
             self.label,
             {
                 HEMATOLOGY: results,
+                HEMATOLOGY_LEAD: results,
                 RADIOLOGY: codenames(["scan"], ["add", "change", "view"])
                 + codenames(["diffusionresult"], ["view"])
                 + codenames(["roimeasurement"], EVERY_ACTION),

@@ -9,7 +9,7 @@ from knox.models import AuthToken
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import models
-from registry.services import EditConflict
+from registry.services import EditConflict, refuse_if_locked
 
 
 class RecordAdminForm(forms.ModelForm):
@@ -41,9 +41,22 @@ class RecordAdmin(SimpleHistoryAdmin):
     readonly_fields = ["version", "created_at", "updated_at"]
 
     def save_model(self, request, obj, form, change):
+        # A record under an investigator's signature is refused here as in the services (423 page).
+        if change:
+            refuse_if_locked(type(obj).objects.get(pk=obj.pk))
+        refuse_if_locked(obj)
         if change:
             obj.version += 1
         super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        refuse_if_locked(obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            refuse_if_locked(obj)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(models.Patient)
@@ -221,6 +234,88 @@ class AccessLogAdmin(admin.ModelAdmin):
     search_fields = ["username", "patients__study_id"]
     date_hierarchy = "at"
     inlines = [AccessedPatientInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class QueryEventInline(admin.TabularInline):
+    model = models.QueryEvent
+    fields = ["at", "action", "user", "note"]
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Query)
+class QueryAdmin(SimpleHistoryAdmin):
+    """Read-only: queries move through their steps on the queries page and the API, where each step is
+    checked and logged."""
+
+    list_display = [
+        "pk",
+        "patient",
+        "record_type",
+        "record_id",
+        "field",
+        "rule",
+        "status",
+        "assigned_role",
+        "opened_at",
+    ]
+    list_filter = ["status", "assigned_role", "rule"]
+    search_fields = ["patient__study_id"]
+    inlines = [QueryEventInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Signature)
+class SignatureAdmin(SimpleHistoryAdmin):
+    """Read-only: signatures are made with the signer's password and voided by an unlock with a reason,
+    on the pages and the API; none is made, changed or deleted here."""
+
+    list_display = ["subject", "signer_name", "signed_at", "voided_at", "voided_by"]
+    list_filter = ["voided_at"]
+    search_fields = ["patient__study_id", "signer_name"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.QueryEvent)
+class QueryEventAdmin(admin.ModelAdmin):
+    """Read-only: the steps of every query, as the queries page and the API logged them."""
+
+    list_display = ["query", "action", "user", "at"]
+    list_filter = ["action"]
 
     def has_add_permission(self, request):
         return False

@@ -1002,3 +1002,184 @@ class AccessedPatient(models.Model):
 
     def __str__(self):
         return self.study_id
+
+
+class Query(models.Model):
+    """A data-quality query on one record (and field) of a patient: opened by a rule or a person,
+    answered by the assigned role, closed (or re-opened) by whoever opened it or a registry-admin.
+    Every step is a QueryEvent; the row keeps its history too."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
+
+    class Role(models.TextChoices):
+        HEMATOLOGY = "hematology", _("Hematology")
+        RADIOLOGY = "radiology", _("Radiology")
+        REGISTRY_ADMIN = "registry-admin", _("Registry admin")
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="queries", verbose_name=_("patient"))
+    record_type = models.ForeignKey(
+        "contenttypes.ContentType", on_delete=models.PROTECT, related_name="+", verbose_name=_("kind of record")
+    )
+    record_id = models.PositiveBigIntegerField(_("record"))
+    field = models.CharField(
+        _("field"), max_length=64, blank=True, help_text=_("The field, or the instrument's code for a score.")
+    )
+    rule = models.CharField(_("rule"), max_length=64, blank=True, help_text=_("Empty when a person opened it."))
+    text = models.TextField(_("question"), max_length=2000)
+    # A rule's question untranslated, with its values: each reader sees it in their own language.
+    message = models.CharField(_("rule's message"), max_length=300, blank=True)
+    params = models.JSONField(_("values in the message"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
+    assigned_role = models.CharField(_("assigned to"), max_length=32, choices=Role.choices, default=Role.HEMATOLOGY)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("opened by"),
+    )
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("query")
+        verbose_name_plural = _("queries")
+        ordering = ["-opened_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "status"], name="query_patient_status")]
+        permissions = [("manage_queries", _("Can answer, close and re-open any query"))]
+        constraints = [
+            # A rule opens one query per record and field, however often it runs.
+            models.UniqueConstraint(
+                fields=["rule", "record_type", "record_id", "field"],
+                condition=~Q(rule=""),
+                name="query_one_per_rule_record_field",
+            ),
+        ]
+
+    def __str__(self):
+        return _("Query #%(id)s") % {"id": self.pk}
+
+    @property
+    def is_pending(self):
+        return self.status != self.Status.CLOSED
+
+    @property
+    def shown_text(self):
+        """The question in the reader's language (a rule's) or as its author wrote it (a person's)."""
+        from django.utils.translation import gettext
+
+        if self.message:
+            try:
+                return gettext(self.message) % self.params
+            except (KeyError, TypeError, ValueError):  # a message whose values changed shape
+                return self.text
+        return self.text
+
+
+class QueryEvent(models.Model):
+    """One step of a query's life: opened, answered, closed or re-opened, by whom (or by a rule), when."""
+
+    class Action(models.TextChoices):
+        OPENED = "opened", _("opened")
+        ANSWERED = "answered", _("answered")
+        CLOSED = "closed", _("closed")
+        REOPENED = "reopened", _("re-opened")
+
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="events", verbose_name=_("query"))
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    note = models.TextField(_("note"), max_length=2000, blank=True)
+
+    class Meta:
+        verbose_name = _("query step")
+        verbose_name_plural = _("query steps")
+        ordering = ["at", "pk"]
+        default_permissions = ("view",)
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
+
+
+class Signature(models.Model):
+    """An investigator's electronic signature of a visit (with its scores) or of a whole patient's
+    data: who, when, the meaning they confirmed. While it stands (not voided) the records it covers
+    are locked; a registry-admin's unlock voids it with a reason."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="signatures", verbose_name=_("patient"))
+    visit = models.ForeignKey(
+        Visit,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="signatures",
+        verbose_name=_("visit"),
+        help_text=_("Empty when the signature covers all of the patient's data."),
+    )
+    subject = models.CharField(_("what was signed"), max_length=200)
+    meaning = models.TextField(_("meaning of the signature"))
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("signed by")
+    )
+    # Kept as written, so the signature still names its signer after the account is renamed or deleted.
+    signer_name = models.CharField(_("signer"), max_length=150)
+    signed_at = models.DateTimeField(_("signed at"), default=timezone.now)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("voided by"),
+    )
+    void_reason = models.TextField(_("reason for unlocking"), blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("signature")
+        verbose_name_plural = _("signatures")
+        ordering = ["-signed_at", "-pk"]
+        permissions = [
+            ("sign_records", _("Can sign visits and patients' data as investigator")),
+            ("unlock_records", _("Can unlock signed records, voiding the signature")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit"],
+                condition=Q(voided_at__isnull=True, visit__isnull=False),
+                name="signature_one_standing_per_visit",
+                violation_error_message=_("This visit is already signed."),
+            ),
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(voided_at__isnull=True, visit__isnull=True),
+                name="signature_one_standing_per_patient",
+                violation_error_message=_("This patient's data are already signed."),
+            ),
+        ]
+
+    def __str__(self):
+        return _("%(subject)s signed by %(who)s on %(when)s") % {
+            "subject": self.subject,
+            "who": self.signer_name,
+            "when": timezone.localtime(self.signed_at).strftime("%Y-%m-%d %H:%M"),
+        }
+
+    @property
+    def is_valid(self):
+        return self.voided_at is None

@@ -6,8 +6,10 @@ HEMATOLOGY = "hematology"
 RADIOLOGY = "radiology"
 RESEARCH = "research"
 REGISTRY_ADMIN = "registry-admin"
+HEMATOLOGY_LEAD = "hematology-lead"
 ROLES = {
     HEMATOLOGY: _("Hematology: enters patients, harvests, doses, procedures, adverse events, visits, scores"),
+    HEMATOLOGY_LEAD: _("Hematology lead: what hematology does, and signs visits and patients' data as investigator"),
     RADIOLOGY: _("Radiology: uploads and reviews diffusion scans"),
     RESEARCH: _("Research: reads de-identified data, analyses, exports"),
     REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
@@ -34,11 +36,18 @@ def codenames(models, actions):
 
 
 # Each app lists the codenames of its own permissions that each role holds (registry-admin holds all).
+# Queries carry free text about identified records: clinical roles only, never research.
+QUERY_WORK = ["view_query", "add_query", "view_queryevent", "view_signature"]
 ROLE_PERMISSIONS = {
     HEMATOLOGY: codenames(CLINICAL_MODELS, EVERY_ACTION)
     + codenames(VOCABULARY_MODELS, ["view"])
-    + ["view_identifiers"],
-    RADIOLOGY: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]) + ["view_identifiers"],
+    + ["view_identifiers"]
+    + QUERY_WORK,
+    HEMATOLOGY_LEAD: codenames(CLINICAL_MODELS, EVERY_ACTION)
+    + codenames(VOCABULARY_MODELS, ["view"])
+    + ["view_identifiers", "sign_records"]
+    + QUERY_WORK,
+    RADIOLOGY: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]) + ["view_identifiers"] + QUERY_WORK,
     RESEARCH: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]),
 }
 

@@ -35,12 +35,50 @@ class RecordBusy(Exception):
     """The record is being worked on (e.g. a scan in processing) and cannot take this change now."""
 
 
+class RecordLocked(Exception):
+    """The record is covered by an investigator's standing signature: nothing may change it until a
+    registry-admin unlocks it (answered as 423, saying who signed and when)."""
+
+    def __init__(self, signature):
+        from django.utils import timezone
+
+        self.signature = signature
+        super().__init__(
+            _(
+                "This record is locked: %(subject)s was signed by %(who)s on %(when)s. "
+                "A registry-admin can unlock it, giving a reason."
+            )
+            % {
+                "subject": signature.subject,
+                "who": signature.signer_name,
+                "when": timezone.localtime(signature.signed_at).strftime("%Y-%m-%d %H:%M"),
+            }
+        )
+
+
+def refuse_if_locked(instance):
+    """Raise RecordLocked if a standing signature covers `instance` (as stored or as about to be saved)."""
+    from registry.signoff import standing_signature
+
+    signature = standing_signature(instance)
+    if signature is not None:
+        raise RecordLocked(signature)
+
+
+def _after_commit_check_quality(instance):
+    """Run the data-quality rules for the record's patient once the write is committed."""
+    from registry import quality
+
+    quality.check_after_commit(instance)
+
+
 class ServiceUnavailable(Exception):
     """Something the registry relies on (file storage, ...) failed; nothing was stored. The message
     says so to people, who may try again later (answered as 503)."""
 
 
 def _save(instance, actor):
+    refuse_if_locked(instance)
     instance.full_clean()
     instance._history_user = actor
     try:
@@ -55,6 +93,7 @@ def _save(instance, actor):
                 "twice at once); reload the page and check."
             )
         ) from error
+    _after_commit_check_quality(instance)
     return instance
 
 
@@ -90,6 +129,7 @@ def record_update(instance, actor, expected_version, **fields):
     current = type(instance).objects.select_for_update().get(pk=instance.pk)
     if expected_version is None or parse_version(expected_version) != current.version:
         raise EditConflict(current, expected_version)
+    refuse_if_locked(current)
     for name, value in fields.items():
         setattr(current, name, value)
     current.version += 1
@@ -103,6 +143,8 @@ def record_delete(instance, actor, expected_version):
     current = type(instance).objects.select_for_update().get(pk=instance.pk)
     if expected_version is None or parse_version(expected_version) != current.version:
         raise EditConflict(current, expected_version)
+    refuse_if_locked(current)
+    _after_commit_check_quality(current)
     current._history_user = actor
     try:
         with transaction.atomic():

@@ -24,4 +24,11 @@ urlpatterns = [
     path("visits/due/", views.due_visits, name="due-visits"),
     path("visits/<int:pk>/assessments/", views.visit_assessments, name="visit-assessments"),
     path("access-log/", views.access_log, name="access-log"),
+    path("queries/", views.query_list, name="query-list"),
+    path("queries/<int:pk>/", views.query_detail, name="query-detail"),
+    path("queries/<int:pk>/<slug:step>/", views.query_step, name="query-step"),
+    path("records/<slug:kind>/<int:pk>/query/", views.query_create, name="query-create"),
+    path("visits/<int:pk>/sign/", views.visit_sign, name="visit-sign"),
+    path("patients/<int:pk>/sign/", views.patient_sign, name="patient-sign"),
+    path("signatures/<int:pk>/unlock/", views.signature_unlock, name="signature-unlock"),
 ]

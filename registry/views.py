@@ -6,12 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from registry import audit, forms, selectors, services
+from registry import audit, forms, queries, selectors, services, signoff
 from registry.course import read_visits, schedule
 from registry.models import (
     AdverseEvent,
@@ -19,7 +20,10 @@ from registry.models import (
     CellProduct,
     IntrathecalProcedure,
     Patient,
+    Query,
+    QueryEvent,
     Score,
+    Signature,
     Visit,
     today,
 )
@@ -96,17 +100,22 @@ def patient_detail(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
     timeline = selectors.patient_timeline(patient)
-    return render(
-        request,
-        "registry/patient_detail.html",
-        {
-            "patient": patient,
-            "timeline": timeline,
-            "trajectories": patient_trajectories(timeline),
-            "first_procedure": patient.first_procedure_date(),
-            "planned": selectors.planned_visits(patient.pk),
-        },
-    )
+    context = {
+        "patient": patient,
+        "timeline": timeline,
+        "trajectories": patient_trajectories(timeline),
+        "first_procedure": patient.first_procedure_date(),
+        "planned": selectors.planned_visits(patient.pk),
+        "locks": signoff.patient_locks(patient),
+    }
+    if request.user.has_perm("registry.view_query"):
+        pending = list(patient.queries.exclude(status=Query.Status.CLOSED).select_related("opened_by", "record_type"))
+        records = queries.describe_records(pending)
+        context["open_queries"] = [
+            {"query": query, "record": records[query.pk][1], "field": queries.field_label(query)} for query in pending
+        ]
+        context["query_counts"] = queries.pending_counts(patient)
+    return render(request, "registry/patient_detail.html", context)
 
 
 def _save_form(request, form, write):
@@ -129,13 +138,18 @@ def _save_form(request, form, write):
 
 
 def render_record_form(request, form, kind, patient, record=None):
-    """The create or edit page of a record, with the form's errors if any."""
+    """The create or edit page of a record, with the form's errors if any (read-only when a signature locks it)."""
+    signature = signoff.standing_signature(record) if record is not None else None
+    if signature is not None:
+        for field in form.fields.values():
+            field.disabled = True
     context = {
         "form": form,
         "patient": patient,
         "kind": kind,
         "record": record,
         "verbose_name": get_kind(kind).model._meta.verbose_name,
+        "signature": signature,
     }
     return render(request, "registry/record_form.html", context)
 
@@ -296,6 +310,200 @@ def render_assessments(request, patient, form, *, visit=None, visit_form=None, t
     return render(request, "registry/visit_assessments.html", context, status=status)
 
 
+# ---- data-quality queries ------------------------------------------------------------------
+
+
+def require_queries(request, action="view"):
+    if not (request.user.has_perm(f"registry.{action}_query") and request.user.has_perm(IDENTIFIERS)):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+@login_required
+def query_list(request):
+    """Queries of the patients the account sees, filtered by status and assigned role."""
+    require_queries(request)
+    status = request.GET.get("status", Query.Status.OPEN)
+    role = request.GET.get("role", "")
+    found = Query.objects.filter(patient__in=selectors.visible_patients(request.user)).select_related(
+        "patient", "opened_by", "record_type"
+    )
+    if status in Query.Status.values:
+        found = found.filter(status=status)
+    elif status == "pending":
+        found = found.exclude(status=Query.Status.CLOSED)
+    else:
+        status = ""
+    if role in Query.Role.values:
+        found = found.filter(assigned_role=role)
+    else:
+        role = ""
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    audit.record_access(
+        request, audit.Kind.PATIENT_LIST, record_type="query", patients=list({q.patient for q in page.object_list})
+    )
+    records = queries.describe_records(page.object_list)
+    rows = [
+        {
+            "query": query,
+            "kind": records[query.pk][0],
+            "record": records[query.pk][1],
+            "field": queries.field_label(query),
+        }
+        for query in page
+    ]
+    context = {
+        "page": page,
+        "rows": rows,
+        "status": status,
+        "role": role,
+        "statuses": Query.Status.choices,
+        "roles": Query.Role.choices,
+    }
+    return render(request, "registry/query_list.html", context)
+
+
+def _visible_query(request, pk):
+    return get_object_or_404(
+        Query.objects.select_related("patient", "opened_by"),
+        pk=pk,
+        patient__in=selectors.visible_patients(request.user),
+    )
+
+
+def _render_query(request, query, status=200, errors=None):
+    kind, record = queries.describe_records([query])[query.pk]
+    context = {
+        "query": query,
+        "patient": query.patient,
+        "kind": kind,
+        "record": record,
+        "field": queries.field_label(query),
+        "events": query.events.select_related("user"),
+        "may_answer": query.status == Query.Status.OPEN and queries.may_answer(request.user, query),
+        "may_close": query.status != Query.Status.CLOSED and queries.may_close(request.user, query),
+        "may_reopen": query.status == Query.Status.CLOSED and queries.may_close(request.user, query),
+        "errors": errors or {},
+    }
+    return render(request, "registry/query_detail.html", context, status=status)
+
+
+@login_required
+def query_detail(request, pk):
+    require_queries(request)
+    query = _visible_query(request, pk)
+    audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="query", object_id=pk, patients=[query.patient])
+    return _render_query(request, query)
+
+
+STEPS = {
+    "answer": lambda actor, query, text: queries.query_answer(actor=actor, query=query, text=text),
+    "close": lambda actor, query, text: queries.query_close(actor=actor, query=query, note=text),
+    "reopen": lambda actor, query, text: queries.query_reopen(actor=actor, query=query, note=text),
+}
+
+
+@login_required
+@require_http_methods(["POST"])
+def query_step(request, pk, step):
+    """Answer, close or re-open a query; a refusal shows the query again with the reason."""
+    require_queries(request)
+    if step not in STEPS:
+        raise Http404(_("No such step of a query."))
+    query = _visible_query(request, pk)
+    try:
+        STEPS[step](request.user, query, request.POST.get("text", ""))
+    except queries.QueryTransitionRefused as refusal:
+        return _render_query(request, query, status=409, errors={step: [str(refusal)]})
+    except ValidationError as error:
+        messages_ = (
+            [m for values in error.message_dict.values() for m in values]
+            if hasattr(error, "error_dict")
+            else error.messages
+        )
+        return _render_query(request, query, status=400, errors={step: messages_})
+    messages.success(request, _("Query #%(id)s: %(step)s.") % {"id": query.pk, "step": STEP_DONE[step]})
+    return redirect("query-detail", pk=query.pk)
+
+
+STEP_DONE = {
+    "answer": QueryEvent.Action.ANSWERED.label,
+    "close": QueryEvent.Action.CLOSED.label,
+    "reopen": QueryEvent.Action.REOPENED.label,
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def query_create(request, kind, pk):
+    """Open a query on a record, from the record's place on its patient's page."""
+    require_queries(request, "add")
+    model = get_kind(kind).model
+    record = get_object_or_404(model, pk=pk)
+    patient = record.owner_patient
+    get_object_or_404(selectors.visible_patients(request.user), pk=patient.pk)
+    fields = [(f.name, f.verbose_name) for f in type(record)._meta.fields if f.editable and f.name != "id"]
+    data = {"text": "", "field": "", "assigned_role": Query.Role.HEMATOLOGY}
+    errors, status = {}, 200
+    if request.method == "POST":
+        data = {name: request.POST.get(name, "") for name in data}
+        try:
+            query = queries.query_open(actor=request.user, record=record, **data)
+        except ValidationError as error:
+            errors, status = error.message_dict, 400
+        else:
+            messages.success(request, _("Query #%(id)s opened.") % {"id": query.pk})
+            return redirect(patient_url(patient))
+    context = {
+        "record": record,
+        "kind": kind,
+        "patient": patient,
+        "fields": fields,
+        "roles": Query.Role.choices,
+        "data": data,
+        "errors": errors,
+        "verbose_name": type(record)._meta.verbose_name,
+    }
+    return render(request, "registry/query_form.html", context, status=status)
+
+
+# ---- sign-off and unlocking ------------------------------------------------------------------
+
+
+def _sign_page(request, *, patient, subject, meaning, signature, status=200, errors=None):
+    context = {
+        "patient": patient,
+        "subject": subject,
+        "meaning": meaning,
+        "signature": signature,
+        "errors": errors or {},
+        "may_sign": request.user.has_perm(signoff.SIGN),
+    }
+    return render(request, "registry/sign.html", context, status=status)
+
+
+def _sign(request, *, patient, subject, meaning, standing, sign):
+    require(request, "view", Patient)
+    if request.method == "POST":
+        if not request.user.has_perm(signoff.SIGN):
+            raise PermissionDenied(_("Only investigators may sign."))
+        try:
+            sign(password=request.POST.get("password", ""), acknowledged=request.POST.get("acknowledge") == "on")
+        except ValidationError as error:
+            errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+            return _sign_page(
+                request,
+                patient=patient,
+                subject=subject,
+                meaning=meaning,
+                signature=standing,
+                status=400,
+                errors=errors,
+            )
+        messages.success(request, _("Signed: %(subject)s.") % {"subject": subject})
+        return redirect(patient_url(patient))
+    return _sign_page(request, patient=patient, subject=subject, meaning=meaning, signature=standing)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def visit_assessments(request, pk):
@@ -334,6 +542,19 @@ def _timepoint_to_enter(request, patient, timepoints):
         return timepoints.get("baseline")
     planned = selectors.planned_visits(patient.pk)
     return planned[0].timepoint if planned else None
+
+
+def visit_sign(request, pk):
+    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=pk)
+    get_object_or_404(selectors.visible_patients(request.user), pk=visit.patient_id)
+    return _sign(
+        request,
+        patient=visit.patient,
+        subject=_("%(visit)s of %(study_id)s") % {"visit": visit, "study_id": visit.patient.study_id},
+        meaning=signoff.VISIT_MEANING,
+        standing=signoff.standing_for_visit(visit) or signoff.standing_for_patient(visit.patient),
+        sign=lambda **given: signoff.sign_visit(request, visit, **given),
+    )
 
 
 @login_required
@@ -390,3 +611,43 @@ def due_visits(request):
         request, audit.Kind.PATIENT_LIST, record_type="visit", patients=[item.patient for item in page.object_list]
     )
     return render(request, "registry/due_visits.html", {"page": page, "today": today()})
+
+
+def patient_sign(request, pk):
+    patient = get_object_or_404(selectors.visible_patients(request.user), pk=pk)
+    return _sign(
+        request,
+        patient=patient,
+        subject=_("All data of %(study_id)s") % {"study_id": patient.study_id},
+        meaning=signoff.PATIENT_MEANING,
+        standing=signoff.standing_for_patient(patient),
+        sign=lambda **given: signoff.sign_patient(request, patient, **given),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def signature_unlock(request, pk):
+    """A registry-admin voids a standing signature with a reason; the records it covered can be edited."""
+    if not request.user.has_perm(signoff.UNLOCK):
+        raise PermissionDenied(_("Only a registry-admin may unlock signed records."))
+    signature = get_object_or_404(Signature.objects.select_related("patient"), pk=pk)
+    errors, status = {}, 200
+    if request.method == "POST":
+        try:
+            signoff.unlock(signature, request.user, request.POST.get("reason", ""))
+        except ValidationError as error:
+            errors = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+            status = 400
+        else:
+            messages.success(
+                request, _("Unlocked: %(subject)s; the signature is void.") % {"subject": signature.subject}
+            )
+            return redirect(patient_url(signature.patient))
+    context = {
+        "signature": signature,
+        "patient": signature.patient,
+        "errors": errors,
+        "reason": request.POST.get("reason", ""),
+    }
+    return render(request, "registry/unlock.html", context, status=status)

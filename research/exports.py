@@ -9,6 +9,7 @@ import tempfile
 
 from django.utils.translation import gettext_lazy as _
 
+from registry import queries
 from registry.deidentify import RELATIVE
 from research.cohort import SeenCourse, iter_courses
 
@@ -93,7 +94,19 @@ def _event_columns(rules):
     ]
 
 
-def long_columns(rules):
+OPEN_QUERIES_COLUMN = (
+    "open_queries",
+    "integer",
+    "",
+    _(
+        "Open or answered data-quality queries on the row's visit (and its scores) or procedure (and its "
+        "adverse events); only when the export asks for it with open_queries=true"
+    ),
+    "Query.status",
+)
+
+
+def long_columns(rules, open_queries=False):
     return (
         _patient_columns()
         + _event_columns(rules)
@@ -174,10 +187,11 @@ def long_columns(rules):
                 "Score.missing",
             ),
         ]
+        + ([OPEN_QUERIES_COLUMN] if open_queries else [])
     )
 
 
-def wide_columns(rules, measures):
+def wide_columns(rules, measures, open_queries=False):
     columns = _patient_columns() + _event_columns(rules)[1:]
     for name in measures:
         columns.append((name, "number", "", _("Value of %(name)s at the visit") % {"name": name}, ""))
@@ -206,13 +220,17 @@ def wide_columns(rules, measures):
             "Score.missing",
         ),
     ]
-    return columns
+    return columns + ([OPEN_QUERIES_COLUMN] if open_queries else [])
 
 
-def dictionary(rules):
+def dictionary(rules, open_queries=False):
     """Every column of both tables: name, type, unit, description, source."""
     rows = []
-    for table, columns in (("long", long_columns(rules)), ("wide", wide_columns(rules, ["<measure>"]))):
+    tables = (
+        ("long", long_columns(rules, open_queries)),
+        ("wide", wide_columns(rules, ["<measure>"], open_queries)),
+    )
+    for table, columns in tables:
         for name, kind, unit, description, source in columns:
             rows.append(
                 {
@@ -227,17 +245,27 @@ def dictionary(rules):
     return rows
 
 
-def long_rows(cohort, rules):
+def _query_counts(course, open_queries):
+    """A function giving the open_queries cell of an event (an empty list when not asked for)."""
+    if not open_queries:
+        return lambda event, pk: []
+    counts = queries.pending_by_event(course.patient_id)
+    return lambda event, pk: [counts[event].get(pk, 0)]
+
+
+def long_rows(cohort, rules, open_queries=False):
     """One row per patient × visit × measure (and per procedure × dose); changes from the read model."""
     for course in iter_courses(cohort):
         seen = SeenCourse(course, rules)
         patient = seen.patient_values()
+        count = _query_counts(course, open_queries)
         for procedure in course.procedures:
             dose = seen.procedure(procedure)
             event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
-                    yield patient + event + [name, "dose", value, "cells/kg"] + [None] * 9
+                    cells = [name, "dose", value, "cells/kg"] + [None] * 9
+                    yield patient + event + cells + count("procedure", procedure.id)
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
@@ -246,22 +274,24 @@ def long_rows(cohort, rules):
                 baseline = course.baseline_value(measure.name)
                 values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
                 values += [change.percent, change.error, change.beyond_error]
-                scan_values = scan if measure.kind != "score" else [None, None]
-                yield head + values + scan_values + [measure.label or None, measure.missing or None]
+                scan_cells = scan if measure.kind != "score" else [None, None]
+                labels = [measure.label or None, measure.missing or None]
+                yield head + values + scan_cells + labels + count("visit", visit.id)
 
 
-def wide_rows(cohort, rules, measures):
+def wide_rows(cohort, rules, measures, open_queries=False):
     """One row per patient × visit, three columns (value, change, beyond error) per measure."""
     for course in iter_courses(cohort):
         seen = SeenCourse(course, rules)
         patient = seen.patient_values()
+        count = _query_counts(course, open_queries)
         for visit in course.visits:
             row = patient + seen.visit(visit)
             for name in measures:
                 measure = visit.measures.get(name)
                 change = course.change(visit, name)
                 row += [measure.value if measure else None, change.change, change.beyond_error]
-            yield row + seen.scan_values(visit) + [missing_codes(visit, measures)]
+            yield row + seen.scan_values(visit) + [missing_codes(visit, measures)] + count("visit", visit.id)
 
 
 def missing_codes(visit, measures):

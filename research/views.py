@@ -302,6 +302,11 @@ def _date_mode(request):
     return _choice(request, "dates", DATE_MODES, RELATIVE, _("Choose relative or shifted."))
 
 
+def _open_queries(request):
+    """Whether the export adds the count of open data-quality queries per row (opt-in)."""
+    return _choice(request, "open_queries", ("true", "false"), "false", _("Choose true or false.")) == "true"
+
+
 def _file_format(request, allowed):
     message = _("Choose one of: %(formats)s.") % {"formats": ", ".join(allowed)}
     return _choice(request, "format", allowed, "csv", message)
@@ -337,18 +342,21 @@ def export_cohort(request):
     """The de-identified cohort: `table=long` (one row per patient × visit × measure) or `wide`
     (one row per patient × visit); `format=csv|json|xlsx`; `dates=relative|shifted`; and the
     cohort filters of the research page (subtype, etiology, gmfcs, tnc_min, tnc_max, cd34_min,
-    cd34_max in ×10⁸ and ×10⁶ cells/kg, months_min, months_max, usable_only)."""
+    cd34_max in ×10⁸ and ×10⁶ cells/kg, months_min, months_max, usable_only); `open_queries=true` adds
+    the count of open data-quality queries per row (never their text)."""
     fmt = _file_format(request, exports.WRITERS)
     table = _choice(request, "table", ("long", "wide"), "long", _("Choose long or wide."))
     date_mode = _date_mode(request)
     cohort = _cohort(request)
+    with_queries = _open_queries(request)
     export_rules = rules(date_mode)
     if table == "long":
-        columns, rows = exports.long_columns(export_rules), exports.long_rows(cohort, export_rules)
+        columns = exports.long_columns(export_rules, with_queries)
+        rows = exports.long_rows(cohort, export_rules, with_queries)
     else:
         measures = measure_names(iter_courses(cohort))  # a first pass keeps only the names
-        columns = exports.wide_columns(export_rules, measures)
-        rows = exports.wide_rows(cohort, export_rules, measures)
+        columns = exports.wide_columns(export_rules, measures, with_queries)
+        rows = exports.wide_rows(cohort, export_rules, measures, with_queries)
     filename = f"cohort-{table}-{dt.date.today().isoformat()}"
     return _stream_table(
         request, kind=table, fmt=fmt, date_mode=date_mode, cohort=cohort, columns=columns, rows=rows, filename=filename
@@ -357,12 +365,14 @@ def export_cohort(request):
 
 @export_view
 def export_dictionary(request):
-    """Every column of the long and wide tables: name, type, unit, description, source."""
+    """Every column of the long and wide tables: name, type, unit, description, source (with
+    `open_queries=true`, the column that count adds)."""
     fmt = _file_format(request, ("json", "csv"))
     date_mode = _date_mode(request)
+    with_queries = _open_queries(request)
     names = ("table", "name", "type", "unit", "description", "source")
     columns = [(name, "string", "", "", "") for name in names]
-    rows = ([row[name] for name in names] for row in exports.dictionary(rules(date_mode)))
+    rows = ([row[name] for name in names] for row in exports.dictionary(rules(date_mode), with_queries))
     return _stream_table(
         request,
         kind="dictionary",

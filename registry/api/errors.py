@@ -1,6 +1,7 @@
 """Turns the services' refusals into API answers, for every view in one place: 400 with field
 errors, 409 for a write conflict (stale version in the body, record in use or busy), 412 for a
-stale If-Match, 503 when a service the registry relies on failed (nothing stored)."""
+stale If-Match, 423 for
+a record locked by an investigator's signature, 503 when a service the registry relies on failed (nothing stored)."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
@@ -8,7 +9,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from registry.services import EditConflict, RecordBusy, RecordInUse, ServiceUnavailable
+from registry.queries import QueryTransitionRefused
+from registry.services import EditConflict, RecordBusy, RecordInUse, RecordLocked, ServiceUnavailable
 
 
 def exception_handler(exc, context):
@@ -24,7 +26,18 @@ def exception_handler(exc, context):
             {"detail": str(exc), "current_version": exc.current_version},
             status=status.HTTP_412_PRECONDITION_FAILED if stale_header else status.HTTP_409_CONFLICT,
         )
-    elif isinstance(exc, RecordInUse | RecordBusy):
+    elif isinstance(exc, RecordLocked):
+        signature = exc.signature
+        return Response(
+            {
+                "detail": str(exc),
+                "signed_by": signature.signer_name,
+                "signed_at": signature.signed_at.isoformat(),
+                "signature": signature.pk,
+            },
+            status=status.HTTP_423_LOCKED,
+        )
+    elif isinstance(exc, RecordInUse | RecordBusy | QueryTransitionRefused):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     elif isinstance(exc, ServiceUnavailable):
         return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "60"})

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from registry.api import audit, tokens, views
+from registry.api import audit, quality, tokens, views
 
 router = DefaultRouter()
 router.register("patients", views.PatientViewSet, basename="api-patient")
@@ -15,6 +15,7 @@ router.register("visits", views.VisitViewSet, basename="api-visit")
 router.register("instruments", views.InstrumentViewSet, basename="api-instrument")
 router.register("scores", views.ScoreViewSet, basename="api-score")
 router.register("access-log", audit.AccessLogViewSet, basename="api-access-log")
+router.register("queries", quality.QueryViewSet, basename="api-query")
 
 urlpatterns = [
     path("auth/token/", tokens.TokenObtainApi.as_view(), name="api-token"),

@@ -3,14 +3,17 @@
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from registry import selectors, services
+from registry import selectors, services, signoff
 from registry.api import filters, serializers
 from registry.api.audit import AuditedReads
 from registry.api.permissions import sees_identifiers
+from registry.api.quality import SignatureSerializer, SignOff, SignSerializer, UnlockSerializer
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -113,7 +116,7 @@ class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
         return Response(self.get_serializer(instance).data, status=status.HTTP_201_CREATED)
 
 
-class PatientViewSet(RecordViewSet):
+class PatientViewSet(SignOff, RecordViewSet):
     """Patients. `search` matches study ID (and, for clinical staff, name or MRN)."""
 
     model = Patient
@@ -121,6 +124,18 @@ class PatientViewSet(RecordViewSet):
     serializer_class = serializers.PatientSerializer
     research_serializer_class = serializers.ResearchPatientSerializer
     filterset_class = filters.PatientFilter
+
+    @extend_schema(request=SignSerializer, responses={201: SignatureSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def sign(self, request, pk=None):
+        """An investigator signs all of the patient's data, re-entering their password; the data are then locked."""
+        return self._sign(request, signoff.sign_patient)
+
+    @extend_schema(request=UnlockSerializer, responses=SignatureSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def unlock(self, request, pk=None):
+        """A registry-admin voids the patient's standing signature, with a `reason`."""
+        return self._unlock(request, signoff.standing_for_patient)
 
 
 class HarvestViewSet(RecordViewSet):
@@ -163,7 +178,7 @@ class AdverseEventViewSet(RecordViewSet):
     filterset_class = filters.AdverseEventFilter
 
 
-class VisitViewSet(RecordViewSet):
+class VisitViewSet(SignOff, RecordViewSet):
     """Visits, with months since the first procedure, scores and imaging."""
 
     model = Visit
@@ -171,6 +186,18 @@ class VisitViewSet(RecordViewSet):
     serializer_class = serializers.VisitSerializer
     research_serializer_class = serializers.ResearchVisitSerializer
     filterset_class = filters.VisitFilter
+
+    @extend_schema(request=SignSerializer, responses={201: SignatureSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def sign(self, request, pk=None):
+        """An investigator signs the visit and its scores, re-entering their password; they are then locked."""
+        return self._sign(request, signoff.sign_visit)
+
+    @extend_schema(request=UnlockSerializer, responses=SignatureSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAuthenticated])
+    def unlock(self, request, pk=None):
+        """A registry-admin voids the visit's standing signature, with a `reason`."""
+        return self._unlock(request, signoff.standing_for_visit)
 
 
 class InstrumentViewSet(RecordViewSet):

@@ -9,6 +9,7 @@ from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 register = template.Library()
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -78,15 +79,48 @@ def _fixed(value, digits):
 
 @register.simple_tag(takes_context=True)
 def record_links(context, kind, record):
-    """The links beside a record on the patient page: edit (for accounts that may change patients) and
-    history. A tag rather than an included template: the page shows one per score, dozens a page."""
+    """The links beside a record on the patient page: edit (for accounts that may change patients, unless
+    a signature locks it), history, its pending queries and opening one. A tag rather than an included
+    template: the page shows one per score, dozens a page."""
     known = context.render_context.get("record_links")
-    if known is None:  # once a page: the labels in its language, and whether the account may edit
-        may_edit = context["request"].user.has_perm("registry.change_patient")
-        known = context.render_context["record_links"] = (may_edit, _("edit"), _("history"))
-    may_edit, edit, history = known
+    if known is None:  # once a page: the labels in its language, and what the account may do
+        user = context["request"].user
+        known = context.render_context["record_links"] = (
+            user.has_perm("registry.change_patient"),
+            user.has_perm("registry.add_query"),
+            _("edit"),
+            _("history"),
+            _("query"),
+            _("locked"),
+        )
+    may_edit, may_query, edit, history, query, locked = known
+    locks = context.get("locks") or {}
+    signature = locks.get("patient") or _visit_lock(locks.get("visits", {}), kind, record)
+    counts = context.get("query_counts") or {}
     links = []
-    if may_edit:
+    if signature is not None:
+        links.append(format_html('<span class="lock" title="{}">{}</span> ', str(signature), locked))
+    elif may_edit:
         links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
-    links.append(format_html('<a href="{}">{}</a>', reverse("record-history", args=[kind, record.pk]), history))
+    links.append(format_html('<a href="{}">{}</a> ', reverse("record-history", args=[kind, record.pk]), history))
+    if may_query:
+        links.append(format_html('<a href="{}">{}</a>', reverse("query-create", args=[kind, record.pk]), query))
+    pending = counts.get((kind, record.pk))
+    if pending:
+        label = ngettext("%(count)s open query", "%(count)s open queries", pending) % {"count": pending}
+        links.append(format_html(' <a class="queries-badge" href="#queries">{}</a>', label))
     return format_html('<span class="links">{}</span>', mark_safe("".join(links)))
+
+
+def _visit_lock(visit_locks, kind, record):
+    if kind == "visits":
+        return visit_locks.get(record.pk)
+    if kind == "scores":
+        return visit_locks.get(record.visit_id)
+    return None
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template, or None."""
+    return (mapping or {}).get(key)

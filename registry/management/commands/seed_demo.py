@@ -14,7 +14,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from registry import quantities, services
+from registry import quantities, queries, services, signoff
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -24,12 +24,14 @@ from registry.models import (
     MuscleGroup,
     Patient,
     Score,
+    Signature,
     Visit,
 )
-from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
+from registry.roles import HEMATOLOGY, HEMATOLOGY_LEAD, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 
 DEMO_ACCOUNTS = [
     ("hematology", HEMATOLOGY, "demo-hematology"),
+    ("lead", HEMATOLOGY_LEAD, "demo-lead"),
     ("radiology", RADIOLOGY, "demo-radiology"),
     ("research", RESEARCH, "demo-research"),
     ("admin", REGISTRY_ADMIN, "demo-admin"),
@@ -198,6 +200,7 @@ class Command(BaseCommand):
             actor = self.create_accounts()
             for spec in DEMO_PATIENTS:
                 self.create_patient(spec, actor)
+            self.create_quality_work(actor)
         self.stdout.write(f"Demo loaded: {len(DEMO_PATIENTS)} patients.")
         self.stdout.write("Demo accounts (user / password / role):")
         for username, role, password in DEMO_ACCOUNTS:
@@ -209,6 +212,27 @@ class Command(BaseCommand):
             user = User.objects.create_user(username, password=password, is_staff=role == REGISTRY_ADMIN)
             user.groups.set([Group.objects.get(name=role)])
         return User.objects.get(username="hematology")
+
+    def create_quality_work(self, actor):
+        """A question a person asked, and a visit an investigator signed (the rules open their own
+        queries once the demo is stored)."""
+        procedure = IntrathecalProcedure.objects.get(patient__study_id="CP-002")
+        queries.query_open(
+            actor=actor,
+            record=procedure,
+            field="volume_ml",
+            text="The infusion sheet says 8 mL; please check the volume infused against it.",
+        )
+        visit = Visit.objects.get(patient__study_id="CP-001", kind=Visit.Kind.FOLLOW_UP)
+        lead = get_user_model().objects.get(username="lead")
+        Signature.objects.create(
+            patient=visit.patient,
+            visit=visit,
+            subject=f"{visit} of {visit.patient.study_id}",
+            meaning=str(signoff.VISIT_MEANING),
+            signed_by=lead,
+            signer_name=lead.get_username(),
+        )
 
     def create_patient(self, spec, actor):
         create = services.record_create
