@@ -54,9 +54,9 @@ def _date(value):
 def out_of_window(course):
     findings = []
     for visit in course.visits:
-        if visit.kind != Visit.Kind.FOLLOW_UP or visit.in_window is not False:
+        if visit.kind != Visit.Kind.FOLLOW_UP or (visit.months is not None and visit.in_window is not False):
             continue
-        if visit.months is None:
+        if visit.months is None:  # no procedure yet: the visit has no window to be in (in_window is None)
             template = gettext_noop(
                 "Follow-up visit of %(date)s: no intrathecal procedure is recorded, so it fills no timepoint."
             )
