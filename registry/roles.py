@@ -13,6 +13,7 @@ ROLES = {
     REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
 }
 IDENTIFIERS = "registry.view_identifiers"
+EVERY_SITE = "registry.view_every_site"
 
 CLINICAL_MODELS = [
     "patient",
@@ -35,7 +36,8 @@ def codenames(models, actions):
 ROLE_PERMISSIONS = {
     HEMATOLOGY: codenames(CLINICAL_MODELS, EVERY_ACTION) + ["view_instrument", "view_identifiers"],
     RADIOLOGY: codenames(CLINICAL_MODELS + ["instrument"], ["view"]) + ["view_identifiers"],
-    RESEARCH: codenames(CLINICAL_MODELS + ["instrument"], ["view"]),
+    # Research reads the de-identified data of every site; clinical staff only their own sites' patients.
+    RESEARCH: codenames(CLINICAL_MODELS + ["instrument"], ["view"]) + ["view_every_site"],
 }
 
 

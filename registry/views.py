@@ -78,7 +78,8 @@ def home(request):
 def patient_list(request):
     require(request, "view", Patient)
     query = request.GET.get("q", "")
-    patients = selectors.with_first_procedure(selectors.patient_search(query))
+    patients = selectors.visible(Patient, request.user, selectors.patient_search(query))
+    patients = selectors.with_first_procedure(patients.select_related("site"))
     page = Paginator(patients, 50).get_page(request.GET.get("page"))
     audit.record_access(request, audit.Kind.PATIENT_LIST, record_type="patient", patients=page.object_list)
     # Each label translated once for the page, not once per row (get_cp_subtype_display translates
@@ -90,7 +91,7 @@ def patient_list(request):
 @login_required
 def patient_detail(request, pk):
     require(request, "view", Patient)
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = get_object_or_404(selectors.visible_patients(request.user).select_related("site"), pk=pk)
     audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
     return render(
         request,
@@ -139,12 +140,13 @@ def render_record_form(request, form, kind, patient, record=None):
 def record_create(request, kind, patient_pk=None):
     spec = get_kind(kind)
     require(request, "add", spec.model)
-    patient = get_object_or_404(Patient, pk=patient_pk) if patient_pk else None
+    patients = selectors.visible_patients(request.user)
+    patient = get_object_or_404(patients, pk=patient_pk) if patient_pk else None
     if patient is None and kind != "patients":
         raise PermissionDenied(_("Records are added from their patient's page."))
     instance = spec.model(patient=patient) if spec.sets_patient else spec.model()
     initial = {name: request.GET[name] for name in PRESELECTABLE if request.GET.get(name, "").isdigit()}
-    form = spec.form(request.POST or None, instance=instance, patient=patient, initial=initial)
+    form = spec.form(request.POST or None, instance=instance, patient=patient, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         fields = form.record_fields()
         if spec.sets_patient:
@@ -166,9 +168,9 @@ def record_create(request, kind, patient_pk=None):
 def record_edit(request, kind, pk):
     spec = get_kind(kind)
     require(request, "change", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     patient = instance.owner_patient
-    form = spec.form(request.POST or None, instance=instance, patient=patient)
+    form = spec.form(request.POST or None, instance=instance, patient=patient, user=request.user)
     if request.method == "POST" and form.is_valid():
 
         def write():
@@ -189,7 +191,7 @@ def record_edit(request, kind, pk):
 def record_delete(request, kind, pk):
     spec = get_kind(kind)
     require(request, "delete", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     patient = instance.owner_patient
     error = code = None
     if request.method == "POST":
@@ -220,7 +222,7 @@ def record_delete(request, kind, pk):
 def record_history(request, kind, pk):
     spec = get_kind(kind)
     require(request, "view", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     audit.record_access(
         request,
         audit.Kind.RECORD_HISTORY,

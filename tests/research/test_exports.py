@@ -25,6 +25,7 @@ from registry.models import (
     IntrathecalProcedure,
     Patient,
     Score,
+    Site,
     Visit,
 )
 from research.cohort import CHUNK_PATIENTS
@@ -457,9 +458,11 @@ def bulk_cohort(count, start):
     """`count` patients written with bulk_create (no services, no history): one procedure,
     baseline and follow-up with GMFM-88, GMFCS and a processed scan each."""
     gmfm, gmfcs = Instrument.objects.get(code="GMFM-88"), Instrument.objects.get(code="GMFCS")
+    site = Site.default()
     patients = Patient.objects.bulk_create(
         [
             Patient(
+                site=site,
                 study_id=f"BK-{start + i:06d}",
                 given_name="Bulk",
                 family_name="Patient",
