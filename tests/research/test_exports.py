@@ -33,6 +33,7 @@ from research.models import ExportLog
 
 LONG_COLUMNS = [
     "study_id",
+    "site",
     "sex",
     "cp_subtype",
     "etiology",
@@ -200,9 +201,9 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
 
     assert len(rows) == 2 + 3
     header = list(rows[0])
-    assert header[:10] == LONG_COLUMNS[:10]
-    assert header[10:15] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
-    assert header[15:-2] == [
+    assert header[:11] == LONG_COLUMNS[:11]
+    assert header[11:16] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
+    assert header[16:-2] == [
         name for measure in MEASURES for name in (measure, f"{measure} change", f"{measure} beyond error")
     ]
     assert header[-2:] == ["scan_usable", "scan_qc_passed"]
