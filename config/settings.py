@@ -408,3 +408,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# The site (centre) that patients stored before the registry had sites were given, and that a
+# single-centre registry keeps using: created by the migration that added sites.
+DEFAULT_SITE_CODE = os.environ.get("REGISTRY_DEFAULT_SITE_CODE", "MAIN")
+DEFAULT_SITE_NAME = os.environ.get("REGISTRY_DEFAULT_SITE_NAME", "Main site")

@@ -46,6 +46,7 @@ register(
         "version": KEEP,
         "visit": KEEP,
         "patient": KEEP,
+        "site": KEEP,  # the code of the patient's centre
         "profile": KEEP,
         "fit_method": KEEP,
         "shape": KEEP,

@@ -25,6 +25,7 @@ from registry import services as registry_services
 from registry.api.tokens import login_or_token_required
 from registry.models import Patient, Visit
 from registry.roles import IDENTIFIERS
+from registry.selectors import visible
 
 
 def require(request, perm):
@@ -44,6 +45,7 @@ def add_errors(form, error, renamed=None):
 def worklist(request):
     require(request, "imaging.view_scan")
     scans = Scan.objects.select_related("visit__patient").prefetch_related("results").order_by("-created_at")
+    scans = visible(Scan, request.user, scans)
     status = request.GET.get("status", "")
     if status in Scan.Status.values:
         scans = scans.filter(status=status)
@@ -58,7 +60,9 @@ def worklist(request):
             "status": status,
             "statuses": Scan.Status.choices,
             "review": request.GET.get("review", ""),
-            "visits_without_scan": Visit.objects.filter(scans__isnull=True).select_related("patient")[:20],
+            "visits_without_scan": visible(
+                Visit, request.user, Visit.objects.filter(scans__isnull=True)
+            ).select_related("patient")[:20],
         },
     )
 
@@ -66,7 +70,7 @@ def worklist(request):
 @login_required
 def scan_upload(request, visit_pk):
     require(request, "imaging.add_scan")
-    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=visit_pk)
+    visit = get_object_or_404(visible(Visit, request.user).select_related("patient"), pk=visit_pk)
     form = forms.ScanUploadForm(request.POST or None, request.FILES or None)
     unavailable = False
     if request.method == "POST" and form.is_valid():
@@ -95,7 +99,7 @@ def scan_upload(request, visit_pk):
 @login_required
 def scan_detail(request, pk):
     require(request, "imaging.view_scan")
-    scan = get_object_or_404(Scan.objects.select_related("visit__patient"), pk=pk)
+    scan = get_object_or_404(visible(Scan, request.user).select_related("visit__patient"), pk=pk)
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
     return _scan_page(request, scan)
 
@@ -181,7 +185,7 @@ def scan_live_status(scan):
 def scan_status(request, pk):
     """The live status of a scan as JSON, polled by the scan page."""
     require(request, "imaging.view_scan")
-    return JsonResponse(scan_live_status(get_object_or_404(Scan, pk=pk)))
+    return JsonResponse(scan_live_status(get_object_or_404(visible(Scan, request.user), pk=pk)))
 
 
 def viewer_labels():
@@ -254,7 +258,7 @@ def _stored_dict(result, field):
 
 def _scan_action(request, pk, perm):
     require(request, perm)
-    return get_object_or_404(Scan, pk=pk)
+    return get_object_or_404(visible(Scan, request.user), pk=pk)
 
 
 @login_required
@@ -381,7 +385,8 @@ def media(request, path):
     parts = path.split("/")
     if ".." in parts or not path.startswith("scans/") or len(parts) < 3:
         raise Http404(_("No such file."))
-    if not Scan.objects.filter(pk=_int(parts[1])).exists():  # files of a deleted scan are never served
+    # Files of a deleted scan, or of another site's patient, are never served.
+    if not visible(Scan, request.user).filter(pk=_int(parts[1])).exists():
         raise Http404(_("No such file."))
     if parts[2] == "results":
         return _serve_result_file(request, path, int(parts[1]))

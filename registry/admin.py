@@ -59,11 +59,43 @@ class RecordAdmin(SimpleHistoryAdmin):
         super().delete_queryset(request, queryset)
 
 
+class SiteMembershipInline(admin.TabularInline):
+    model = models.SiteMembership
+    extra = 1
+    autocomplete_fields = ["user"]
+
+
+@admin.register(models.Site)
+class SiteAdmin(SimpleHistoryAdmin):
+    """Sites (centres) and the staff accounts that belong to each."""
+
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+    inlines = [SiteMembershipInline]
+
+
+@admin.register(models.SiteMembership)
+class SiteMembershipAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "site"]
+    list_filter = ["site"]
+    search_fields = ["user__username", "site__code"]
+    autocomplete_fields = ["user", "site"]
+
+
 @admin.register(models.Patient)
 class PatientAdmin(RecordAdmin):
-    list_display = ["study_id", "family_name", "given_name", "mrn", "date_of_birth", "cp_subtype", "gmfcs_level"]
+    list_display = [
+        "study_id",
+        "site",
+        "family_name",
+        "given_name",
+        "mrn",
+        "date_of_birth",
+        "cp_subtype",
+        "gmfcs_level",
+    ]
     search_fields = ["study_id", "family_name", "given_name", "mrn"]
-    list_filter = ["cp_subtype", "etiology", "gmfcs_level", "sex"]
+    list_filter = ["site", "cp_subtype", "etiology", "gmfcs_level", "sex"]
 
 
 @admin.register(models.BoneMarrowHarvest)

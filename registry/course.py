@@ -251,6 +251,7 @@ class Course:
 
     patient_id: int
     study_id: str
+    site: str  # the code of the patient's site (centre)
     sex: str
     cp_subtype: str
     etiology: str
@@ -360,8 +361,10 @@ def read_enrolments(patient_ids):
         "gestational_age_weeks",
         "epilepsy",
         "date_of_birth",
+        "site__code",
     ):
         pk = row.pop("pk")
+        row["site"] = row.pop("site__code")
         by_id[pk] = Course(patient_id=pk, **row)
     procedures = IntrathecalProcedure.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk")
     for row in procedures.values("pk", "patient_id", "date", "weight_kg", "product__tnc_count", "product__cd34_count"):

@@ -160,6 +160,7 @@ register(
     {
         **RECORD,
         "study_id": KEEP,
+        "site": KEEP,  # the code of the centre, a few per registry
         "sex": KEEP,
         "cp_subtype": KEEP,
         "etiology": KEEP,

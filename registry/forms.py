@@ -16,8 +16,10 @@ from registry.models import (
     MuscleGroup,
     Patient,
     Score,
+    Site,
     Visit,
 )
+from registry.selectors import user_sites
 from registry.services import parse_version
 
 SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
@@ -73,9 +75,10 @@ class RecordForm(forms.ModelForm):
 
     version = VersionField(required=False)
 
-    def __init__(self, *args, patient=None, **kwargs):
+    def __init__(self, *args, patient=None, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.patient = patient
+        self.user = user
         if self.instance.pk:
             self.fields["version"].initial = self.instance.version
         for field in self.fields.values():
@@ -88,9 +91,12 @@ class RecordForm(forms.ModelForm):
 
 
 class PatientForm(RecordForm):
+    """A patient's form; the site is one of the account's own sites (preset when it has only one)."""
+
     class Meta:
         model = Patient
         fields = [
+            "site",
             "study_id",
             "given_name",
             "family_name",
@@ -107,6 +113,18 @@ class PatientForm(RecordForm):
         widgets = {
             "gmfcs_level": forms.Select(choices=[(i, r) for i, r in enumerate(["I", "II", "III", "IV", "V"], 1)])
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        sites = user_sites(self.user) if self.user is not None else Site.objects.none()
+        self.fields["site"].queryset = sites
+        self.fields["site"].error_messages["invalid_choice"] = _(
+            "Choose one of your own sites; this one is not among them."
+        )
+        if len(sites) == 1 and (not self.instance.pk or self.instance.site_id == sites[0].pk):
+            # An account of one site enters that site's patients: shown, not chosen.
+            self.initial["site"] = sites[0].pk
+            self.fields["site"].disabled = True
 
 
 class HarvestForm(RecordForm):

@@ -66,6 +66,66 @@ class ClinicalRecord(models.Model):
         raise NotImplementedError
 
 
+class Site(models.Model):
+    """A centre that enrols patients; staff accounts belong to one or more and see only their patients."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=16,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Z0-9][A-Z0-9-]{0,15}$",
+                _("Use capital letters, digits and hyphens, for example MAD-1."),
+            )
+        ],
+        help_text=_("Short code shown in research tables and exports, e.g. MAD-1."),
+        error_messages={"unique": _("Another site already has this code.")},
+    )
+    name = models.CharField(_("name"), max_length=200, validators=[no_bidi_controls])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        ordering = ["code"]
+        permissions = [
+            ("view_every_site", _("Can see the patients of every site")),
+        ]
+
+    def __str__(self):
+        return f"{self.code} — {self.name}"
+
+    @classmethod
+    def default(cls):
+        """The registry's default site (settings.DEFAULT_SITE_CODE), made by the migrations; made again if
+        it was removed while no patient used it."""
+        site, _created = cls.objects.get_or_create(
+            code=settings.DEFAULT_SITE_CODE, defaults={"name": settings.DEFAULT_SITE_NAME}
+        )
+        return site
+
+
+class SiteMembership(models.Model):
+    """A staff account's membership of a site: it sees and edits that site's patients."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_memberships", verbose_name=_("user")
+    )
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("site"))
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("site membership")
+        verbose_name_plural = _("site memberships")
+        constraints = [models.UniqueConstraint(fields=["user", "site"], name="site_membership_once")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.site.code}"
+
+
 class Patient(ClinicalRecord):
     patient_path = ""
 
@@ -89,6 +149,13 @@ class Patient(ClinicalRecord):
         OTHER = "other", _("Other")
         UNKNOWN = "unknown", _("Unknown")
 
+    site = models.ForeignKey(
+        Site,
+        on_delete=models.PROTECT,
+        related_name="patients",
+        verbose_name=_("site"),
+        help_text=_("The centre that enrolled the patient; only its staff see the patient."),
+    )
     study_id = models.CharField(
         _("study ID"),
         max_length=32,

@@ -15,6 +15,7 @@ ROLES = {
     REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
 }
 IDENTIFIERS = "registry.view_identifiers"
+EVERY_SITE = "registry.view_every_site"
 
 CLINICAL_MODELS = [
     "patient",
@@ -48,7 +49,8 @@ ROLE_PERMISSIONS = {
     + ["view_identifiers", "sign_records"]
     + QUERY_WORK,
     RADIOLOGY: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]) + ["view_identifiers"] + QUERY_WORK,
-    RESEARCH: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]),
+    # Research reads the de-identified data of every site; clinical staff only their own sites' patients.
+    RESEARCH: codenames(CLINICAL_MODELS + VOCABULARY_MODELS, ["view"]) + ["view_every_site"],
 }
 
 

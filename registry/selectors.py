@@ -16,12 +16,14 @@ from registry.models import (
     MuscleGroup,
     Patient,
     Score,
+    Site,
     Visit,
     today,
 )
+from registry.roles import EVERY_SITE
 
 RELATED = {
-    Patient: [],
+    Patient: ["site"],
     BoneMarrowHarvest: ["patient"],
     CellProduct: ["harvest__patient"],
     IntrathecalProcedure: ["patient", "product__harvest"],
@@ -30,6 +32,46 @@ RELATED = {
     Score: ["visit__patient", "instrument"],
     Instrument: [],
 }
+
+
+def sees_every_site(user):
+    """Registry-admins and research see the patients of every site; staff only those of their own sites."""
+    return user.is_authenticated and user.has_perm(EVERY_SITE)
+
+
+def user_sites(user):
+    """The sites this account may see and put patients in (every site for registry-admins and research)."""
+    if sees_every_site(user):
+        return Site.objects.all()
+    return Site.objects.filter(pk__in=site_ids(user))
+
+
+def site_ids(user):
+    """The ids of the sites whose patients this account sees (its own sites), read once per request
+    (kept on the user object), so lists filter on a list of ids rather than a subquery per count."""
+    if not user.is_authenticated:
+        return []
+    if getattr(user, "_site_ids", None) is None:
+        user._site_ids = sorted(user.site_memberships.values_list("site_id", flat=True))
+    return user._site_ids
+
+
+def visible_patients(user):
+    """The patients this account may see: every patient for registry-admins and research, the patients of
+    the account's sites for everyone else (none for an account in no site). The one place that decides it:
+    every list, search, page, API answer and file download is scoped through it (see `visible`)."""
+    return visible(Patient, user)
+
+
+def visible(model, user, queryset=None):
+    """The records of ``model`` (any clinical record with a ``patient_path``) whose patient the account may
+    see (visible_patients), narrowing ``queryset`` if given; records of no patient (instruments) are not
+    scoped."""
+    queryset = model.objects.all() if queryset is None else queryset
+    path = getattr(model, "patient_path", None)
+    if path is None or sees_every_site(user):
+        return queryset
+    return queryset.filter(**{f"{path}__site_id__in" if path else "site_id__in": site_ids(user)})
 
 
 def with_first_procedure(queryset):
@@ -51,11 +93,6 @@ def records(model):
     if model is Instrument:
         return queryset
     return with_first_procedure(queryset)
-
-
-def visible_patients(user):
-    """The patients ``user`` may see: where every list of patients starts."""
-    return Patient.objects.all()
 
 
 def patient_search(query, identified=True):

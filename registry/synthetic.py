@@ -26,6 +26,7 @@ from registry.models import (
     IntrathecalProcedure,
     Patient,
     Score,
+    Site,
     Visit,
 )
 
@@ -101,7 +102,8 @@ def _bulk(objects, model):
 
 def _load_batch(numbers, instruments, plan, seed):
     rngs = {number: random.Random(f"{seed}:{number}") for number in numbers}
-    patients = _bulk([_patient(number, rngs[number]) for number in numbers], Patient)
+    site = Site.default()
+    patients = _bulk([_patient(number, rngs[number], site) for number in numbers], Patient)
     procedure_dates = {
         patient.pk: FIRST_PROCEDURE + dt.timedelta(days=rngs[number].randrange(PROCEDURE_SPREAD_DAYS))
         for number, patient in zip(numbers, patients)
@@ -167,9 +169,10 @@ def _load_batch(numbers, instruments, plan, seed):
     return counts
 
 
-def _patient(number, rng):
+def _patient(number, rng, site):
     birth = dt.date(2012, 1, 1) + dt.timedelta(days=rng.randrange(7 * 365))
     return Patient(
+        site=site,
         study_id=f"{STUDY_ID_PREFIX}{number:05d}",
         given_name="Synthetic",
         family_name=f"Patient {number}",

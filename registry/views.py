@@ -85,7 +85,8 @@ def home(request):
 def patient_list(request):
     require(request, "view", Patient)
     query = request.GET.get("q", "")
-    patients = selectors.with_first_procedure(selectors.patient_search(query))
+    patients = selectors.visible(Patient, request.user, selectors.patient_search(query))
+    patients = selectors.with_first_procedure(patients.select_related("site"))
     page = Paginator(patients, 50).get_page(request.GET.get("page"))
     audit.record_access(request, audit.Kind.PATIENT_LIST, record_type="patient", patients=page.object_list)
     # Each label translated once for the page, not once per row (get_cp_subtype_display translates
@@ -97,7 +98,7 @@ def patient_list(request):
 @login_required
 def patient_detail(request, pk):
     require(request, "view", Patient)
-    patient = get_object_or_404(Patient, pk=pk)
+    patient = get_object_or_404(selectors.visible_patients(request.user).select_related("site"), pk=pk)
     audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
     timeline = selectors.patient_timeline(patient)
     context = {
@@ -159,12 +160,13 @@ def render_record_form(request, form, kind, patient, record=None):
 def record_create(request, kind, patient_pk=None):
     spec = get_kind(kind)
     require(request, "add", spec.model)
-    patient = get_object_or_404(Patient, pk=patient_pk) if patient_pk else None
+    patients = selectors.visible_patients(request.user)
+    patient = get_object_or_404(patients, pk=patient_pk) if patient_pk else None
     if patient is None and kind != "patients":
         raise PermissionDenied(_("Records are added from their patient's page."))
     instance = spec.model(patient=patient) if spec.sets_patient else spec.model()
     initial = {name: request.GET[name] for name in PRESELECTABLE if request.GET.get(name, "").isdigit()}
-    form = spec.form(request.POST or None, instance=instance, patient=patient, initial=initial)
+    form = spec.form(request.POST or None, instance=instance, patient=patient, initial=initial, user=request.user)
     if request.method == "POST" and form.is_valid():
         fields = form.record_fields()
         if spec.sets_patient:
@@ -186,9 +188,9 @@ def record_create(request, kind, patient_pk=None):
 def record_edit(request, kind, pk):
     spec = get_kind(kind)
     require(request, "change", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     patient = instance.owner_patient
-    form = spec.form(request.POST or None, instance=instance, patient=patient)
+    form = spec.form(request.POST or None, instance=instance, patient=patient, user=request.user)
     if request.method == "POST" and form.is_valid():
 
         def write():
@@ -209,7 +211,7 @@ def record_edit(request, kind, pk):
 def record_delete(request, kind, pk):
     spec = get_kind(kind)
     require(request, "delete", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     patient = instance.owner_patient
     error = code = None
     if request.method == "POST":
@@ -240,7 +242,7 @@ def record_delete(request, kind, pk):
 def record_history(request, kind, pk):
     spec = get_kind(kind)
     require(request, "view", spec.model)
-    instance = get_object_or_404(spec.model, pk=pk)
+    instance = get_object_or_404(selectors.visible(spec.model, request.user), pk=pk)
     audit.record_access(
         request,
         audit.Kind.RECORD_HISTORY,
@@ -510,7 +512,7 @@ def visit_assessments(request, pk):
     """Every assessment of one visit on one page: the instruments its timepoint expects and those scored."""
     for action in ("add", "change", "delete"):
         require(request, action, Score)
-    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=pk)
+    visit = get_object_or_404(selectors.visible(Visit, request.user).select_related("patient"), pk=pk)
     facts = read_visits([visit])[visit.pk]
     timepoints = {timepoint.code: timepoint for timepoint in schedule()}
     form = forms.AssessmentForm(request.POST or None, rows=selectors.assessment_rows(visit, facts.schedule_code))
@@ -545,8 +547,7 @@ def _timepoint_to_enter(request, patient, timepoints):
 
 
 def visit_sign(request, pk):
-    visit = get_object_or_404(Visit.objects.select_related("patient"), pk=pk)
-    get_object_or_404(selectors.visible_patients(request.user), pk=visit.patient_id)
+    visit = get_object_or_404(selectors.visible(Visit, request.user).select_related("patient"), pk=pk)
     return _sign(
         request,
         patient=visit.patient,
@@ -563,7 +564,7 @@ def visit_create_with_assessments(request, patient_pk):
     """A new visit and its assessments, entered and stored at once."""
     require(request, "add", Visit)
     require(request, "add", Score)
-    patient = get_object_or_404(Patient, pk=patient_pk)
+    patient = get_object_or_404(selectors.visible_patients(request.user), pk=patient_pk)
     timepoints = {timepoint.code: timepoint for timepoint in schedule()}
     timepoint = _timepoint_to_enter(request, patient, timepoints)
     kind = Visit.Kind.BASELINE if timepoint and timepoint.is_baseline else Visit.Kind.FOLLOW_UP
@@ -631,7 +632,8 @@ def signature_unlock(request, pk):
     """A registry-admin voids a standing signature with a reason; the records it covered can be edited."""
     if not request.user.has_perm(signoff.UNLOCK):
         raise PermissionDenied(_("Only a registry-admin may unlock signed records."))
-    signature = get_object_or_404(Signature.objects.select_related("patient"), pk=pk)
+    visible = Signature.objects.filter(patient__in=selectors.visible_patients(request.user))
+    signature = get_object_or_404(visible.select_related("patient"), pk=pk)
     errors, status = {}, 200
     if request.method == "POST":
         try:

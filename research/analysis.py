@@ -78,6 +78,7 @@ def measure_table(courses, kinds):
             rows.append(
                 {
                     "study_id": course.study_id,
+                    "site": course.site,
                     "measure": name,
                     "baseline": course.baseline_value(name),
                     "baseline_label": _label_at(course.baseline, name),
@@ -133,6 +134,7 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
         pairs.append(
             {
                 "study_id": course.study_id,
+                "site": course.site,
                 "timepoint": both.timepoint,
                 "months": both.months,
                 "tnc_per_kg": course.tnc_per_kg,

@@ -105,6 +105,7 @@ _DESCRIPTIONS = [  # descriptions.tsv: desc_id -> description
 _PARTICIPANT_COLUMNS = {  # participants.json descriptions of the columns we know
     "participant_id": {"Description": "Pseudonymous participant identifier (sub-<label>)."},
     "sex": {"Description": "Sex of the participant (M, F or O)."},
+    "site": {"Description": "Code of the site (centre) that enrolled the participant."},
     "age": {"Description": "Age at the baseline visit.", "Units": "year"},
     "age_months": {"Description": "Age in months at the baseline visit.", "Units": "month"},
     "group": {"Description": "Study group of the participant."},

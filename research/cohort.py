@@ -197,6 +197,7 @@ class SeenCourse:
         dose = self.procedure(first) if first else {}
         return [
             patient.get("study_id"),
+            patient.get("site"),
             patient.get("sex"),
             patient.get("cp_subtype"),
             patient.get("etiology"),

@@ -18,6 +18,7 @@ def _participant(seen):
     patient = seen.seen("patient", seen.course)
     return {
         "participant_id": f"sub-{bids_label(patient['study_id'])}",
+        "site": patient["site"],
         "sex": patient["sex"],
         "age_months": patient["age_at_first_procedure_months"],
         "cp_subtype": patient["cp_subtype"],

@@ -23,6 +23,7 @@ def _date_column(rules):
 def _patient_columns():
     return [
         ("study_id", "string", "", _("Pseudonymous study ID"), "Patient.study_id"),
+        ("site", "string", "", _("Code of the patient's site (centre)"), "Site.code"),
         ("sex", "string", "", _("F or M"), "Patient.sex"),
         ("cp_subtype", "string", "", _("CP subtype"), "Patient.cp_subtype"),
         ("etiology", "string", "", _("Etiology"), "Patient.etiology"),

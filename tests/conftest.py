@@ -28,6 +28,8 @@ from registry.models import (
     Patient,
     ScheduledTimepoint,
     Score,
+    Site,
+    SiteMembership,
     Visit,
 )
 from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
@@ -120,13 +122,24 @@ def phantom_regions():
     return {1: "wm", **{label: code for label, code in enumerate(codes, start=3)}}
 
 
+# Roles whose accounts see only their own sites' patients; make_user puts them in the default site.
+SITE_ROLES = [HEMATOLOGY, RADIOLOGY]
+
+
 @pytest.fixture
 def make_user(django_user_model, reference_data):
-    def make(role, username=None):
+    """`make_user(role, username=None, sites=None)`: a fresh account of `role`; hematology and radiology
+    accounts belong to `sites` (Site instances), by default to the registry's default site."""
+
+    def make(role, username=None, sites=None):
         user = django_user_model.objects.create_user(username or f"{role}-user", password=PASSWORD)
         user.groups.add(Group.objects.get(name=role))
         user.is_staff = role == REGISTRY_ADMIN
         user.save()
+        if sites is None:
+            sites = [Site.default()] if role in SITE_ROLES else []
+        for site in sites:
+            SiteMembership.objects.create(user=user, site=site)
         return user
 
     return make
@@ -292,6 +305,7 @@ class Build:
     def patient(self, **fields):
         self.count += 1
         data = dict(
+            site=Site.default(),
             study_id=f"CP-{900 + self.count}",
             given_name="Ana",
             family_name="Prueba",

@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from imaging.models import Region, RegionCarry, RoiMeasurement, Scan, ScanStatusEvent
 from imaging.services import unknown_region
-from registry.api.serializers import RecordSerializer, ResearchSerializer, VersionField
+from registry.api.serializers import RecordSerializer, ResearchSerializer, VersionField, VisibleRelations
 from registry.models import Visit
 
 
@@ -97,6 +97,7 @@ class StatusEventSerializer(serializers.ModelSerializer):
 
 class ScanSerializer(RecordSerializer):
     patient = serializers.IntegerField(source="visit.patient_id", read_only=True)
+    site = serializers.CharField(source="visit.patient.site.code", read_only=True, help_text="The patient's site.")
     qc = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
     rois = RoiSerializer(many=True, read_only=True)
@@ -111,6 +112,7 @@ class ScanSerializer(RecordSerializer):
             "version",
             "visit",
             "patient",
+            "site",
             "acquisition_date",
             "profile",
             "fit_method",
@@ -186,7 +188,7 @@ class ResearchScanSerializer(ResearchSerializer):
     kind, clinical = "scan", ScanSerializer
 
 
-class ScanUploadSerializer(serializers.Serializer):
+class ScanUploadSerializer(VisibleRelations, serializers.Serializer):
     """multipart: `visit` and either `dwi` + `bval` + `bvec`, or `dicom_zip`. An empty file is refused
     by imaging.services, which names it."""
 

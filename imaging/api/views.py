@@ -18,7 +18,7 @@ from registry.api.audit import AuditedReads
 from registry.api.filters import RecordFilter
 from registry.api.permissions import sees_identifiers
 from registry.api.views import JSONOnlyForResearch, RecordViewSet
-from registry.selectors import with_first_procedure
+from registry.selectors import visible, with_first_procedure
 
 
 class CanChangeScans(BasePermission):
@@ -45,7 +45,7 @@ class RoiFilter(RecordFilter):
 def scans_with_results():
     current = Prefetch("results", queryset=DiffusionResult.objects.filter(is_current=True), to_attr="current_results")
     return with_first_procedure(
-        Scan.objects.select_related("visit__patient").prefetch_related(
+        Scan.objects.select_related("visit__patient__site").prefetch_related(
             current,
             Prefetch("rois", queryset=RoiMeasurement.objects.select_related("region", "carry")),
             "status_events",
@@ -70,7 +70,7 @@ class ScanViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
-        return scans_with_results()
+        return visible(Scan, self.request.user, scans_with_results())
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -88,7 +88,7 @@ class ScanViewSet(
         responses={202: serializers.ScanSerializer, 200: serializers.ScanSerializer},
     )
     def create(self, request, *args, **kwargs):
-        upload = serializers.ScanUploadSerializer(data=request.data)
+        upload = serializers.ScanUploadSerializer(data=request.data, context=self.get_serializer_context())
         upload.is_valid(raise_exception=True)
         data = dict(upload.validated_data)
         visit = data.pop("visit")
@@ -161,7 +161,8 @@ class RoiViewSet(RecordViewSet):
     filterset_class = RoiFilter
 
     def get_queryset(self):
-        return with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient", "region"))
+        rois = with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient", "region"))
+        return visible(RoiMeasurement, self.request.user, rois)
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):

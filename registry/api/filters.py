@@ -64,10 +64,25 @@ class RecordFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         path = self._meta.model.patient_path
         self.filters["patient"] = django_filters.NumberFilter(field_name=path + "__pk" if path else "pk")
+        self.scope_related_filters()
         if self.date_field:
             self.filters["date_after"] = django_filters.DateFilter(field_name=self.date_field, lookup_expr="gte")
             self.filters["date_before"] = django_filters.DateFilter(field_name=self.date_field, lookup_expr="lte")
         with_model_ranges(self)
+
+    def scope_related_filters(self):
+        """`?harvest=`, `?visit=`, ... accept only records the account sees: another site's answers as a record
+        that does not exist would, so a filter cannot tell whether it exists."""
+        if self.request is None:
+            return
+        from registry.selectors import visible
+
+        for item in self.filters.values():
+            queryset = getattr(item, "queryset", None)
+            if isinstance(item, django_filters.ModelChoiceFilter) and hasattr(queryset, "model"):
+                if getattr(queryset.model, "patient_path", None) is not None:
+                    item.queryset = visible(queryset.model, self.request.user, queryset)
+                    item.__dict__.pop("_field", None)  # a form field made before would keep the old choices
 
     @property
     def qs(self):

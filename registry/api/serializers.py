@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry import deidentify, quantities, services
+from registry import deidentify, quantities, selectors, services
 from registry.course import read_visits
 from registry.models import (
     AdverseEvent,
@@ -17,6 +17,7 @@ from registry.models import (
     MuscleGroup,
     Patient,
     Score,
+    Site,
     Visit,
 )
 
@@ -33,7 +34,29 @@ class VersionField(serializers.IntegerField):
             raise serializers.ValidationError(error.message_dict["version"]) from None
 
 
-class RecordSerializer(serializers.ModelSerializer):
+class VisibleRelations:
+    """A record it links to (patient, harvest, visit, ...) must be one the account sees: another site's is
+    refused as not found, naming the field, so a record cannot be moved to another site's patient; a site
+    must be one of the account's own."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is None:
+            return fields
+        for field in fields.values():
+            queryset = getattr(field, "queryset", None)
+            if field.read_only or queryset is None:
+                continue
+            if queryset.model is Site:
+                field.queryset = selectors.user_sites(user)
+            elif getattr(queryset.model, "patient_path", None) is not None:
+                field.queryset = selectors.visible(queryset.model, user, queryset)
+        return fields
+
+
+class RecordSerializer(VisibleRelations, serializers.ModelSerializer):
     """Leaves model validation (cross-field rules, constraints) to the services."""
 
     def build_standard_field(self, field_name, model_field):
@@ -50,10 +73,26 @@ class RecordSerializer(serializers.ModelSerializer):
         return []
 
 
+class SiteField(serializers.SlugRelatedField):
+    """A site named by its code; an account may name only its own sites. Omitted on a new patient, it is
+    the account's site when the account has exactly one."""
+
+    default_error_messages = {
+        "does_not_exist": _('"{value}" is not one of your sites; name one of them by its code.'),
+        "invalid": _("Name the site by its code, e.g. MAIN."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Site.objects.all(), **kwargs)
+
+
 class PatientSerializer(RecordSerializer):
+    site = SiteField(required=False, help_text="The code of the patient's site (centre).")
+
     class Meta:
         model = Patient
         fields = COMMON_READ_ONLY + [
+            "site",
             "study_id",
             "given_name",
             "family_name",
@@ -68,6 +107,14 @@ class PatientSerializer(RecordSerializer):
             "consent_date",
         ]
         read_only_fields = COMMON_READ_ONLY
+
+    def validate(self, data):
+        if self.instance is None and "site" not in data:
+            sites = list(self.fields["site"].queryset[:2])
+            if len(sites) != 1:
+                raise serializers.ValidationError({"site": [_("Say which of your sites the patient belongs to.")]})
+            data["site"] = sites[0]
+        return data
 
 
 class HarvestSerializer(RecordSerializer):

@@ -71,7 +71,8 @@ class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
     research_serializer_class = None  # what accounts without identifier access get (read-only)
 
     def get_queryset(self):
-        return selectors.records(self.model)
+        # Another site's record is not found (404), as if it did not exist.
+        return selectors.visible(self.model, self.request.user, selectors.records(self.model))
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):

@@ -142,14 +142,25 @@ def empty_cohort():
 def add_patients(count, start, batch=2000):
     """`count` patients numbered from `start`, written with bulk_create; returns their long-table rows."""
     from imaging.models import DiffusionResult, Scan
-    from registry.models import BoneMarrowHarvest, CellProduct, Instrument, IntrathecalProcedure, Patient, Score, Visit
+    from registry.models import (
+        BoneMarrowHarvest,
+        CellProduct,
+        Instrument,
+        IntrathecalProcedure,
+        Patient,
+        Score,
+        Site,
+        Visit,
+    )
 
     gmfm, gmfcs = Instrument.objects.get(code="GMFM-88"), Instrument.objects.get(code="GMFCS")
     for offset in range(0, count, batch):
         numbers = range(start + offset, start + min(offset + batch, count))
+        site = Site.default()
         patients = Patient.objects.bulk_create(
             [
                 Patient(
+                    site=site,
                     study_id=f"BN-{i:07d}",
                     given_name="Bench",
                     family_name="Patient",

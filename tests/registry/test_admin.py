@@ -33,6 +33,7 @@ def test_an_admin_save_over_someone_elses_change_is_refused(client, make_user, b
     assert form.status_code == 200 and 'name="opened_version"' in form.content.decode()
     services.record_update(patient, None, 1, gmfcs_level=4)  # someone else saves meanwhile
     data = {
+        "site": patient.site_id,
         "study_id": patient.study_id,
         "given_name": "Ana",
         "family_name": "Prueba",

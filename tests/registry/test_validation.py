@@ -346,6 +346,7 @@ def test_the_database_refuses_a_duplicate_study_id(build):
         Patient.objects.bulk_create(
             [
                 Patient(
+                    site=patient.site,
                     study_id=patient.study_id,
                     given_name="B",
                     family_name="C",

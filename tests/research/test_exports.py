@@ -25,6 +25,7 @@ from registry.models import (
     IntrathecalProcedure,
     Patient,
     Score,
+    Site,
     Visit,
 )
 from research.cohort import CHUNK_PATIENTS
@@ -32,6 +33,7 @@ from research.models import ExportLog
 
 LONG_COLUMNS = [
     "study_id",
+    "site",
     "sex",
     "cp_subtype",
     "etiology",
@@ -201,9 +203,9 @@ def test_wide_table_has_one_row_per_patient_and_visit(tiny, researcher, exports)
 
     assert len(rows) == 2 + 3
     header = list(rows[0])
-    assert header[:10] == LONG_COLUMNS[:10]
-    assert header[10:15] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
-    assert header[15:-3] == [
+    assert header[:11] == LONG_COLUMNS[:11]
+    assert header[11:16] == ["visit_kind", "timepoint", "event_day", "months_since_procedure", "age_months"]
+    assert header[16:-3] == [
         name for measure in MEASURES for name in (measure, f"{measure} change", f"{measure} beyond error")
     ]
     assert header[-3:] == ["scan_usable", "scan_qc_passed", "missing_codes"]
@@ -459,9 +461,11 @@ def bulk_cohort(count, start):
     """`count` patients written with bulk_create (no services, no history): one procedure,
     baseline and follow-up with GMFM-88, GMFCS and a processed scan each."""
     gmfm, gmfcs = Instrument.objects.get(code="GMFM-88"), Instrument.objects.get(code="GMFCS")
+    site = Site.default()
     patients = Patient.objects.bulk_create(
         [
             Patient(
+                site=site,
                 study_id=f"BK-{start + i:06d}",
                 given_name="Bulk",
                 family_name="Patient",

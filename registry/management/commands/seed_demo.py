@@ -1,4 +1,5 @@
-"""Load the demo: three fictitious children after HIE, treated and followed as in the case series.
+"""Load the demo: three fictitious children after HIE, treated and followed as in the case series,
+at two sites: CP-001 and CP-002 at the registry's default site, CP-003 at a second centre.
 
 Only into an empty registry (no patient, no account): on any later run it changes nothing, so a
 deleted demo account stays deleted. The demo accounts' passwords are published, so with
@@ -25,17 +26,26 @@ from registry.models import (
     Patient,
     Score,
     Signature,
+    Site,
+    SiteMembership,
     Visit,
 )
 from registry.roles import HEMATOLOGY, HEMATOLOGY_LEAD, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 
+FIRST_SITE, SECOND_SITE = "first", "second"
+SECOND_SITE_CODE, SECOND_SITE_NAME = "NORTE", "Hospital del Norte (demo)"
+# (user, role, password, site): hematology and radiology belong to the first site and see only its
+# patients; hematology-b is the second site's; research and admin see every site.
 DEMO_ACCOUNTS = [
-    ("hematology", HEMATOLOGY, "demo-hematology"),
-    ("lead", HEMATOLOGY_LEAD, "demo-lead"),
-    ("radiology", RADIOLOGY, "demo-radiology"),
-    ("research", RESEARCH, "demo-research"),
-    ("admin", REGISTRY_ADMIN, "demo-admin"),
+    ("hematology", HEMATOLOGY, "demo-hematology", FIRST_SITE),
+    ("hematology-b", HEMATOLOGY, "demo-hematology-b", SECOND_SITE),
+    ("lead", HEMATOLOGY_LEAD, "demo-lead", FIRST_SITE),
+    ("radiology", RADIOLOGY, "demo-radiology", FIRST_SITE),
+    ("research", RESEARCH, "demo-research", None),
+    ("admin", REGISTRY_ADMIN, "demo-admin", None),
 ]
+# The site of each demo patient.
+DEMO_PATIENT_SITES = {"CP-001": FIRST_SITE, "CP-002": FIRST_SITE, "CP-003": SECOND_SITE}
 
 # Follow-up at 6, 9 and 10 months as in the published series; names are fictitious.
 DEMO_PATIENTS = [
@@ -197,21 +207,38 @@ class Command(BaseCommand):
             )
             return
         with transaction.atomic():
-            actor = self.create_accounts()
+            sites = self.create_sites()
+            actors = self.create_accounts(sites)
             for spec in DEMO_PATIENTS:
-                self.create_patient(spec, actor)
-            self.create_quality_work(actor)
-        self.stdout.write(f"Demo loaded: {len(DEMO_PATIENTS)} patients.")
-        self.stdout.write("Demo accounts (user / password / role):")
-        for username, role, password in DEMO_ACCOUNTS:
-            self.stdout.write(f"  {username:<11} {password:<16} {role}")
+                site = DEMO_PATIENT_SITES[spec["patient"]["study_id"]]
+                self.create_patient(spec, actors[site], sites[site])
+            self.create_quality_work(actors[FIRST_SITE])
+        self.stdout.write(
+            f"Demo loaded: {len(DEMO_PATIENTS)} patients at two sites, {sites[FIRST_SITE].code} and "
+            f"{sites[SECOND_SITE].code}."
+        )
+        self.stdout.write("Demo accounts (user / password / role / site):")
+        for username, role, password, site in DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:<13} {password:<18} {role:<15} {sites[site].code if site else 'all'}")
 
-    def create_accounts(self):
+    def create_sites(self):
+        """The registry's default site (made by the migrations) and the demo's second centre."""
+        first = Site.default()
+        second, _created = Site.objects.get_or_create(code=SECOND_SITE_CODE, defaults={"name": SECOND_SITE_NAME})
+        return {FIRST_SITE: first, SECOND_SITE: second}
+
+    def create_accounts(self, sites):
+        """The demo accounts; the hematology account of each site, who enters its patients."""
         User = get_user_model()
-        for username, role, password in DEMO_ACCOUNTS:
+        actors = {}
+        for username, role, password, site in DEMO_ACCOUNTS:
             user = User.objects.create_user(username, password=password, is_staff=role == REGISTRY_ADMIN)
             user.groups.set([Group.objects.get(name=role)])
-        return User.objects.get(username="hematology")
+            if site:
+                SiteMembership.objects.create(user=user, site=sites[site])
+                if role == HEMATOLOGY:
+                    actors[site] = user
+        return actors
 
     def create_quality_work(self, actor):
         """A question a person asked, and a visit an investigator signed (the rules open their own
@@ -234,9 +261,9 @@ class Command(BaseCommand):
             signer_name=lead.get_username(),
         )
 
-    def create_patient(self, spec, actor):
+    def create_patient(self, spec, actor, site):
         create = services.record_create
-        patient = create(Patient, actor, **spec["patient"])
+        patient = create(Patient, actor, site=site, **spec["patient"])
         harvest = create(BoneMarrowHarvest, actor, patient=patient, **spec["harvest"])
         product = create(CellProduct, actor, harvest=harvest, **spec["product"])
         procedure = create(IntrathecalProcedure, actor, patient=patient, product=product, **spec["procedure"])
