@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import forms, qc_display, regions, services, storage
+from imaging import comparability, forms, qc_display, regions, services, storage
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 from imaging.selectors import counts_for_visit
 from registry import audit
@@ -100,8 +100,9 @@ def scan_detail(request, pk):
     return _scan_page(request, scan)
 
 
-def _scan_page(request, scan, review_form=None, status=200):
-    """The scan page; `review_form` is a refused review, shown with its errors and the choice made."""
+def _scan_page(request, scan, review_form=None, status=200, comparability_form=None):
+    """The scan page; `review_form` is a refused review (`comparability_form` a refused inclusion),
+    shown with its errors and the choice made."""
     result = scan.current_result
     qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
     # Every file of the current result is hashed and compared with its record (about 1 ms per MB):
@@ -131,7 +132,8 @@ def _scan_page(request, scan, review_form=None, status=200):
             "review_form": review_form or forms.ReviewForm.for_scan(scan),
             "labels_form": forms.LabelsForm(),
             "roi_form": forms.ManualRoiForm(),
-            "qc_items": qc_display.qc_items(qc),
+            "qc_items": qc_display.qc_items(qc) + qc_display.protocol_items(scan),
+            "comparability_form": comparability_form or forms.ComparabilityForm.for_scan(scan),
             "viewer_labels": viewer_labels(),
             "live": scan_live_status(scan),
             "poll_ms": settings.IMAGING_STATUS_POLL_MS,
@@ -286,6 +288,37 @@ def scan_review(request, pk):
     scan = Scan.objects.select_related("visit__patient").get(pk=pk)
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
     return _scan_page(request, scan, review_form=form, status=status)
+
+
+@login_required
+@require_POST
+def scan_comparability(request, pk):
+    """Include a scan not acquired like the baseline in change analyses (with a reason) or leave it out;
+    a refused request shows the scan page again with the error beside the field at fault."""
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    form, status = forms.ComparabilityForm(request.POST), 400
+    if form.is_valid():
+        try:
+            comparability.comparability_override_set(
+                scan,
+                request.user,
+                form.cleaned_data["version"],
+                form.cleaned_data["include"],
+                form.cleaned_data["reason"],
+            )
+        except registry_services.EditConflict as conflict:
+            form.add_error(None, str(conflict))
+            form.data = form.data.copy()
+            form.data["version"] = conflict.current_version
+            status = 409
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Saved: the scan's part in change analyses."))
+            return redirect(reverse("scan-detail", args=[pk]) + "#comparability")
+    scan = Scan.objects.select_related("visit__patient").get(pk=pk)
+    audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
+    return _scan_page(request, scan, comparability_form=form, status=status)
 
 
 @login_required
