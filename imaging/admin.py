@@ -5,7 +5,15 @@ from django.db import transaction
 from simple_history.admin import SimpleHistoryAdmin
 
 from imaging import comparability
-from imaging.models import AcquisitionProtocol, DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan, ScanStatusEvent
+from imaging.models import (
+    AcquisitionProtocol,
+    DiffusionResult,
+    Region,
+    RegionCarry,
+    RoiMeasurement,
+    Scan,
+    ScanStatusEvent,
+)
 from registry.admin import RecordAdmin
 
 

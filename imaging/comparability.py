@@ -49,9 +49,7 @@ def baseline_scan(patient_id):
     """The scan follow-ups are compared with: the newest processed scan of the patient's baseline visit
     that a radiologist has not marked unusable; None if there is none."""
     return (
-        Scan.objects.filter(
-            visit__patient_id=patient_id, visit__kind=Visit.Kind.BASELINE, status=Scan.Status.DONE
-        )
+        Scan.objects.filter(visit__patient_id=patient_id, visit__kind=Visit.Kind.BASELINE, status=Scan.Status.DONE)
         .exclude(usable=False)
         .exclude(acquisition={})
         .order_by("-visit__date", "-created_at", "-pk")

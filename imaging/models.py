@@ -261,7 +261,9 @@ class AcquisitionProtocol(models.Model):
         _("voxel size (mm)"), default=list, blank=True, help_text=_("Three numbers, e.g. [2, 2, 2].")
     )
     voxel_tolerance_mm = models.FloatField(_("voxel size tolerance (mm)"), default=0.1)
-    matrix = models.JSONField(_("matrix"), default=list, blank=True, help_text=_("Voxels per axis, e.g. [128, 128, 60]."))
+    matrix = models.JSONField(
+        _("matrix"), default=list, blank=True, help_text=_("Voxels per axis, e.g. [128, 128, 60].")
+    )
     manufacturer = models.CharField(_("manufacturer"), max_length=100, blank=True)
     model = models.CharField(_("scanner model"), max_length=100, blank=True)
     field_strength = models.FloatField(_("field strength (T)"), null=True, blank=True)

@@ -211,7 +211,9 @@ def acquisition_text(acquisition):
     parts = []
     shells = acquisition.get("shells")
     if isinstance(shells, list):
-        parts.append(", ".join(f"b={number(s[0])} ×{number(s[1])}" for s in shells if isinstance(s, list) and len(s) == 2))
+        parts.append(
+            ", ".join(f"b={number(s[0])} ×{number(s[1])}" for s in shells if isinstance(s, list) and len(s) == 2)
+        )
     if isinstance(acquisition.get("voxel_size"), list):
         parts.append(f"{_quantity(acquisition['voxel_size'])} mm")
     if isinstance(acquisition.get("matrix"), list):

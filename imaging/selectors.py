@@ -58,9 +58,9 @@ def visit_imaging(visit_ids, *, usable_only=False):
     Each scan (a ScanState) carries ``current_summary``: its current result's FA and MD (a dict), or None.
     """
     rows = Scan.objects.filter(visit_id__any=visit_ids).order_by("-created_at", "-pk")
-    scan_list = [ScanState(*row) for row in rows.values_list(
-            "pk", "visit_id", "status", "usable", "comparable", "comparability_override"
-        )
+    scan_list = [
+        ScanState(*row)
+        for row in rows.values_list("pk", "visit_id", "status", "usable", "comparable", "comparability_override")
     ]
     results = {}
     current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).order_by()

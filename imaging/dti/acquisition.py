@@ -88,9 +88,7 @@ def compare_acquisitions(acquisition: dict, reference: dict, tolerances: Toleran
     if _shells_differ(mine, theirs, tol.b_value):
         differences.append({"item": "b_values", "value": _b_text(mine), "expected": _b_text(theirs)})
     elif [s[1] for s in mine] != [s[1] for s in theirs]:
-        differences.append(
-            {"item": "directions", "value": [s[1] for s in mine], "expected": [s[1] for s in theirs]}
-        )
+        differences.append({"item": "directions", "value": [s[1] for s in mine], "expected": [s[1] for s in theirs]})
     differences += _grid_differences(acquisition, reference.get("voxel_size"), reference.get("matrix"), tol)
     differences += _scanner_differences(acquisition, reference, tol)
     return differences

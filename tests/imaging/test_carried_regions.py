@@ -132,6 +132,15 @@ def test_regions_drawn_at_baseline_are_carried_to_an_earlier_processed_follow_up
     drawn = fa_by_region(baseline, RoiMeasurement.Source.LABEL_MASK)
     carried = fa_by_region(follow, RoiMeasurement.Source.CARRIED)
     assert set(carried) == {"cst-l", "cst-r", "plic-l", "plic-r"}
+    carry = RegionCarry.objects.get(scan=follow)
+    print(f"\nphantom pair: registration {carry.transform['seconds']:.2f} s per scan ({carry.transform['method']})")
+    for label, (code, boost) in TRACTS.items():
+        truth = series["true_fa"][label]
+        print(
+            f"{code}: FA carried {carried[code].fa:.4f} vs true {truth + boost:.4f} "
+            f"(error {carried[code].fa - truth - boost:+.4f}); change {carried[code].fa - drawn[code].fa:+.4f} "
+            f"vs true {boost:+.4f} (error {carried[code].fa - drawn[code].fa - boost:+.4f})"
+        )
     for label, (code, boost) in TRACTS.items():
         truth = series["true_fa"][label]
         assert drawn[code].fa == pytest.approx(truth, abs=0.03), code
@@ -139,7 +148,6 @@ def test_regions_drawn_at_baseline_are_carried_to_an_earlier_processed_follow_up
         assert carried[code].fa - drawn[code].fa == pytest.approx(boost, abs=0.02), code
         assert carried[code].source_scan_id == baseline.pk
         assert carried[code].ad > carried[code].md > carried[code].rd > 0
-    carry = RegionCarry.objects.get(scan=follow)
     assert carry.source_scan_id == baseline.pk and not carry.flagged and carry.similarity > 0.85
     assert len(carry.transform["affine"]) == 4 and carry.transform["seconds"] > 0
 

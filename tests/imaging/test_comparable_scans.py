@@ -63,9 +63,7 @@ def change_at_follow_up(child):
 
 
 @pytest.mark.postgres
-def test_a_follow_up_acquired_like_the_baseline_is_comparable_and_its_change_counts(
-    api_as, child, acquisitions
-):
+def test_a_follow_up_acquired_like_the_baseline_is_comparable_and_its_change_counts(api_as, child, acquisitions):
     client = api_as(RADIOLOGY)
     baseline = processed(acquisitions["protocol"], child["baseline"], client.user)
     follow = processed(acquisitions["repeat"], child["follow"], client.user)

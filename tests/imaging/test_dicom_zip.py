@@ -88,7 +88,9 @@ def test_round_trip_axial(tmp_path, manufacturer, dicom_synth):
     ]
     assert len(list((tmp_path / "out" / "dicom").iterdir())) == SHAPE[2] * (N_DIRS + 1)
     # the scanner, as the scan's acquisition records it
-    assert dicom.scanner_details(tmp_path / "out" / "dwi.json")["manufacturer"].lower() == manufacturer.split()[0].lower()
+    assert (
+        dicom.scanner_details(tmp_path / "out" / "dwi.json")["manufacturer"].lower() == manufacturer.split()[0].lower()
+    )
 
 
 def test_round_trip_oblique_follows_fsl_convention(tmp_path, dicom_synth):
