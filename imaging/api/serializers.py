@@ -230,7 +230,7 @@ class CarryDecisionSerializer(serializers.Serializer):
 
 class ComparabilitySerializer(serializers.Serializer):
     include = serializers.BooleanField(
-        help_text="true: compare this scan with the baseline despite the differences in acquisition; false: leave it out"
+        help_text="true: compare this scan with the baseline despite differences in acquisition; false: leave it out"
     )
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=300, help_text="required when include is true"

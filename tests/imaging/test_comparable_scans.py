@@ -10,7 +10,7 @@ from django.core.files import File
 
 from imaging import services
 from imaging.dti import make_phantom
-from imaging.models import AcquisitionProtocol, Scan
+from imaging.models import Scan
 from registry.course import FA_WHITE_MATTER, read_course
 from registry.roles import RADIOLOGY
 
