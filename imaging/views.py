@@ -104,6 +104,7 @@ def _scan_page(request, scan, review_form=None, status=200, comparability_form=N
     """The scan page; `review_form` is a refused review (`comparability_form` a refused inclusion),
     shown with its errors and the choice made."""
     result = scan.current_result
+    carry = scan.carries.select_related("source_scan__visit").first()
     qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
     # Every file of the current result is hashed and compared with its record (about 1 ms per MB):
     # a missing or damaged one is named here and neither linked nor shown.
@@ -126,7 +127,9 @@ def _scan_page(request, scan, review_form=None, status=200, comparability_form=N
             "patient": scan.visit.patient,
             "earlier_results": scan.results.filter(is_current=False),
             "rois": scan.rois.select_related("region", "carry"),
-            "carry": scan.carries.select_related("source_scan__visit").first(),
+            "carry": carry,
+            "carried_legend": _carried_legend(carry),
+            "carry_threshold": regions.min_similarity(),
             "regions": Region.objects.all(),
             "events": scan.status_events.all(),
             "review_form": review_form or forms.ReviewForm.for_scan(scan),
@@ -140,6 +143,18 @@ def _scan_page(request, scan, review_form=None, status=200, comparability_form=N
         },
         status=status,
     )
+
+
+def _carried_legend(carry):
+    """The carried label image's legend for the viewer, as JSON: {label value: region name in the page's
+    language} from the names given where the regions were drawn."""
+    import json
+
+    if carry is None:
+        return ""
+    names = carry.source_scan.label_names if isinstance(carry.source_scan.label_names, dict) else {}
+    known = Region.objects.in_bulk([str(code) for code in names.values()], field_name="code")
+    return json.dumps({str(value): known[code].name if code in known else str(code) for value, code in names.items()})
 
 
 # What the worker reports in Scan.stage (imaging.services.scan_process and the stages of
@@ -205,6 +220,8 @@ def viewer_labels():
             "sagittal": _("Sagittal"),
             "multiplanar": _("Multiplanar"),
             "readout": _("FA {value} at voxel {x}, {y}, {z}"),
+            "regions": _("Carried regions"),
+            "regionsImage": _("carried regions"),
             "outside": _("outside the image"),
             "loading": _("Loading images…"),
             "noWebgl": _(
@@ -358,7 +375,7 @@ def scan_carried_regions(request, pk):
                 request,
                 _("Carried regions accepted.") if decision == "accepted" else _("Carried regions rejected."),
             )
-    return redirect(reverse("scan-detail", args=[pk]) + "#regions")
+    return redirect(reverse("scan-detail", args=[pk]) + "#carried-regions")
 
 
 @login_required
