@@ -102,10 +102,14 @@ def _add_regions(by_visit, results):
     code; a label the label image left unnamed is not a region and is left out."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
     rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=list(counted))).order_by("pk")
-    rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md")
-    for scan_id, result_id, region, fa, md in rows:
+    rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md", "source")
+    # A region measured on the scan's own regions (drawn, carried or typed) is not measured again from the atlas.
+    own = {(scan_id, region) for scan_id, _r, region, _f, _m, source in rows if source != RoiMeasurement.Source.ATLAS}
+    for scan_id, result_id, region, fa, md, source in rows:
         if result_id is not None and result_id != results[scan_id]["pk"]:
             continue  # measured on an earlier result of the scan
+        if source == RoiMeasurement.Source.ATLAS and (scan_id, region) in own:
+            continue
         imaging, source = counted[scan_id], f"scan {scan_id}"
         imaging.measures.append(Measure(f"FA {region}", "fa", "", fa, source))
         if md is not None:

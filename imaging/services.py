@@ -18,7 +18,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
 
-from imaging import claims, comparability, regions, storage
+from imaging import atlas, claims, comparability, regions, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -459,6 +459,7 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
         written.close()
     comparability.comparability_refresh(scan.visit.patient_id)
     regions.after_processing(Scan.objects.select_related("visit").get(pk=scan_id))
+    transaction.on_commit(lambda: atlas.dispatch(scan_id))
     return scan_id
 
 

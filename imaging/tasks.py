@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from imaging import regions, services
+from imaging import atlas, regions, services
 from imaging.dti import DiffusionInputError
 from imaging.models import Scan
 from imaging.storage import StoredFileError
@@ -64,3 +64,16 @@ def carry_regions(scan_id):
         log.warning("scan %s: regions not carried: %s", scan_id, error)
         return None
     return carry.pk if carry else None
+
+
+@shared_task(acks_late=True, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
+def measure_atlas_regions(scan_id):
+    """Register the site's template FA to the scan and measure the atlas regions on it (see imaging.atlas).
+
+    Damaged or missing maps leave the scan without atlas regions (logged); so does an atlas that stopped
+    being usable after start-up (its files changed), which the start-up check then names."""
+    try:
+        return [roi.pk for roi in atlas.measure(scan_id)]
+    except (StoredFileError, atlas.AtlasError, Scan.DoesNotExist) as error:
+        log.warning("scan %s: atlas regions not measured: %s", scan_id, error)
+        return None
