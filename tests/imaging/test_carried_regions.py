@@ -265,3 +265,22 @@ def test_a_damaged_map_leaves_the_scan_without_carried_regions_and_the_task_does
 
     assert carry_regions.apply(args=[follow.pk]).get() is None
     assert not RegionCarry.objects.filter(scan=follow).exists()
+
+
+def test_a_busy_database_makes_the_carry_try_again_rather_than_lose_the_regions(monkeypatch):
+    from django.db import OperationalError
+
+    from imaging.tasks import carry_regions
+
+    answers = [OperationalError("database is locked"), None]
+
+    def carry_to(scan_id):
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return RegionCarry(pk=41)
+
+    monkeypatch.setattr("imaging.regions.regions_carry_to", carry_to)
+
+    assert carry_regions.apply(args=[7]).get() == 41
+    assert answers == []
