@@ -41,10 +41,11 @@ const LABELS = {
   regionsImage: "carried regions",
 };
 
-// Colours of the regions carried from another scan, one per label value in increasing order.
+// Colours of the regions carried from another scan, one per label value in increasing order: cool
+// colours first, apart from FA's warm colour scale under them.
 const REGION_COLOURS = [
-  [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-  [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [170, 110, 40],
+  [0, 130, 200], [60, 180, 75], [240, 50, 230], [70, 240, 240], [145, 30, 180], [170, 255, 195],
+  [0, 0, 128], [220, 190, 255], [0, 128, 128], [230, 25, 75], [128, 128, 128], [255, 255, 255],
 ];
 
 const NIFTI_DT_FLOAT32 = 16;
