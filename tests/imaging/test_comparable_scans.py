@@ -237,3 +237,31 @@ def test_the_page_form_includes_the_scan_and_refuses_a_missing_reason_beside_the
     assert saved.status_code == 302
     follow.refresh_from_db()
     assert follow.comparability_override and follow.comparability_reason == "same scanner, software update"
+
+
+@pytest.mark.postgres
+def test_a_dicom_upload_records_the_scanner_field_strength_tr_and_te_with_the_acquisition(
+    api_as, child, phantom, dicom_synth, tmp_path
+):
+    client = api_as(RADIOLOGY)
+    dicom_synth.write_dwi_series(tmp_path / "dwi", phantom.data, phantom.bvals, phantom.bvecs, manufacturer="SIEMENS")
+    archive = dicom_synth.zip_folder(tmp_path / "dwi", tmp_path / "dwi.zip")
+
+    with open(archive, "rb") as handle:
+        response = client.post(
+            "/api/v1/scans/", {"visit": child["baseline"].pk, "dicom_zip": handle}, format="multipart"
+        )
+
+    assert response.status_code == 202, response.content
+    scan = Scan.objects.get(pk=response.json()["id"])
+    assert scan.acquisition == {
+        "manufacturer": "Siemens",
+        "model": "Synthetic",
+        "field_strength": 3.0,
+        "repetition_time": 5000.0,
+        "echo_time": 80.0,
+    }
+    services.scan_process(scan.pk, worker="test")
+    scan.refresh_from_db()
+    assert scan.acquisition["shells"] == [[0.0, 2], [1000.0, 20]] and scan.acquisition["echo_time"] == 80.0
+    assert client.get(f"/api/v1/scans/{scan.pk}/").json()["acquisition"]["manufacturer"] == "Siemens"
