@@ -98,8 +98,11 @@ def test_a_follow_up_with_another_b_value_or_fewer_directions_is_flagged_and_lef
     assert change.change is None and change.excluded  # ...but not compared with the baseline
     answer = client.get(f"/api/v1/scans/{follow.pk}/").json()
     assert answer["comparable"] is False and answer["comparability"]["baseline"][0]["item"] == item
-    page = client.get(f"/api/v1/visits/{child['follow'].pk}/")
-    assert page.status_code == 200
+    visit_answer = client.get(f"/api/v1/visits/{child['follow'].pk}/")
+    assert visit_answer.status_code == 200
+    assert [(scan["id"], scan["counts"], scan["in_change"]) for scan in visit_answer.json()["imaging"]] == [
+        (follow.pk, True, False)
+    ]
 
 
 @pytest.mark.postgres
