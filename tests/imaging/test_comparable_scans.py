@@ -83,7 +83,7 @@ def test_a_follow_up_acquired_like_the_baseline_is_comparable_and_its_change_cou
     [("b700", "b_values", [700.0], [1000.0]), ("12dirs", "directions", [12], [20])],
 )
 def test_a_follow_up_with_another_b_value_or_fewer_directions_is_flagged_and_left_out_of_the_change(
-    api_as, child, acquisitions, acquired, item, value, expected
+    api_as, signed_in_client, child, acquisitions, acquired, item, value, expected
 ):
     client = api_as(RADIOLOGY)
     processed(acquisitions["protocol"], child["baseline"], client.user)
@@ -98,6 +98,8 @@ def test_a_follow_up_with_another_b_value_or_fewer_directions_is_flagged_and_lef
     assert change.change is None and change.excluded  # ...but not compared with the baseline
     answer = client.get(f"/api/v1/scans/{follow.pk}/").json()
     assert answer["comparable"] is False and answer["comparability"]["baseline"][0]["item"] == item
+    patient_page = signed_in_client("hematology").get(f"/patients/{child['patient'].pk}/").content.decode()
+    assert "not acquired like the baseline: no change computed" in patient_page
     visit_answer = client.get(f"/api/v1/visits/{child['follow'].pk}/")
     assert visit_answer.status_code == 200
     assert [(scan["id"], scan["counts"], scan["in_change"]) for scan in visit_answer.json()["imaging"]] == [
