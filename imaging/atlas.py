@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core import checks
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from imaging import storage
 from imaging.dti import RegistrationSettings, carry_labels, region_stats, register_fa, resample_labels, sha256_file
@@ -138,11 +138,18 @@ def check_atlas_settings(app_configs=None, **kwargs):
     if not configured():
         return []
     try:
-        load()
+        found = load()
     except AtlasError as error:
         return [
             checks.Error(error.message, hint="Fix or unset the atlas settings.", id="imaging.E001", obj=error.setting)
         ]
+    try:
+        unknown = unknown_codes(found)
+    except DatabaseError:  # not migrated yet: checked again when a scan is measured
+        return []
+    if unknown:
+        message = f"{SETTINGS[2]} names region codes not in the vocabulary: {', '.join(unknown)}."
+        return [checks.Error(message, hint="Add the regions in the admin first.", id="imaging.E002", obj=SETTINGS[2])]
     return []
 
 

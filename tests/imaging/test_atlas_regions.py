@@ -136,7 +136,7 @@ def test_without_an_atlas_no_atlas_region_is_measured(api_as, build, eager, sett
     assert atlas.check_atlas_settings() == []
 
 
-def test_the_start_up_check_names_a_missing_atlas_file(settings, site_atlas, tmp_path):
+def test_the_start_up_check_names_a_missing_atlas_file(settings, site_atlas, tmp_path, reference_data):
     for name in atlas.SETTINGS:
         setattr(settings, name, site_atlas[name])
     assert atlas.check_atlas_settings() == []
@@ -177,3 +177,15 @@ def test_an_atlas_needs_all_three_settings(settings, site_atlas):
     [error] = atlas.check_atlas_settings()
 
     assert error.obj == "IMAGING_ATLAS_LABELS" and "is not set" in error.msg
+
+
+@pytest.mark.django_db
+def test_the_start_up_check_names_region_codes_not_in_the_vocabulary(settings, site_atlas, tmp_path, reference_data):
+    for name in atlas.SETTINGS:
+        setattr(settings, name, site_atlas[name])
+    (tmp_path / "regions.json").write_text('{"5": "cst-l", "11": "arcuate-l"}')
+    settings.IMAGING_ATLAS_REGIONS = str(tmp_path / "regions.json")
+
+    [error] = atlas.check_atlas_settings()
+
+    assert error.id == "imaging.E002" and "arcuate-l" in error.msg and "cst-l" not in error.msg
