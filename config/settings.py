@@ -310,6 +310,11 @@ IMAGING_TASK_TIME_LIMIT_SECONDS = int(os.environ.get("IMAGING_TASK_TIME_LIMIT_MI
 IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
 # Regions carried from another scan whose registered FA maps correlate less than this are flagged.
 IMAGING_CARRY_MIN_SIMILARITY = float(os.environ.get("IMAGING_CARRY_MIN_SIMILARITY", "0.8"))
+# A site's atlas (imaging/atlas.py): an FA template, a label image on it and a JSON file naming each
+# label's region code. Files the site installs; none is shipped or downloaded. Unset: no atlas regions.
+IMAGING_ATLAS_TEMPLATE = os.environ.get("IMAGING_ATLAS_TEMPLATE", "")
+IMAGING_ATLAS_LABELS = os.environ.get("IMAGING_ATLAS_LABELS", "")
+IMAGING_ATLAS_REGIONS = os.environ.get("IMAGING_ATLAS_REGIONS", "")
 
 # API tokens (django-rest-knox): `Authorization: Token KEY`. Only a SHA-512 digest of each key is
 # stored; the key is shown once, in the answer of POST /api/v1/auth/token/. A token lives

@@ -1,8 +1,19 @@
 """Django admin for scans, their results, status history, ROI measurements and carried regions."""
 
 from django.contrib import admin
+from django.db import transaction
+from simple_history.admin import SimpleHistoryAdmin
 
-from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan, ScanStatusEvent
+from imaging import comparability
+from imaging.models import (
+    AcquisitionProtocol,
+    DiffusionResult,
+    Region,
+    RegionCarry,
+    RoiMeasurement,
+    Scan,
+    ScanStatusEvent,
+)
 from registry.admin import RecordAdmin
 
 
@@ -40,6 +51,9 @@ class ScanAdmin(RecordAdmin):
         "traceback",
         "attempts",
         "status_changed_at",
+        "acquisition",
+        "comparability",
+        "comparable",
     ]
     inlines = [StatusEventInline, ResultInline]
 
@@ -111,3 +125,15 @@ class RoiMeasurementAdmin(RecordAdmin):
     list_display = ["scan", "region", "region_text", "fa", "md", "voxels", "source"]
     list_filter = ["source", "region"]
     search_fields = ["region__code", "region_text", "scan__visit__patient__study_id"]
+
+
+@admin.register(AcquisitionProtocol)
+class AcquisitionProtocolAdmin(SimpleHistoryAdmin):
+    """The acquisition protocol scans are compared with; saving it compares every scan again."""
+
+    list_display = ["name", "b_values", "min_directions", "voxel_size", "field_strength", "updated_at"]
+
+    def save_model(self, request, obj, form, change):
+        obj._history_user = request.user
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(comparability.protocol_saved)

@@ -14,6 +14,7 @@ class ImagingConfig(AppConfig):
         # The Celery tasks are registered with the app in every process (web too), so the services can
         # queue them by name and an eager set-up runs them in place.
         from imaging import (
+            atlas,  # noqa: F401  (its start-up check of the atlas settings)
             deidentify,  # noqa: F401
             tasks,  # noqa: F401
         )

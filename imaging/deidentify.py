@@ -56,6 +56,9 @@ register(
         "usable": KEEP,
         "usable_reason": ReleasedText("scan.usable_reason", _("Scan: reason it is not usable")),
         "qc": KEEP,
+        "acquisition": KEEP,  # b-values, directions, grid, scanner make and timing: no identifier
+        "comparable": KEEP,
+        "comparability_override": KEEP,
         "summary": Nested("scan-summary"),
         "rois": Each("roi"),
         "acquisition_day": Day("acquisition_date"),

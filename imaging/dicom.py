@@ -284,7 +284,7 @@ def _run_dcm2niix(dicom_dir: Path, nifti_dir: Path, timeout: float) -> tuple[int
         "-i",
         "y",
         "-b",
-        "n",
+        "y",
         "-z",
         "y",
         "-f",
@@ -458,6 +458,9 @@ def convert_zip(
                 "Upload one diffusion series per zip, exporting each series separately."
             )
         nii, _n, _ok, bval, bvec = dwis[0]
+        sidecar = bval.with_suffix(".json")
+        if sidecar.is_file():  # the scanner and timing, read by scanner_details
+            os.replace(sidecar, out_dir / "dwi.json")
         for src, dst in zip((nii, bval, bvec), final):
             os.replace(src, dst)
         ok = True
@@ -466,3 +469,32 @@ def convert_zip(
         shutil.rmtree(nifti_dir, ignore_errors=True)
         if not ok or not keep_dicom:
             shutil.rmtree(dicom_dir, ignore_errors=True)
+
+
+# dcm2niix's sidecar (BIDS) keys -> the acquisition summary's (imaging.dti.acquisition); seconds to ms.
+_SIDECAR_KEYS = {
+    "Manufacturer": ("manufacturer", None),
+    "ManufacturersModelName": ("model", None),
+    "MagneticFieldStrength": ("field_strength", None),
+    "RepetitionTime": ("repetition_time", 1000.0),
+    "EchoTime": ("echo_time", 1000.0),
+}
+
+
+def scanner_details(sidecar) -> dict:
+    """The scanner (manufacturer, model, field strength in T) and timing (TR, TE in ms) of a converted
+    series, from the sidecar ``convert_zip`` leaves beside it; {} when there is none or it is unreadable."""
+    import json
+
+    try:
+        header = json.loads(Path(sidecar).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    details = {}
+    for key, (name, scale) in _SIDECAR_KEYS.items():
+        value = header.get(key) if isinstance(header, dict) else None
+        if isinstance(value, str) and value.strip() and scale is None:
+            details[name] = value.strip()[:100]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            details[name] = round(float(value) * (scale or 1.0), 3)
+    return details

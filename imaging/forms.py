@@ -26,6 +26,34 @@ class ScanUploadForm(forms.Form):
     )
 
 
+class ComparabilityForm(forms.Form):
+    """A radiologist includes a scan not acquired like the baseline in change analyses, with a reason."""
+
+    include = forms.TypedChoiceField(
+        label=_("Change since baseline"),
+        coerce=lambda value: value == "yes",
+        choices=[("yes", _("Include this scan despite the differences")), ("no", _("Leave this scan out"))],
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose to include or leave out the scan.")},
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=300,
+        help_text=_("Required to include it: why the differences do not matter for FA."),
+    )
+    version = VersionField()
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "id_comparability_%s")  # the review form on the same page has a reason too
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def for_scan(cls, scan):
+        include = "yes" if scan.comparability_override else "no"
+        return cls(initial={"include": include, "reason": scan.comparability_reason, "version": scan.version})
+
+
 class ReviewForm(forms.Form):
     """A radiologist's review. Nothing is chosen until someone chooses: an unreviewed scan opens
     with neither answer selected, so a save without a choice is refused, never recorded as usable."""

@@ -92,6 +92,28 @@ class Scan(ClinicalRecord):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("uploaded by")
     )
+    # How the scan was acquired (imaging.dti.acquisition), recorded when it is processed; for a DICOM
+    # upload the scanner and timing are recorded at upload.
+    acquisition = models.JSONField(_("acquisition"), default=dict, blank=True)
+    # How it differs from the protocol and from the patient's baseline scan (imaging.comparability):
+    # {"protocol": [differences], "baseline": [differences], "baseline_scan": id or None}.
+    comparability = models.JSONField(_("differences in acquisition"), default=dict, blank=True)
+    comparable = models.BooleanField(
+        _("comparable with the baseline"),
+        null=True,
+        blank=True,
+        help_text=_("Empty while there is no baseline scan to compare with."),
+    )
+    comparability_override = models.BooleanField(
+        _("included in change analyses despite differences"),
+        default=False,
+        help_text=_("Set by a radiologist, with a reason, for a scan not acquired like the baseline."),
+    )
+    comparability_reason = models.CharField(_("reason for including it"), max_length=300, blank=True)
+    comparability_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comparability_override_at = models.DateTimeField(null=True, blank=True)
 
     history = HistoricalRecords(
         excluded_fields=[
@@ -104,6 +126,8 @@ class Scan(ClinicalRecord):
             "claimed_by",
             "heartbeat_at",
             "dispatched_at",
+            "acquisition",
+            "comparability",
         ]
     )
 
@@ -131,6 +155,12 @@ class Scan(ClinicalRecord):
     @property
     def current_result(self):
         return self.results.filter(is_current=True).first()
+
+    @property
+    def counts_in_change(self):
+        """Whether the scan's measures may be compared with the baseline's: acquired alike (or not yet
+        comparable with any baseline), or included by a radiologist despite the differences."""
+        return self.comparable is not False or self.comparability_override
 
     def clean(self):
         errors = {}
@@ -210,6 +240,79 @@ class DiffusionResult(models.Model):
 
     def __str__(self):
         return _("Result of scan %(id)s") % {"id": self.scan_id}
+
+
+class AcquisitionProtocol(models.Model):
+    """How the registry's diffusion scans are meant to be acquired; registry-admins set it in the admin.
+
+    One protocol for the whole registry (the newest one applies); a site of a multi-site registry
+    would have its own, by a site field added here. Empty fields are not checked.
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    b_values = models.JSONField(
+        _("b-values of the shells (s/mm²)"), default=list, blank=True, help_text=_("e.g. [1000], or [1000, 2000].")
+    )
+    b_value_tolerance = models.FloatField(_("b-value tolerance (s/mm²)"), default=50.0)
+    min_directions = models.PositiveSmallIntegerField(
+        _("minimum directions per shell"), null=True, blank=True, help_text=_("e.g. 30.")
+    )
+    voxel_size = models.JSONField(
+        _("voxel size (mm)"), default=list, blank=True, help_text=_("Three numbers, e.g. [2, 2, 2].")
+    )
+    voxel_tolerance_mm = models.FloatField(_("voxel size tolerance (mm)"), default=0.1)
+    matrix = models.JSONField(
+        _("matrix"), default=list, blank=True, help_text=_("Voxels per axis, e.g. [128, 128, 60].")
+    )
+    manufacturer = models.CharField(_("manufacturer"), max_length=100, blank=True)
+    model = models.CharField(_("scanner model"), max_length=100, blank=True)
+    field_strength = models.FloatField(_("field strength (T)"), null=True, blank=True)
+    repetition_time = models.FloatField(_("TR (ms)"), null=True, blank=True)
+    echo_time = models.FloatField(_("TE (ms)"), null=True, blank=True)
+    timing_tolerance_percent = models.FloatField(_("TR and TE tolerance (%)"), default=5.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("acquisition protocol")
+        verbose_name_plural = _("acquisition protocols")
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.b_values and (not _numbers(self.b_values) or any(b <= 0 for b in self.b_values)):
+            errors["b_values"] = _("Give a list of positive numbers, e.g. [1000].")
+        if self.voxel_size and (not _numbers(self.voxel_size) or len(self.voxel_size) != 3):
+            errors["voxel_size"] = _("Give three numbers in mm, e.g. [2, 2, 2].")
+        if self.matrix and (
+            not _numbers(self.matrix) or len(self.matrix) != 3 or any(int(n) != n for n in self.matrix)
+        ):
+            errors["matrix"] = _("Give three whole numbers, e.g. [128, 128, 60].")
+        if errors:
+            raise ValidationError(errors)
+
+    def as_reference(self):
+        """The protocol as imaging.dti.acquisition.compare_with_protocol reads it."""
+        return {
+            "b_values": self.b_values,
+            "min_directions": self.min_directions,
+            "voxel_size": self.voxel_size,
+            "matrix": self.matrix,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "field_strength": self.field_strength,
+            "repetition_time": self.repetition_time,
+            "echo_time": self.echo_time,
+        }
+
+
+def _numbers(value):
+    return isinstance(value, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
 
 
 class Region(models.Model):

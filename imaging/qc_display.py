@@ -169,3 +169,97 @@ def qc_items(qc):
             }
         )
     return items
+
+
+# Each difference of a scan's acquisition (imaging.dti.acquisition), in words.
+DIFFERENCES = {
+    "b_values": gettext_lazy("b-values %(value)s s/mm², %(expected)s expected"),
+    "directions": gettext_lazy("directions per shell %(value)s, %(expected)s expected"),
+    "voxel_size": gettext_lazy("voxel size %(value)s mm, %(expected)s expected"),
+    "matrix": gettext_lazy("matrix %(value)s, %(expected)s expected"),
+    "manufacturer": gettext_lazy("manufacturer %(value)s, %(expected)s expected"),
+    "model": gettext_lazy("scanner model %(value)s, %(expected)s expected"),
+    "field_strength": gettext_lazy("field strength %(value)s T, %(expected)s expected"),
+    "repetition_time": gettext_lazy("TR %(value)s ms, %(expected)s expected"),
+    "echo_time": gettext_lazy("TE %(value)s ms, %(expected)s expected"),
+}
+
+
+def _quantity(value):
+    """A stored value of an acquisition in the page's language: numbers with its decimal separator,
+    lists joined with ×."""
+    if isinstance(value, list):
+        return " × ".join(_quantity(v) for v in value) or "—"
+    if _is_number(value):
+        return number(value)
+    return str(value)
+
+
+def difference_text(difference):
+    """One difference in the page's language (one of an unknown kind is shown by its code)."""
+    if not isinstance(difference, dict):
+        return ""
+    template = DIFFERENCES.get(difference.get("item"))
+    values = {"value": _quantity(difference.get("value")), "expected": _quantity(difference.get("expected"))}
+    if template is None:
+        return f"{difference.get('item')}: {values['value']}"
+    return str(template) % values
+
+
+def acquisition_text(acquisition):
+    """A scan's acquisition in one line: shells (b and volumes), voxel size, matrix, scanner."""
+    parts = []
+    shells = acquisition.get("shells")
+    if isinstance(shells, list):
+        parts.append(
+            ", ".join(f"b={number(s[0])} ×{number(s[1])}" for s in shells if isinstance(s, list) and len(s) == 2)
+        )
+    if isinstance(acquisition.get("voxel_size"), list):
+        parts.append(f"{_quantity(acquisition['voxel_size'])} mm")
+    if isinstance(acquisition.get("matrix"), list):
+        parts.append(_quantity(acquisition["matrix"]))
+    scanner = " ".join(str(acquisition[key]) for key in ("manufacturer", "model") if acquisition.get(key))
+    if _is_number(acquisition.get("field_strength")):
+        scanner += f" {number(acquisition['field_strength'])} T"
+    if scanner.strip():
+        parts.append(scanner.strip())
+    return "; ".join(part for part in parts if part)
+
+
+def protocol_items(scan):
+    """The QC row "protocol": the scan's acquisition, and each way it differs from the protocol and
+    from the patient's baseline scan ("warn"), in the page's language; none before the scan is processed."""
+    acquisition = scan.acquisition if isinstance(scan.acquisition, dict) else {}
+    if not acquisition.get("shells"):
+        return []
+    found = scan.comparability if isinstance(scan.comparability, dict) else {}
+    notes = []
+    to_protocol = [difference_text(d) for d in found.get("protocol") or []]
+    if to_protocol:
+        notes.append(
+            gettext("Protocol %(name)s: %(differences)s")
+            % {"name": found.get("protocol_name") or "", "differences": "; ".join(to_protocol)}
+        )
+    to_baseline = [difference_text(d) for d in found.get("baseline") or []]
+    if to_baseline:
+        notes.append(
+            gettext("Baseline scan %(id)s: %(differences)s")
+            % {"id": found.get("baseline_scan"), "differences": "; ".join(to_baseline)}
+        )
+    if not to_protocol and found.get("protocol_name"):
+        notes.append(gettext("As the protocol %(name)s says.") % {"name": found["protocol_name"]})
+    if not to_baseline and found.get("baseline_scan"):
+        notes.append(gettext("Acquired like the baseline scan %(id)s.") % {"id": found["baseline_scan"]})
+    if not notes:
+        notes.append(gettext("No protocol set and no baseline scan to compare with."))
+    flag = "warn" if to_protocol or to_baseline else "pass"
+    return [
+        {
+            "code": "protocol",
+            "flag": flag,
+            "flag_label": FLAGS[flag],
+            "message": " ".join(notes),
+            "name": gettext("Acquisition protocol"),
+            "value": acquisition_text(acquisition),
+        }
+    ]

@@ -9,6 +9,7 @@ rejects the carried regions, and rejected ones count nowhere (imaging.selectors)
 
 import logging
 
+import nibabel as nib
 import numpy as np
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from imaging import storage
-from imaging.dti import RegistrationSettings, carry_labels, load_labels, region_stats, register_fa
+from imaging.dti import RegistrationSettings, carry_labels, load_labels, region_stats, register_fa, sha256_file
 from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,35 @@ def regions_carry_to(scan_id):
             maps["fa"], affine, source_maps["fa"], source_affine, static_mask=mask, settings=RegistrationSettings()
         )
         carried = carry_labels(labels, registration)
+        stored = _put_carried_labels(carried, affine, result, folder)
     names = {int(k): v for k, v in (source.label_names or {}).items()}
     stats = region_stats(
         carried, maps["fa"], maps["md"], mask=mask, label_names=names, ad=maps.get("ad"), rd=maps.get("rd")
     )
-    return _store_carry(scan, result, source, source_result, registration, [row for row in stats if row["voxels"]])
+    try:
+        carry = _store_carry(
+            scan, result, source, source_result, registration, [row for row in stats if row["voxels"]], stored
+        )
+    except BaseException:
+        storage.delete_quietly([stored.name])
+        raise
+    if carry is None:
+        storage.delete_quietly([stored.name])
+    return carry
+
+
+# The carried label image among the files of the scan's result (shown over the FA in the viewer).
+CARRIED_LABELS = "carried_regions"
+
+
+def _put_carried_labels(carried, affine, result, folder):
+    """Store the carried label image, on the scan's grid, in the result's folder (with its sha256)."""
+    path = folder / "carried_regions.nii.gz"
+    image = nib.Nifti1Image(np.asarray(carried, np.int16), np.asarray(affine, float))
+    image.header.set_xyzt_units("mm")
+    nib.save(image, str(path))
+    digest = sha256_file(path)
+    return storage.put(f"{result.folder}/carried_regions_{digest[:12]}.nii.gz", path)
 
 
 def _source_labels(source, shape, affine, folder):
@@ -112,10 +137,18 @@ def _source_labels(source, shape, affine, folder):
 
 
 @transaction.atomic
-def _store_carry(scan, result, source, source_result, registration, stats):
-    """Replace the scan's carried regions with these, unless the scan's result changed meanwhile."""
-    if not DiffusionResult.objects.filter(pk=result.pk, is_current=True).exists():
+def _store_carry(scan, result, source, source_result, registration, stats, stored):
+    """Replace the scan's carried regions with these, unless the scan's result changed meanwhile; the
+    carried label image `stored` becomes the result's file CARRIED_LABELS (an earlier one is deleted)."""
+    result = DiffusionResult.objects.select_for_update().filter(pk=result.pk, is_current=True).first()
+    if result is None:
         return None  # reprocessed meanwhile: its end carries again
+    earlier = result.files.get(CARRIED_LABELS)
+    result.files = {**result.files, CARRIED_LABELS: stored.name}
+    result.checksums = {**(result.checksums or {}), CARRIED_LABELS: stored.sha256}
+    result.save(update_fields=["files", "checksums"])
+    if earlier and earlier != stored.name:
+        storage.delete_after_commit([earlier])
     RegionCarry.objects.filter(scan=scan).delete()
     carry = RegionCarry.objects.create(
         scan=scan,

@@ -40,7 +40,13 @@ class ScanState:
     visit_id: int
     status: str
     usable: bool | None
+    comparable: bool | None = None  # acquired like the baseline scan (None: nothing to compare with)
+    comparability_override: bool = False
     current_summary: dict | None = None  # fa_mean, fa_wm_mean, md_mean of the current result, or None
+
+    @property
+    def counts_in_change(self):
+        return self.comparable is not False or self.comparability_override
 
     def get_status_display(self):
         return Scan.Status(self.status).label
@@ -52,7 +58,10 @@ def visit_imaging(visit_ids, *, usable_only=False):
     Each scan (a ScanState) carries ``current_summary``: its current result's FA and MD (a dict), or None.
     """
     rows = Scan.objects.filter(visit_id__any=visit_ids).order_by("-created_at", "-pk")
-    scan_list = [ScanState(*row) for row in rows.values_list("pk", "visit_id", "status", "usable")]
+    scan_list = [
+        ScanState(*row)
+        for row in rows.values_list("pk", "visit_id", "status", "usable", "comparable", "comparability_override")
+    ]
     results = {}
     current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).order_by()
     for row in current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"):
@@ -68,6 +77,7 @@ def visit_imaging(visit_ids, *, usable_only=False):
             scan, result, result and result["qc__overall"], usable_only=usable_only
         ):
             imaging.counted, imaging.qc_passed = scan, result["qc_passed"]
+            imaging.comparable = scan.counts_in_change
             source = f"scan {scan.pk}"
             imaging.measures = [
                 Measure(name, kind, unit, result[key], source)
@@ -92,10 +102,14 @@ def _add_regions(by_visit, results):
     code; a label the label image left unnamed is not a region and is left out."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
     rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=list(counted))).order_by("pk")
-    rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md")
-    for scan_id, result_id, region, fa, md in rows:
+    rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md", "source")
+    # A region measured on the scan's own regions (drawn, carried or typed) is not measured again from the atlas.
+    own = {(scan_id, region) for scan_id, _r, region, _f, _m, source in rows if source != RoiMeasurement.Source.ATLAS}
+    for scan_id, result_id, region, fa, md, source in rows:
         if result_id is not None and result_id != results[scan_id]["pk"]:
             continue  # measured on an earlier result of the scan
+        if source == RoiMeasurement.Source.ATLAS and (scan_id, region) in own:
+            continue
         imaging, source = counted[scan_id], f"scan {scan_id}"
         imaging.measures.append(Measure(f"FA {region}", "fa", "", fa, source))
         if md is not None:

@@ -18,7 +18,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
 
-from imaging import claims, regions, storage
+from imaging import atlas, claims, comparability, regions, storage
 from imaging.dti import DiffusionInputError, InputLimits, PipelineSettings, run_pipeline
 from imaging.dti.io import (
     Sha256Reader,
@@ -200,7 +200,9 @@ def scan_register(
                     zip_path, folder / "converted", max_bytes=settings.IMAGING_MAX_UPLOAD_BYTES * 4
                 )
                 shas = [zip_sha]
+                scanner = dicom.scanner_details(Path(dwi_path).parent / "dwi.json")
             else:
+                scanner = {}
                 dwi_path, dwi_sha = stage_upload(dwi, folder, "dwi")
                 bval_path, bval_sha = stage_upload(bval, folder, "dwi.bval")
                 bvec_path, bvec_sha = stage_upload(bvec, folder, "dwi.bvec")
@@ -235,6 +237,7 @@ def scan_register(
                 status_changed_at=timezone.now(),
                 **hashes,
                 dicom_sha256=shas[0] if dicom_zip is not None else "",
+                acquisition=scanner,
             )
             scan.dwi.name = scan.bval.name = scan.bvec.name = "pending"
             scan.full_clean(exclude=["dwi", "bval", "bvec", "dicom_zip"])
@@ -413,13 +416,14 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
                     label_names=scan.label_names or None,
                     progress=ProgressRecorder(attempt, beating),
                 )
+                acquisition = comparability.acquisition_of(scan, bval_path)
                 for name, path in {
                     **outcome.maps,
                     **{f"preview_{k}": v for k, v in outcome.previews.items()},
                     "results": outcome.results_json,
                 }.items():
                     written.put(name, path)
-            _store_result(scan, attempt, outcome, written.files, result_folder, written.checksums)
+            _store_result(scan, attempt, outcome, written.files, result_folder, written.checksums, acquisition)
             written.keep()
     except claims.ClaimLost:
         log.warning("scan %s: attempt %s on %s stopped, another attempt owns the scan", scan_id, attempt.number, worker)
@@ -453,14 +457,18 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
         raise
     finally:
         written.close()
+    comparability.comparability_refresh(scan.visit.patient_id)
     regions.after_processing(Scan.objects.select_related("visit").get(pk=scan_id))
+    transaction.on_commit(lambda: atlas.dispatch(scan_id))
     return scan_id
 
 
 @transaction.atomic
-def _store_result(scan, attempt, outcome, files, folder, checksums=None):
+def _store_result(scan, attempt, outcome, files, folder, checksums=None, acquisition=None):
     """Store the attempt's result, if the attempt still owns the scan (else ClaimLost, nothing stored)."""
     claims.release(attempt, Scan.Status.DONE, stage="done", progress=100)
+    if acquisition is not None:
+        Scan.objects.filter(pk=scan.pk).update(acquisition=acquisition)
     summary = outcome.summary or {}
     DiffusionResult.objects.filter(scan=scan, is_current=True).update(is_current=False)
     result = DiffusionResult.objects.create(
@@ -549,9 +557,11 @@ def scan_reprocess(scan, actor, profile=None, fit_method=None):
     return scan
 
 
+@transaction.atomic
 def scan_review(scan, actor, expected_version, usable, reason):
-    """A radiologist marks the scan usable or not, with a reason (required when not usable)."""
-    return registry_services.record_update(
+    """A radiologist marks the scan usable or not, with a reason (required when not usable); a baseline
+    scan marked unusable is no longer what the patient's follow-ups are compared with."""
+    scan = registry_services.record_update(
         scan,
         actor,
         expected_version,
@@ -560,6 +570,8 @@ def scan_review(scan, actor, expected_version, usable, reason):
         reviewed_by=actor,
         reviewed_at=timezone.now(),
     )
+    comparability.comparability_refresh(scan.visit.patient_id)
+    return scan
 
 
 def labels_apply(scan, actor, labels_upload, names):

@@ -67,6 +67,7 @@ FILE_LABELS = {
     "preview_fa": gettext_lazy("FA preview"),
     "preview_color_fa": gettext_lazy("colour FA preview"),
     "results": gettext_lazy("results file"),
+    "carried_regions": gettext_lazy("carried regions image"),
 }
 STATUS_LABELS = {
     MISSING: gettext_lazy("missing"),

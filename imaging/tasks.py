@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from imaging import regions, services
+from imaging import atlas, regions, services
 from imaging.dti import DiffusionInputError
 from imaging.models import Scan
 from imaging.storage import StoredFileError
@@ -52,15 +52,41 @@ def sweep_scans():
     return services.scans_sweep()
 
 
-@shared_task(acks_late=True, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
-def carry_regions(scan_id):
+def _retry_transient(task, error):
+    """A transient error (the database busy or away, a network blip) is tried again a little later;
+    after the last try it is raised."""
+    if task.request.retries >= task.max_retries:
+        raise error
+    raise task.retry(exc=error, countdown=min(60, 5 * 2**task.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
+def carry_regions(self, scan_id):
     """Register the scan's FA to the scan the patient's regions were drawn on and measure them there.
 
     Damaged or missing maps, or a label image that no longer reads, leave the scan without carried
-    regions (logged); the next labelling or processing of the patient's scans carries again."""
+    regions (logged); the next labelling or processing of the patient's scans carries again. A busy
+    database (two carries storing at once on SQLite) is tried again."""
     try:
         carry = regions.regions_carry_to(scan_id)
     except (StoredFileError, DiffusionInputError, Scan.DoesNotExist) as error:
         log.warning("scan %s: regions not carried: %s", scan_id, error)
         return None
+    except services.TRANSIENT_ERRORS as error:
+        _retry_transient(self, error)
     return carry.pk if carry else None
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, time_limit=settings.IMAGING_TASK_TIME_LIMIT_SECONDS)
+def measure_atlas_regions(self, scan_id):
+    """Register the site's template FA to the scan and measure the atlas regions on it (see imaging.atlas).
+
+    Damaged or missing maps leave the scan without atlas regions (logged); so does an atlas that stopped
+    being usable after start-up (its files changed), which the start-up check then names."""
+    try:
+        return [roi.pk for roi in atlas.measure(scan_id)]
+    except (StoredFileError, atlas.AtlasError, Scan.DoesNotExist) as error:
+        log.warning("scan %s: atlas regions not measured: %s", scan_id, error)
+        return None
+    except services.TRANSIENT_ERRORS as error:
+        _retry_transient(self, error)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from imaging import forms, qc_display, regions, services, storage
+from imaging import comparability, forms, qc_display, regions, services, storage
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 from imaging.selectors import counts_for_visit
 from registry import audit
@@ -104,9 +104,11 @@ def scan_detail(request, pk):
     return _scan_page(request, scan)
 
 
-def _scan_page(request, scan, review_form=None, status=200):
-    """The scan page; `review_form` is a refused review, shown with its errors and the choice made."""
+def _scan_page(request, scan, review_form=None, status=200, comparability_form=None):
+    """The scan page; `review_form` is a refused review (`comparability_form` a refused inclusion),
+    shown with its errors and the choice made."""
     result = scan.current_result
+    carry = scan.carries.select_related("source_scan__visit").first()
     qc, files = _stored_dict(result, "qc"), _stored_dict(result, "files")
     # Every file of the current result is hashed and compared with its record (about 1 ms per MB):
     # a missing or damaged one is named here and neither linked nor shown.
@@ -129,19 +131,34 @@ def _scan_page(request, scan, review_form=None, status=200):
             "patient": scan.visit.patient,
             "earlier_results": scan.results.filter(is_current=False),
             "rois": scan.rois.select_related("region", "carry"),
-            "carry": scan.carries.select_related("source_scan__visit").first(),
+            "carry": carry,
+            "carried_legend": _carried_legend(carry),
+            "carry_threshold": regions.min_similarity(),
             "regions": Region.objects.all(),
             "events": scan.status_events.all(),
             "review_form": review_form or forms.ReviewForm.for_scan(scan),
             "labels_form": forms.LabelsForm(),
             "roi_form": forms.ManualRoiForm(),
-            "qc_items": qc_display.qc_items(qc),
+            "qc_items": qc_display.qc_items(qc) + qc_display.protocol_items(scan),
+            "comparability_form": comparability_form or forms.ComparabilityForm.for_scan(scan),
             "viewer_labels": viewer_labels(),
             "live": scan_live_status(scan),
             "poll_ms": settings.IMAGING_STATUS_POLL_MS,
         },
         status=status,
     )
+
+
+def _carried_legend(carry):
+    """The carried label image's legend for the viewer, as JSON: {label value: region name in the page's
+    language} from the names given where the regions were drawn."""
+    import json
+
+    if carry is None:
+        return ""
+    names = carry.source_scan.label_names if isinstance(carry.source_scan.label_names, dict) else {}
+    known = Region.objects.in_bulk([str(code) for code in names.values()], field_name="code")
+    return json.dumps({str(value): known[code].name if code in known else str(code) for value, code in names.items()})
 
 
 # What the worker reports in Scan.stage (imaging.services.scan_process and the stages of
@@ -207,6 +224,8 @@ def viewer_labels():
             "sagittal": _("Sagittal"),
             "multiplanar": _("Multiplanar"),
             "readout": _("FA {value} at voxel {x}, {y}, {z}"),
+            "regions": _("Carried regions"),
+            "regionsImage": _("carried regions"),
             "outside": _("outside the image"),
             "loading": _("Loading images…"),
             "noWebgl": _(
@@ -294,6 +313,37 @@ def scan_review(request, pk):
 
 @login_required
 @require_POST
+def scan_comparability(request, pk):
+    """Include a scan not acquired like the baseline in change analyses (with a reason) or leave it out;
+    a refused request shows the scan page again with the error beside the field at fault."""
+    scan = _scan_action(request, pk, "imaging.change_scan")
+    form, status = forms.ComparabilityForm(request.POST), 400
+    if form.is_valid():
+        try:
+            comparability.comparability_override_set(
+                scan,
+                request.user,
+                form.cleaned_data["version"],
+                form.cleaned_data["include"],
+                form.cleaned_data["reason"],
+            )
+        except registry_services.EditConflict as conflict:
+            form.add_error(None, str(conflict))
+            form.data = form.data.copy()
+            form.data["version"] = conflict.current_version
+            status = 409
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, _("Saved: the scan's part in change analyses."))
+            return redirect(reverse("scan-detail", args=[pk]) + "#comparability")
+    scan = Scan.objects.select_related("visit__patient").get(pk=pk)
+    audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
+    return _scan_page(request, scan, comparability_form=form, status=status)
+
+
+@login_required
+@require_POST
 def scan_labels(request, pk):
     scan = _scan_action(request, pk, "imaging.change_scan")
     form = forms.LabelsForm(request.POST, request.FILES)
@@ -329,7 +379,7 @@ def scan_carried_regions(request, pk):
                 request,
                 _("Carried regions accepted.") if decision == "accepted" else _("Carried regions rejected."),
             )
-    return redirect(reverse("scan-detail", args=[pk]) + "#regions")
+    return redirect(reverse("scan-detail", args=[pk]) + "#carried-regions")
 
 
 @login_required

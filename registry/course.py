@@ -200,6 +200,9 @@ class VisitImaging:
     counted: object = None  # the scan that counts: has .pk, .usable, and qc_passed
     qc_passed: bool = None
     measures: list = field(default_factory=list)
+    # False when the scan that counts was not acquired like the patient's baseline scan (and no
+    # radiologist included it): its measures are shown but take no part in a change since baseline.
+    comparable: bool = True
 
 
 @dataclass(slots=True)
@@ -304,10 +307,15 @@ class Course:
 
     def change(self, visit, name):
         """The change of measure ``name`` at ``visit`` since baseline (none at the baseline itself), with
-        the error it must exceed to count (FA: test–retest; GMFM: the MCID at the patient's GMFCS level)."""
+        the error it must exceed to count (FA: test–retest; GMFM: the MCID at the patient's GMFCS level).
+
+        An imaging measure of a visit whose scan was not acquired like the baseline has no change
+        (``excluded``), unless a radiologist included the scan."""
         measure = visit.measures.get(name)
         if visit.is_baseline or measure is None:
             return quantities.Change(None, None)
+        if measure.kind != "score" and not visit.imaging.comparable:
+            return quantities.Change(None, None, excluded=True)
         baseline = self.baseline_value(name)
         error, basis = quantities.change_error(
             measure.kind,

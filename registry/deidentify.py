@@ -245,6 +245,7 @@ register(
         "status": KEEP,
         "usable": KEEP,
         "counts": KEEP,
+        "in_change": KEEP,
         "fa_mean": KEEP,
         "fa_wm_mean": KEEP,
         "md_mean": KEEP,

@@ -91,6 +91,9 @@ class Change:
     percent: float | None
     error: float | None = None
     basis: str = ""
+    # True when the change is left out because the two measurements were not made alike (another
+    # scan protocol): not a missing value, a value that must not be compared.
+    excluded: bool = False
 
     @property
     def beyond_error(self):

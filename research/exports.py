@@ -136,7 +136,17 @@ def long_columns(rules, open_queries=False):
             ),
             ("unit", "string", "", _("Unit of value (FA has none; MD in mm²/s)"), "Instrument.unit"),
             ("baseline_value", "number", "", _("The same measure at the baseline visit"), ""),
-            ("change", "number", "", _("value - baseline_value"), ""),
+            (
+                "change",
+                "number",
+                "",
+                _(
+                    "value - baseline_value; empty for an imaging measure of a scan not acquired like the "
+                    "baseline scan (another b-value, fewer directions, another scanner…) unless a radiologist "
+                    "included it"
+                ),
+                "",
+            ),
             ("percent_change", "number", "%", _("100 × change / |baseline_value|"), ""),
             (
                 "change_error",

@@ -123,6 +123,11 @@ class ScanSerializer(RecordSerializer):
             "error",
             "usable",
             "usable_reason",
+            "acquisition",
+            "comparable",
+            "comparability",
+            "comparability_override",
+            "comparability_reason",
             "qc",
             "summary",
             "rois",
@@ -223,6 +228,16 @@ class CarryDecisionSerializer(serializers.Serializer):
         choices=[RegionCarry.Decision.ACCEPTED, RegionCarry.Decision.REJECTED],
         help_text="accepted or rejected: the regions carried to this scan from the scan they were drawn on",
     )
+
+
+class ComparabilitySerializer(serializers.Serializer):
+    include = serializers.BooleanField(
+        help_text="true: compare this scan with the baseline despite differences in acquisition; false: leave it out"
+    )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=300, help_text="required when include is true"
+    )
+    version = VersionField()
 
 
 class ReviewSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from imaging import regions, services
+from imaging import comparability, regions, services
 from imaging.api import serializers
 from imaging.models import DiffusionResult, RoiMeasurement, Scan
 from registry.api.audit import AuditedReads
@@ -138,6 +138,20 @@ class ScanViewSet(
             form.validated_data["version"],
             form.validated_data["usable"],
             form.validated_data.get("reason", ""),
+        )
+        return self._answer(scan, status.HTTP_200_OK)
+
+    @extend_schema(request=serializers.ComparabilitySerializer, responses=serializers.ScanSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[CanChangeScans])
+    def comparability(self, request, pk=None):
+        """Include a scan not acquired like the patient's baseline scan in change analyses (`include`
+        true, with a `reason`), or leave it out again (`include` false)."""
+        scan = self.get_object()
+        form = serializers.ComparabilitySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        scan = comparability.comparability_override_set(
+            scan, request.user, data["version"], data["include"], data.get("reason", "")
         )
         return self._answer(scan, status.HTTP_200_OK)
 

@@ -22,6 +22,7 @@ __all__ = [
     "register_fa",
     "similarity",
     "carry_labels",
+    "syn_radius",
 ]
 
 
@@ -209,7 +210,10 @@ def _refine_syn(found, static, moving, mask, settings):
     from dipy.align.imwarp import SymmetricDiffeomorphicRegistration
     from dipy.align.metrics import CCMetric
 
-    sdr = SymmetricDiffeomorphicRegistration(CCMetric(3), level_iters=list(settings.syn_level_iters))
+    radius = syn_radius(static.shape, len(settings.syn_level_iters))
+    if radius is None:
+        return  # too few voxels for a local correlation at the coarsest level: the affine stands
+    sdr = SymmetricDiffeomorphicRegistration(CCMetric(3, radius=radius), level_iters=list(settings.syn_level_iters))
     mapping = sdr.optimize(
         static,
         moving,
@@ -220,6 +224,15 @@ def _refine_syn(found, static, moving, mask, settings):
     score = similarity(static, mapping.transform(moving), mask)
     if score > found.similarity:
         found.syn, found.similarity = mapping, score
+
+
+def syn_radius(shape, levels, largest=4):
+    """The radius of SyN's local cross-correlation (dipy's default 4 voxels), smaller for a small grid:
+    at the coarsest of ``levels`` (each halving the grid) every side must exceed ``2 * radius + 1``.
+    None when not even a radius of 1 fits (a grid of a few voxels, such as a cropped test volume)."""
+    coarsest = min(int(n) // 2 ** (levels - 1) for n in tuple(shape)[:3])
+    radius = min(largest, (coarsest - 2) // 2)
+    return radius if radius >= 1 else None
 
 
 def carry_labels(labels, registration: Registration) -> np.ndarray:

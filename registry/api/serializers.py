@@ -317,7 +317,9 @@ class VisitSerializer(RecordSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_imaging(self, visit):
         """Diffusion scans of this visit, newest first: status, the radiologist's review, the FA summary of
-        each scan's current result, and `counts`: whether it is the scan whose FA counts for the visit."""
+        each scan's current result, `counts`: whether it is the scan whose FA counts for the visit, and
+        `in_change`: whether its measures take part in changes since baseline (acquired like the baseline
+        scan, or included by a radiologist)."""
         imaging = course_visit(self, visit).imaging
         items = []
         for scan in imaging.scans:
@@ -331,6 +333,7 @@ class VisitSerializer(RecordSerializer):
                     "fa_mean": summary.get("fa_mean"),
                     "fa_wm_mean": summary.get("fa_wm_mean"),
                     "md_mean": summary.get("md_mean"),
+                    "in_change": getattr(scan, "counts_in_change", True),
                 }
             )
         return items

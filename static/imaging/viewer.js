@@ -37,7 +37,16 @@ const LABELS = {
   colorFaFormat: "The colour FA image must be float32 X×Y×Z×3 or RGB24; it is neither.",
   b0: "b0",
   mask: "brain mask",
+  regions: "Carried regions",
+  regionsImage: "carried regions",
 };
+
+// Colours of the regions carried from another scan, one per label value in increasing order: cool
+// colours first, apart from FA's warm colour scale under them.
+const REGION_COLOURS = [
+  [0, 130, 200], [60, 180, 75], [240, 50, 230], [70, 240, 240], [145, 30, 180], [170, 255, 195],
+  [0, 0, 128], [220, 190, 255], [0, 128, 128], [230, 25, 75], [128, 128, 128], [255, 255, 255],
+];
 
 const NIFTI_DT_FLOAT32 = 16;
 const DEFAULT_FA_THRESHOLD = 0.2;
@@ -251,8 +260,63 @@ function buildControls(div, labels, uid) {
     el("span", { class: "dwi-viewer__colorbar-ticks" }),
   ]);
   const readout = el("p", { class: "dwi-viewer__readout", "aria-live": "polite", "data-field": "fa-value" });
+  // The regions carried from the scan they were drawn on (data-regions): shown over the FA, with a legend.
+  const regionsToggle = el("input", { type: "checkbox", checked: true, disabled: true, "data-control": "regions" });
+  const regionsLabel = el("label", { class: "dwi-viewer__regions" }, [regionsToggle, labels.regions]);
+  regionsLabel.hidden = !div.dataset.regions;
+  toolbar.append(regionsLabel);
+  const legend = el("ul", { class: "dwi-viewer__legend", "data-field": "regions-legend" });
+  legend.hidden = true;
   const message = el("p", { class: "dwi-viewer__message", role: "status", text: labels.loading });
-  return { toolbar, faRadio, colorRadio, opacity, threshold, thresholdValue, viewButtons, canvas, stage, colorbar, hidden, readout, message };
+  return {
+    toolbar, faRadio, colorRadio, opacity, threshold, thresholdValue, viewButtons, canvas, stage, colorbar, hidden,
+    readout, message, regionsToggle, legend,
+  };
+}
+
+const REGIONS_OPACITY = 0.7;
+
+// Loads the carried label image (data-regions, on the FA's grid) as a label overlay, one colour per
+// label value, and lists the regions with their colours (data-regions-legend: {value: name}).
+// Returns the volume, or null when the page gives none.
+async function addRegions(nv, NVImage, div, ui, labels) {
+  if (!div.dataset.regions) return null;
+  let names = {};
+  try {
+    names = JSON.parse(div.dataset.regionsLegend || "{}");
+  } catch {
+    /* values without names */
+  }
+  const volume = await fetchVolume(NVImage, div.dataset.regions, labels.regionsImage, labels, { opacity: REGIONS_OPACITY });
+  const present = new Set();
+  for (let i = 0; i < volume.nVox3D; i++) if (volume.img[i] > 0) present.add(volume.img[i]);
+  const values = [...present].sort((a, b) => a - b);
+  const colours = values.map((_, i) => REGION_COLOURS[i % REGION_COLOURS.length]);
+  volume.setColormapLabel({
+    R: [0, ...colours.map((c) => c[0])],
+    G: [0, ...colours.map((c) => c[1])],
+    B: [0, ...colours.map((c) => c[2])],
+    A: [0, ...values.map(() => 255)],
+    I: [0, ...values],
+    labels: ["", ...values.map((value) => names[value] || String(value))],
+  });
+  volume.colorbarVisible = false;
+  nv.addVolume(volume);
+  ui.legend.replaceChildren(
+    ...values.map((value, i) => {
+      const swatch = el("span", { class: "dwi-viewer__swatch", "aria-hidden": "true" });
+      swatch.style.display = "inline-block";
+      swatch.style.width = "0.9em";
+      swatch.style.height = "0.9em";
+      swatch.style.marginRight = "0.3em";
+      swatch.style.background = `rgb(${colours[i].join(",")})`;
+      return el("li", { "data-label": String(value) }, [swatch, names[value] || String(value)]);
+    }),
+  );
+  ui.legend.hidden = values.length === 0;
+  div.dataset.regionsShown = "true";
+  div.dataset.regionLabels = values.join(" ");
+  return volume;
 }
 
 function showError(div, ui, error) {
@@ -282,7 +346,7 @@ async function initViewer(div, uid) {
   div.dataset.state = "loading";
   div.replaceChildren();
   const ui = buildControls(div, labels, uid);
-  div.append(ui.toolbar, ui.stage, ui.colorbar, ui.readout, ui.message);
+  div.append(ui.toolbar, ui.stage, ui.colorbar, ui.legend, ui.readout, ui.message);
 
   if (!hasWebGL2()) {
     showError(div, ui, new ViewerError(labels.noWebgl));
@@ -329,6 +393,7 @@ async function initViewer(div, uid) {
     nv.addVolume(b0); // volume 0: background
     nv.addVolume(fa); // volume 1
     nv.addVolume(colorFa); // volume 2, hidden until chosen
+    const regions = await addRegions(nv, NVImage, div, ui, labels); // volume 3, when regions were carried
     nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
 
     const faValues = scaledValues(fa);
@@ -394,6 +459,13 @@ async function initViewer(div, uid) {
     pressView(ui.viewButtons[3]);
     nv.createOnLocationChange(); // first readout, at the centre
     for (const control of [ui.faRadio, ui.colorRadio, ui.opacity, ui.threshold, ...ui.viewButtons]) control.disabled = false;
+    if (regions) {
+      ui.regionsToggle.disabled = false;
+      ui.regionsToggle.addEventListener("change", () => {
+        nv.setOpacity(3, ui.regionsToggle.checked ? REGIONS_OPACITY : 0);
+        div.dataset.regionsShown = String(ui.regionsToggle.checked);
+      });
+    }
     ui.message.hidden = true;
     div.dwiViewer = nv;
     window.dwiViewers.push(nv);

@@ -132,6 +132,15 @@ def test_regions_drawn_at_baseline_are_carried_to_an_earlier_processed_follow_up
     drawn = fa_by_region(baseline, RoiMeasurement.Source.LABEL_MASK)
     carried = fa_by_region(follow, RoiMeasurement.Source.CARRIED)
     assert set(carried) == {"cst-l", "cst-r", "plic-l", "plic-r"}
+    carry = RegionCarry.objects.get(scan=follow)
+    print(f"\nphantom pair: registration {carry.transform['seconds']:.2f} s per scan ({carry.transform['method']})")
+    for label, (code, boost) in TRACTS.items():
+        truth = series["true_fa"][label]
+        print(
+            f"{code}: FA carried {carried[code].fa:.4f} vs true {truth + boost:.4f} "
+            f"(error {carried[code].fa - truth - boost:+.4f}); change {carried[code].fa - drawn[code].fa:+.4f} "
+            f"vs true {boost:+.4f} (error {carried[code].fa - drawn[code].fa - boost:+.4f})"
+        )
     for label, (code, boost) in TRACTS.items():
         truth = series["true_fa"][label]
         assert drawn[code].fa == pytest.approx(truth, abs=0.03), code
@@ -139,7 +148,6 @@ def test_regions_drawn_at_baseline_are_carried_to_an_earlier_processed_follow_up
         assert carried[code].fa - drawn[code].fa == pytest.approx(boost, abs=0.02), code
         assert carried[code].source_scan_id == baseline.pk
         assert carried[code].ad > carried[code].md > carried[code].rd > 0
-    carry = RegionCarry.objects.get(scan=follow)
     assert carry.source_scan_id == baseline.pk and not carry.flagged and carry.similarity > 0.85
     assert len(carry.transform["affine"]) == 4 and carry.transform["seconds"] > 0
 
@@ -257,3 +265,22 @@ def test_a_damaged_map_leaves_the_scan_without_carried_regions_and_the_task_does
 
     assert carry_regions.apply(args=[follow.pk]).get() is None
     assert not RegionCarry.objects.filter(scan=follow).exists()
+
+
+def test_a_busy_database_makes_the_carry_try_again_rather_than_lose_the_regions(monkeypatch):
+    from django.db import OperationalError
+
+    from imaging.tasks import carry_regions
+
+    answers = [OperationalError("database is locked"), None]
+
+    def carry_to(scan_id):
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return RegionCarry(pk=41)
+
+    monkeypatch.setattr("imaging.regions.regions_carry_to", carry_to)
+
+    assert carry_regions.apply(args=[7]).get() == 41
+    assert answers == []

@@ -80,3 +80,31 @@ def test_the_demo_baselines_have_regions_drawn_from_the_vocabulary(demo):
         assert scan.labels and scan.labels_at is not None
         assert set(scan.label_names.values()) == {"cst-l", "cst-r", "plic-l", "plic-r", "cc-body"}
     assert not Scan.objects.filter(visit__kind=Visit.Kind.FOLLOW_UP).exclude(labels="").exists()
+
+
+@pytest.mark.postgres
+def test_the_demo_follow_ups_get_the_regions_drawn_at_baseline_once_the_worker_has_processed_them(
+    demo, django_capture_on_commit_callbacks
+):
+    from config.celery import app
+    from imaging.models import AcquisitionProtocol, RegionCarry, RoiMeasurement
+
+    was = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the worker runs each queued task at once, here
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("seed_demo_scans", shape="32,32,20", allow_production=True, stdout=io.StringIO())
+    finally:
+        app.conf.task_always_eager = was
+
+    follow_ups = Scan.objects.filter(visit__kind=Visit.Kind.FOLLOW_UP)
+    assert follow_ups.count() == 3 and set(follow_ups.values_list("status", flat=True)) == {"done"}
+    for scan in follow_ups:
+        carry = RegionCarry.objects.get(scan=scan)
+        assert carry.source_scan.visit.kind == Visit.Kind.BASELINE
+        assert carry.source_scan.visit.patient_id == scan.visit.patient_id
+        carried = set(RoiMeasurement.objects.filter(scan=scan, source="carried").values_list("region__code", flat=True))
+        assert carried >= {"cst-l", "cst-r"}
+        assert scan.current_result.files["carried_regions"]
+        assert scan.comparable is True
+    assert AcquisitionProtocol.objects.count() == 1

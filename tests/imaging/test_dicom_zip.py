@@ -79,8 +79,18 @@ def test_round_trip_axial(tmp_path, manufacturer, dicom_synth):
     np.testing.assert_allclose(got.T, bvecs * [1.0, -1.0, 1.0], atol=1e-5)
     np.testing.assert_allclose(got.T, dicom_synth.expected_fsl_bvecs(bvecs), atol=1e-5)
     # extracted DICOM kept (flat generated names), work folder for NIfTI removed
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dicom", "dwi.bval", "dwi.bvec", "dwi.nii.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "dicom",
+        "dwi.bval",
+        "dwi.bvec",
+        "dwi.json",
+        "dwi.nii.gz",
+    ]
     assert len(list((tmp_path / "out" / "dicom").iterdir())) == SHAPE[2] * (N_DIRS + 1)
+    # the scanner, as the scan's acquisition records it
+    assert (
+        dicom.scanner_details(tmp_path / "out" / "dwi.json")["manufacturer"].lower() == manufacturer.split()[0].lower()
+    )
 
 
 def test_round_trip_oblique_follows_fsl_convention(tmp_path, dicom_synth):

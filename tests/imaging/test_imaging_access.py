@@ -217,6 +217,7 @@ def test_visits_in_the_api_carry_their_scans_fa(api_as, processed_scan):
             "fa_mean": result.fa_mean,
             "fa_wm_mean": result.fa_wm_mean,
             "md_mean": result.md_mean,
+            "in_change": True,
         }
     ]
 

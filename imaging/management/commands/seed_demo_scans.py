@@ -1,6 +1,8 @@
 """Give the demo patients synthetic diffusion scans at baseline and follow-up, queued for the
 worker; FA in the tracts is a little higher at follow-up, as in the case series. Regions are drawn
-on each baseline scan and carried to the follow-ups once the worker has processed them.
+on each baseline scan and carried to the follow-ups once the worker has processed them (the scan page
+of a follow-up shows them over its FA, for a radiologist to accept). The demo's acquisition protocol
+is set too, so QC compares each scan with it and with the patient's baseline.
 
 Only into the demo as seed_demo loaded it: when the registry has no scan yet and its visits are
 exactly the demo's own; otherwise it changes nothing, so a visit somebody entered never gets a
@@ -18,7 +20,7 @@ from django.core.management.base import BaseCommand
 
 from imaging import services
 from imaging.dti import make_phantom
-from imaging.models import Scan
+from imaging.models import AcquisitionProtocol, Scan
 from registry.management.commands.seed_demo import DEMO_PATIENTS, demo_visit_days, refuse_unless_asked
 from registry.models import Visit
 
@@ -49,6 +51,11 @@ class Command(BaseCommand):
             )
             return
         radiologist = get_user_model().objects.filter(username="radiology").first()
+        if not AcquisitionProtocol.objects.exists():
+            # The demo's acquisition, as registry-admins would set it: the QC protocol check compares with it.
+            AcquisitionProtocol.objects.create(
+                name="DTI b=1000, 32 directions, 2 mm", b_values=[1000], min_directions=32, voxel_size=[2, 2, 2]
+            )
         queued = 0
         for visit in visits:
             rise = FOLLOW_UP_FA_RISE[visit.patient.study_id] if visit.kind == Visit.Kind.FOLLOW_UP else 0.0
