@@ -15,6 +15,8 @@ ROLES = {
     REGISTRY_ADMIN: _("Registry admin: everything, users and roles"),
 }
 IDENTIFIERS = "registry.view_identifiers"
+# Roles whose accounts belong to one or more sites and see only those sites' patients.
+SITE_ROLES = frozenset({HEMATOLOGY, HEMATOLOGY_LEAD, RADIOLOGY})
 EVERY_SITE = "registry.view_every_site"
 
 CLINICAL_MODELS = [

@@ -32,7 +32,7 @@ from registry.models import (
     SiteMembership,
     Visit,
 )
-from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
+from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH, SITE_ROLES
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Headless and offline; the GPU stays on because the scan viewer needs WebGL2, which Chromium draws
@@ -120,10 +120,6 @@ def phantom_regions():
     3 onwards the tracts; the ventricles (2) and the last tracts stay unnamed."""
     codes = ["cst-l", "cst-r", "plic-l", "plic-r", "cp-l", "cp-r", "cr-l", "cr-r", "cc-genu", "cc-body", "cc-splenium"]
     return {1: "wm", **{label: code for label, code in enumerate(codes, start=3)}}
-
-
-# Roles whose accounts see only their own sites' patients; make_user puts them in the default site.
-SITE_ROLES = [HEMATOLOGY, RADIOLOGY]
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from registry.models import Site, SiteMembership
-from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, ROLES
+from registry.roles import REGISTRY_ADMIN, ROLES, SITE_ROLES
 
 # Roles that see only the patients of their own sites (the others see every site).
-SITE_ROLES = {HEMATOLOGY, RADIOLOGY}
 
 
 class Command(BaseCommand):
@@ -30,7 +29,7 @@ class Command(BaseCommand):
             action="append",
             dest="sites",
             metavar="CODE",
-            help="A site (centre) the account belongs to; repeat for several. Hematology and radiology "
+            help="A site (centre) the account belongs to; repeat for several. Hematology, hematology-lead and radiology "
             "accounts see only their sites' patients; may be omitted while the registry has one site.",
         )
         parser.add_argument("--update", action="store_true", help="Reset the role and password of an existing account.")
