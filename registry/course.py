@@ -9,7 +9,6 @@ Add-ons contribute per-visit measures through :func:`provide_visit_measures` (ca
 AppConfig.ready), so this module names none of them.
 """
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -70,13 +69,7 @@ class Timepoint:
 
     def bounds(self, first_procedure_date):
         """The first and last date of the window."""
-        if self.unit == "days":
-            target = self.target(first_procedure_date)
-            return target - dt.timedelta(days=self.before), target + dt.timedelta(days=self.after)
-        return (
-            quantities.add_months(first_procedure_date, self.months - self.before),
-            quantities.add_months(first_procedure_date, self.months + self.after),
-        )
+        return quantities.window_bounds(first_procedure_date, self.months, self.before, self.after, self.unit)
 
     def contains(self, first_procedure_date, date):
         start, end = self.bounds(first_procedure_date)

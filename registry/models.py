@@ -850,12 +850,12 @@ class ScheduledTimepoint(models.Model):
     def clean(self):
         if self.is_baseline and self.months != 0:
             raise ValidationError({"months": _("The baseline's target is the first procedure: 0 months.")})
-        # Windows must not overlap, or one visit would fill two timepoints.
-        from registry.course import Timepoint
 
+        # Windows must not overlap, or one visit would fill two timepoints.
         def window(row):
-            timepoint = Timepoint(row.code, row.months, row.window_before, row.window_after, row.window_unit)
-            return timepoint.bounds(SCHEDULE_REFERENCE_DATE)
+            return quantities.window_bounds(
+                SCHEDULE_REFERENCE_DATE, row.months, row.window_before, row.window_after, row.window_unit
+            )
 
         if None in (self.months, self.window_before, self.window_after):
             return

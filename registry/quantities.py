@@ -72,6 +72,15 @@ def add_months(date, months):
     return dt.date(year, month, min(date.day, last_day))
 
 
+def window_bounds(target, months, before, after, unit):
+    """The first and last date of a scheduled visit's window: ``months`` after ``target`` (the first
+    procedure), from ``before`` to ``after`` calendar months (``unit`` "months") or days ("days") around it."""
+    if unit == "days":
+        centre = add_months(target, months)
+        return centre - dt.timedelta(days=before), centre + dt.timedelta(days=after)
+    return add_months(target, months - before), add_months(target, months + after)
+
+
 @dataclass(frozen=True)
 class Change:
     """A value's change since baseline: ``change = value - baseline`` (the measure's unit) and

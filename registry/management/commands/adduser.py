@@ -29,8 +29,8 @@ class Command(BaseCommand):
             action="append",
             dest="sites",
             metavar="CODE",
-            help="A site (centre) the account belongs to; repeat for several. Hematology, hematology-lead and radiology "
-            "accounts see only their sites' patients; may be omitted while the registry has one site.",
+            help="A site (centre) the account belongs to; repeat for several. Hematology, hematology-lead and "
+            "radiology accounts see only their sites' patients; may be omitted while the registry has one site.",
         )
         parser.add_argument("--update", action="store_true", help="Reset the role and password of an existing account.")
 
