@@ -131,7 +131,8 @@ class RoiMeasurementAdmin(RecordAdmin):
 class AcquisitionProtocolAdmin(SimpleHistoryAdmin):
     """The acquisition protocol scans are compared with; saving it compares every scan again."""
 
-    list_display = ["name", "b_values", "min_directions", "voxel_size", "field_strength", "updated_at"]
+    list_display = ["name", "site", "b_values", "min_directions", "voxel_size", "field_strength", "updated_at"]
+    list_filter = ["site"]
 
     def save_model(self, request, obj, form, change):
         obj._history_user = request.user

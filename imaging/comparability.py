@@ -19,14 +19,16 @@ from imaging.dti.acquisition import Tolerances, acquisition_summary, compare_acq
 from imaging.dti.gradients import read_bvals
 from imaging.models import AcquisitionProtocol, Scan
 from registry import services as registry_services
-from registry.models import Visit
+from registry.models import Patient, Visit
 
 SCANNER_FIELDS = ("manufacturer", "model", "field_strength", "repetition_time", "echo_time")
 
 
-def current_protocol():
-    """The protocol that applies (the newest saved), or None while registry-admins have set none."""
-    return AcquisitionProtocol.objects.order_by("-updated_at", "-pk").first()
+def current_protocol(site_id):
+    """The protocol that applies at a site: the newest saved for that site, else the newest saved for
+    every site (no site named); None while registry-admins have set none."""
+    newest = AcquisitionProtocol.objects.order_by("-updated_at", "-pk")
+    return newest.filter(site_id=site_id).first() or newest.filter(site__isnull=True).first()
 
 
 def tolerances(protocol):
@@ -59,7 +61,7 @@ def baseline_scan(patient_id):
 
 def comparability_refresh(patient_id):
     """Work out again how each processed scan of the patient differs from the protocol and the baseline."""
-    protocol = current_protocol()
+    protocol = current_protocol(Patient.objects.values_list("site_id", flat=True).get(pk=patient_id))
     reference = protocol.as_reference() if protocol else None
     tol = tolerances(protocol)
     baseline = baseline_scan(patient_id)

@@ -243,13 +243,22 @@ class DiffusionResult(models.Model):
 
 
 class AcquisitionProtocol(models.Model):
-    """How the registry's diffusion scans are meant to be acquired; registry-admins set it in the admin.
+    """How a site's diffusion scans are meant to be acquired; registry-admins set it in the admin.
 
-    One protocol for the whole registry (the newest one applies); a site of a multi-site registry
-    would have its own, by a site field added here. Empty fields are not checked.
+    A protocol names its site, or none: the protocol of every site without one of its own. Of several,
+    the newest applies. Empty fields are not checked.
     """
 
     name = models.CharField(_("name"), max_length=100)
+    site = models.ForeignKey(
+        "registry.Site",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="acquisition_protocols",
+        verbose_name=_("site"),
+        help_text=_("Empty: the protocol of every site that has none of its own."),
+    )
     b_values = models.JSONField(
         _("b-values of the shells (s/mm²)"), default=list, blank=True, help_text=_("e.g. [1000], or [1000, 2000].")
     )

@@ -270,3 +270,25 @@ def test_a_dicom_upload_records_the_scanner_field_strength_tr_and_te_with_the_ac
     scan.refresh_from_db()
     assert scan.acquisition["shells"] == [[0.0, 2], [1000.0, 20]] and scan.acquisition["echo_time"] == 80.0
     assert client.get(f"/api/v1/scans/{scan.pk}/").json()["acquisition"]["manufacturer"] == "Siemens"
+
+
+@pytest.mark.postgres
+def test_a_site_s_own_protocol_applies_to_its_patients_and_the_registry_wide_one_to_the_others(
+    make_user, build, child, acquisitions, monkeypatch
+):
+    from imaging.models import AcquisitionProtocol
+    from registry.models import Site
+
+    north = Site.objects.create(code="NORTE", name="Hospital del Norte")
+    patient_b = build.patient(site=north, study_id="CP-900", mrn="MRN-900")
+    visit_b = build.visit(patient=patient_b, date=dt.date(2024, 1, 10), kind="baseline")
+    radiologist = make_user(RADIOLOGY, "reader", sites=[Site.default(), north])
+    AcquisitionProtocol.objects.create(name="Every site", b_values=[1000])
+    AcquisitionProtocol.objects.create(name="Norte 3T", b_values=[700], site=north)
+
+    at_main = processed(acquisitions["protocol"], child["baseline"], radiologist)  # b=1000
+    at_north = processed(acquisitions["protocol"], visit_b, radiologist)  # b=1000, Norte expects 700
+
+    assert at_main.comparability["protocol_name"] == "Every site" and at_main.comparability["protocol"] == []
+    assert at_north.comparability["protocol_name"] == "Norte 3T"
+    assert [d["item"] for d in at_north.comparability["protocol"]] == ["b_values"]
