@@ -50,6 +50,11 @@ def test_hematology_enter_a_whole_visit_on_one_form_and_see_it_on_the_patient_pa
     assert "MAS hamstrings left\t1+" in text
     assert "GMFCS\tIII" in text
     assert "missing: refused" in text
+    # ... and in its trajectory: the hamstrings chart has the left side's 1+ at 6 months.
+    chart = page.locator("figure.trajectory", has=page.locator("h3", has_text="MAS, hamstrings"))
+    left = chart.locator('g.series[data-name="left"] circle.point')
+    assert left.count() == 1 and left.first.get_attribute("data-y") == "1.5"
+    assert "1+" in left.first.locator("title").text_content()
     stored = {
         (score.instrument.code, score.muscle.code if score.muscle else "", score.side): (score.value, score.missing)
         for score in Score.objects.filter(visit=visit).select_related("instrument", "muscle")
