@@ -238,11 +238,9 @@ class SignInAdmin(SignInRecordAdmin, axes_admin.AccessLogAdmin):
         return False
 
 
-class AccessedPatientInline(admin.TabularInline):
-    model = models.AccessedPatient
-    fields = ["study_id", "patient_id"]
-    readonly_fields = fields
-    extra = 0
+class ReadOnly:
+    """Shown in the admin, never added, changed or deleted there: the pages and services that make these
+    records check and log each step."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -253,12 +251,19 @@ class AccessedPatientInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+class AccessedPatientInline(ReadOnly, admin.TabularInline):
+    model = models.AccessedPatient
+    fields = ["study_id", "patient_id"]
+    readonly_fields = fields
+    extra = 0
+
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("registry.view_accesslog")
 
 
 @admin.register(models.AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(ReadOnly, admin.ModelAdmin):
     """Read-only: registry-admins read the access log here and on /access-log/; nobody adds, changes or deletes."""
 
     list_display = ["at", "username", "kind", "record_type", "object_id", "path", "ip"]
@@ -267,34 +272,16 @@ class AccessLogAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     inlines = [AccessedPatientInline]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class QueryEventInline(admin.TabularInline):
+class QueryEventInline(ReadOnly, admin.TabularInline):
     model = models.QueryEvent
     fields = ["at", "action", "user", "note"]
     readonly_fields = fields
     extra = 0
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.Query)
-class QueryAdmin(SimpleHistoryAdmin):
+class QueryAdmin(ReadOnly, SimpleHistoryAdmin):
     """Read-only: queries move through their steps on the queries page and the API, where each step is
     checked and logged."""
 
@@ -313,18 +300,9 @@ class QueryAdmin(SimpleHistoryAdmin):
     search_fields = ["patient__study_id"]
     inlines = [QueryEventInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.Signature)
-class SignatureAdmin(SimpleHistoryAdmin):
+class SignatureAdmin(ReadOnly, SimpleHistoryAdmin):
     """Read-only: signatures are made with the signer's password and voided by an unlock with a reason,
     on the pages and the API; none is made, changed or deleted here."""
 
@@ -332,28 +310,10 @@ class SignatureAdmin(SimpleHistoryAdmin):
     list_filter = ["voided_at"]
     search_fields = ["patient__study_id", "signer_name"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.QueryEvent)
-class QueryEventAdmin(admin.ModelAdmin):
+class QueryEventAdmin(ReadOnly, admin.ModelAdmin):
     """Read-only: the steps of every query, as the queries page and the API logged them."""
 
     list_display = ["query", "action", "user", "at"]
     list_filter = ["action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
