@@ -202,7 +202,9 @@ def _load_header(path):
         ) from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise DiffusionInputError("dwi", f"{name!r} is not a NIfTI-1/2 image.")
-    warned = [w for w in caught if "nibabel" in str(w.filename)]
+    # Only nibabel's own complaints about the file: a ResourceWarning or a deprecation notice raised while
+    # nibabel runs (the garbage collector closing some other unclosed file, say) says nothing of the image.
+    warned = [w for w in caught if "nibabel" in str(w.filename) and not issubclass(w.category, _NOT_ABOUT_THE_FILE)]
     if problem is None and warned:
         problem = str(warned[0].message).splitlines()[0][:120]
     if problem:
@@ -212,6 +214,9 @@ def _load_header(path):
             "with dcm2niix; images whose header was edited or damaged are not accepted.",
         )
     return img, hdr, shape, dtype, zooms, affine, is_gz
+
+
+_NOT_ABOUT_THE_FILE = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning)
 
 
 def _header_problem(path, header_class):

@@ -139,6 +139,7 @@ def test_the_environment_sets_the_limits_and_https_turns_on_secure_cookies_hsts_
 @pytest.mark.parametrize("path", ["/login/", "/api/v1/patients/", "/static/registry/registry.css", "/nowhere/"])
 def test_every_response_carries_a_permissions_policy(client, db, path):
     response = client.get(path)
+    response.close()  # a static file's response holds the file open until closed
 
     policy = response["Permissions-Policy"]
     for feature in ("camera=()", "microphone=()", "geolocation=()", "usb=()", "payment=()"):
@@ -147,6 +148,7 @@ def test_every_response_carries_a_permissions_policy(client, db, path):
 
 def test_static_files_allow_no_other_origin(client):
     response = client.get("/static/registry/registry.css")
+    response.close()
 
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response

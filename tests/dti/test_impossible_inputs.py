@@ -143,3 +143,22 @@ def test_a_nibabel_warning_while_loading_is_a_refusal(series, monkeypatch):
 
     monkeypatch.setattr(nib, "load", load_with_a_warning)
     refused(*series(), "dwi", "'dwi.nii.gz'", "damaged NIfTI header", "the header is odd")
+
+
+@pytest.mark.parametrize("category", [ResourceWarning, DeprecationWarning])
+def test_a_warning_that_is_not_about_the_file_does_not_refuse_a_good_series(series, monkeypatch, category):
+    """The garbage collector closing some other unclosed file while nibabel runs raises a ResourceWarning
+    attributed to nibabel's code: it says nothing of the image, which is accepted."""
+    import warnings
+
+    import nibabel as nib
+
+    real_load = nib.load
+
+    def load_with_a_warning(path, *args, **kwargs):
+        warnings.warn_explicit("unclosed file <_io.FileIO name='/srv/x.css'>", category, nib.__file__, 1)
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(nib, "load", load_with_a_warning)
+    summary = validate_inputs(*series())
+    assert summary.header.shape[3] > 1
