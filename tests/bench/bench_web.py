@@ -81,6 +81,8 @@ def targets(patient_id):
         Target("ceiling: /login/ (no database work)", "/login/", None, "ceiling"),
         Target("/patients/", "/patients/", "hematology", "staff"),
         Target("patient page", f"/patients/{patient_id}/", "hematology", "staff"),
+        Target("/visits/due/", "/visits/due/", "hematology", "staff"),
+        Target("/queries/", "/queries/", "hematology", "staff"),
         Target("/api/v1/patients/?page_size=50", "/api/v1/patients/?page_size=50", "token", "staff"),
         Target("/api/v1/visits/?page_size=50", "/api/v1/visits/?page_size=50", "token", "staff"),
         Target("/api/v1/scores/?page_size=100", "/api/v1/scores/?page_size=100", "token", "staff"),
