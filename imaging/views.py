@@ -280,66 +280,67 @@ def _scan_action(request, pk, perm):
     return get_object_or_404(visible(Scan, request.user), pk=pk)
 
 
-@login_required
-@require_POST
-def scan_review(request, pk):
-    """Save a radiologist's review; a refused one shows the scan page again with the error beside
-    the field at fault and the choice the person made, never the opposite choice."""
+def _versioned_scan_form(request, pk, form, save, *, page_form, anchor, saved, renamed=None):
+    """Apply a radiologist's form that edits the scan at a known version (`save(scan, cleaned_data)`);
+    a refused one shows the scan page again with the error beside the field at fault and the choice the
+    person made; an edit conflict offers the current version, so a second save is a deliberate overwrite."""
     scan = _scan_action(request, pk, "imaging.change_scan")
-    form, status = forms.ReviewForm(request.POST), 400
+    status = 400
     if form.is_valid():
         try:
-            services.scan_review(
-                scan,
-                request.user,
-                form.cleaned_data["version"],
-                form.cleaned_data["usable"],
-                form.cleaned_data["reason"],
-            )
-        except registry_services.EditConflict as conflict:
-            form.add_error(None, str(conflict))
-            form.data = form.data.copy()
-            form.data["version"] = conflict.current_version  # a second save is a deliberate overwrite
-            status = 409
-        except ValidationError as error:
-            add_errors(form, error, renamed={"usable_reason": "reason"})
-        else:
-            messages.success(request, _("Review saved."))
-            return redirect(reverse("scan-detail", args=[pk]) + "#review")
-    scan = Scan.objects.select_related("visit__patient").get(pk=pk)
-    audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
-    return _scan_page(request, scan, review_form=form, status=status)
-
-
-@login_required
-@require_POST
-def scan_comparability(request, pk):
-    """Include a scan not acquired like the baseline in change analyses (with a reason) or leave it out;
-    a refused request shows the scan page again with the error beside the field at fault."""
-    scan = _scan_action(request, pk, "imaging.change_scan")
-    form, status = forms.ComparabilityForm(request.POST), 400
-    if form.is_valid():
-        try:
-            comparability.comparability_override_set(
-                scan,
-                request.user,
-                form.cleaned_data["version"],
-                form.cleaned_data["include"],
-                form.cleaned_data["reason"],
-            )
+            save(scan, form.cleaned_data)
         except registry_services.EditConflict as conflict:
             form.add_error(None, str(conflict))
             form.data = form.data.copy()
             form.data["version"] = conflict.current_version
             status = 409
         except ValidationError as error:
-            add_errors(form, error)
+            add_errors(form, error, renamed=renamed)
         else:
-            messages.success(request, _("Saved: the scan's part in change analyses."))
-            return redirect(reverse("scan-detail", args=[pk]) + "#comparability")
+            messages.success(request, saved)
+            return redirect(reverse("scan-detail", args=[pk]) + anchor)
     scan = Scan.objects.select_related("visit__patient").get(pk=pk)
     audit.record_access(request, audit.Kind.SCAN_PAGE, record_type="scan", object_id=pk, patients=[scan.visit.patient])
-    return _scan_page(request, scan, comparability_form=form, status=status)
+    return _scan_page(request, scan, status=status, **{page_form: form})
+
+
+@login_required
+@require_POST
+def scan_review(request, pk):
+    """Save a radiologist's review (usable or not, with the reason)."""
+
+    def save(scan, data):
+        services.scan_review(scan, request.user, data["version"], data["usable"], data["reason"])
+
+    return _versioned_scan_form(
+        request,
+        pk,
+        forms.ReviewForm(request.POST),
+        save,
+        page_form="review_form",
+        anchor="#review",
+        saved=_("Review saved."),
+        renamed={"usable_reason": "reason"},
+    )
+
+
+@login_required
+@require_POST
+def scan_comparability(request, pk):
+    """Include a scan not acquired like the baseline in change analyses (with a reason) or leave it out."""
+
+    def save(scan, data):
+        comparability.comparability_override_set(scan, request.user, data["version"], data["include"], data["reason"])
+
+    return _versioned_scan_form(
+        request,
+        pk,
+        forms.ComparabilityForm(request.POST),
+        save,
+        page_form="comparability_form",
+        anchor="#comparability",
+        saved=_("Saved: the scan's part in change analyses."),
+    )
 
 
 @login_required

@@ -1076,6 +1076,8 @@ class Query(models.Model):
     answered by the assigned role, closed (or re-opened) by whoever opened it or a registry-admin.
     Every step is a QueryEvent; the row keeps its history too."""
 
+    patient_path = "patient"  # selectors.visible scopes queries by their patient's site
+
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
         ANSWERED = "answered", _("Answered")
@@ -1185,6 +1187,8 @@ class Signature(models.Model):
     """An investigator's electronic signature of a visit (with its scores) or of a whole patient's
     data: who, when, the meaning they confirmed. While it stands (not voided) the records it covers
     are locked; a registry-admin's unlock voids it with a reason."""
+
+    patient_path = "patient"  # selectors.visible scopes signatures by their patient's site
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="signatures", verbose_name=_("patient"))
     visit = models.ForeignKey(

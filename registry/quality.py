@@ -129,7 +129,9 @@ def score_drop(course):
     for code, limit in settings.QUALITY_SCORE_DROP_POINTS.items():
         if limit is None:
             continue
+        # Scores recorded as missing have no value: the change is read between the visits that have one.
         measured = [(visit, visit.measures[code].value) for visit in course.visits if code in visit.measures]
+        measured = [(visit, value) for visit, value in measured if value is not None]
         for (before, old), (after, new) in zip(measured, measured[1:], strict=False):
             if old - new > limit:
                 params = {

@@ -13,6 +13,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied, Validati
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from registry import selectors
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -45,8 +46,9 @@ class QueryTransitionRefused(Exception):
     """The step does not follow from the query's status (e.g. answering a closed query): 409."""
 
 
-def record_for(kind, record_id):
-    """The record a query is opened on; ValidationError names the kind or id that was given."""
+def record_for(kind, record_id, user):
+    """The record a query is opened on, among those ``user`` may see (another site's record is as one
+    that does not exist); ValidationError names the kind or id that was given."""
     model = RECORD_KINDS.get(kind)
     if model is None:
         raise ValidationError(
@@ -57,7 +59,9 @@ def record_for(kind, record_id):
                 ]
             }
         )
-    record = model.objects.filter(pk=record_id).first() if str(record_id).isdigit() else None
+    given = str(record_id)
+    found = selectors.visible(model, user).filter(pk=given) if given.isascii() and given.isdigit() else None
+    record = found.first() if found is not None else None
     if record is None:
         raise ValidationError(
             {"record_id": [_("There is no %(kind)s record #%(id)s.") % {"kind": kind, "id": record_id}]}
@@ -260,3 +264,18 @@ def field_label(query):
         return str(model._meta.get_field(query.field).verbose_name)
     except FieldDoesNotExist:  # an instrument's code, or a field since removed
         return query.field
+
+
+def query_step(step, *, actor, query, text):
+    """Take ``query`` one step: "answer" (``text`` is the answer), "close" or "reopen" (``text`` is the note)."""
+    if step == "answer":
+        return query_answer(actor=actor, query=query, text=text)
+    if step == "close":
+        return query_close(actor=actor, query=query, note=text)
+    if step == "reopen":
+        return query_reopen(actor=actor, query=query, note=text)
+    raise ValueError(step)
+
+
+# The steps a query can be taken, as the pages and the API name them.
+STEPS = ("answer", "close", "reopen")

@@ -105,12 +105,22 @@ def _sign(request, *, patient, visit, subject, meaning, password, acknowledged):
     return signature
 
 
+def visit_subject(visit):
+    """What a visit signature is worded as signing (shown on the sign page and stored)."""
+    return _("%(visit)s of %(study_id)s") % {"visit": visit, "study_id": visit.patient.study_id}
+
+
+def patient_subject(patient):
+    """What a patient signature is worded as signing (shown on the sign page and stored)."""
+    return _("All data of %(study_id)s") % {"study_id": patient.study_id}
+
+
 def sign_visit(request, visit, *, password, acknowledged):
     """Sign `visit` and its scores as `request.user`; ValidationError names a wrong password or a
     missing acknowledgement, and nothing is signed."""
     if Signature.objects.filter(patient_id=visit.patient_id, visit__isnull=True, voided_at__isnull=True).exists():
         raise ValidationError(_("All of this patient's data are already signed, this visit included."))
-    subject = _("%(visit)s of %(study_id)s") % {"visit": visit, "study_id": visit.patient.study_id}
+    subject = visit_subject(visit)
     return _sign(
         request,
         patient=visit.patient,
@@ -124,7 +134,7 @@ def sign_visit(request, visit, *, password, acknowledged):
 
 def sign_patient(request, patient, *, password, acknowledged):
     """Sign all of `patient`'s data as `request.user`."""
-    subject = _("All data of %(study_id)s") % {"study_id": patient.study_id}
+    subject = patient_subject(patient)
     return _sign(
         request,
         patient=patient,

@@ -326,9 +326,7 @@ def query_list(request):
     require_queries(request)
     status = request.GET.get("status", Query.Status.OPEN)
     role = request.GET.get("role", "")
-    found = Query.objects.filter(patient__in=selectors.visible_patients(request.user)).select_related(
-        "patient", "opened_by", "record_type"
-    )
+    found = selectors.visible(Query, request.user).select_related("patient", "opened_by", "record_type")
     if status in Query.Status.values:
         found = found.filter(status=status)
     elif status == "pending":
@@ -365,11 +363,7 @@ def query_list(request):
 
 
 def _visible_query(request, pk):
-    return get_object_or_404(
-        Query.objects.select_related("patient", "opened_by"),
-        pk=pk,
-        patient__in=selectors.visible_patients(request.user),
-    )
+    return get_object_or_404(selectors.visible(Query, request.user).select_related("patient", "opened_by"), pk=pk)
 
 
 def _render_query(request, query, status=200, errors=None):
@@ -397,23 +391,16 @@ def query_detail(request, pk):
     return _render_query(request, query)
 
 
-STEPS = {
-    "answer": lambda actor, query, text: queries.query_answer(actor=actor, query=query, text=text),
-    "close": lambda actor, query, text: queries.query_close(actor=actor, query=query, note=text),
-    "reopen": lambda actor, query, text: queries.query_reopen(actor=actor, query=query, note=text),
-}
-
-
 @login_required
 @require_http_methods(["POST"])
 def query_step(request, pk, step):
     """Answer, close or re-open a query; a refusal shows the query again with the reason."""
     require_queries(request)
-    if step not in STEPS:
+    if step not in queries.STEPS:
         raise Http404(_("No such step of a query."))
     query = _visible_query(request, pk)
     try:
-        STEPS[step](request.user, query, request.POST.get("text", ""))
+        queries.query_step(step, actor=request.user, query=query, text=request.POST.get("text", ""))
     except queries.QueryTransitionRefused as refusal:
         return _render_query(request, query, status=409, errors={step: [str(refusal)]})
     except ValidationError as error:
@@ -440,9 +427,8 @@ def query_create(request, kind, pk):
     """Open a query on a record, from the record's place on its patient's page."""
     require_queries(request, "add")
     model = get_kind(kind).model
-    record = get_object_or_404(model, pk=pk)
+    record = get_object_or_404(selectors.visible(model, request.user), pk=pk)
     patient = record.owner_patient
-    get_object_or_404(selectors.visible_patients(request.user), pk=patient.pk)
     fields = [(f.name, f.verbose_name) for f in type(record)._meta.fields if f.editable and f.name != "id"]
     data = {"text": "", "field": "", "assigned_role": Query.Role.HEMATOLOGY}
     errors, status = {}, 200
@@ -546,12 +532,14 @@ def _timepoint_to_enter(request, patient, timepoints):
     return planned[0].timepoint if planned else None
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
 def visit_sign(request, pk):
     visit = get_object_or_404(selectors.visible(Visit, request.user).select_related("patient"), pk=pk)
     return _sign(
         request,
         patient=visit.patient,
-        subject=_("%(visit)s of %(study_id)s") % {"visit": visit, "study_id": visit.patient.study_id},
+        subject=signoff.visit_subject(visit),
         meaning=signoff.VISIT_MEANING,
         standing=signoff.standing_for_visit(visit) or signoff.standing_for_patient(visit.patient),
         sign=lambda **given: signoff.sign_visit(request, visit, **given),
@@ -614,12 +602,14 @@ def due_visits(request):
     return render(request, "registry/due_visits.html", {"page": page, "today": today()})
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
 def patient_sign(request, pk):
     patient = get_object_or_404(selectors.visible_patients(request.user), pk=pk)
     return _sign(
         request,
         patient=patient,
-        subject=_("All data of %(study_id)s") % {"study_id": patient.study_id},
+        subject=signoff.patient_subject(patient),
         meaning=signoff.PATIENT_MEANING,
         standing=signoff.standing_for_patient(patient),
         sign=lambda **given: signoff.sign_patient(request, patient, **given),
@@ -632,8 +622,7 @@ def signature_unlock(request, pk):
     """A registry-admin voids a standing signature with a reason; the records it covered can be edited."""
     if not request.user.has_perm(signoff.UNLOCK):
         raise PermissionDenied(_("Only a registry-admin may unlock signed records."))
-    visible = Signature.objects.filter(patient__in=selectors.visible_patients(request.user))
-    signature = get_object_or_404(visible.select_related("patient"), pk=pk)
+    signature = get_object_or_404(selectors.visible(Signature, request.user).select_related("patient"), pk=pk)
     errors, status = {}, 200
     if request.method == "POST":
         try:

@@ -3,7 +3,6 @@
 403 for a role that may not, 409 for a step that does not follow from the query's status."""
 
 from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -141,7 +140,7 @@ class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
 
     def get_queryset(self):
         found = (
-            Query.objects.filter(patient__in=selectors.visible_patients(self.request.user))
+            selectors.visible(Query, self.request.user)
             .select_related("patient", "opened_by", "record_type")
             .prefetch_related("events__user")
         )
@@ -161,7 +160,7 @@ class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
                 found = found.filter(**{name: value})
         patient = params.get("patient")
         if patient is not None:
-            if not patient.isdigit():
+            if not (patient.isascii() and patient.isdigit()):
                 raise serializers.ValidationError(
                     {"patient": [_("“%(value)s” is not a patient id.") % {"value": patient}]}
                 )
@@ -178,21 +177,18 @@ class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         return response
 
     def retrieve(self, request, *args, **kwargs):
-        response = super().retrieve(request, *args, **kwargs)
         query = self.get_object()
         audit.record_access(
             request, audit.Kind.API_RECORD, record_type="query", object_id=query.pk, patients=[query.patient]
         )
-        return response
+        return Response(self.get_serializer(query).data)
 
     @extend_schema(request=QueryOpenSerializer, responses={201: QuerySerializer})
     def create(self, request, *args, **kwargs):
         given = QueryOpenSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = dict(given.validated_data)
-        record = queries.record_for(data.pop("record_kind"), data.pop("record_id"))
-        if not selectors.visible_patients(request.user).filter(pk=record.owner_patient.pk).exists():
-            raise DjangoValidationError({"record_id": [_("There is no such record.")]})
+        record = queries.record_for(data.pop("record_kind"), data.pop("record_id"), request.user)
         query = queries.query_open(actor=request.user, record=record, **data)
         return Response(QuerySerializer(self.get_queryset().get(pk=query.pk)).data, status=status.HTTP_201_CREATED)
 
@@ -200,13 +196,7 @@ class QueryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Crea
         given = QueryStepSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         query = self.get_object()
-        text = given.validated_data["text"]
-        if step == "answer":
-            queries.query_answer(actor=request.user, query=query, text=text)
-        elif step == "close":
-            queries.query_close(actor=request.user, query=query, note=text)
-        else:
-            queries.query_reopen(actor=request.user, query=query, note=text)
+        queries.query_step(step, actor=request.user, query=query, text=given.validated_data["text"])
         return Response(QuerySerializer(self.get_queryset().get(pk=query.pk)).data)
 
     @extend_schema(request=QueryStepSerializer, responses=QuerySerializer)

@@ -207,3 +207,17 @@ def test_a_rules_query_reads_in_each_readers_language(build, hematology_api):
     spanish = hematology_api.get("/api/v1/queries/", HTTP_ACCEPT_LANGUAGE="es").json()["results"][0]["text"]
     assert english == "The procedure of 2024-02-02 has no baseline visit."
     assert spanish == "El procedimiento del 2024-02-02 no tiene visita basal."
+
+
+def test_a_gmfm_recorded_as_missing_is_skipped_and_the_fall_is_read_across_it(build, treated):
+    """A visit whose GMFM-88 was not done has no value: the rules neither fail on it nor hide a fall
+    between the visits around it."""
+    patient, _procedure = treated
+    build.score(visit=Visit.objects.get(patient=patient, kind="baseline"), instrument="GMFM-88", value=Decimal("60"))
+    skipped = build.visit(patient=patient, date=dt.date(2024, 5, 2))
+    build.score(visit=skipped, instrument="GMFM-88", value=None, missing="not-done")
+    later = build.visit(patient=patient, date=dt.date(2024, 8, 2))
+    build.score(visit=later, instrument="GMFM-88", value=Decimal("35"))
+    quality.check_patients([patient.pk])
+    [query] = rule_queries(patient, "score-drop")
+    assert (query.record_id, query.field) == (later.pk, "GMFM-88")

@@ -96,7 +96,7 @@ def test_the_sign_api_answers_404_for_another_sites_visit(sites, make_user):  # 
     response = api.post(f"/api/v1/visits/{sites['B']['visit'].pk}/sign/", body, format="json")
     assert response.status_code == 404 and not Signature.objects.exists()
     response = api.post(f"/api/v1/visits/{sites['A']['visit'].pk}/sign/", body, format="json")
-    assert response.status_code in (200, 201), response.content
+    assert response.status_code == 201, response.content
     assert Signature.objects.get().visit == sites["A"]["visit"]
 
 
@@ -113,3 +113,31 @@ def test_unlocking_is_scoped_and_a_registry_admin_unlocks_any_site(client, sites
     assert response.status_code == 302
     signature.refresh_from_db()
     assert signature.voided_at is not None and signature.voided_at.date() <= dt.date.today()
+
+
+def test_opening_a_query_on_another_sites_record_reads_as_a_record_that_does_not_exist(api_at, sites):  # noqa: F811
+    api = api_at(HEMATOLOGY, "A")
+    procedure_b = sites["B"]["procedure"]
+    elsewhere = api.post(
+        "/api/v1/queries/", {"record_kind": "procedures", "record_id": procedure_b.pk, "text": "?"}, format="json"
+    )
+    nowhere = api.post(
+        "/api/v1/queries/", {"record_kind": "procedures", "record_id": 99999999, "text": "?"}, format="json"
+    )
+    assert elsewhere.status_code == nowhere.status_code == 400
+    assert elsewhere.json()["record_id"] == [f"There is no procedures record #{procedure_b.pk}."]
+    assert nowhere.json()["record_id"] == ["There is no procedures record #99999999."]
+    assert not Query.objects.exists()
+
+
+def test_a_patient_filter_that_is_not_an_ascii_number_is_a_400_not_a_500(api_at, sites):  # noqa: F811
+    response = api_at(HEMATOLOGY, "A").get("/api/v1/queries/?patient=²")
+    assert response.status_code == 400
+    assert "²" in response.json()["patient"][0]
+
+
+@pytest.mark.parametrize("path", ["/visits/{visit}/sign/", "/patients/{patient}/sign/"])
+def test_the_sign_pages_send_a_signed_out_visitor_to_sign_in(client, sites, path):  # noqa: F811
+    url = path.format(visit=sites["A"]["visit"].pk, patient=sites["A"]["patient"].pk)
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith("/login/")

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from registry import quantities
 from registry.course import expected_instruments, read_course
 from registry.models import Instrument, ScheduledTimepoint, today
 
@@ -68,11 +69,11 @@ def test_hematology_sees_due_and_overdue_visits_with_days_overdue(build, signed_
     assert page.status_code == 200
     text = page.content.decode()
     first = treated_200_days_ago.date
-    three_end = ScheduledTimepoint.objects.get(code="3m")
-    from registry.course import Timepoint
-
-    end_3m = Timepoint("3m", 3, three_end.window_before, three_end.window_after).bounds(first)[1]
-    start_6m, end_6m = Timepoint("6m", 6, 1, 1).bounds(first)
+    # Written out by hand, not by the code under test: 3 months ± 1 closes 4 calendar months after the
+    # first procedure; 6 months ± 1 runs from 5 to 7 calendar months after it.
+    end_3m = quantities.add_months(first, 4)
+    start_6m, end_6m = quantities.add_months(first, 5), quantities.add_months(first, 7)
+    assert 70 <= (today() - end_3m).days <= 82  # 200 days less four calendar months
     assert f"<td>{(today() - end_3m).days}</td>" in text.replace('<td class="overdue">', "<td>")
     assert f"{start_6m:%Y-%m-%d} – {end_6m:%Y-%m-%d}" in text
     assert "due now" in text
