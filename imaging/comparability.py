@@ -53,7 +53,7 @@ def baseline_scan(patient_id):
     return (
         Scan.objects.filter(visit__patient_id=patient_id, visit__kind=Visit.Kind.BASELINE, status=Scan.Status.DONE)
         .exclude(usable=False)
-        .exclude(acquisition={})
+        .filter(acquisition__has_key="shells")
         .order_by("-visit__date", "-created_at", "-pk")
         .first()
     )
@@ -65,7 +65,11 @@ def comparability_refresh(patient_id):
     reference = protocol.as_reference() if protocol else None
     tol = tolerances(protocol)
     baseline = baseline_scan(patient_id)
-    scans = Scan.objects.filter(visit__patient_id=patient_id).exclude(acquisition={}).select_related("visit")
+    of_patient = Scan.objects.filter(visit__patient_id=patient_id)
+    # A scan not processed yet (or failed) has no shells to compare: a DICOM upload's scanner alone is
+    # no acquisition, and it is neither comparable nor not until the worker has read it.
+    of_patient.exclude(status=Scan.Status.DONE).exclude(comparable=None).update(comparable=None, comparability={})
+    scans = of_patient.filter(status=Scan.Status.DONE, acquisition__has_key="shells").select_related("visit")
     for scan in scans:
         to_protocol = compare_with_protocol(scan.acquisition, reference, tol) if reference else []
         compared = baseline is not None and scan.visit.kind != Visit.Kind.BASELINE
@@ -83,7 +87,8 @@ def comparability_refresh(patient_id):
 
 def protocol_saved():
     """Every patient's scans compared again with the protocol just saved."""
-    patients = Scan.objects.exclude(acquisition={}).values_list("visit__patient_id", flat=True).distinct()
+    processed = Scan.objects.filter(status=Scan.Status.DONE, acquisition__has_key="shells")
+    patients = processed.values_list("visit__patient_id", flat=True).distinct()
     for patient_id in sorted(set(patients)):
         comparability_refresh(patient_id)
 

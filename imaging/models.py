@@ -156,12 +156,6 @@ class Scan(ClinicalRecord):
     def current_result(self):
         return self.results.filter(is_current=True).first()
 
-    @property
-    def counts_in_change(self):
-        """Whether the scan's measures may be compared with the baseline's: acquired alike (or not yet
-        comparable with any baseline), or included by a radiologist despite the differences."""
-        return self.comparable is not False or self.comparability_override
-
     def clean(self):
         errors = {}
         check_not_future(self.acquisition_date, "acquisition_date", errors)

@@ -46,6 +46,8 @@ class ScanState:
 
     @property
     def counts_in_change(self):
+        """Whether the scan's measures may be compared with the baseline's: acquired alike (or nothing to
+        compare with), or included by a radiologist despite the differences."""
         return self.comparable is not False or self.comparability_override
 
     def get_status_display(self):

@@ -731,12 +731,6 @@ class Instrument(ClinicalRecord):
             raise ValidationError(message % params, code="invalid")
         return value
 
-    def external_value(self, value):
-        """A stored value as the API and exports give it: the label for instruments written as labels."""
-        if value is None:
-            return None
-        return self.label_for(value) if self.written_as_label else value
-
     def check_value(self, value):
         """The message for a value this instrument does not allow, or None."""
         if value is None:
@@ -1135,14 +1129,8 @@ class Query(models.Model):
         return _("Query #%(id)s") % {"id": self.pk}
 
     @property
-    def is_pending(self):
-        return self.status != self.Status.CLOSED
-
-    @property
     def shown_text(self):
         """The question in the reader's language (a rule's) or as its author wrote it (a person's)."""
-        from django.utils.translation import gettext
-
         if self.message:
             try:
                 return gettext(self.message) % self.params
@@ -1250,7 +1238,3 @@ class Signature(models.Model):
             "who": self.signer_name,
             "when": timezone.localtime(self.signed_at).strftime("%Y-%m-%d %H:%M"),
         }
-
-    @property
-    def is_valid(self):
-        return self.voided_at is None

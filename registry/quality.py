@@ -10,7 +10,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
-from django.utils.translation import gettext as _
 
 from registry import course as course_model
 from registry.models import IntrathecalProcedure, Patient, Query, QueryEvent, Visit
@@ -254,7 +253,7 @@ def _synchronise(patient_id, findings):
             query.save(update_fields=["message", "params"])
             counts["reopened"] += 1
     with translation.override(settings.LANGUAGE_CODE):
-        note = _("Closed automatically: the rule no longer finds this.")
+        note = gettext("Closed automatically: the rule no longer finds this.")
     for key, query in existing.items():
         if key not in found and query.status != Query.Status.CLOSED:
             _step(query, Query.Status.CLOSED, QueryEvent.Action.CLOSED, note)

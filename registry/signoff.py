@@ -118,7 +118,7 @@ def patient_subject(patient):
 def sign_visit(request, visit, *, password, acknowledged):
     """Sign `visit` and its scores as `request.user`; ValidationError names a wrong password or a
     missing acknowledgement, and nothing is signed."""
-    if Signature.objects.filter(patient_id=visit.patient_id, visit__isnull=True, voided_at__isnull=True).exists():
+    if standing_for_patient(visit.patient) is not None:
         raise ValidationError(_("All of this patient's data are already signed, this visit included."))
     subject = visit_subject(visit)
     return _sign(
@@ -166,8 +166,10 @@ def unlock(signature, actor, reason):
 
 
 def standing_for_visit(visit):
+    """The visit's own standing signature (what unlocking the visit voids), or None."""
     return Signature.objects.filter(visit=visit, voided_at__isnull=True).first()
 
 
 def standing_for_patient(patient):
+    """The standing signature of all the patient's data (not a single visit's), or None."""
     return Signature.objects.filter(patient=patient, visit__isnull=True, voided_at__isnull=True).first()

@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
 from registry.course import FA_WHITE_MATTER
 from registry.models import Score
+from registry.templatetags.registry_format import ROMAN_LEVELS
 
-ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V"}
 FA_WHOLE_BRAIN = "FA whole brain"
 # A scale this narrow is drawn over its whole range; a wider one (GMFM 0–100) around its values, so that
 # a child's change of a few points shows; the caption states the whole range either way.
@@ -73,7 +73,7 @@ def is_level(instrument):
         instrument.integer_only
         and not instrument.value_labels
         and instrument.min_value == 1
-        and instrument.max_value <= len(ROMAN)
+        and instrument.max_value <= len(ROMAN_LEVELS)
     )
 
 
@@ -81,7 +81,7 @@ def score_label(instrument, value):
     """A score as the clinic writes it: a level in roman numerals, a labelled value by its label
     (Modified Ashworth 1.5 is "1+"), any other value as a number of the page's language."""
     if is_level(instrument) and float(value).is_integer():
-        return ROMAN[int(value)]
+        return ROMAN_LEVELS[int(value)]
     key = format(Decimal(str(value)).normalize(), "f")
     if key in instrument.value_labels:
         return instrument.value_labels[key]
@@ -186,7 +186,7 @@ def _value_axis(values, bottom, top, *, min_span, digits=None):
 def _score_axis(instrument, values):
     bottom, top = float(instrument.min_value), float(instrument.max_value)
     if is_level(instrument):
-        ticks = [(level, ROMAN[level]) for level in range(int(bottom), int(top) + 1)]
+        ticks = [(level, ROMAN_LEVELS[level]) for level in range(int(bottom), int(top) + 1)]
         return Axis(bottom, top, tuple(ticks))
     if instrument.value_labels:
         ticks = sorted((float(key), label) for key, label in instrument.value_labels.items())

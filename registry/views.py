@@ -307,7 +307,6 @@ def render_assessments(request, patient, form, *, visit=None, visit_form=None, t
         "form": form,
         "groups": assessment_groups(form),
         "timepoint": timepoint,
-        "missing_choices": forms.MISSING_CHOICES[1:],
     }
     return render(request, "registry/visit_assessments.html", context, status=status)
 
@@ -541,7 +540,7 @@ def visit_sign(request, pk):
         patient=visit.patient,
         subject=signoff.visit_subject(visit),
         meaning=signoff.VISIT_MEANING,
-        standing=signoff.standing_for_visit(visit) or signoff.standing_for_patient(visit.patient),
+        standing=signoff.standing_signature(visit),
         sign=lambda **given: signoff.sign_visit(request, visit, **given),
     )
 
@@ -611,7 +610,7 @@ def patient_sign(request, pk):
         patient=patient,
         subject=signoff.patient_subject(patient),
         meaning=signoff.PATIENT_MEANING,
-        standing=signoff.standing_for_patient(patient),
+        standing=signoff.standing_signature(patient),
         sign=lambda **given: signoff.sign_patient(request, patient, **given),
     )
 

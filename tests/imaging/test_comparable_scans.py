@@ -292,3 +292,30 @@ def test_a_site_s_own_protocol_applies_to_its_patients_and_the_registry_wide_one
     assert at_main.comparability["protocol_name"] == "Every site" and at_main.comparability["protocol"] == []
     assert at_north.comparability["protocol_name"] == "Norte 3T"
     assert [d["item"] for d in at_north.comparability["protocol"]] == ["b_values"]
+
+
+@pytest.mark.postgres
+def test_a_follow_up_not_processed_yet_is_neither_comparable_nor_not(make_user, child, acquisitions):
+    """A DICOM upload records its scanner at once, but has no shells until the worker has read it: it is
+    not compared (and a failed one is not left marked incomparable)."""
+    from imaging import comparability
+
+    radiologist = make_user(RADIOLOGY, "reader")
+    processed(acquisitions["protocol"], child["baseline"], radiologist)
+    files = acquisitions["b700"]
+    with open(files["dwi"], "rb") as dwi, open(files["bval"], "rb") as bval, open(files["bvec"], "rb") as bvec:
+        waiting, _created = services.scan_register(
+            child["follow"],
+            radiologist,
+            dwi=File(dwi, name="dwi.nii.gz"),
+            bval=File(bval, name="dwi.bval"),
+            bvec=File(bvec, name="dwi.bvec"),
+        )
+    Scan.objects.filter(pk=waiting.pk).update(
+        acquisition={"manufacturer": "Siemens"}, comparable=False, comparability={"baseline": ["stale"]}
+    )
+    comparability.comparability_refresh(child["patient"].pk)
+    waiting.refresh_from_db()
+    assert waiting.status == Scan.Status.QUEUED
+    assert waiting.comparable is None and waiting.comparability == {}
+    assert waiting.acquisition == {"manufacturer": "Siemens"}

@@ -13,8 +13,6 @@ from django.db import transaction
 from registry.models import Site, SiteMembership
 from registry.roles import REGISTRY_ADMIN, ROLES, SITE_ROLES
 
-# Roles that see only the patients of their own sites (the others see every site).
-
 
 class Command(BaseCommand):
     help = "Create an account with a role (hematology, radiology, research, registry-admin)."
