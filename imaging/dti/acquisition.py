@@ -18,11 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .gradients import B0_THRESHOLD
+from .gradients import shells as gradient_shells
 
 __all__ = ["Tolerances", "acquisition_summary", "compare_acquisitions", "compare_with_protocol", "shells"]
-
-# b-values within this many s/mm² of each other are one shell (scanners write 995, 1000, 1005).
-SHELL_WIDTH = 100.0
 
 
 @dataclass(frozen=True)
@@ -39,16 +37,9 @@ class Tolerances:
 
 
 def shells(bvals, b0_threshold: float = B0_THRESHOLD) -> list[list[float]]:
-    """``[[b, volumes], ...]`` in increasing b, b0 volumes as b=0; b-values within SHELL_WIDTH grouped
-    (each shell's b is the rounded mean of its volumes)."""
-    bvals = np.asarray(bvals, float).ravel()
-    groups: list[list[float]] = []
-    for b in np.sort(np.where(bvals <= b0_threshold, 0.0, bvals)):
-        if groups and b - groups[-1][-1] <= SHELL_WIDTH:
-            groups[-1].append(float(b))
-        else:
-            groups.append([float(b)])
-    return [[float(round(np.mean(g))), len(g)] for g in groups]
+    """``[[b, volumes], ...]`` in increasing b, b0 volumes as b=0: the shells of gradients.shells (the
+    ones QC reports), as lists that store as JSON."""
+    return [[b, n] for b, n in gradient_shells(bvals, b0_threshold)]
 
 
 def acquisition_summary(bvals, shape, affine, scanner=None) -> dict:
