@@ -381,6 +381,8 @@ class RegionCarry(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         verbose_name = _("carried regions")
         verbose_name_plural = _("carried regions")

@@ -12,6 +12,7 @@ import logging
 import nibabel as nib
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from imaging import storage
 from imaging.dti import RegistrationSettings, carry_labels, load_labels, region_stats, register_fa, sha256_file
 from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan
+from registry import services as registry_services
 
 log = logging.getLogger(__name__)
 
@@ -170,14 +172,24 @@ def _store_carry(scan, result, source, source_result, registration, stats, store
     return carry
 
 
-def carried_regions_decide(carry, actor, decision):
-    """A radiologist accepts or rejects regions carried to a scan; rejected ones count nowhere."""
+@transaction.atomic
+def carried_regions_decide(scan, actor, decision, carry_id=None):
+    """A radiologist accepts or rejects the regions carried to ``scan`` (its newest carry); rejected ones
+    count nowhere. ``carry_id``, when given, is the carry the person looked at: if the regions have been
+    carried again since, nothing is decided. Kept in the carry's history; refused on a signed patient."""
     if decision not in (RegionCarry.Decision.ACCEPTED, RegionCarry.Decision.REJECTED):
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"decision": [_("Choose accepted or rejected.")]})
-    RegionCarry.objects.filter(pk=carry.pk).update(decision=decision, decided_by=actor, decided_at=timezone.now())
-    carry.refresh_from_db()
+    carry = RegionCarry.objects.select_for_update().filter(scan=scan).order_by("-created_at", "-id").first()
+    if carry is None:
+        raise ValidationError({"decision": [_("No regions were carried to this scan.")]})
+    if carry_id not in (None, "") and str(carry_id) != str(carry.pk):
+        raise ValidationError(
+            {"carry": [_("The regions were carried again since this page was shown; look at them again.")]}
+        )
+    registry_services.refuse_if_locked(scan)
+    carry.decision, carry.decided_by, carry.decided_at = decision, actor, timezone.now()
+    carry._history_user = actor
+    carry.save(update_fields=["decision", "decided_by", "decided_at"])
     return carry
 
 

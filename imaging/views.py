@@ -366,20 +366,16 @@ def scan_labels(request, pk):
 def scan_carried_regions(request, pk):
     """The radiologist accepts or rejects the regions carried to the scan."""
     scan = _scan_action(request, pk, "imaging.change_scan")
-    carry = scan.carries.first()
     decision = request.POST.get("decision")
-    if carry is None:
-        messages.error(request, _("No regions were carried to this scan."))
+    try:
+        regions.carried_regions_decide(scan, request.user, decision, request.POST.get("carry"))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
     else:
-        try:
-            regions.carried_regions_decide(carry, request.user, decision)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(
-                request,
-                _("Carried regions accepted.") if decision == "accepted" else _("Carried regions rejected."),
-            )
+        messages.success(
+            request,
+            _("Carried regions accepted.") if decision == "accepted" else _("Carried regions rejected."),
+        )
     return redirect(reverse("scan-detail", args=[pk]) + "#carried-regions")
 
 

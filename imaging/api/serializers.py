@@ -34,7 +34,7 @@ class CarrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RegionCarry
-        fields = ["similarity", "flagged", "decision", "decided_at"]
+        fields = ["id", "similarity", "flagged", "decision", "decided_at"]
         read_only_fields = fields
 
 
@@ -227,6 +227,11 @@ class CarryDecisionSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(
         choices=[RegionCarry.Decision.ACCEPTED, RegionCarry.Decision.REJECTED],
         help_text="accepted or rejected: the regions carried to this scan from the scan they were drawn on",
+    )
+    carry = serializers.IntegerField(
+        required=False,
+        help_text="The carry decided on (a carried ROI's `registration.id`); refused if the regions have "
+        "been carried again since.",
     )
 
 

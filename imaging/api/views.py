@@ -119,10 +119,8 @@ class ScanViewSet(
         scan = self.get_object()
         form = serializers.CarryDecisionSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        carry = scan.carries.first()
-        if carry is None:
-            raise ValidationError({"decision": [_("No regions were carried to this scan.")]})
-        regions.carried_regions_decide(carry, request.user, form.validated_data["decision"])
+        data = form.validated_data
+        regions.carried_regions_decide(scan, request.user, data["decision"], data.get("carry"))
         return self._answer(scan, status.HTTP_200_OK)
 
     @extend_schema(request=serializers.ReviewSerializer, responses=serializers.ScanSerializer)

@@ -284,3 +284,34 @@ def test_a_busy_database_makes_the_carry_try_again_rather_than_lose_the_regions(
 
     assert carry_regions.apply(args=[7]).get() == 41
     assert answers == []
+
+
+@pytest.mark.postgres
+def test_a_decision_on_regions_carried_again_since_is_refused_and_a_decision_is_kept_in_history(
+    api_as, eager, child, series
+):
+    client = api_as(RADIOLOGY)
+    baseline = processed(series["baseline"], child["baseline"], client.user, eager)
+    follow = processed(series["follow"], child["follow"], client.user, eager)
+    draw(client, baseline, series, eager)
+    carry = RegionCarry.objects.get(scan=follow)
+    [shown] = {
+        roi["registration"]["id"]
+        for roi in client.get(f"/api/v1/scans/{follow.pk}/").json()["rois"]
+        if roi["registration"]
+    }
+    assert shown == carry.pk
+
+    stale = client.post(
+        f"/api/v1/scans/{follow.pk}/carried-regions/", {"decision": "accepted", "carry": carry.pk + 1}, format="json"
+    )
+    assert stale.status_code == 400 and "carried again" in stale.json()["carry"][0]
+    carry.refresh_from_db()
+    assert carry.decision == "pending"
+
+    response = client.post(
+        f"/api/v1/scans/{follow.pk}/carried-regions/", {"decision": "accepted", "carry": carry.pk}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    [decided] = carry.history.filter(decision="accepted")
+    assert decided.history_user == client.user
