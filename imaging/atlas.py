@@ -14,7 +14,6 @@ Settings that do not describe a usable atlas stop the start-up (a Django system 
 message naming the setting, rather than failing every scan.
 """
 
-import json
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +25,9 @@ from django.core import checks
 from django.db import DatabaseError, transaction
 
 from imaging import storage
-from imaging.dti import RegistrationSettings, carry_labels, region_stats, register_fa, resample_labels, sha256_file
+from imaging.dti import RegistrationSettings, carry_labels, load_labels, region_stats, register_fa, sha256_file
+from imaging.dti.errors import DiffusionInputError
+from imaging.dti.io import parse_label_names
 from imaging.models import DiffusionResult, Region, RoiMeasurement, Scan
 
 log = logging.getLogger(__name__)
@@ -89,14 +90,10 @@ def _load(paths, _stamps):
         raise AtlasError(SETTINGS[0], f"{SETTINGS[0]}: {template_path} is not a NIfTI image ({error}).") from None
     if template.ndim != 3 or not np.all(np.isfinite(template)) or template.max() <= 0:
         raise AtlasError(SETTINGS[0], f"{SETTINGS[0]}: {template_path} must be a 3D FA map with finite values.")
-    try:
-        labels_image = nib.load(labels_path)
-        raw = np.asarray(labels_image.dataobj)
-    except Exception as error:
-        raise AtlasError(SETTINGS[1], f"{SETTINGS[1]}: {labels_path} is not a NIfTI image ({error}).") from None
-    if raw.ndim != 3 or not np.all(np.isfinite(raw)) or not np.array_equal(raw, np.round(raw)):
-        raise AtlasError(SETTINGS[1], f"{SETTINGS[1]}: {labels_path} must be a 3D image of whole-number labels.")
-    labels = resample_labels(raw.astype(np.int32), labels_image.affine, template.shape, template_image.affine)
+    try:  # the same reading, checks and resampling as a label image a radiologist uploads
+        labels = load_labels(labels_path, template.shape, template_image.affine)
+    except DiffusionInputError as error:
+        raise AtlasError(SETTINGS[1], f"{SETTINGS[1]}: {labels_path}: {error.message}") from None
     names = _region_names(regions_path, set(np.unique(labels).tolist()) - {0})
     provenance = {
         "template": Path(template_path).name,
@@ -109,21 +106,18 @@ def _load(paths, _stamps):
 
 
 def _region_names(path, present):
+    """The atlas's {label: region code}, read as a radiologist's label names are (parse_label_names)."""
     setting = SETTINGS[2]
     try:
-        names = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AtlasError(setting, f"{setting}: {path} is not a JSON file ({error}).") from None
-    if not isinstance(names, dict) or not names:
+        names = parse_label_names(Path(path))
+    except DiffusionInputError as error:
+        raise AtlasError(setting, f"{setting}: {path}: {error.message}") from None
+    if not names:
         raise AtlasError(setting, f'{setting}: {path} must map label values to region codes, e.g. {{"1": "cst-l"}}.')
-    mapped = {}
-    for key, code in names.items():
-        if not str(key).isdigit() or int(key) == 0 or not isinstance(code, str):
-            raise AtlasError(setting, f"{setting}: {path}: {key!r}: {code!r} is not a label value and a region code.")
-        if int(key) not in present:
-            raise AtlasError(setting, f"{setting}: {path} names label {key}, which the atlas labels do not contain.")
-        mapped[int(key)] = code
-    return mapped
+    for label in names:
+        if label == 0 or label not in present:
+            raise AtlasError(setting, f"{setting}: {path} names label {label}, which the atlas labels do not contain.")
+    return names
 
 
 def unknown_codes(atlas):

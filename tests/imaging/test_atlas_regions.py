@@ -154,8 +154,9 @@ def test_the_start_up_check_names_a_missing_atlas_file(settings, site_atlas, tmp
     "regions, problem",
     [
         ('{"99": "cst-l"}', "names label 99, which the atlas labels do not contain"),
-        ('{"one": "cst-l"}', "is not a label value and a region code"),
-        ("not json", "is not a JSON file"),
+        ('{"one": "cst-l"}', "label names must map label values to region codes"),
+        ("not json", "the label names are not valid JSON"),
+        ('{"0": "cst-l"}', "names label 0, which the atlas labels do not contain"),
     ],
 )
 def test_the_start_up_check_names_a_region_file_that_does_not_fit_the_atlas(
