@@ -212,18 +212,16 @@ def describe_records(queries):
     return {query.pk: found.get((query.record_type_id, query.record_id), (None, None)) for query in queries}
 
 
-def pending_counts(patient):
-    """{(kind, record id): number of open or answered queries} of one patient, for its page."""
+def counts_by_record(pending):
+    """{(kind, record id): number of queries} of ``pending`` (queries already read, e.g. a patient's open
+    or answered ones), with no further query."""
     counts = {}
     types = {}
-    for type_id, record_id in (
-        Query.objects.filter(patient=patient)
-        .exclude(status=Query.Status.CLOSED)
-        .values_list("record_type_id", "record_id")
-    ):
+    for query in pending:
+        type_id = query.record_type_id
         if type_id not in types:
             types[type_id] = KIND_OF_MODEL.get(ContentType.objects.get_for_id(type_id).model_class())
-        key = (types[type_id], record_id)
+        key = (types[type_id], query.record_id)
         counts[key] = counts.get(key, 0) + 1
     return counts
 

@@ -101,15 +101,40 @@ def record_links(context, kind, record):
     if signature is not None:
         links.append(format_html('<span class="lock" title="{}">{}</span> ', str(signature), locked))
     elif may_edit:
-        links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
-    links.append(format_html('<a href="{}">{}</a> ', reverse("record-history", args=[kind, record.pk]), history))
+        links.append(format_html('<a href="{}">{}</a> ', page_url(context, "record-edit", kind, record.pk), edit))
+    links.append(format_html('<a href="{}">{}</a> ', page_url(context, "record-history", kind, record.pk), history))
     if may_query:
-        links.append(format_html('<a href="{}">{}</a>', reverse("query-create", args=[kind, record.pk]), query))
+        links.append(format_html('<a href="{}">{}</a>', page_url(context, "query-create", kind, record.pk), query))
     pending = counts.get((kind, record.pk))
     if pending:
         label = ngettext("%(count)s open query", "%(count)s open queries", pending) % {"count": pending}
         links.append(format_html(' <a class="queries-badge" href="#queries">{}</a>', label))
     return format_html('<span class="links">{}</span>', mark_safe("".join(links)))
+
+
+# An id no record has: reversed in its place, it marks where a record's id goes in the pattern's URL.
+_ID_MARK = 987654321987654321
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, name, *args):
+    """``{% url name args %}`` for a page that links to many records of one pattern (a link per score): the
+    pattern is reversed once a page and each record's id, the last argument when it is a number, written
+    into it."""
+    urls = context.render_context.get("page_urls")
+    if urls is None:
+        urls = context.render_context["page_urls"] = {}
+    *fixed, last = args
+    if not isinstance(last, int):
+        key = (name, *args)
+        if key not in urls:
+            urls[key] = reverse(name, args=args)
+        return urls[key]
+    key = (name, *fixed, None)
+    parts = urls.get(key)
+    if parts is None:
+        parts = urls[key] = reverse(name, args=[*fixed, _ID_MARK]).split(str(_ID_MARK))
+    return f"{parts[0]}{last}{parts[1]}"
 
 
 def _visit_lock(visit_locks, kind, record):
