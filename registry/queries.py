@@ -39,6 +39,8 @@ RECORD_KINDS = {
     "scores": Score,
 }
 KIND_OF_MODEL = {model: kind for kind, model in RECORD_KINDS.items()}
+# The related records a record's name (its __str__) reads, so that a list of queries names theirs in one read.
+NAMED_WITH = {CellProduct: ("harvest",), Score: ("instrument", "muscle")}
 TEXT_LIMIT = 2000
 
 
@@ -207,7 +209,8 @@ def describe_records(queries):
     found = {}
     for type_id, ids in wanted.items():
         model = ContentType.objects.get_for_id(type_id).model_class()
-        for pk, record in model.objects.in_bulk(list(ids)).items():
+        records = model.objects.select_related(*NAMED_WITH.get(model, ()))
+        for pk, record in records.in_bulk(list(ids)).items():
             found[(type_id, pk)] = (KIND_OF_MODEL.get(model), record)
     return {query.pk: found.get((query.record_type_id, query.record_id), (None, None)) for query in queries}
 

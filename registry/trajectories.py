@@ -228,12 +228,13 @@ def _fa_chart(chart_id, name, values, x_axis, markers):
 def _trajectory(title, caption, note, lines, x_axis, y_axis, markers, chart_id):
     """A chart of one measure, with a line per side when ``lines`` has sides ("" when it has none)."""
     series, rows = [], []
+    point_text = _("%(date)s, %(months)s months: %(value)s")
     for side in sorted(lines):
         side_name = str(Score.Side(side).label) if side else ""
         points = []
         for value in sorted(lines[side], key=lambda value: (value.months, value.date)):
             months = number(value.months, 1)
-            text = _("%(date)s, %(months)s months: %(value)s") % {
+            text = point_text % {
                 "date": value.date.isoformat(),
                 "months": months,
                 "value": value.text,
