@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.db.models.fields.json import KT
 
 from imaging.models import DiffusionResult, RegionCarry, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
@@ -68,7 +69,9 @@ def visit_imaging(visit_ids, *, usable_only=False):
     results = {}
     scan_ids = Ids(scan.pk for scan in scan_list)
     current = DiffusionResult.objects.filter(scan_id__any=scan_ids, is_current=True).order_by()
-    for row in current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"):
+    # The QC verdict as text: no JSON to decode per scan.
+    summaries = current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", KT("qc__overall"))
+    for row in summaries:
         results[row[1]] = dict(zip(RESULT_FIELDS, row))
     by_visit = {}
     for scan in scan_list:

@@ -359,16 +359,33 @@ def provide_visit_measures(provider):
         _visit_measure_providers.append(provider)
 
 
-def read_courses(patient_ids, *, usable_only=False):
+def read_courses(patient_ids, *, usable_only=False, instruments=None):
     """The courses of ``patient_ids``, in id order; a fixed number of queries whatever their number.
 
-    ``usable_only``: only scans a radiologist marked usable count for a visit.
+    ``usable_only``: only scans a radiologist marked usable count for a visit. ``instruments``: the
+    codes of the instruments whose scores are read (None: every one; () for none, to be read later by
+    read_scores once a page knows which one it shows).
     """
     patient_ids = sorted(set(patient_ids))
     by_id = read_enrolments(patient_ids)
     visits = _read_visits(by_id, patient_ids)
-    _read_measures(visits, usable_only)
+    _read_scores(visits, instruments)
+    _read_provided(visits, usable_only)
     return [by_id[pk] for pk in patient_ids if pk in by_id]
+
+
+def read_scores(courses, instruments):
+    """Adds to the visits of ``courses`` (read with ``instruments=()``) the scores of ``instruments``."""
+    _read_scores({visit.id: visit for course in courses for visit in course.visits}, instruments)
+
+
+def instruments_scored(courses):
+    """The codes of the instruments scored as a whole (not per muscle group) at a visit of ``courses``,
+    recorded as missing included, in alphabetical order: the instruments whose measure the courses would
+    have if every score were read, counted in the database instead."""
+    visit_ids = Ids(visit.id for course in courses for visit in course.visits)
+    scored = Score.objects.filter(visit_id__any=visit_ids, muscle__isnull=True).order_by()
+    return sorted(scored.values_list("instrument__code", flat=True).distinct())
 
 
 def read_enrolments(patient_ids):
@@ -515,15 +532,25 @@ def score_measure_name(code, muscle_code=None, side=""):
     return f"{code} {muscle_code}-{side[:1]}" if muscle_code else code
 
 
-def _read_scores(visits):
-    """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in);
-    a score per muscle group and side is the measure "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l"),
-    those of an instrument in the muscle groups' order then by side."""
-    instruments = Instrument.objects.order_by("code").values_list("pk", "code", "unit", "value_labels")
-    by_instrument = {pk: (code, unit, labels, [], []) for pk, code, unit, labels in instruments}
+def _read_scores(visits, codes=None):
+    """Each visit's scores (of the instruments ``codes``, or every one), by instrument code in alphabetical
+    order (the order the exports list them in); a score per muscle group and side is the measure
+    "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l"), those of an instrument in the muscle groups' order
+    then by side."""
+    instruments = Instrument.objects.order_by("code")
+    if codes is not None:
+        instruments = instruments.filter(code__in=list(codes))
+    by_instrument = {
+        pk: (code, unit, labels, [], [])
+        for pk, code, unit, labels in instruments.values_list("pk", "code", "unit", "value_labels")
+    }
+    if not by_instrument:
+        return
     # Unordered: only scores per muscle group have an order among themselves, sorted here (the database
     # collates in C, as Python compares), rather than sorting every score of a cohort in the query.
     scores = Score.objects.filter(visit_id__any=Ids(visits)).order_by()
+    if codes is not None:
+        scores = scores.filter(instrument_id__any=Ids(by_instrument))
     for row in scores.values_list(
         "visit_id", "instrument_id", "value", "missing", "muscle__code", "side", "muscle__position"
     ):
