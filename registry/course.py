@@ -9,8 +9,9 @@ Add-ons contribute per-visit measures through :func:`provide_visit_measures` (ca
 AppConfig.ready), so this module names none of them.
 """
 
+import gc
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import NamedTuple
 
 from django.conf import settings
@@ -353,12 +354,36 @@ class Course:
 _visit_measure_providers = []
 
 
+def _collector_paused(read):
+    """Runs ``read`` with Python's cyclic garbage collector paused, and leaves it as it was found.
+
+    A cohort's read builds tens of thousands of small objects (visits, measures, scans), and every few
+    hundred allocations the collector would walk them all again looking for reference cycles; on 1,000
+    patients that was a third of the research pages' time. The read model makes no cycles (courses hold
+    visits, visits hold measures), so reference counting frees it all the same; whatever cycles the
+    queries leave are collected once the collector resumes.
+    """
+
+    @wraps(read)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return read(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
 def provide_visit_measures(provider):
     """Register ``provider(visit_ids, *, usable_only) -> {visit_id: VisitImaging}`` (an add-on's AppConfig.ready)."""
     if provider not in _visit_measure_providers:
         _visit_measure_providers.append(provider)
 
 
+@_collector_paused
 def read_courses(patient_ids, *, usable_only=False, instruments=None):
     """The courses of ``patient_ids``, in id order; a fixed number of queries whatever their number.
 
@@ -374,6 +399,7 @@ def read_courses(patient_ids, *, usable_only=False, instruments=None):
     return [by_id[pk] for pk in patient_ids if pk in by_id]
 
 
+@_collector_paused
 def read_scores(courses, instruments):
     """Adds to the visits of ``courses`` (read with ``instruments=()``) the scores of ``instruments``."""
     _read_scores({visit.id: visit for course in courses for visit in course.visits}, instruments)
@@ -388,6 +414,7 @@ def instruments_scored(courses):
     return sorted(scored.values_list("instrument__code", flat=True).distinct())
 
 
+@_collector_paused
 def read_enrolments(patient_ids):
     """``{patient_id: Course}`` of ``patient_ids`` with what is known at enrolment and treatment (the
     patient's characteristics, procedures and doses) and no visits; two queries whatever their number.
@@ -432,6 +459,7 @@ def read_enrolments(patient_ids):
     return by_id
 
 
+@_collector_paused
 def read_visits(visits, *, usable_only=False):
     """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
     exactly as their patients' courses give them, in a fixed number of queries whatever their number.
@@ -457,6 +485,7 @@ class VisitsFilled:
     filled_timepoints: set = field(default_factory=set)
 
 
+@_collector_paused
 def read_schedules(patient_ids, timepoints=None):
     """``{patient_id: VisitsFilled}`` of the treated patients among ``patient_ids`` (none is scheduled
     before a procedure): what planned and overdue visits need, without the courses' doses, ages and
