@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.db.models.fields.json import KT
 
 from imaging.models import DiffusionResult, RegionCarry, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
+from registry.lookups import Ids
 
 RESULT_FIELDS = ("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall")
 # The summary measures of a result, as the course and research tables name them.
@@ -59,14 +61,17 @@ def visit_imaging(visit_ids, *, usable_only=False):
 
     Each scan (a ScanState) carries ``current_summary``: its current result's FA and MD (a dict), or None.
     """
-    rows = Scan.objects.filter(visit_id__any=visit_ids).order_by("-created_at", "-pk")
+    rows = Scan.objects.filter(visit_id__any=Ids(visit_ids)).order_by("-created_at", "-pk")
     scan_list = [
         ScanState(*row)
         for row in rows.values_list("pk", "visit_id", "status", "usable", "comparable", "comparability_override")
     ]
     results = {}
-    current = DiffusionResult.objects.filter(scan_id__any=[scan.pk for scan in scan_list], is_current=True).order_by()
-    for row in current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", "qc__overall"):
+    scan_ids = Ids(scan.pk for scan in scan_list)
+    current = DiffusionResult.objects.filter(scan_id__any=scan_ids, is_current=True).order_by()
+    # The QC verdict as text: no JSON to decode per scan.
+    summaries = current.values_list("pk", "scan_id", "fa_mean", "fa_wm_mean", "md_mean", "qc_passed", KT("qc__overall"))
+    for row in summaries:
         results[row[1]] = dict(zip(RESULT_FIELDS, row))
     by_visit = {}
     for scan in scan_list:
@@ -103,7 +108,7 @@ def _add_regions(by_visit, results):
     from another scan of the patient, see trusted_rois; or typed by a radiologist), named by the region's
     code; a label the label image left unnamed is not a region and is left out."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
-    rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=list(counted))).order_by("pk")
+    rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=Ids(counted))).order_by("pk")
     rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md", "source")
     # A region measured on the scan's own regions (drawn, carried or typed) is not measured again from the atlas.
     own = {(scan_id, region) for scan_id, _r, region, _f, _m, source in rows if source != RoiMeasurement.Source.ATLAS}

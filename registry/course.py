@@ -9,13 +9,17 @@ Add-ons contribute per-visit measures through :func:`provide_visit_measures` (ca
 AppConfig.ready), so this module names none of them.
 """
 
+import gc
 from dataclasses import dataclass, field
+from functools import lru_cache, wraps
 from typing import NamedTuple
 
 from django.conf import settings
+from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from registry import quantities
+from registry.lookups import Ids
 from registry.models import (
     BASELINE_TIMEPOINT,
     Instrument,
@@ -28,6 +32,8 @@ from registry.models import (
 
 # The headline imaging measure: an imaging add-on provides it per visit from the scan that counts.
 FA_WHITE_MATTER = "FA white matter"
+# Visit kinds as plain strings: compared once per visit of a cohort.
+BASELINE, FOLLOW_UP = str(Visit.Kind.BASELINE.value), str(Visit.Kind.FOLLOW_UP.value)
 
 
 @dataclass(frozen=True)
@@ -112,11 +118,16 @@ def assign_timepoints(first_procedure_date, visits, timepoints=None):
     """
     if first_procedure_date is None:
         return {}
-    follow_ups = sorted((date, visit_id) for visit_id, date, kind in visits if kind == Visit.Kind.FOLLOW_UP)
+    return _assign(_windows(first_procedure_date, follow_up_schedule(timepoints)), visits)
+
+
+def _assign(windows, visits):
+    """assign_timepoints over the follow-ups' windows (as _windows gives them) of one patient."""
+    follow_ups = sorted((date, visit_id) for visit_id, date, kind in visits if kind == FOLLOW_UP)
     assigned = {}
     if not follow_ups:
         return assigned
-    for timepoint, target, start, end in _windows(first_procedure_date, follow_up_schedule(timepoints)):
+    for timepoint, target, start, end in windows:
         inside = [(abs((date - target).days), date, visit_id) for date, visit_id in follow_ups if start <= date <= end]
         if inside:
             assigned[min(inside)[2]] = timepoint.code
@@ -127,9 +138,20 @@ def _windows(first_procedure_date, timepoints):
     """(timepoint, target date, first and last date of its window) of each timepoint, as
     Timepoint.target and Timepoint.bounds give them; worked out once per patient, not per visit."""
     return [
-        (timepoint, timepoint.target(first_procedure_date), *timepoint.bounds(first_procedure_date))
+        (timepoint, *_window(first_procedure_date, timepoint.months, timepoint.before, timepoint.after, timepoint.unit))
         for timepoint in timepoints
     ]
+
+
+@lru_cache(maxsize=32768)
+def _window(first_procedure_date, months, before, after, unit):
+    """(target, first day, last day) of a timepoint's window for a patient first treated on
+    ``first_procedure_date``: a pure function of its arguments, kept so that each list of a thousand
+    patients does not work out the same calendar sums again on every request."""
+    return (
+        quantities.add_months(first_procedure_date, months),
+        *quantities.window_bounds(first_procedure_date, months, before, after, unit),
+    )
 
 
 @dataclass(frozen=True)
@@ -147,25 +169,25 @@ class PlannedVisit:
 
 def planned_visits(course, today, timepoints):
     """The scheduled visits of ``course`` that no visit fills, oldest window first (none before the first
-    procedure). The baseline counts as filled by a visit of kind baseline whatever its date."""
+    procedure). The baseline counts as filled by a visit of kind baseline whatever its date.
+
+    ``course``: a Course, or a VisitsFilled of read_schedules (what both have: the first procedure's date
+    and the timepoints filled)."""
     first = course.first_procedure_date
     if first is None:
         return []
-    filled = {visit.timepoint for visit in course.visits if visit.timepoint}
-    if course.baseline is not None:
-        filled.add(BASELINE_TIMEPOINT)
+    filled = course.filled_timepoints
     planned = []
-    for timepoint in timepoints:
+    for timepoint, target, start, end in _windows(first, timepoints):
         if timepoint.code in filled:
             continue
-        start, end = timepoint.bounds(first)
         if today < start:
             status, late = "planned", 0
         elif today <= end:
             status, late = "due", 0
         else:
             status, late = "overdue", (today - end).days
-        planned.append(PlannedVisit(timepoint, timepoint.target(first), start, end, status, late))
+        planned.append(PlannedVisit(timepoint, target, start, end, status, late))
     planned.sort(key=lambda item: (item.end, item.timepoint.months))
     return planned
 
@@ -218,7 +240,7 @@ class CourseVisit:
 
     @property
     def is_baseline(self):
-        return self.kind == Visit.Kind.BASELINE
+        return self.kind == BASELINE
 
     @property
     def schedule_code(self):
@@ -281,11 +303,19 @@ class Course:
 
     @property
     def baseline(self):
-        return next((visit for visit in self.visits if visit.is_baseline), None)
+        return next((visit for visit in self.visits if visit.kind == BASELINE), None)
 
     @property
     def follow_ups(self):
-        return [visit for visit in self.visits if not visit.is_baseline]
+        return [visit for visit in self.visits if visit.kind != BASELINE]
+
+    @property
+    def filled_timepoints(self):
+        """The codes of the scheduled timepoints a visit fills (the baseline's by a visit of kind baseline)."""
+        filled = {visit.timepoint for visit in self.visits if visit.timepoint}
+        if self.baseline is not None:
+            filled.add(BASELINE_TIMEPOINT)
+        return filled
 
     def visit(self, visit_id):
         return next((visit for visit in self.visits if visit.id == visit_id), None)
@@ -324,24 +354,67 @@ class Course:
 _visit_measure_providers = []
 
 
+def _collector_paused(read):
+    """Runs ``read`` with Python's cyclic garbage collector paused, and leaves it as it was found.
+
+    A cohort's read builds tens of thousands of small objects (visits, measures, scans), and every few
+    hundred allocations the collector would walk them all again looking for reference cycles; on 1,000
+    patients that was a third of the research pages' time. The read model makes no cycles (courses hold
+    visits, visits hold measures), so reference counting frees it all the same; whatever cycles the
+    queries leave are collected once the collector resumes.
+    """
+
+    @wraps(read)
+    def paused(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return read(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
 def provide_visit_measures(provider):
     """Register ``provider(visit_ids, *, usable_only) -> {visit_id: VisitImaging}`` (an add-on's AppConfig.ready)."""
     if provider not in _visit_measure_providers:
         _visit_measure_providers.append(provider)
 
 
-def read_courses(patient_ids, *, usable_only=False):
+@_collector_paused
+def read_courses(patient_ids, *, usable_only=False, instruments=None):
     """The courses of ``patient_ids``, in id order; a fixed number of queries whatever their number.
 
-    ``usable_only``: only scans a radiologist marked usable count for a visit.
+    ``usable_only``: only scans a radiologist marked usable count for a visit. ``instruments``: the
+    codes of the instruments whose scores are read (None: every one; () for none, to be read later by
+    read_scores once a page knows which one it shows).
     """
     patient_ids = sorted(set(patient_ids))
     by_id = read_enrolments(patient_ids)
     visits = _read_visits(by_id, patient_ids)
-    _read_measures(visits, usable_only)
+    _read_scores(visits, instruments)
+    _read_provided(visits, usable_only)
     return [by_id[pk] for pk in patient_ids if pk in by_id]
 
 
+@_collector_paused
+def read_scores(courses, instruments):
+    """Adds to the visits of ``courses`` (read with ``instruments=()``) the scores of ``instruments``."""
+    _read_scores({visit.id: visit for course in courses for visit in course.visits}, instruments)
+
+
+def instruments_scored(courses):
+    """The codes of the instruments scored as a whole (not per muscle group) at a visit of ``courses``,
+    recorded as missing included, in alphabetical order: the instruments whose measure the courses would
+    have if every score were read, counted in the database instead."""
+    visit_ids = Ids(visit.id for course in courses for visit in course.visits)
+    scored = Score.objects.filter(visit_id__any=visit_ids, muscle__isnull=True).order_by()
+    return sorted(scored.values_list("instrument__code", flat=True).distinct())
+
+
+@_collector_paused
 def read_enrolments(patient_ids):
     """``{patient_id: Course}`` of ``patient_ids`` with what is known at enrolment and treatment (the
     patient's characteristics, procedures and doses) and no visits; two queries whatever their number.
@@ -349,7 +422,7 @@ def read_enrolments(patient_ids):
     For what concerns the whole cohort at once (who is in it, baseline characteristics, doses), where
     every visit and measure of every patient is not needed; read_courses completes the courses.
     """
-    patient_ids = sorted(set(patient_ids))
+    patient_ids = Ids(sorted(set(patient_ids)))
     by_id = {}
     rows = Patient.objects.filter(pk__any=patient_ids).order_by("pk")
     for row in rows.values(
@@ -386,6 +459,7 @@ def read_enrolments(patient_ids):
     return by_id
 
 
+@_collector_paused
 def read_visits(visits, *, usable_only=False):
     """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
     exactly as their patients' courses give them, in a fixed number of queries whatever their number.
@@ -402,12 +476,41 @@ def read_visits(visits, *, usable_only=False):
     return wanted
 
 
-def read_schedules(patient_ids):
-    """``{patient_id: Course}`` with procedures and visits (their timepoints and windows) but no measures:
-    what the visit schedule needs (planned and overdue visits); a fixed number of queries."""
-    by_id = read_enrolments(patient_ids)
-    _read_visits(by_id, sorted(by_id))
-    return by_id
+@dataclass(slots=True)
+class VisitsFilled:
+    """What the visit schedule needs of a patient: the date of the first procedure and the codes of the
+    timepoints its visits fill, exactly as its course assigns them (see Course.filled_timepoints)."""
+
+    first_procedure_date: object
+    filled_timepoints: set = field(default_factory=set)
+
+
+@_collector_paused
+def read_schedules(patient_ids, timepoints=None):
+    """``{patient_id: VisitsFilled}`` of the treated patients among ``patient_ids`` (none is scheduled
+    before a procedure): what planned and overdue visits need, without the courses' doses, ages and
+    measures. Two queries whatever their number, and one more to read the schedule when not given."""
+    timepoints = schedule() if timepoints is None else timepoints
+    follow_ups = follow_up_schedule(timepoints)
+    firsts = IntrathecalProcedure.objects.filter(patient_id__any=Ids(patient_ids)).order_by()
+    found = {
+        patient_id: VisitsFilled(first)
+        for patient_id, first in firsts.values_list("patient_id")
+        .annotate(first=Min("date"))
+        .values_list("patient_id", "first")
+    }
+    # Only baselines and follow-ups fill a timepoint; the order is _assign's own.
+    rows = Visit.objects.filter(patient_id__any=Ids(found), kind__in=[BASELINE, FOLLOW_UP]).order_by()
+    follow_up_visits = {}
+    for patient_id, pk, date, kind in rows.values_list("patient_id", "pk", "date", "kind"):
+        if kind == FOLLOW_UP:
+            follow_up_visits.setdefault(patient_id, []).append((pk, date, kind))
+        else:
+            found[patient_id].filled_timepoints.add(BASELINE_TIMEPOINT)
+    for patient_id, visits in follow_up_visits.items():
+        state = found[patient_id]
+        state.filled_timepoints.update(_assign(_windows(state.first_procedure_date, follow_ups), visits).values())
+    return found
 
 
 def read_course(patient_id, *, usable_only=False):
@@ -417,29 +520,32 @@ def read_course(patient_id, *, usable_only=False):
 
 def _read_visits(by_id, patient_ids):
     visits = {}
-    rows = Visit.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk")
+    rows = Visit.objects.filter(patient_id__any=Ids(patient_ids)).order_by("patient_id", "date", "pk")
+    months_between, age_in_months = quantities.months_between, quantities.age_in_months
+    course = None
     for pk, patient_id, date, kind in rows.values_list("pk", "patient_id", "date", "kind"):
-        course = by_id[patient_id]
-        visit = CourseVisit(
-            id=pk,
-            date=date,
-            kind=kind,
-            months=quantities.months_between(course.first_procedure_date, date),
-            age_months=quantities.age_in_months(course.date_of_birth, date),
-        )
-        course.visits.append(visit)
+        if course is None or course.patient_id != patient_id:
+            course = by_id[patient_id]
+            first, born, add = course.first_procedure_date, course.date_of_birth, course.visits.append
+        visit = CourseVisit(pk, date, kind, months_between(first, date), age_in_months(born, date))
+        add(visit)
         visits[pk] = visit
     timepoints = schedule()
+    follow_ups = follow_up_schedule(timepoints)
     baseline = next((timepoint for timepoint in timepoints if timepoint.is_baseline), None)
     for course in by_id.values():
         first = course.first_procedure_date
-        filled = assign_timepoints(first, [(v.id, v.date, v.kind) for v in course.visits], timepoints)
+        if first is None or not course.visits:
+            continue  # no timepoint and no window before a procedure
+        filled = _assign(_windows(first, follow_ups), [(v.id, v.date, v.kind) for v in course.visits])
+        if baseline:
+            _target, start, end = _window(first, baseline.months, baseline.before, baseline.after, baseline.unit)
         for visit in course.visits:
-            visit.timepoint = filled.get(visit.id)
-            if visit.kind == Visit.Kind.FOLLOW_UP:
-                visit.in_window = visit.timepoint is not None if first else None
-            elif visit.is_baseline and first and baseline:
-                visit.in_window = baseline.contains(first, visit.date)
+            if visit.kind == FOLLOW_UP:
+                visit.timepoint = filled.get(visit.id)
+                visit.in_window = visit.timepoint is not None
+            elif visit.kind == BASELINE and baseline:
+                visit.in_window = start <= visit.date <= end
     return visits
 
 
@@ -455,23 +561,45 @@ def score_measure_name(code, muscle_code=None, side=""):
     return f"{code} {muscle_code}-{side[:1]}" if muscle_code else code
 
 
-def _read_scores(visits):
-    """Each visit's scores, by instrument code in alphabetical order (the order the exports list them in);
-    a score per muscle group and side is the measure "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l")."""
-    instruments = Instrument.objects.order_by("code").values_list("pk", "code", "unit", "value_labels")
-    by_instrument = {pk: (code, unit, labels, []) for pk, code, unit, labels in instruments}
-    scores = Score.objects.filter(visit_id__any=list(visits)).order_by("muscle__position", "muscle__code", "side")
-    for row in scores.values_list("visit_id", "instrument_id", "value", "missing", "muscle__code", "side"):
-        by_instrument[row[1]][3].append(row)
-    for code, unit, labels, rows in by_instrument.values():
-        for visit_id, _instrument, value, missing, muscle, side in rows:
-            name = score_measure_name(code, muscle, side)
-            label = ""
-            if value is not None and labels:
-                key = format(value.normalize(), "f")
-                label = labels.get(key, key)
-            number = float(value) if value is not None else None
-            visits[visit_id].measures[name] = Measure(name, "score", unit, number, code, missing, label)
+def _read_scores(visits, codes=None):
+    """Each visit's scores (of the instruments ``codes``, or every one), by instrument code in alphabetical
+    order (the order the exports list them in); a score per muscle group and side is the measure
+    "<code> <muscle>-<l|r>" (e.g. "MAS hamstrings-l"), those of an instrument in the muscle groups' order
+    then by side."""
+    instruments = Instrument.objects.order_by("code")
+    if codes is not None:
+        instruments = instruments.filter(code__in=list(codes))
+    by_instrument = {
+        pk: (code, unit, labels, [], [])
+        for pk, code, unit, labels in instruments.values_list("pk", "code", "unit", "value_labels")
+    }
+    if not by_instrument:
+        return
+    # Unordered: only scores per muscle group have an order among themselves, sorted here (the database
+    # collates in C, as Python compares), rather than sorting every score of a cohort in the query.
+    scores = Score.objects.filter(visit_id__any=Ids(visits)).order_by()
+    if codes is not None:
+        scores = scores.filter(instrument_id__any=Ids(by_instrument))
+    for row in scores.values_list(
+        "visit_id", "instrument_id", "value", "missing", "muscle__code", "side", "muscle__position"
+    ):
+        by_instrument[row[1]][3 if row[4] is None else 4].append(row)
+    made = {}  # a measure is an immutable tuple: one per distinct score, shared by the visits that have it
+    for code, unit, labels, whole, per_muscle in by_instrument.values():
+        per_muscle.sort(key=lambda row: (row[6], row[4], row[5]))
+        for visit_id, _instrument, value, missing, muscle, side, _position in (*per_muscle, *whole):
+            key = (code, value, missing, muscle, side)
+            if key in made:
+                measure = made[key]
+            else:
+                name = score_measure_name(code, muscle, side)
+                label = ""
+                if value is not None and labels:
+                    number = format(value.normalize(), "f")
+                    label = labels.get(number, number)
+                number = float(value) if value is not None else None
+                measure = made[key] = Measure(name, "score", unit, number, code, missing, label)
+            visits[visit_id].measures[measure.name] = measure
 
 
 def _read_provided(visits, usable_only):

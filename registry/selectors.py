@@ -1,6 +1,7 @@
 """Reads that span relations: patient search, the patient's timeline, querysets for the API."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
@@ -248,13 +249,21 @@ def record_history(instance):
 
 def planned_visits(patient_id, on=None):
     """The scheduled visits of a patient that no visit fills yet (registry.course.planned_visits)."""
-    course = course_model.read_schedules([patient_id]).get(patient_id)
-    return course_model.planned_visits(course, on or today(), schedule()) if course else []
+    timepoints = schedule()
+    state = course_model.read_schedules([patient_id], timepoints).get(patient_id)
+    return course_model.planned_visits(state, on or today(), timepoints) if state else []
+
+
+class PatientLabel(NamedTuple):
+    """A patient as a list names it (and as audit.record_access logs it): its id and study id."""
+
+    pk: int
+    study_id: str
 
 
 @dataclass(frozen=True)
 class DueVisit:
-    patient: Patient
+    patient: PatientLabel
     planned: course_model.PlannedVisit
 
 
@@ -262,14 +271,12 @@ def due_visits(user, on=None):
     """Scheduled visits whose window is open or closed without a visit, for the patients ``user`` sees:
     the most overdue first. A fixed number of queries whatever the number of patients."""
     on = on or today()
-    patients = {
-        patient.pk: patient
-        for patient in visible_patients(user).filter(procedures__isnull=False).distinct().order_by("pk")
-    }
+    treated = visible_patients(user).filter(procedures__isnull=False).distinct().order_by("pk")
+    patients = {pk: PatientLabel(pk, study_id) for pk, study_id in treated.values_list("pk", "study_id")}
     timepoints = schedule()
     due = []
-    for patient_id, course in course_model.read_schedules(list(patients)).items():
-        for planned in course_model.planned_visits(course, on, timepoints):
+    for patient_id, state in course_model.read_schedules(list(patients), timepoints).items():
+        for planned in course_model.planned_visits(state, on, timepoints):
             if planned.status != "planned":
                 due.append(DueVisit(patients[patient_id], planned))
     due.sort(key=lambda item: (-item.planned.days_overdue, item.planned.end, item.patient.study_id))

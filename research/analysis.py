@@ -113,11 +113,12 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
     dose-response (TNC/kg against ΔFA and against Δscore). Each pair names its timepoint."""
     pairs, fa_pairs, missing = [], [], Counter()
     for course in courses:
-        base_fa, base_score = course.baseline_value(fa_measure), course.baseline_value(instrument)
-        code = _missing_code(course, instrument, follow_up_with(course, [fa_measure], follow_up))
+        baseline = course.baseline
+        base_fa, base_score = _value_at(baseline, fa_measure), _value_at(baseline, instrument)
+        visit = follow_up_with(course, [fa_measure], follow_up)
+        code = _missing_code(course, instrument, visit)
         if code:
             missing[code] += 1
-        visit = follow_up_with(course, [fa_measure], follow_up)
         if base_fa is not None and visit is not None:
             fa_pairs.append(
                 {
@@ -159,6 +160,13 @@ def link(courses, instrument, fa_measure=FA_DEFAULT, follow_up=LATEST_TIMEPOINT)
         "dose_fa": stats.spearman(doses, delta_fa),
         "dose_score": stats.spearman(doses, delta_score),
     }
+
+
+def _value_at(visit, name):
+    """The value of measure ``name`` at ``visit`` (None when either is missing), as Course.baseline_value
+    reads it of the baseline."""
+    measure = visit.measures.get(name) if visit is not None else None
+    return measure.value if measure else None
 
 
 def _label_at(visit, name):

@@ -124,14 +124,17 @@ class CohortFilter:
         )
 
 
-def iter_courses(cohort):
+def iter_courses(cohort, instruments=None):
     """Each patient's course in the cohort (the registry's read model), CHUNK_PATIENTS patients at a time.
 
     Visits outside the cohort's follow-up window are left out (the baseline always stays).
+    ``instruments``: the codes of the instruments whose scores are read (None: every one).
     """
     ids = list(cohort.patients().values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK_PATIENTS):
-        chunk = read_courses(ids[start : start + CHUNK_PATIENTS], usable_only=cohort.usable_only)
+        chunk = read_courses(
+            ids[start : start + CHUNK_PATIENTS], usable_only=cohort.usable_only, instruments=instruments
+        )
         for course in chunk:
             if cohort.dose_matches(course):
                 yield _in_window(cohort, course)
@@ -163,8 +166,8 @@ def courses_of(cohort, patient_ids):
     return [_in_window(cohort, course) for course in read_courses(patient_ids, usable_only=cohort.usable_only)]
 
 
-def courses(cohort):
-    return list(iter_courses(cohort))
+def courses(cohort, instruments=None):
+    return list(iter_courses(cohort, instruments))
 
 
 def measure_names(course_list):
@@ -172,8 +175,9 @@ def measure_names(course_list):
     names = {}
     for course in course_list:
         for visit in course.visits:
-            for measure in visit.measures.values():
-                names.setdefault(measure.name, measure.kind)
+            measures = visit.measures
+            for name in measures.keys() - names.keys():  # most visits bring no new name
+                names[name] = measures[name].kind
     order = {"score": 0, "fa": 1, "md": 2}
     return sorted(names, key=lambda name: (order[names[name]], name != FA_WHITE_MATTER, name))
 

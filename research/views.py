@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from registry import quantities
 from registry.api.tokens import token_user, unauthorized
+from registry.course import instruments_scored, read_scores
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
 from research import analysis, exports, plots
@@ -97,19 +98,23 @@ def cohort_page(request):
     return render(request, "research/cohort.html", context, status=400 if form.errors or page_error else 200)
 
 
-def _linking_choices(request, course_list):
-    names = measure_names(course_list)
-    codes = set(Instrument.objects.values_list("code", flat=True))
-    instruments = [name for name in names if name in codes]
-    fa_measures = [name for name in names if name.startswith("FA ")] or [analysis.FA_DEFAULT]
+def linking_courses(request, cohort):
+    """The cohort's courses with the scores of the one instrument the linking page and its plots show,
+    and the choices: (courses, instruments, FA measures, instrument, FA measure, follow-up).
+
+    The instruments to choose from are counted in the database, so only the chosen one's scores are read."""
+    course_list = courses(cohort, instruments=())
+    instruments = instruments_scored(course_list)
+    fa_measures = [name for name in measure_names(course_list) if name.startswith("FA ")] or [analysis.FA_DEFAULT]
     instrument = request.GET.get("instrument") or (
         "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
     )
+    read_scores(course_list, [instrument])
     fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
     follow_up = request.GET.get("follow_up")
     if follow_up not in dict(analysis.follow_up_choices()):
         follow_up = analysis.LATEST_TIMEPOINT
-    return instruments, fa_measures, instrument, fa_measure, follow_up
+    return course_list, instruments, fa_measures, instrument, fa_measure, follow_up
 
 
 @login_required
@@ -119,8 +124,7 @@ def linking_page(request):
     context = {"form": form}
     page_error = None
     if cohort is not None:
-        course_list = courses(cohort)
-        instruments, fa_measures, instrument, fa_measure, follow_up = _linking_choices(request, course_list)
+        course_list, instruments, fa_measures, instrument, fa_measure, follow_up = linking_courses(request, cohort)
         linked = analysis.link(course_list, instrument, fa_measure, follow_up)
         # The statistics are of every pair; the per-patient table shows one page of them.
         page, page_error = page_of(request, linked["pairs"])
@@ -230,8 +234,7 @@ def plot(request, name, fmt):
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    course_list = courses(cohort)
-    _instruments, _fa, instrument, fa_measure, follow_up = _linking_choices(request, course_list)
+    course_list, _instruments, _fa, instrument, fa_measure, follow_up = linking_courses(request, cohort)
     linked = analysis.link(course_list, instrument, fa_measure, follow_up)
     response = HttpResponse(PLOTS[name](linked, course_list, fmt), content_type=PLOT_TYPES[fmt])
     if request.GET.get("download"):
