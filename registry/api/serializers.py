@@ -1,5 +1,7 @@
 """API representations of registry records, identified and de-identified (research)."""
 
+import copy
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
@@ -104,7 +106,19 @@ class PlannedRepresentation:
         return answer
 
 
-class RecordSerializer(PlannedRepresentation, VisibleRelations, serializers.ModelSerializer):
+class FieldsWorkedOutOnce:
+    """A ModelSerializer works its fields out from the model each time one is made, though they depend on
+    its class alone: they are worked out once per class, and each serializer gets fresh copies."""
+
+    def get_fields(self):
+        made = type(self).__dict__.get("_made_fields")
+        if made is None:
+            made = super().get_fields()
+            type(self)._made_fields = made
+        return copy.deepcopy(made)
+
+
+class RecordSerializer(PlannedRepresentation, VisibleRelations, FieldsWorkedOutOnce, serializers.ModelSerializer):
     """Leaves model validation (cross-field rules, constraints) to the services."""
 
     def build_standard_field(self, field_name, model_field):
@@ -292,7 +306,7 @@ def score_value(attrs, instance):
     return attrs
 
 
-class VisitScoreSerializer(PlannedRepresentation, serializers.ModelSerializer):
+class VisitScoreSerializer(PlannedRepresentation, FieldsWorkedOutOnce, serializers.ModelSerializer):
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
     muscle = serializers.SlugRelatedField(slug_field="code", read_only=True)
     value = ScoreValueField(read_only=True)

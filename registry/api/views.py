@@ -65,7 +65,11 @@ class SiteScopedList:
         return selectors.records(self.model)
 
     def get_queryset(self):
-        return selectors.visible(self.model, self.request.user, self.records())
+        # Asked for several times a request (permissions, the list, the audit); made once, and only
+        # ever narrowed (filter, get) afterwards, never evaluated itself.
+        if self.__dict__.get("_visible") is None:
+            self._visible = selectors.visible(self.model, self.request.user, self.records())
+        return self._visible
 
     def list_count(self, queryset):
         """The list's `count`: the records of ``queryset`` (see pagination.count_in_sites)."""
@@ -73,7 +77,10 @@ class SiteScopedList:
             return queryset.count()
 
         def unscoped():
-            return self.filter_queryset(self.records())
+            # The filters as the list applied them; none of what records() reads is needed to count.
+            filters = getattr(self, "list_filters", None)
+            every = self.model.objects.all()
+            return every if filters is None else filters.filter_queryset(every)
 
         return count_in_sites(self.model, self.request.user, queryset, unscoped)
 
