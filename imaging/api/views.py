@@ -17,8 +17,8 @@ from imaging.models import DiffusionResult, RoiMeasurement, Scan
 from registry.api.audit import AuditedReads
 from registry.api.filters import RecordFilter
 from registry.api.permissions import sees_identifiers
-from registry.api.views import JSONOnlyForResearch, RecordViewSet
-from registry.selectors import visible, with_first_procedure
+from registry.api.views import JSONOnlyForResearch, RecordViewSet, SiteScopedList
+from registry.selectors import with_first_procedure
 
 
 class CanChangeScans(BasePermission):
@@ -54,6 +54,7 @@ def scans_with_results():
 
 
 class ScanViewSet(
+    SiteScopedList,
     AuditedReads,
     JSONOnlyForResearch,
     mixins.CreateModelMixin,
@@ -65,12 +66,13 @@ class ScanViewSet(
     checked at once (400 with the field at fault), then queued (202). The same files uploaded
     again for the visit answer 200 with the existing scan."""
 
+    model = Scan
     queryset = Scan.objects.none()
     filterset_class = ScanFilter
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    def get_queryset(self):
-        return visible(Scan, self.request.user, scans_with_results())
+    def records(self):
+        return scans_with_results()
 
     def get_serializer_class(self):
         if self.action == "create":
@@ -172,9 +174,8 @@ class RoiViewSet(RecordViewSet):
     serializer_class = serializers.RoiSerializer
     filterset_class = RoiFilter
 
-    def get_queryset(self):
-        rois = with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient", "region"))
-        return visible(RoiMeasurement, self.request.user, rois)
+    def records(self):
+        return with_first_procedure(RoiMeasurement.objects.select_related("scan__visit__patient", "region"))
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):

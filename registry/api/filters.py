@@ -3,6 +3,7 @@
 import django_filters
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext as _
+from django_filters import utils
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
@@ -27,15 +28,20 @@ class StrictFilterBackend(DjangoFilterBackend):
     such as `?patinet=3` is not silently answered with every record."""
 
     def filter_queryset(self, request, queryset, view):
+        filterset = self.get_filterset(request, queryset, view)
         if getattr(view, "action", None) == "list":
-            filterset_class = self.get_filterset_class(view, queryset)
-            known = set(filterset_class(request=request).filters) if filterset_class else set()
+            known = set(filterset.filters) if filterset is not None else set()
             unknown = sorted(set(request.query_params) - known - LIST_PARAMETERS)
             if unknown:
                 accepted = ", ".join(sorted(known | LIST_PARAMETERS))
                 message = _("Unknown query parameter; this list accepts: %(accepted)s.") % {"accepted": accepted}
                 raise ValidationError({name: [message] for name in unknown})
-        return super().filter_queryset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid() and self.raise_exception:
+            raise utils.translate_validation(filterset.errors)
+        view.list_filters = filterset  # the list's count applies the same filters (views.SiteScopedList)
+        return filterset.qs
 
 
 def with_model_ranges(filterset):

@@ -16,4 +16,10 @@ class RoleModelPermissions(DjangoModelPermissions):
 
 def sees_identifiers(user):
     """Whether this account may see names, record numbers and exact dates."""
-    return user.is_authenticated and user.has_perm(IDENTIFIERS)
+    if not user.is_authenticated:
+        return False
+    # Asked several times a request; kept on the account's object, as Django keeps its permissions there.
+    seen = getattr(user, "_sees_identifiers", None)
+    if seen is None:
+        seen = user._sees_identifiers = user.has_perm(IDENTIFIERS)
+    return seen

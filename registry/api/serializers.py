@@ -1,10 +1,15 @@
 """API representations of registry records, identified and de-identified (research)."""
 
+import copy
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 
 from registry import deidentify, quantities, selectors, services
 from registry.course import read_visits
@@ -56,7 +61,64 @@ class VisibleRelations:
         return fields
 
 
-class RecordSerializer(VisibleRelations, serializers.ModelSerializer):
+def representation_plan(serializer):
+    """How ``serializer`` reads each of its fields from a record, worked out once per serializer (a list's
+    child serves every row): a plain column is read straight off the record and a link as its id, exactly
+    as DRF's own field lookup does; every other field (nested, computed, dotted) goes through DRF's lookup."""
+    model = serializer.Meta.model
+    columns = {field.name: field for field in model._meta.concrete_fields}
+    plan = []
+    for field in serializer._readable_fields:
+        column = columns.get(field.source) if len(field.source_attrs) == 1 else None
+        if column is None or isinstance(field, serializers.BaseSerializer):
+            plan.append((field.field_name, None, field))
+        elif type(field) is serializers.PrimaryKeyRelatedField and field.pk_field is None and column.is_relation:
+            plan.append((field.field_name, column.attname, None))
+        elif not column.is_relation and not isinstance(field, serializers.RelatedField | serializers.ManyRelatedField):
+            plan.append((field.field_name, column.attname, field))
+        else:
+            plan.append((field.field_name, None, field))
+    return plan
+
+
+class PlannedRepresentation:
+    """DRF's to_representation with each field's lookup planned once (see representation_plan): the same
+    answer, without DRF's general attribute walk for every field of every row."""
+
+    def to_representation(self, instance):
+        if not isinstance(instance, Model):
+            return super().to_representation(instance)
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self._plan = representation_plan(self)
+        answer = {}
+        for name, column, field in plan:
+            if column is not None:
+                value = getattr(instance, column)
+                answer[name] = value if value is None or field is None else field.to_representation(value)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            empty = attribute.pk is None if isinstance(attribute, PKOnlyObject) else attribute is None
+            answer[name] = None if empty else field.to_representation(attribute)
+        return answer
+
+
+class FieldsWorkedOutOnce:
+    """A ModelSerializer works its fields out from the model each time one is made, though they depend on
+    its class alone: they are worked out once per class, and each serializer gets fresh copies."""
+
+    def get_fields(self):
+        made = type(self).__dict__.get("_made_fields")
+        if made is None:
+            made = super().get_fields()
+            type(self)._made_fields = made
+        return copy.deepcopy(made)
+
+
+class RecordSerializer(PlannedRepresentation, VisibleRelations, FieldsWorkedOutOnce, serializers.ModelSerializer):
     """Leaves model validation (cross-field rules, constraints) to the services."""
 
     def build_standard_field(self, field_name, model_field):
@@ -244,7 +306,7 @@ def score_value(attrs, instance):
     return attrs
 
 
-class VisitScoreSerializer(serializers.ModelSerializer):
+class VisitScoreSerializer(PlannedRepresentation, FieldsWorkedOutOnce, serializers.ModelSerializer):
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
     muscle = serializers.SlugRelatedField(slug_field="code", read_only=True)
     value = ScoreValueField(read_only=True)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from registry import selectors, services, signoff
 from registry.api import filters, serializers
 from registry.api.audit import AuditedReads
+from registry.api.pagination import count_in_sites
 from registry.api.permissions import sees_identifiers
 from registry.api.quality import SignatureSerializer, SignOff, SignSerializer, UnlockSerializer
 from registry.models import (
@@ -54,12 +55,42 @@ class JSONOnlyForResearch:
         return super().get_renderers()
 
 
+class SiteScopedList:
+    """The records of `model` the account may see: another site's record is not found (404), as if it did
+    not exist. `records` says what a representation reads; `list_count` counts a list of them."""
+
+    model = None
+
+    def records(self):
+        return selectors.records(self.model)
+
+    def get_queryset(self):
+        # Asked for several times a request (permissions, the list, the audit); made once, and only
+        # ever narrowed (filter, get) afterwards, never evaluated itself.
+        if self.__dict__.get("_visible") is None:
+            self._visible = selectors.visible(self.model, self.request.user, self.records())
+        return self._visible
+
+    def list_count(self, queryset):
+        """The list's `count`: the records of ``queryset`` (see pagination.count_in_sites)."""
+        if selectors.sees_every_site(self.request.user):
+            return queryset.count()
+
+        def unscoped():
+            # The filters as the list applied them; none of what records() reads is needed to count.
+            filters = getattr(self, "list_filters", None)
+            every = self.model.objects.all()
+            return every if filters is None else filters.filter_queryset(every)
+
+        return count_in_sites(self.model, self.request.user, queryset, unscoped)
+
+
 @extend_schema_view(
     update=extend_schema(parameters=[VERSION_PARAMETER]),
     partial_update=extend_schema(parameters=[VERSION_PARAMETER]),
     destroy=extend_schema(parameters=[VERSION_PARAMETER]),
 )
-class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
+class RecordViewSet(SiteScopedList, AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
     """CRUD for one kind of clinical record.
 
     Updates and deletes must name the version the client saw (`version` in the body, or
@@ -67,12 +98,7 @@ class RecordViewSet(AuditedReads, JSONOnlyForResearch, viewsets.ModelViewSet):
     Accounts without identifier access receive de-identified representations.
     """
 
-    model = None
     research_serializer_class = None  # what accounts without identifier access get (read-only)
-
-    def get_queryset(self):
-        # Another site's record is not found (404), as if it did not exist.
-        return selectors.visible(self.model, self.request.user, selectors.records(self.model))
 
     def get_serializer_class(self):
         if sees_identifiers(self.request.user) or getattr(self, "swagger_fake_view", False):
