@@ -306,6 +306,9 @@ IMAGING_REQUEUE_AFTER_MINUTES = float(os.environ.get("IMAGING_REQUEUE_AFTER_MINU
 IMAGING_MAX_ATTEMPTS = int(os.environ.get("IMAGING_MAX_ATTEMPTS", "5"))
 # The longest a processing attempt may run (the `full` profile on a large scan takes tens of minutes).
 IMAGING_TASK_TIME_LIMIT_SECONDS = int(os.environ.get("IMAGING_TASK_TIME_LIMIT_MINUTES", "180")) * 60
+# Threads for a standard scan's tensor fit in a worker; 0: the cores shared among the worker's processes
+# (imaging.tasks.pipeline_threads).
+IMAGING_PIPELINE_THREADS = int(os.environ.get("IMAGING_PIPELINE_THREADS", "0"))
 # How often an open scan page asks for the scan's status while it is being processed.
 IMAGING_STATUS_POLL_MS = int(os.environ.get("IMAGING_STATUS_POLL_MS", "2000"))
 # Regions carried from another scan whose registered FA maps correlate less than this are flagged.
@@ -372,6 +375,9 @@ def filesystem_broker_options(folder):
         "processed_folder": str(folder / "processed"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        # The worker looks for a new message this often once it is free: kombu's default, once a
+        # second, left a worker idle for up to a second between two scans of a batch.
+        "polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL_SECONDS", 0.1)),
     }
 
 

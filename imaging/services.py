@@ -377,14 +377,15 @@ def _end(attempt, status, detail="", **fields):
         )
 
 
-def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
+def scan_process(scan_id, worker="", *, heartbeat=False, final=True, threads=1):
     """Claim the scan, run the pipeline and store its result atomically (the previous one is kept).
 
     Does nothing when another attempt is alive or the scan needs no processing. Input errors fail the
     scan with a message for people. A transient error (database, broker, network) is raised for the
     task to retry, the scan queued again (failed when `final`); other errors fail the scan and are
     raised after recording the traceback. `heartbeat`: refresh the claim from a thread (not needed
-    when the task runs in the caller's process). Whatever ends an attempt without storing its
+    when the task runs in the caller's process). `threads`: for the standard profile's tensor fit (its
+    results do not depend on them). Whatever ends an attempt without storing its
     result, the files it wrote are deleted.
     """
     attempt = claims.claim(scan_id, worker)
@@ -403,7 +404,9 @@ def scan_process(scan_id, worker="", *, heartbeat=False, final=True):
                     profile=scan.profile,
                     fit_method=scan.fit_method,
                     limits=input_limits(),
-                    n_threads=1,
+                    # The full profile's denoising adds overlapping patches in the order its threads
+                    # finish: its last bits would depend on the threads, so it keeps to one.
+                    n_threads=threads if scan.profile == Scan.Profile.STANDARD else 1,
                     preview_languages=preview_languages(),
                 )
                 outcome = run_pipeline(

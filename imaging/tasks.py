@@ -1,6 +1,7 @@
 """Celery tasks: process a scan (thin wrapper over the services), carry regions to it, sweep for lost attempts."""
 
 import logging
+import os
 
 from celery import shared_task
 from celery.signals import worker_init
@@ -14,12 +15,32 @@ from imaging.storage import StoredFileError
 log = logging.getLogger(__name__)
 
 
+# The number of processes of the worker this module runs in (its --concurrency), None outside a worker.
+worker_processes = None
+
+
 @worker_init.connect
-def preload_pipeline(**kwargs):
-    """Import the pipeline's libraries once in the worker, before it forks, not in every task."""
+def preload_pipeline(sender=None, **kwargs):
+    """Import the pipeline's libraries once in the worker, before it forks, not in every task; note how
+    many processes the worker runs, which share the machine's cores."""
+    global worker_processes
     from imaging.dti.pipeline import preload
 
+    worker_processes = getattr(sender, "concurrency", None)
     preload()
+
+
+def pipeline_threads(eager=False):
+    """Threads for one scan's computation: IMAGING_PIPELINE_THREADS when set, else the cores this
+    process may use shared among the worker's processes (one worker process on two cores fits with two
+    threads, two processes with one each, so they do not fight for the cores). A task run inside
+    another process (eager) uses one."""
+    if settings.IMAGING_PIPELINE_THREADS:
+        return settings.IMAGING_PIPELINE_THREADS
+    if eager or not worker_processes:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // worker_processes)
 
 
 @shared_task(
@@ -38,7 +59,11 @@ def process_scan(self, scan_id):
     final = self.request.retries >= self.max_retries
     try:
         return services.scan_process(
-            scan_id, worker=self.request.hostname or "", heartbeat=not self.request.is_eager, final=final
+            scan_id,
+            worker=self.request.hostname or "",
+            heartbeat=not self.request.is_eager,
+            final=final,
+            threads=pipeline_threads(eager=self.request.is_eager),
         )
     except services.TRANSIENT_ERRORS as error:
         if final:

@@ -264,6 +264,13 @@ def _query_counts(course, open_queries):
     return lambda event, pk: [counts[event].get(pk, 0)]
 
 
+class Row(list):
+    """A row of the long table whose first cells (the patient's and the event's) are ``head``, one list
+    shared by every row of that event: the CSV writer formats them once per event, not once per row."""
+
+    __slots__ = ("head",)
+
+
 def long_rows(cohort, rules, open_queries=False):
     """One row per patient × visit × measure (and per procedure × dose); changes from the read model."""
     for course in iter_courses(cohort):
@@ -273,21 +280,30 @@ def long_rows(cohort, rules, open_queries=False):
         for procedure in course.procedures:
             dose = seen.procedure(procedure)
             event = ["procedure", "", None, dose.get("day"), dose.get("months_since_procedure"), dose.get("age_months")]
+            head = patient + event
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
-                    cells = [name, "dose", value, "cells/kg"] + [None] * 9
-                    yield patient + event + cells + count("procedure", procedure.id)
+                    row = Row(head)
+                    row += [name, "dose", value, "cells/kg"] + [None] * 9
+                    row += count("procedure", procedure.id)
+                    row.head = head
+                    yield row
+        baseline = course.baseline
+        baselines = {name: course.baseline_value(name) for name in (baseline.measures if baseline else ())}
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
+            queries_cells = count("visit", visit.id)
             for measure in visit.measures.values():
                 change = course.change(visit, measure.name)
-                baseline = course.baseline_value(measure.name)
-                values = [measure.name, measure.kind, measure.value, measure.unit, baseline, change.change]
-                values += [change.percent, change.error, change.beyond_error]
-                scan_cells = scan if measure.kind != "score" else [None, None]
-                labels = [measure.label or None, measure.missing or None]
-                yield head + values + scan_cells + labels + count("visit", visit.id)
+                row = Row(head)
+                row += (measure.name, measure.kind, measure.value, measure.unit, baselines.get(measure.name))
+                row += (change.change, change.percent, change.error, change.beyond_error)
+                row += scan if measure.kind != "score" else (None, None)
+                row += (measure.label or None, measure.missing or None)
+                row += queries_cells
+                row.head = head
+                yield row
 
 
 def wide_rows(cohort, rules, measures, open_queries=False):
@@ -328,16 +344,43 @@ BOOLEAN_TEXT = {True: "true", False: "false", None: ""}
 
 
 def stream_csv(columns, rows):
-    """CSV with booleans as true/false and missing values empty (the csv module writes None as "")."""
+    """CSV with booleans as true/false and missing values empty (the csv module writes None as "").
+
+    The cells of a row's shared ``head`` (see :class:`Row`) are formatted once for all the rows that
+    share it; the bytes are those of formatting every row whole (a cell's quoting does not depend on
+    its neighbours)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column[0] for column in columns])
     booleans = [index for index, column in enumerate(columns) if column[1] == "boolean"]
+    line = io.StringIO()
+    head_writer = csv.writer(line, lineterminator="\n")
+    head, width, prefix, tail_booleans = None, 0, "", booleans
     pending = 0
     for row in rows:
-        for index in booleans:
-            row[index] = BOOLEAN_TEXT[row[index]]
-        writer.writerow(row)
+        # A tail of one empty cell is written differently ("") from a last cell: such rows go whole.
+        if row.__class__ is Row and len(row) - len(row.head) >= 2:
+            if row.head is not head:
+                head, width = row.head, len(row.head)
+                tail_booleans = [index - width for index in booleans if index >= width]
+                cells = list(head)
+                for index in booleans:
+                    if index < width:
+                        cells[index] = BOOLEAN_TEXT[cells[index]]
+                cells.append(None)  # the head's text then ends with the comma before the tail
+                line.seek(0)
+                line.truncate()
+                head_writer.writerow(cells)
+                prefix = line.getvalue()[:-1]
+            buffer.write(prefix)
+            tail = row[width:]
+            for index in tail_booleans:
+                tail[index] = BOOLEAN_TEXT[tail[index]]
+            writer.writerow(tail)
+        else:
+            for index in booleans:
+                row[index] = BOOLEAN_TEXT[row[index]]
+            writer.writerow(row)
         pending += 1
         if pending >= BATCH_ROWS:
             yield buffer.getvalue().encode()

@@ -1,6 +1,6 @@
 """Benchmark of the Celery workers: a batch of scans on one worker process, then on two.
 
-Run:  python tests/bench/bench_workers.py [--scans 20] [--shape 64,64,40] [--json PATH] [--keep]
+Run:  python tests/bench/bench_workers.py [--scans 20] [--shape 64,64,40] [--threads N] [--json PATH] [--keep]
 
 Not a pytest test (the file name does not start with ``test_``).
 
@@ -9,13 +9,16 @@ What it does:
 1. Uses BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/registry_bench_workers), creates
    and migrates that database, with files and kombu's filesystem broker in a temporary folder (no Redis
    needed). As it drops its database at the end, it refuses a name without "bench".
-2. For each run (1, then 2 worker processes): uploads ``--scans`` copies of one synthetic phantom
-   (1 b0 + 32 directions, ``--shape``) to as many visits through imaging.services.scan_register, which
-   queues them; then starts ``celery -A config worker --concurrency N`` (prefork, as scripts/run.sh
-   does) and waits until every scan is done.
-3. Prints, per run: the time from starting the worker to the last scan done (worker start-up
-   included), the time from the first scan taken to the last done, and scans per minute; then the
-   ratio of two workers to one against the target (<= 0.6).
+2. For each run (1, then 2 worker processes): empties the queue of what the previous run left in it
+   (the regions carried after each scan, queued behind the scans), uploads ``--scans`` copies of one
+   synthetic phantom (1 b0 + 32 directions, ``--shape``) to as many visits through
+   imaging.services.scan_register, which queues them; then starts ``celery -A config worker
+   --concurrency N`` (prefork, as scripts/run.sh does) and waits until every scan is done. Each scan's
+   fit uses the worker's default threads (cores / processes) unless ``--threads`` sets
+   IMAGING_PIPELINE_THREADS for both runs.
+3. Prints, per run: the fit's threads, the time from starting the worker to the last scan done (worker
+   start-up included), the time from the first scan taken to the last done, and scans per minute; then
+   the ratio of two workers to one against the target (<= 0.6).
 """
 
 from __future__ import annotations
@@ -86,6 +89,22 @@ def queue_scans(visits, files):
     return scans
 
 
+def empty_queue():
+    """Drop the messages a previous run left (carrying regions to its scans), so each run does its own work."""
+    from config.celery import app
+
+    return app.control.purge()
+
+
+def fit_threads(concurrency):
+    """The threads each scan's fit uses in a worker of `concurrency` processes (imaging.tasks.pipeline_threads)."""
+    from django.conf import settings
+
+    if settings.IMAGING_PIPELINE_THREADS:
+        return settings.IMAGING_PIPELINE_THREADS
+    return max(1, len(os.sched_getaffinity(0)) // concurrency)
+
+
 def run_workers(concurrency, scan_ids, var_dir, timeout):
     from django.db import connection
 
@@ -124,6 +143,7 @@ def run_workers(concurrency, scan_ids, var_dir, timeout):
     processing = (last - first).total_seconds()
     return {
         "workers": concurrency,
+        "fit_threads": fit_threads(concurrency),
         "scans": len(scan_ids),
         "failed": failed,
         "wall_s": wall,
@@ -137,6 +157,7 @@ def main(argv=None):
     parser.add_argument("--scans", type=int, default=20)
     parser.add_argument("--shape", default="64,64,40", help="phantom grid, e.g. 96,96,60")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds a run may take")
+    parser.add_argument("--threads", type=int, help="threads per scan's fit in both runs (default: cores / processes)")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args(argv)
@@ -146,6 +167,8 @@ def main(argv=None):
     if "bench" not in name:
         parser.error(f"refusing database {name!r}: the benchmark drops its database, so its name must contain 'bench'")
     var_dir = tempfile.mkdtemp(prefix="bench-workers-")
+    if args.threads:
+        os.environ["IMAGING_PIPELINE_THREADS"] = str(args.threads)
     create_database(url)
     results = {"database": name, "shape": args.shape, "runs": []}
     try:
@@ -161,6 +184,7 @@ def main(argv=None):
         synthetic.load(patients, visits=10)
         visits = list(Visit.objects.filter(scans__isnull=True).order_by("pk")[: 2 * args.scans])
         for concurrency, batch in ((1, visits[: args.scans]), (2, visits[args.scans :])):
+            empty_queue()
             scan_ids = queue_scans(batch, files)
             run = run_workers(concurrency, scan_ids, var_dir, args.timeout)
             results["runs"].append(run)
@@ -185,13 +209,14 @@ def main(argv=None):
         f"then 2, processes (prefork), filesystem broker, PostgreSQL ({name}); {os.cpu_count()} CPUs"
     )
     header = (
-        f"{'processes':>9}{'start to last done s':>22}{'first taken to last done s':>28}{'scans/min':>11}{'failed':>8}"
+        f"{'processes':>9}{'fit threads':>13}{'start to last done s':>22}{'first taken to last done s':>28}"
+        f"{'scans/min':>11}{'failed':>8}"
     )
     print(header)
     print("-" * len(header))
     for run in results["runs"]:
         print(
-            f"{run['workers']:>9}{run['wall_s']:>22.1f}{run['processing_s']:>28.1f}"
+            f"{run['workers']:>9}{run['fit_threads']:>13}{run['wall_s']:>22.1f}{run['processing_s']:>28.1f}"
             f"{run['scans_per_minute']:>11.1f}{run['failed']:>8}"
         )
     ok = results["ratio_wall"] <= RATIO_TARGET
