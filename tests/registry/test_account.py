@@ -107,3 +107,16 @@ def test_a_superuser_holds_every_permission_and_an_inactive_account_none(django_
     assert len(superuser.get_all_permissions()) == Permission.objects.count()
     assert superuser.has_perm("registry.view_accesslog")
     assert inactive.get_all_permissions() == set() and not inactive.has_perm("registry.view_patient")
+
+
+def test_the_navigation_follows_each_account_s_permissions_and_language(client, make_user):
+    client.force_login(make_user(HEMATOLOGY))
+    clinician = client.get("/access-log/").content.decode()
+    client.force_login(make_user(RESEARCH))
+    researcher = client.get("/access-log/").content.decode()
+    client.cookies["django_language"] = "es"
+    in_spanish = client.get("/access-log/").content.decode()
+
+    assert '<a href="/patients/">Patients</a>' in clinician and 'href="/research/"' not in clinician
+    assert '<a href="/research/">Research</a>' in researcher and 'href="/patients/"' not in researcher
+    assert '<a href="/research/">Investigación</a>' in in_spanish
