@@ -259,7 +259,8 @@ PASSWORD_HASHERS = [
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
 # The idle timeout is renewed by a write of the session only once it would move by this step (seconds),
 # not on every request: an idle session ends up to this much before SESSION_IDLE_MINUTES, never after.
-SESSION_RENEW_STEP = 60
+# A minute, or a tenth of the idle timeout if that is shorter.
+SESSION_RENEW_STEP = min(60, SESSION_COOKIE_AGE // 10)
 SESSION_ENGINE = "config.sessions"
 SESSION_MAX_AGE = int(os.environ.get("SESSION_MAX_HOURS", "12")) * 3600
 # Features no page uses are switched off for every response (config.permissions_policy).

@@ -134,6 +134,7 @@ def test_a_session_younger_than_12_hours_goes_on(signed_in):
 
 SETTINGS = [
     "SESSION_COOKIE_AGE",
+    "SESSION_RENEW_STEP",
     "SESSION_MAX_AGE",
     "AXES_FAILURE_LIMIT",
     "AXES_COOLOFF_TIME",
@@ -161,6 +162,11 @@ def test_the_defaults_are_30_idle_minutes_12_hours_and_5_failures_locking_15_min
     assert values["AXES_FAILURE_LIMIT"] == 5 and values["AXES_COOLOFF_TIME"] == dt.timedelta(minutes=15)
     assert not values["SESSION_COOKIE_SECURE"] and not values["SECURE_SSL_REDIRECT"]
     assert values["SECURE_HSTS_SECONDS"] == 0 and values["SECURE_PROXY_SSL_HEADER"] is None
+
+
+def test_the_idle_timeout_moves_in_steps_of_a_minute_or_a_tenth_of_a_shorter_timeout():
+    assert settings_under()["SESSION_RENEW_STEP"] == 60
+    assert settings_under(SESSION_IDLE_MINUTES="5")["SESSION_RENEW_STEP"] == 30
 
 
 def test_the_environment_sets_the_limits_and_https_turns_on_secure_cookies_hsts_redirect_and_the_proxy_header():
