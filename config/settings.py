@@ -82,7 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "registry.middleware.RecordLockedMiddleware",
-    "config.session_lifetime.AbsoluteSessionLifetimeMiddleware",
+    "config.session_lifetime.SessionLifetimeMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -205,7 +205,7 @@ WHITENOISE_USE_FINDERS = True
 # password is refused too. Every authenticate() that carries a request is counted (AxesStandaloneBackend).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "registry.account.AccountBackend",  # Django's ModelBackend, reading an account's roles in one query
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
@@ -257,7 +257,11 @@ PASSWORD_HASHERS = [
 # Sessions end after SESSION_IDLE_MINUTES without a request, and SESSION_MAX_HOURS after sign-in
 # whatever the activity (config.session_lifetime).
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "30")) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# The idle timeout is renewed by a write of the session only once it would move by this step (seconds),
+# not on every request: an idle session ends up to this much before SESSION_IDLE_MINUTES, never after.
+# A minute, or a tenth of the idle timeout if that is shorter.
+SESSION_RENEW_STEP = min(60, SESSION_COOKIE_AGE // 10)
+SESSION_ENGINE = "config.sessions"
 SESSION_MAX_AGE = int(os.environ.get("SESSION_MAX_HOURS", "12")) * 3600
 # Features no page uses are switched off for every response (config.permissions_policy).
 PERMISSIONS_POLICY = (
@@ -331,7 +335,7 @@ REST_KNOX = {
 }
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "registry.api.authentication.TokenAuthentication",  # knox's, see that module
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.RoleModelPermissions"],

@@ -13,7 +13,7 @@ from django.core.exceptions import FieldDoesNotExist, PermissionDenied, Validati
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from registry import selectors
+from registry import account, selectors
 from registry.models import (
     AdverseEvent,
     BoneMarrowHarvest,
@@ -135,7 +135,7 @@ ANSWERING_GROUPS = {
 
 def may_answer(user, query):
     groups = ANSWERING_GROUPS.get(query.assigned_role, [query.assigned_role])
-    return user.has_perm(MANAGE) or user.groups.filter(name__in=groups).exists()
+    return user.has_perm(MANAGE) or not set(groups).isdisjoint(account.role_names(user))
 
 
 def may_close(user, query):

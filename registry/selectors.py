@@ -6,6 +6,7 @@ from typing import NamedTuple
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils.translation import gettext as _
 
+from registry import account
 from registry import course as course_model
 from registry.course import FA_WHITE_MATTER, read_course, schedule
 from registry.models import (
@@ -49,12 +50,8 @@ def user_sites(user):
 
 def site_ids(user):
     """The ids of the sites whose patients this account sees (its own sites), read once per request
-    (kept on the user object), so lists filter on a list of ids rather than a subquery per count."""
-    if not user.is_authenticated:
-        return []
-    if getattr(user, "_site_ids", None) is None:
-        user._site_ids = sorted(user.site_memberships.values_list("site_id", flat=True))
-    return user._site_ids
+    with its roles (registry.account), so lists filter on a list of ids rather than a subquery per count."""
+    return account.site_ids(user)
 
 
 def visible_patients(user):

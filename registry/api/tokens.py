@@ -12,7 +12,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from knox.auth import TokenAuthentication
 from knox.models import AuthToken
 from knox.views import LogoutAllView, LogoutView
 from rest_framework import serializers
@@ -20,6 +19,8 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from registry.api.authentication import TokenAuthentication, delete_expired_tokens
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -64,6 +65,7 @@ class TokenObtainApi(APIView):
             raise ValidationError(
                 {"non_field_errors": [_("That username and password do not match an active account.")]}
             )
+        delete_expired_tokens(user)
         token, key = AuthToken.objects.create(user=user)
         user_logged_in.send(sender=type(user), request=request._request, user=user)
         return Response(TokenSerializer({"token": key, "expiry": token.expiry}).data)
@@ -73,6 +75,7 @@ class TokenRevokeApi(LogoutView):
     """Signs out of the API: the token sent with this request stops working."""
 
     error_answers = ()  # its own extend_schema names every answer
+    authentication_classes = (TokenAuthentication,)  # as knox's view, with the registry's check
 
     @extend_schema(
         operation_id="auth_logout_create",
@@ -88,6 +91,7 @@ class TokenRevokeAllApi(LogoutAllView):
     """Signs out of the API everywhere: every token of the account stops working."""
 
     error_answers = ()  # its own extend_schema names every answer
+    authentication_classes = (TokenAuthentication,)  # as knox's view, with the registry's check
 
     @extend_schema(
         operation_id="auth_logout_all_create",

@@ -63,6 +63,53 @@ def test_an_idle_session_no_longer_signs_in(signed_in):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
+def set_stored_expiry(client, seconds_from_now):
+    expiry = timezone.now() + dt.timedelta(seconds=seconds_from_now)
+    Session.objects.filter(session_key=client.session.session_key).update(expire_date=expiry)
+    return expiry
+
+
+def test_a_request_within_a_minute_of_the_last_renewal_writes_no_session(signed_in, captured_queries):
+    assert signed_in.get("/patients/").status_code == 200
+    set_stored_expiry(signed_in, 30 * 60 - 5)
+
+    queries = captured_queries(signed_in, "/patients/")
+
+    assert not [sql for sql in queries if "django_session" in sql and not sql.startswith("SELECT")], queries
+    assert "sessionid" not in signed_in.get("/patients/").cookies
+
+
+def test_an_active_session_is_renewed_once_its_expiry_would_move_by_a_minute(signed_in):
+    assert signed_in.get("/patients/").status_code == 200
+    set_stored_expiry(signed_in, 30 * 60 - 61)
+
+    response = signed_in.get("/patients/")
+
+    assert response.status_code == 200
+    assert 29.9 < minutes_left(stored_session(signed_in)) <= 30
+    assert response.cookies["sessionid"]["max-age"] == 30 * 60
+
+
+def test_a_session_not_renewed_keeps_its_stored_expiry_and_ends_then(signed_in):
+    assert signed_in.get("/patients/").status_code == 200
+    expiry = set_stored_expiry(signed_in, 30 * 60 - 30)
+
+    assert signed_in.get("/patients/").status_code == 200
+
+    assert stored_session(signed_in).expire_date == expiry  # at most 30 minutes after the last request
+    Session.objects.filter(session_key=signed_in.session.session_key).update(
+        expire_date=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = signed_in.get("/patients/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_a_session_signed_in_before_the_account_backend_changed_stays_signed_in(client, make_user):
+    client.force_login(make_user(HEMATOLOGY), backend="django.contrib.auth.backends.ModelBackend")
+
+    assert client.get("/patients/").status_code == 200
+
+
 def test_a_session_ends_12_hours_after_sign_in_however_active(signed_in):
     assert signed_in.get("/patients/").status_code == 200
     session = signed_in.session
@@ -87,6 +134,7 @@ def test_a_session_younger_than_12_hours_goes_on(signed_in):
 
 SETTINGS = [
     "SESSION_COOKIE_AGE",
+    "SESSION_RENEW_STEP",
     "SESSION_MAX_AGE",
     "AXES_FAILURE_LIMIT",
     "AXES_COOLOFF_TIME",
@@ -114,6 +162,11 @@ def test_the_defaults_are_30_idle_minutes_12_hours_and_5_failures_locking_15_min
     assert values["AXES_FAILURE_LIMIT"] == 5 and values["AXES_COOLOFF_TIME"] == dt.timedelta(minutes=15)
     assert not values["SESSION_COOKIE_SECURE"] and not values["SECURE_SSL_REDIRECT"]
     assert values["SECURE_HSTS_SECONDS"] == 0 and values["SECURE_PROXY_SSL_HEADER"] is None
+
+
+def test_the_idle_timeout_moves_in_steps_of_a_minute_or_a_tenth_of_a_shorter_timeout():
+    assert settings_under()["SESSION_RENEW_STEP"] == 60
+    assert settings_under(SESSION_IDLE_MINUTES="5")["SESSION_RENEW_STEP"] == 30
 
 
 def test_the_environment_sets_the_limits_and_https_turns_on_secure_cookies_hsts_redirect_and_the_proxy_header():

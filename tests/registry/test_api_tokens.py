@@ -188,3 +188,32 @@ def test_the_schema_documents_signing_in_and_out(client):
     for path in ("/api/v1/auth/logout/", "/api/v1/auth/logout-all/"):
         assert set(schema["paths"][path]["post"]["responses"]) == {"204", "401"}
     assert schema["components"]["securitySchemes"]["knoxApiToken"]["in"] == "header"
+
+
+def test_a_request_with_a_token_reads_no_other_token_of_the_account(make_user, captured_queries):
+    user = make_user(HEMATOLOGY)
+    sign_in(user)
+    client = client_with(sign_in(user)["token"])
+    client.get("/api/v1/patients/")
+
+    queries = captured_queries(client, "/api/v1/patients/")
+
+    assert len([sql for sql in queries if "knox_authtoken" in sql]) == 1, "\n".join(queries)
+
+
+def test_asking_for_a_token_deletes_the_account_s_expired_tokens_and_no_other(make_user):
+    user, other = make_user(HEMATOLOGY), make_user(HEMATOLOGY, "other-user")
+    old, live = sign_in(user)["token"], sign_in(user)["token"]
+    others = sign_in(other)["token"]
+    AuthToken.objects.exclude(pk=AuthToken.objects.filter(user=user).order_by("created").last().pk).update(
+        expiry=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+    new = sign_in(user)["token"]
+
+    assert AuthToken.objects.filter(user=user).count() == 2
+    assert AuthToken.objects.filter(user=other).count() == 1  # another account's tokens are its own business
+    assert client_with(live).get("/api/v1/patients/").status_code == 200
+    assert client_with(new).get("/api/v1/patients/").status_code == 200
+    assert client_with(old).get("/api/v1/patients/").status_code == 401
+    assert client_with(others).get("/api/v1/patients/").status_code == 401
