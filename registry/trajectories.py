@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import formats
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
@@ -39,6 +41,18 @@ class Trajectory:
     svg: str
     rows: list
     note: str = ""
+
+    @property
+    def table_rows(self):
+        """The rows of the chart's table of values as markup (the page shows a table under every chart)."""
+        return mark_safe(
+            "".join(
+                f"<tr><td>{row.date.isoformat()}</td><td>{escape(row.months)}</td><td>{escape(row.value)}"
+                + (f' <span class="muted">({escape(row.note)})</span>' if row.note else "")
+                + "</td></tr>"
+                for row in self.rows
+            )
+        )
 
 
 @dataclass
@@ -228,12 +242,13 @@ def _fa_chart(chart_id, name, values, x_axis, markers):
 def _trajectory(title, caption, note, lines, x_axis, y_axis, markers, chart_id):
     """A chart of one measure, with a line per side when ``lines`` has sides ("" when it has none)."""
     series, rows = [], []
+    point_text = _("%(date)s, %(months)s months: %(value)s")
     for side in sorted(lines):
         side_name = str(Score.Side(side).label) if side else ""
         points = []
         for value in sorted(lines[side], key=lambda value: (value.months, value.date)):
             months = number(value.months, 1)
-            text = _("%(date)s, %(months)s months: %(value)s") % {
+            text = point_text % {
                 "date": value.date.isoformat(),
                 "months": months,
                 "value": value.text,

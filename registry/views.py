@@ -100,13 +100,13 @@ def patient_detail(request, pk):
     require(request, "view", Patient)
     patient = get_object_or_404(selectors.visible_patients(request.user).select_related("site"), pk=pk)
     audit.record_access(request, audit.Kind.PATIENT_PAGE, record_type="patient", object_id=pk, patients=[patient])
-    timeline = selectors.patient_timeline(patient)
+    page = selectors.patient_page(patient)
     context = {
         "patient": patient,
-        "timeline": timeline,
-        "trajectories": patient_trajectories(timeline),
-        "first_procedure": patient.first_procedure_date(),
-        "planned": selectors.planned_visits(patient.pk),
+        "timeline": page.timeline,
+        "trajectories": patient_trajectories(page.timeline),
+        "first_procedure": page.course.first_procedure_date,
+        "planned": page.planned,
         "locks": signoff.patient_locks(patient),
     }
     if request.user.has_perm("registry.view_query"):
@@ -115,7 +115,7 @@ def patient_detail(request, pk):
         context["open_queries"] = [
             {"query": query, "record": records[query.pk][1], "field": queries.field_label(query)} for query in pending
         ]
-        context["query_counts"] = queries.pending_counts(patient)
+        context["query_counts"] = queries.counts_by_record(pending)
     return render(request, "registry/patient_detail.html", context)
 
 

@@ -2,11 +2,13 @@
 links; every number with the decimal separator of the page's language ("2,30 ×10⁸/kg", "+0,012" in Spanish)."""
 
 import math
+from types import SimpleNamespace
 
 from django import template
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import formats
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -81,35 +83,115 @@ def _fixed(value, digits):
 def record_links(context, kind, record):
     """The links beside a record on the patient page: edit (for accounts that may change patients, unless
     a signature locks it), history, its pending queries and opening one. A tag rather than an included
-    template: the page shows one per score, dozens a page."""
+    template, its markup written directly: the page shows one per score, dozens a page."""
     known = context.render_context.get("record_links")
-    if known is None:  # once a page: the labels in its language, and what the account may do
+    if known is None:  # once a page: the labels in its language, what the account may do, the locks
         user = context["request"].user
         known = context.render_context["record_links"] = (
             user.has_perm("registry.change_patient"),
             user.has_perm("registry.add_query"),
-            _("edit"),
-            _("history"),
-            _("query"),
-            _("locked"),
+            escape(_("edit")),
+            escape(_("history")),
+            escape(_("query")),
+            escape(_("locked")),
+            context.get("locks") or {},
+            context.get("query_counts") or {},
         )
-    may_edit, may_query, edit, history, query, locked = known
-    locks = context.get("locks") or {}
+    may_edit, may_query, edit, history, query, locked, locks, counts = known
     signature = locks.get("patient") or _visit_lock(locks.get("visits", {}), kind, record)
-    counts = context.get("query_counts") or {}
-    links = []
+    links = ['<span class="links">']
     if signature is not None:
-        links.append(format_html('<span class="lock" title="{}">{}</span> ', str(signature), locked))
+        links.append(f'<span class="lock" title="{escape(str(signature))}">{locked}</span> ')
     elif may_edit:
-        links.append(format_html('<a href="{}">{}</a> ', reverse("record-edit", args=[kind, record.pk]), edit))
-    links.append(format_html('<a href="{}">{}</a> ', reverse("record-history", args=[kind, record.pk]), history))
+        links.append(f'<a href="{page_url(context, "record-edit", kind, record.pk)}">{edit}</a> ')
+    links.append(f'<a href="{page_url(context, "record-history", kind, record.pk)}">{history}</a> ')
     if may_query:
-        links.append(format_html('<a href="{}">{}</a>', reverse("query-create", args=[kind, record.pk]), query))
+        links.append(f'<a href="{page_url(context, "query-create", kind, record.pk)}">{query}</a>')
     pending = counts.get((kind, record.pk))
     if pending:
         label = ngettext("%(count)s open query", "%(count)s open queries", pending) % {"count": pending}
-        links.append(format_html(' <a class="queries-badge" href="#queries">{}</a>', label))
-    return format_html('<span class="links">{}</span>', mark_safe("".join(links)))
+        links.append(f' <a class="queries-badge" href="#queries">{escape(label)}</a>')
+    links.append("</span>")
+    return mark_safe("".join(links))
+
+
+# An id no record has: reversed in its place, it marks where a record's id goes in the pattern's URL.
+_ID_MARK = 987654321987654321
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, name, *args):
+    """``{% url name args %}`` for a page that links to many records of one pattern (a link per score): the
+    pattern is reversed once a page and each record's id, the last argument when it is a number, written
+    into it."""
+    urls = context.render_context.get("page_urls")
+    if urls is None:
+        urls = context.render_context["page_urls"] = {}
+    *fixed, last = args
+    if not isinstance(last, int):
+        key = (name, *args)
+        if key not in urls:
+            urls[key] = escape(reverse(name, args=args))
+        return urls[key]
+    key = (name, *fixed, None)
+    parts = urls.get(key)
+    if parts is None:
+        parts = urls[key] = escape(reverse(name, args=[*fixed, _ID_MARK])).split(str(_ID_MARK))
+    return mark_safe(f"{parts[0]}{last}{parts[1]}")
+
+
+@register.simple_tag
+def change_error(change, digits):
+    """A change since baseline beside its error (FA: test–retest; GMFM: the MCID), and a mark when it exceeds
+    it; nothing when the change has no error. ``change``: a registry.quantities.Change, or a dict with its
+    ``error``, ``basis`` and ``beyond_error`` (research's tables); ``digits``: the error's decimals. A tag
+    rather than an included template: the patient page shows one per score."""
+    if isinstance(change, dict):
+        change = SimpleNamespace(**{name: change.get(name) for name in ("error", "basis", "beyond_error")})
+    if change.error is None:
+        return ""
+    error = escape(floatformat(change.error, digits))
+    if change.basis == "mcid":
+        title = _(
+            "Minimal clinically important difference for the patient's GMFCS level: %(error)s points "
+            "(Oeffinger et al., Dev Med Child Neurol 2008)"
+        )
+        text = _("MCID %(error)s") % {"error": error}
+        beyond_title = _("The change is larger than the minimal clinically important difference (%(error)s points)")
+        beyond = _("beyond the MCID")
+    else:
+        title = _(
+            "Measurement error: a change within ±%(error)s may be test–retest variation (1.96 × √2 × the "
+            "test–retest coefficient of variation × the baseline)"
+        )
+        text = f"±{error}"
+        beyond_title = _("The change is larger than the measurement error (±%(error)s): a reliable change")
+        beyond = _("beyond measurement error")
+    html = f' <span class="change-error" title="{title % {"error": error}}">{text}</span>'
+    if change.beyond_error:
+        html += f' <strong class="beyond-error" title="{beyond_title % {"error": error}}">✱ {escape(beyond)}</strong>'
+    return mark_safe(html)
+
+
+@register.simple_tag(takes_context=True)
+def score_row(context, item):
+    """One row of a visit's scores on the patient page: the instrument (with its muscle group and side), the
+    value or why it is missing, the change since baseline with its error, the score's links. ``item``: a
+    score of registry.selectors.patient_timeline. A tag rather than template markup: dozens a page."""
+    score, change = item["score"], item["change"]
+    name = conditional_escape(score.instrument.code)
+    if score.muscle_id:
+        name = f"{name} {conditional_escape(score.muscle)} {conditional_escape(score.get_side_display())}"
+    if score.value is None:
+        reason = _("missing: %(reason)s") % {"reason": conditional_escape(score.get_missing_display())}
+        value = f'<span class="score-missing">{reason}</span>'
+    else:
+        value = f"{conditional_escape(score.display_value)}{conditional_escape(score.instrument.unit)}"
+    return mark_safe(
+        f"<tr><td>{name}</td><td>{value}</td>"
+        f"<td>{conditional_escape(signed(change.change))}{change_error(change, 1)}</td>"
+        f"<td>{record_links(context, 'scores', score)}</td></tr>"
+    )
 
 
 def _visit_lock(visit_locks, kind, record):
