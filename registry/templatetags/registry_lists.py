@@ -6,11 +6,10 @@ are the ones the template wrote, escaped the same way (`conditional_escape`).
 """
 
 from django import template
-from django.urls import reverse
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
-from .registry_format import label_in, level
+from .registry_format import label_in, level, page_url
 
 register = template.Library()
 
@@ -19,18 +18,16 @@ def _iso(value):
     return value.isoformat() if value else ""
 
 
-@register.simple_tag
-def patient_rows(patients, subtypes):
+@register.simple_tag(takes_context=True)
+def patient_rows(context, patients, subtypes):
     """The `<tr>` of each patient on the patient list: study ID (linked), site, name, record number,
     date of birth, CP subtype, GMFCS level and first procedure date (a dash when none)."""
-    # One reversal for the page: the patient's id goes where the placeholder's is.
-    link = reverse("patient-detail", args=[0]).rsplit("0/", 1)
     esc = conditional_escape
     rows = []
     for patient in patients:
         first = patient.first_procedure_date
         rows.append(
-            f'<tr><td><a href="{link[0]}{patient.pk}/{link[1]}">{esc(patient.study_id)}</a></td>'
+            f'<tr><td><a href="{page_url(context, "patient-detail", patient.pk)}">{esc(patient.study_id)}</a></td>'
             f'<td title="{esc(patient.site.name)}">{esc(patient.site.code)}</td>'
             f"<td>{esc(patient.full_name)}</td><td>{esc(patient.mrn)}</td>"
             f"<td>{esc(_iso(patient.date_of_birth))}</td>"

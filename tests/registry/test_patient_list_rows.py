@@ -16,9 +16,9 @@ def test_each_row_shows_the_patient_as_entered_and_escaped(client, make_user, bu
 
     html = client.get("/patients/").content.decode()
 
-    row = html[html.index('<tr><td><a href="/patients/%d/">CP-201</a>' % treated.pk) :].split("</tr>", 1)[0]
+    row = html[html.index(f'<tr><td><a href="/patients/{treated.pk}/">CP-201</a>') :].split("</tr>", 1)[0]
     assert escape("Ana <b> O'Brien & Sons") in row
-    assert "<td>%s</td>" % escape('MRN"7') in row
+    assert "<td>MRN&quot;7</td>" in row
     assert "<td>IV</td>" in row
     assert "<td>2025-03-04</td>" in row
     assert "<b>" not in row
