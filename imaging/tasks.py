@@ -31,7 +31,7 @@ def preload_pipeline(sender=None, **kwargs):
 
 
 def pipeline_threads(eager=False):
-    """Threads for one scan's computation: IMAGING_PIPELINE_THREADS when set, else the cores this
+    """Threads for a standard scan's tensor fit: IMAGING_PIPELINE_THREADS when set, else the cores this
     process may use shared among the worker's processes (one worker process on two cores fits with two
     threads, two processes with one each, so they do not fight for the cores). A task run inside
     another process (eager) uses one."""

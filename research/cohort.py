@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry import quantities
 from registry.course import FA_WHITE_MATTER, read_courses, read_enrolments
+from registry.deidentify import ALLOW_LISTS, Subject
 from registry.models import Patient, Visit
 
 CHUNK_PATIENTS = 1000
@@ -188,61 +189,78 @@ class SeenCourse:
 
     def __init__(self, course, rules):
         self.course, self.rules = course, rules
+        self.subject = Subject(course.patient_id, course.first_procedure_date)
+        self._procedures = {}
 
     def seen(self, kind, record):
-        course = self.course
-        return self.rules.project(
-            kind, record, patient_id=course.patient_id, first_procedure_date=course.first_procedure_date
-        )
+        return self.rules.project_for(kind, record, self.subject)
+
+    def seen_fields(self, kind, record, names):
+        """The fields ``names`` of what research sees of ``record``: ``seen(kind, record).get(name)`` for
+        each, without projecting the fields no column reads."""
+        allowed, rules, subject = ALLOW_LISTS[kind], self.rules, self.subject
+        return [
+            None if (transform := allowed.get(name)) is None else transform.apply(name, record, rules, subject)
+            for name in names
+        ]
 
     def patient_values(self):
-        patient = self.seen("patient", self.course)
         first = self.course.first_procedure
         dose = self.procedure(first) if first else {}
         return [
-            patient.get("study_id"),
-            patient.get("site"),
-            patient.get("sex"),
-            patient.get("cp_subtype"),
-            patient.get("etiology"),
-            patient.get("gmfcs_level"),
-            patient.get("gestational_age_weeks"),
-            patient.get("epilepsy"),
-            patient.get("age_at_first_procedure_months"),
+            *self.seen_fields("patient", self.course, PATIENT_FIELDS),
             dose.get("tnc_per_kg"),
             dose.get("cd34_per_kg"),
         ]
 
     def procedure(self, procedure):
-        return self.seen(
-            "procedure",
-            {
+        """Day, months, age and doses of a procedure as research sees them (a mapping)."""
+        if procedure.id not in self._procedures:
+            record = {
                 "date": procedure.date,
                 "months_since_procedure": procedure.months_since_procedure,
                 "age_months": procedure.age_months,
                 "tnc_per_kg": procedure.tnc_per_kg,
                 "cd34_per_kg": procedure.cd34_per_kg,
-            },
-        )
+            }
+            self._procedures[procedure.id] = dict(
+                zip(PROCEDURE_FIELDS, self.seen_fields("procedure", record, PROCEDURE_FIELDS))
+            )
+        return self._procedures[procedure.id]
 
     def visit(self, visit):
         """kind, timepoint, date (as the export shows it), months and age of a visit."""
-        seen = self.seen(
-            "visit",
-            {
-                "kind": visit.kind,
-                "timepoint": visit.timepoint,
-                "date": visit.date,
-                "months_since_procedure": visit.months_since_procedure,
-                "age_months": visit.age_months,
-            },
-        )
-        return [seen.get(name) for name in ("kind", "timepoint", "day", "months_since_procedure", "age_months")]
+        record = {
+            "kind": visit.kind,
+            "timepoint": visit.timepoint,
+            "date": visit.date,
+            "months_since_procedure": visit.months_since_procedure,
+            "age_months": visit.age_months,
+        }
+        return self.seen_fields("visit", record, VISIT_FIELDS)
 
     def scan_values(self, visit):
         """scan_usable and scan_qc_passed of the scan that counts for the visit."""
         scan = visit.imaging.counted
         if scan is None:
             return [None, None]
-        usable = self.seen("visit-imaging", {"usable": scan.usable}).get("usable")
-        return [usable, self.seen("scan-summary", {"qc_passed": visit.imaging.qc_passed}).get("qc_passed")]
+        return [
+            *self.seen_fields("visit-imaging", {"usable": scan.usable}, ("usable",)),
+            *self.seen_fields("scan-summary", {"qc_passed": visit.imaging.qc_passed}, ("qc_passed",)),
+        ]
+
+
+# The fields of each kind the tables' columns read, in column order.
+PATIENT_FIELDS = (
+    "study_id",
+    "site",
+    "sex",
+    "cp_subtype",
+    "etiology",
+    "gmfcs_level",
+    "gestational_age_weeks",
+    "epilepsy",
+    "age_at_first_procedure_months",
+)
+PROCEDURE_FIELDS = ("day", "months_since_procedure", "age_months", "tnc_per_kg", "cd34_per_kg")
+VISIT_FIELDS = ("kind", "timepoint", "day", "months_since_procedure", "age_months")

@@ -353,34 +353,27 @@ def stream_csv(columns, rows):
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column[0] for column in columns])
     booleans = [index for index, column in enumerate(columns) if column[1] == "boolean"]
-    line = io.StringIO()
-    head_writer = csv.writer(line, lineterminator="\n")
     head, width, prefix, tail_booleans = None, 0, "", booleans
     pending = 0
     for row in rows:
-        # A tail of one empty cell is written differently ("") from a last cell: such rows go whole.
-        if row.__class__ is Row and len(row) - len(row.head) >= 2:
+        if row.__class__ is Row:
             if row.head is not head:
                 head, width = row.head, len(row.head)
+                prefix = _head_text(head, booleans)
                 tail_booleans = [index - width for index in booleans if index >= width]
-                cells = list(head)
-                for index in booleans:
-                    if index < width:
-                        cells[index] = BOOLEAN_TEXT[cells[index]]
-                cells.append(None)  # the head's text then ends with the comma before the tail
-                line.seek(0)
-                line.truncate()
-                head_writer.writerow(cells)
-                prefix = line.getvalue()[:-1]
+            # A tail of one empty cell is written differently ("") from a last cell: such rows go whole.
+            fast = len(row) - width >= 2
+        else:
+            fast = False
+        if fast:
             buffer.write(prefix)
-            tail = row[width:]
+            row = row[width:]
             for index in tail_booleans:
-                tail[index] = BOOLEAN_TEXT[tail[index]]
-            writer.writerow(tail)
+                row[index] = BOOLEAN_TEXT[row[index]]
         else:
             for index in booleans:
                 row[index] = BOOLEAN_TEXT[row[index]]
-            writer.writerow(row)
+        writer.writerow(row)
         pending += 1
         if pending >= BATCH_ROWS:
             yield buffer.getvalue().encode()
@@ -388,6 +381,17 @@ def stream_csv(columns, rows):
             buffer.truncate()
             pending = 0
     yield buffer.getvalue().encode()
+
+
+def _head_text(head, booleans):
+    """The CSV text of the cells ``head``, ending with the comma before the next cell."""
+    cells = list(head)
+    for index in booleans:
+        if index < len(cells):
+            cells[index] = BOOLEAN_TEXT[cells[index]]
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow([*cells, None])  # "...,\n"
+    return line.getvalue()[:-1]
 
 
 def stream_json(columns, rows):

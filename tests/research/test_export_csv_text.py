@@ -99,3 +99,27 @@ def test_the_long_table_is_the_text_of_its_rows_written_whole(cohort, date_mode)
     expected = written_whole(columns, plain_copies(rows))
 
     assert b"".join(exports.stream_csv(columns, rows)) == expected
+
+
+@pytest.mark.parametrize("date_mode", ["relative", "shifted"])
+def test_the_fields_a_column_reads_are_those_of_the_whole_projection(cohort, date_mode):
+    from research.cohort import SeenCourse, iter_courses
+
+    cohort.simple("CP-903", baseline_score=40, follow_score=46, baseline_fa=0.4, follow_fa=0.45)
+    course = next(iter_courses(CohortFilter()))
+    seen = SeenCourse(course, rules(date_mode))
+    visit = course.visits[-1]
+    records = {
+        "patient": course,
+        "procedure": {"date": course.first_procedure_date, "tnc_per_kg": 2.0e8, "age_months": 70},
+        "visit": {"kind": visit.kind, "date": visit.date, "timepoint": visit.timepoint, "age_months": 76},
+        "visit-imaging": {"usable": True},
+        "scan-summary": {"qc_passed": False},
+    }
+    names = ["study_id", "day", "date", "date_of_birth", "given_name", "mrn", "kind", "usable", "qc_passed"]
+    for kind, record in records.items():
+        whole = seen.seen(kind, record)
+        assert seen.seen_fields(kind, record, names) == [whole.get(name) for name in names], kind
+    # Nothing off the allow-list comes through, whatever the record holds.
+    assert seen.seen_fields("patient", course, ["date_of_birth", "given_name", "family_name", "mrn"]) == [None] * 4
+    assert seen.seen_fields("visit", records["visit"], ["date"]) == [None]
