@@ -108,14 +108,15 @@ class PlannedRepresentation:
 
 class FieldsWorkedOutOnce:
     """A ModelSerializer works its fields out from the model each time one is made, though they depend on
-    its class alone: they are worked out once per class, and each serializer gets fresh copies."""
+    what its class declares alone: they are worked out once per declaration (worked out again should the
+    class's field list or declared fields change), and each serializer gets fresh copies."""
 
     def get_fields(self):
+        declared = (tuple(self.Meta.fields), tuple(self._declared_fields.items()))
         made = type(self).__dict__.get("_made_fields")
-        if made is None:
-            made = super().get_fields()
-            type(self)._made_fields = made
-        return copy.deepcopy(made)
+        if made is None or made[0] != declared:
+            made = type(self)._made_fields = (declared, super().get_fields())
+        return copy.deepcopy(made[1])
 
 
 class RecordSerializer(PlannedRepresentation, VisibleRelations, FieldsWorkedOutOnce, serializers.ModelSerializer):

@@ -98,10 +98,13 @@ def test_a_list_s_count_keeps_its_filters(hematology_api):
 
 
 @pytest.mark.parametrize("url", ["/api/v1/visits/", "/api/v1/scores/", "/api/v1/scans/", "/api/v1/roi-measurements/"])
-def test_while_every_patient_is_in_the_account_s_sites_a_count_joins_no_patient(hematology_api, captured_queries, url):
+@pytest.mark.parametrize("role", [HEMATOLOGY, RESEARCH, REGISTRY_ADMIN])
+def test_while_every_patient_is_in_the_account_s_sites_a_count_joins_nothing(api_as, captured_queries, role, url):
+    client = api_as(role)
     synthetic.load(2, visits=2)
-    counts = [sql for sql in captured_queries(hematology_api, url) if sql.startswith("SELECT COUNT(")]
+    counts = [sql for sql in captured_queries(client, url) if sql.startswith("SELECT COUNT(")]
     assert len(counts) == 1 and "JOIN" not in counts[0], counts
+    assert client.get(url).json()["count"] == {"visits": 4, "scores": 16, "scans": 2, "roi-measurements": 4}[url[8:-1]]
 
 
 @pytest.mark.parametrize("url", LISTS)
