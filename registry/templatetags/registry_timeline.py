@@ -3,36 +3,56 @@ adverse event, visit with its scores and scans) written as markup here, every va
 translated once a page. A tag rather than template markup: a course has dozens of events, each dozens of
 values, and a template costs tens of Python calls per value."""
 
+import functools
+
 from django import template
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.utils.formats import localize
-from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.timezone import template_localtime
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from registry.templatetags.registry_format import (
     cells,
-    change_error,
-    page_url,
+    change_error_html,
+    escape_value,
     per_kg,
-    record_links,
-    score_row,
+    record_links_html,
+    score_row_html,
     signed_float,
+    url_html,
 )
 
 register = template.Library()
 
 
 def _text(value):
-    """A value as a template writes it: localized, escaped."""
-    return conditional_escape(localize(value))
+    """A number or date as a template writes it: localized, escaped."""
+    return escape_value(localize(value))
 
 
-def _labels():
-    """The timeline's fixed words in the page's language (as {% trans %} writes them: not escaped)."""
+def _choice(page, record, name):
+    """The label of a record's choice field (``get_<name>_display``), escaped; each label read once a page."""
+    key = (type(record), name, getattr(record, name))
+    label = page["choices"].get(key)
+    if label is None:
+        label = page["choices"][key] = escape_value(getattr(record, f"get_{name}_display")())
+    return label
+
+
+@functools.lru_cache
+def _labels(language):
+    """The timeline's words in ``language`` (as {% trans %} writes them: not escaped), translated once a process:
+    catalogs do not change while it runs."""
     return {
+        "age": _("age %(months)s months"),
+        "kind_visit": _("%(kind)s visit"),
+        "months_since": _("%(months)s months since the procedure"),
+        "timepoint": _("timepoint: %(timepoint)s"),
+        "scan": _("scan #%(id)s"),
+        "signed_by": _("signed by %(who)s on %(when)s"),
         "harvest": _("Bone-marrow harvest"),
         "gcsf": _("G-CSF mobilised"),
         "day": _("day"),
@@ -70,7 +90,8 @@ def timeline_events(context, timeline):
     user = context["request"].user
     locks = context.get("locks") or {}
     page = {
-        "labels": _labels(),
+        "labels": _labels(get_language()),
+        "choices": {},
         "patient": context["patient"],
         "locked": bool(locks.get("patient")),
         "visit_locks": locks.get("visits") or {},
@@ -104,49 +125,51 @@ def _harvest(context, page, event, record):
         gcsf = labels["no_gcsf"]
     html = [
         f"\n      <h3>{labels['harvest']}</h3>\n      <p>{_text(record.volume_ml)} mL · {gcsf} · "
-        f"{_text(record.get_processing_method_display())}</p>\n      "
+        f"{_choice(page, record, 'processing_method')}</p>\n      "
     ]
     for product in event["products"]:
         html.append(
-            f'\n        <p class="child">{labels["product"]}: {_text(cells(product.tnc_count))} TNC · '
-            f"{_text(cells(product.cd34_count))} CD34+ · {labels['viability']} {_text(product.viability_percent)} % · "
-            f"{_text(product.get_sterility_display())}\n"
-            f"          {record_links(context, 'products', product)}</p>\n      "
+            f'\n        <p class="child">{labels["product"]}: {escape_value(cells(product.tnc_count))} TNC · '
+            f"{escape_value(cells(product.cd34_count))} CD34+ · "
+            f"{labels['viability']} {_text(product.viability_percent)} % · "
+            f"{_choice(page, product, 'sterility')}\n"
+            f"          {record_links_html(context, 'products', product)}</p>\n      "
         )
     html.append("\n      ")
     if page["may_add_product"] and not page["locked"]:
-        url = page_url(context, "record-create", page["patient"].pk, "products")
-        html.append(f'<p class="child"><a href="{url}?harvest={_text(record.pk)}">+ {labels["add_product"]}</a></p>')
-    html.append(f"\n      {record_links(context, 'harvests', record)}\n    ")
+        url = url_html(context, "record-create", page["patient"].pk, "products")
+        html.append(f'<p class="child"><a href="{url}?harvest={record.pk}">+ {labels["add_product"]}</a></p>')
+    html.append(f"\n      {record_links_html(context, 'harvests', record)}\n    ")
     return "".join(html)
 
 
 def _procedure(context, page, event, record):
     labels, course = page["labels"], event["course"]
-    age = _("age %(months)s months") % {"months": _text(course.age_months)}
+    age = labels["age"] % {"months": _text(course.age_months)}
     html = (
         f"\n      <h3>{labels['procedure']}</h3>\n"
-        f'      <p class="dose"><strong>TNC {_text(per_kg(course.tnc_per_kg, 8))}</strong> · '
-        f"CD34+ {_text(per_kg(course.cd34_per_kg, 6))}</p>\n"
-        f"      <p>{_text(record.weight_kg)} kg · {_text(record.volume_ml)} mL · {_text(record.puncture_level)} · "
-        f"{_text(record.get_sedation_display())} · {age}</p>\n      "
+        f'      <p class="dose"><strong>TNC {escape_value(per_kg(course.tnc_per_kg, 8))}</strong> · '
+        f"CD34+ {escape_value(per_kg(course.cd34_per_kg, 6))}</p>\n"
+        f"      <p>{_text(record.weight_kg)} kg · {_text(record.volume_ml)} mL · "
+        f"{escape_value(record.puncture_level)} · "
+        f"{_choice(page, record, 'sedation')} · {age}</p>\n      "
     )
     if page["may_add_event"] and not page["locked"]:
-        url = page_url(context, "record-create", page["patient"].pk, "adverse-events")
-        html += f'<p class="child"><a href="{url}?procedure={_text(record.pk)}">+ {labels["add_event"]}</a></p>'
-    return f"{html}\n      {record_links(context, 'procedures', record)}\n    "
+        url = url_html(context, "record-create", page["patient"].pk, "adverse-events")
+        html += f'<p class="child"><a href="{url}?procedure={record.pk}">+ {labels["add_event"]}</a></p>'
+    return f"{html}\n      {record_links_html(context, 'procedures', record)}\n    "
 
 
 def _adverse_event(context, page, event, record):
     labels = page["labels"]
-    term = _text(record.get_term_display())
+    term = _choice(page, record, "term")
     if record.term_other:
-        term = f"{term}: {_text(record.term_other)}"
+        term = f"{term}: {escape_value(record.term_other)}"
     serious = f" · <strong>{labels['serious']}</strong>" if record.serious else ""
     return (
         f"\n      <h3>{labels['adverse_event']}: {term}</h3>\n"
-        f"      <p>{labels['grade']} {_text(record.grade)}{serious} · {_text(record.get_outcome_display())}</p>\n"
-        f"      {record_links(context, 'adverse-events', record)}\n    "
+        f"      <p>{labels['grade']} {_text(record.grade)}{serious} · {_choice(page, record, 'outcome')}</p>\n"
+        f"      {record_links_html(context, 'adverse-events', record)}\n    "
     )
 
 
@@ -154,7 +177,7 @@ def _visit(context, page, event, record):
     labels, course = page["labels"], event["course"]
     html = [f"\n      <h3>{_visit_heading(page, event, record)}</h3>\n      "]
     if event["scores"]:
-        rows = "".join(score_row(context, item) for item in event["scores"])
+        rows = "".join(score_row_html(context, item) for item in event["scores"])
         html.append(
             f'\n      <table class="scores"><thead><tr><th>{labels["instrument"]}</th><th>{labels["value"]}</th>'
             f"<th>{labels['change_since_baseline']}</th><th></th></tr></thead><tbody>\n      {rows}\n"
@@ -169,20 +192,20 @@ def _visit(context, page, event, record):
     html.append(_visit_signature(context, page, record))
     html.append("\n      ")
     if page["may_add_scan"]:
-        url = page_url(context, "scan-upload", record.pk)
+        url = url_html(context, "scan-upload", record.pk)
         html.append(f'<p class="child"><a href="{url}">+ {labels["add_scan"]}</a></p>')
-    html.append(f"\n      {record_links(context, 'visits', record)}\n    ")
+    html.append(f"\n      {record_links_html(context, 'visits', record)}\n    ")
     return "".join(html)
 
 
 def _visit_heading(page, event, record):
     labels, course = page["labels"], event["course"]
-    heading = _("%(kind)s visit") % {"kind": _text(record.get_kind_display())}
+    heading = labels["kind_visit"] % {"kind": _choice(page, record, "kind")}
     if course.months is not None:
-        months = _("%(months)s months since the procedure") % {"months": _text(course.months)}
+        months = labels["months_since"] % {"months": _text(course.months)}
         heading += f' <span class="months">{months}</span>'
     if event["timepoint"]:
-        timepoint = _("timepoint: %(timepoint)s") % {"timepoint": _text(event["timepoint"].label)}
+        timepoint = labels["timepoint"] % {"timepoint": escape_value(event["timepoint"].label)}
         heading += f' <span class="timepoint">{timepoint}</span>'
     elif course.in_window is False:
         outside = labels["outside_baseline"] if record.kind == "baseline" else labels["outside_every"]
@@ -202,10 +225,10 @@ def _imaging(context, page, event, imaging):
     several = len(imaging.scans) > 1
     scans = []
     for scan in imaging.scans:
-        link = _("scan #%(id)s") % {"id": _text(scan.pk)}
+        link, status = labels["scan"] % {"id": scan.pk}, _choice(page, scan, "status")
         text = (
-            f'<a href="{page_url(context, "scan-detail", scan.pk)}">{link}</a> '
-            f'<span class="status {_text(scan.status)}">{_text(scan.get_status_display())}</span>'
+            f'<a href="{url_html(context, "scan-detail", scan.pk)}">{link}</a> '
+            f'<span class="status {escape_value(scan.status)}">{status}</span>'
         )
         if scan.usable is False:
             text += f" ({labels['not_usable']})"
@@ -216,7 +239,7 @@ def _imaging(context, page, event, imaging):
     html.append("</p>\n      ")
     if event["fa_regions"]:
         regions = [
-            f"{_text(region['measure'].name)} {floatformat(region['measure'].value, 3)}"
+            f"{escape_value(region['measure'].name)} {floatformat(region['measure'].value, 3)}"
             f"{_change(region['change'], labels, '')}"
             for region in event["fa_regions"]
         ]
@@ -227,7 +250,8 @@ def _imaging(context, page, event, imaging):
 
 def _change(change, labels, prefix):
     if change.change is not None:
-        return f' <span class="change">({prefix}{_text(signed_float(change.change))}{change_error(change, 3)})</span>'
+        value = escape_value(signed_float(change.change))
+        return f' <span class="change">({prefix}{value}{change_error_html(change, 3)})</span>'
     if change.excluded:
         return f' <span class="change excluded">({labels["excluded"]})</span>'
     return ""
@@ -239,22 +263,22 @@ def _visit_signature(context, page, record):
     signature = page["visit_locks"].get(record.pk)
     if signature:
         when = date_filter(template_localtime(signature.signed_at), "Y-m-d H:i")
-        signed = _("signed by %(who)s on %(when)s") % {"who": _text(signature.signer_name), "when": _text(when)}
+        signed = labels["signed_by"] % {"who": escape_value(signature.signer_name), "when": escape_value(when)}
         unlock = ""
         if page["may_unlock"]:
-            unlock = f' <a href="{page_url(context, "signature-unlock", signature.pk)}">{labels["unlock"]}</a>'
+            unlock = f' <a href="{url_html(context, "signature-unlock", signature.pk)}">{labels["unlock"]}</a>'
         return f'<p class="child"><span class="lock">{signed}</span>{unlock}</p>\n      '
     if page["locked"]:
         return ""
     html = ""
     if page["may_change_score"]:
-        assessments = page_url(context, "visit-assessments", record.pk)
-        new_score = page_url(context, "record-create", page["patient"].pk, "scores")
+        assessments = url_html(context, "visit-assessments", record.pk)
+        new_score = url_html(context, "record-create", page["patient"].pk, "scores")
         html += (
             f'<p class="child"><a href="{assessments}">{labels["assessments"]}</a> · '
-            f'<a href="{new_score}?visit={_text(record.pk)}">+ {labels["add_score"]}</a></p>'
+            f'<a href="{new_score}?visit={record.pk}">+ {labels["add_score"]}</a></p>'
         )
     html += "\n      "
     if page["may_sign"]:
-        html += f'<p class="child"><a href="{page_url(context, "visit-sign", record.pk)}">{labels["sign"]}</a></p>'
+        html += f'<p class="child"><a href="{url_html(context, "visit-sign", record.pk)}">{labels["sign"]}</a></p>'
     return html
