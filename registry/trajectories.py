@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import formats
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
+from registry.charts import Axis, LineChart, Marker, Point, Series, escape, line_chart, nice_ticks
 from registry.course import FA_WHITE_MATTER
 from registry.models import Score
 from registry.templatetags.registry_format import ROMAN_LEVELS
