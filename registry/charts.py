@@ -10,10 +10,10 @@ Each point is a ``<circle class="point" data-x data-y>`` and each marker a ``<g 
 so that a reader of the markup (a test, a script) finds the values drawn without reverse-scaling pixels.
 """
 
+import html
 import math
 from dataclasses import dataclass, field
 
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 # Okabe & Ito (2008) colour-blind-safe palette, low-contrast yellow left out.
@@ -36,10 +36,14 @@ class Axis:
     ticks: tuple = ()
     title: str = ""
 
-    def place(self, value, start, end):
-        """The pixel position of ``value`` between ``start`` (at low) and ``end`` (at high)."""
-        span = self.high - self.low
-        return start + (end - start) * ((value - self.low) / span if span else 0.5)
+    def scale(self, start, end):
+        """The pixel position, written by _fmt, of a value between ``start`` (at low) and ``end`` (at high): a
+        function, its factors computed once a chart rather than once a point."""
+        low, span, width = self.low, self.high - self.low, end - start
+        if not span:
+            middle = _fmt(start + width * 0.5)
+            return lambda value: middle
+        return lambda value: _fmt(start + width * ((value - low) / span))
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,14 @@ def nice_ticks(low, high, *, count=5, steps=(1, 2, 2.5, 5)):
 
 
 def _fmt(number):
+    """A pixel position to a tenth, without trailing zeros: 12.0 -> "12", 12.25 -> "12.2"."""
     return f"{number:.1f}".rstrip("0").rstrip(".")
+
+
+def escape(text):
+    """Django's ``escape`` (the same text) without its machinery for lazy strings: a chart escapes each point's
+    words, and callers pass words already worded."""
+    return html.escape(str(text))
 
 
 def line_chart(chart):
@@ -98,11 +109,7 @@ def line_chart(chart):
     x0, x1 = LEFT, WIDTH - RIGHT
     y0, y1 = HEIGHT - BOTTOM, TOP  # y grows downwards in SVG
 
-    def px(value):
-        return _fmt(chart.x.place(value, x0, x1))
-
-    def py(value):
-        return _fmt(chart.y.place(value, y0, y1))
+    px, py = chart.x.scale(x0, x1), chart.y.scale(y0, y1)
 
     title_id, desc_id = f"{chart.chart_id}-title", f"{chart.chart_id}-desc"
     parts = [

@@ -5,16 +5,16 @@ Built from the patient's timeline (registry.selectors.patient_timeline), which a
 read model's months and measures and the visit's scores with their instruments: drawing costs no query.
 """
 
+import contextvars
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import formats
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from registry.charts import Axis, LineChart, Marker, Point, Series, line_chart, nice_ticks
+from registry.charts import Axis, LineChart, Marker, Point, Series, escape, line_chart, nice_ticks
 from registry.course import FA_WHITE_MATTER
 from registry.models import Score
 from registry.templatetags.registry_format import ROMAN_LEVELS
@@ -71,6 +71,10 @@ class _Value:
     count: int = 1  # how many scores of the instrument at the visit the value is the mean of
 
 
+# The page's decimal separator while patient_trajectories draws: read once a page rather than once a number.
+_decimal_separator = contextvars.ContextVar("decimal_separator", default=None)
+
+
 def number(value, digits=None):
     """``value`` worded in the page's language (decimal comma in Spanish), with a true minus sign; all its
     digits when ``digits`` is None. Called for every tick, point and row, so it reads the separator only."""
@@ -78,7 +82,8 @@ def number(value, digits=None):
         text = format(Decimal(value).normalize(), "f")
     else:
         text = f"{round(float(value), digits) + 0.0:.{digits}f}"  # + 0.0: never "-0.0"
-    return text.replace(".", formats.get_format("DECIMAL_SEPARATOR")).replace("-", "−")
+    separator = _decimal_separator.get() or formats.get_format("DECIMAL_SEPARATOR")
+    return text.replace(".", separator).replace("-", "−")
 
 
 def is_level(instrument):
@@ -104,6 +109,14 @@ def score_label(instrument, value):
 
 def patient_trajectories(timeline):
     """The patient's Trajectories from the events of registry.selectors.patient_timeline."""
+    token = _decimal_separator.set(formats.get_format("DECIMAL_SEPARATOR"))
+    try:
+        return _trajectories(timeline)
+    finally:
+        _decimal_separator.reset(token)
+
+
+def _trajectories(timeline):
     procedures = [event for event in timeline if event["kind"] == "procedure"]
     visits = [event for event in timeline if event["kind"] == "visit"]
     scores, fa = _scores(visits), _fa(visits)

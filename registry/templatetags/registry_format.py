@@ -1,6 +1,8 @@
 """Formatting of clinical quantities in pages: doses per kg in scientific notation, changes, record
 links; every number with the decimal separator of the page's language ("2,30 ×10⁸/kg", "+0,012" in Spanish)."""
 
+import functools
+import html
 import math
 from types import SimpleNamespace
 
@@ -8,10 +10,10 @@ from django import template
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import formats
-from django.utils.html import conditional_escape, escape
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 register = template.Library()
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -74,6 +76,14 @@ def label_in(value, choices):
     return choices.get(value, value) if value is not None else "—"
 
 
+def escape_value(value):
+    """``conditional_escape`` without its machinery for lazy strings (the same text): the patient page's tags
+    escape hundreds of values. Its result, like every ``*_html`` function's here, is markup a tag marks safe."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
+
+
 def _fixed(value, digits):
     """`value` with `digits` decimals in the page's language (never "-0.000")."""
     return formats.number_format(round(float(value), digits) + 0.0, digits)
@@ -84,6 +94,11 @@ def record_links(context, kind, record):
     """The links beside a record on the patient page: edit (for accounts that may change patients, unless
     a signature locks it), history, its pending queries and opening one. A tag rather than an included
     template, its markup written directly: the page shows one per score, dozens a page."""
+    return mark_safe(record_links_html(context, kind, record))
+
+
+def record_links_html(context, kind, record):
+    """The markup of ``{% record_links %}``."""
     known = context.render_context.get("record_links")
     if known is None:  # once a page: the labels in its language, what the account may do, the locks
         user = context["request"].user
@@ -103,16 +118,16 @@ def record_links(context, kind, record):
     if signature is not None:
         links.append(f'<span class="lock" title="{escape(str(signature))}">{locked}</span> ')
     elif may_edit:
-        links.append(f'<a href="{page_url(context, "record-edit", kind, record.pk)}">{edit}</a> ')
-    links.append(f'<a href="{page_url(context, "record-history", kind, record.pk)}">{history}</a> ')
+        links.append(f'<a href="{url_html(context, "record-edit", kind, record.pk)}">{edit}</a> ')
+    links.append(f'<a href="{url_html(context, "record-history", kind, record.pk)}">{history}</a> ')
     if may_query:
-        links.append(f'<a href="{page_url(context, "query-create", kind, record.pk)}">{query}</a>')
+        links.append(f'<a href="{url_html(context, "query-create", kind, record.pk)}">{query}</a>')
     pending = counts.get((kind, record.pk))
     if pending:
         label = ngettext("%(count)s open query", "%(count)s open queries", pending) % {"count": pending}
         links.append(f' <a class="queries-badge" href="#queries">{escape(label)}</a>')
     links.append("</span>")
-    return mark_safe("".join(links))
+    return "".join(links)
 
 
 # An id no record has: reversed in its place, it marks where a record's id goes in the pattern's URL.
@@ -124,6 +139,11 @@ def page_url(context, name, *args):
     """``{% url name args %}`` for a page that links to many records of one pattern (a link per score): the
     pattern is reversed once a page and each record's id, the last argument when it is a number, written
     into it."""
+    return mark_safe(url_html(context, name, *args))
+
+
+def url_html(context, name, *args):
+    """The escaped URL ``{% page_url %}`` writes."""
     urls = context.render_context.get("page_urls")
     if urls is None:
         urls = context.render_context["page_urls"] = {}
@@ -137,7 +157,7 @@ def page_url(context, name, *args):
     parts = urls.get(key)
     if parts is None:
         parts = urls[key] = escape(reverse(name, args=[*fixed, _ID_MARK])).split(str(_ID_MARK))
-    return mark_safe(f"{parts[0]}{last}{parts[1]}")
+    return f"{parts[0]}{last}{parts[1]}"
 
 
 @register.simple_tag
@@ -146,31 +166,48 @@ def change_error(change, digits):
     it; nothing when the change has no error. ``change``: a registry.quantities.Change, or a dict with its
     ``error``, ``basis`` and ``beyond_error`` (research's tables); ``digits``: the error's decimals. A tag
     rather than an included template: the patient page shows one per score."""
+    return mark_safe(change_error_html(change, digits))
+
+
+def change_error_html(change, digits):
+    """The markup of ``{% change_error %}``."""
     if isinstance(change, dict):
         change = SimpleNamespace(**{name: change.get(name) for name in ("error", "basis", "beyond_error")})
     if change.error is None:
         return ""
     error = escape(floatformat(change.error, digits))
-    if change.basis == "mcid":
-        title = _(
-            "Minimal clinically important difference for the patient's GMFCS level: %(error)s points "
-            "(Oeffinger et al., Dev Med Child Neurol 2008)"
-        )
-        text = _("MCID %(error)s") % {"error": error}
-        beyond_title = _("The change is larger than the minimal clinically important difference (%(error)s points)")
-        beyond = _("beyond the MCID")
-    else:
-        title = _(
-            "Measurement error: a change within ±%(error)s may be test–retest variation (1.96 × √2 × the "
-            "test–retest coefficient of variation × the baseline)"
-        )
-        text = f"±{error}"
-        beyond_title = _("The change is larger than the measurement error (±%(error)s): a reliable change")
-        beyond = _("beyond measurement error")
-    html = f' <span class="change-error" title="{title % {"error": error}}">{text}</span>'
+    words = _change_error_words(get_language())
+    title, text, beyond_title, beyond = words["mcid"] if change.basis == "mcid" else words["test-retest"]
+    markup = f' <span class="change-error" title="{title % {"error": error}}">{text % {"error": error}}</span>'
     if change.beyond_error:
-        html += f' <strong class="beyond-error" title="{beyond_title % {"error": error}}">✱ {escape(beyond)}</strong>'
-    return mark_safe(html)
+        markup += f' <strong class="beyond-error" title="{beyond_title % {"error": error}}">✱ {beyond}</strong>'
+    return markup
+
+
+@functools.lru_cache
+def _change_error_words(language):
+    """{basis: (title, text, title beyond the error, beyond the error)} in ``language``, each with an
+    ``%(error)s`` to fill; translated once a process (catalogs do not change while it runs)."""
+    return {
+        "mcid": (
+            _(
+                "Minimal clinically important difference for the patient's GMFCS level: %(error)s points "
+                "(Oeffinger et al., Dev Med Child Neurol 2008)"
+            ),
+            _("MCID %(error)s"),
+            _("The change is larger than the minimal clinically important difference (%(error)s points)"),
+            escape(_("beyond the MCID")),
+        ),
+        "test-retest": (
+            _(
+                "Measurement error: a change within ±%(error)s may be test–retest variation (1.96 × √2 × the "
+                "test–retest coefficient of variation × the baseline)"
+            ),
+            "±%(error)s",
+            _("The change is larger than the measurement error (±%(error)s): a reliable change"),
+            escape(_("beyond measurement error")),
+        ),
+    }
 
 
 @register.simple_tag(takes_context=True)
@@ -178,19 +215,24 @@ def score_row(context, item):
     """One row of a visit's scores on the patient page: the instrument (with its muscle group and side), the
     value or why it is missing, the change since baseline with its error, the score's links. ``item``: a
     score of registry.selectors.patient_timeline. A tag rather than template markup: dozens a page."""
+    return mark_safe(score_row_html(context, item))
+
+
+def score_row_html(context, item):
+    """The markup of ``{% score_row %}``."""
     score, change = item["score"], item["change"]
-    name = conditional_escape(score.instrument.code)
+    name = escape_value(score.instrument.code)
     if score.muscle_id:
-        name = f"{name} {conditional_escape(score.muscle)} {conditional_escape(score.get_side_display())}"
+        name = f"{name} {escape_value(score.muscle)} {escape_value(score.get_side_display())}"
     if score.value is None:
-        reason = _("missing: %(reason)s") % {"reason": conditional_escape(score.get_missing_display())}
+        reason = _("missing: %(reason)s") % {"reason": escape_value(score.get_missing_display())}
         value = f'<span class="score-missing">{reason}</span>'
     else:
-        value = f"{conditional_escape(score.display_value)}{conditional_escape(score.instrument.unit)}"
-    return mark_safe(
+        value = f"{escape_value(score.display_value)}{escape_value(score.instrument.unit)}"
+    return (
         f"<tr><td>{name}</td><td>{value}</td>"
-        f"<td>{conditional_escape(signed(change.change))}{change_error(change, 1)}</td>"
-        f"<td>{record_links(context, 'scores', score)}</td></tr>"
+        f"<td>{escape_value(signed(change.change))}{change_error_html(change, 1)}</td>"
+        f"<td>{record_links_html(context, 'scores', score)}</td></tr>"
     )
 
 
