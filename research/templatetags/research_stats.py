@@ -6,7 +6,7 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
-from registry.templatetags.registry_format import change_error, signed_float
+from registry.templatetags.registry_format import change_error_html, signed_float
 from research import reporting
 
 register = template.Library()
@@ -44,7 +44,7 @@ def stat_note(text):
 @register.simple_tag
 def follow_up(follow, digits):
     """One scheduled follow-up of a row of the cohort's measure tables (research.analysis.measure_table):
-    timepoint, months, value, change and % change, then the change's error (registry_format.change_error).
+    timepoint, months, value, change and % change, then the change's error (registry_format.change_error_html).
     A tag, not template markup: the page shows hundreds of them, and template nodes cost several times
     what the same few lines of Python do."""
     months = gettext("%(months)s mo") % {"months": floatformat(follow["months"], 1)}
@@ -60,6 +60,6 @@ def follow_up(follow, digits):
         parts.append(f" · {conditional_escape(signed_float(follow['change'], digits))}")
         if follow["percent_change"] is not None:
             parts.append(f" · {conditional_escape(signed_float(follow['percent_change'], 1))} %")
-        parts.append(change_error(follow, digits))
+        parts.append(change_error_html(follow, digits))
     parts.append("</span>")
     return mark_safe("".join(parts))
