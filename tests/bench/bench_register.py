@@ -10,13 +10,20 @@ carry_labels, and reports the similarity and how far the found transform is from
 """
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 from scipy import ndimage
 
-from imaging.dti import carry_labels, fit_dti, make_phantom, register_fa
-from imaging.dti.gradients import make_gradient_table
+# `make bench` runs this file from the checkout without PYTHONPATH: the project's packages are beside tests/.
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from imaging.dti import carry_labels, fit_dti, make_phantom, register_fa  # noqa: E402
+from imaging.dti.gradients import make_gradient_table  # noqa: E402
 
 
 def rotation(axis, degrees):
