@@ -15,7 +15,9 @@ from functools import lru_cache, wraps
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models import Min
+from django.dispatch import receiver
 from django.utils.translation import gettext as _
 
 from registry import quantities
@@ -340,15 +342,28 @@ class Course:
         if measure.kind != "score" and not visit.imaging.comparable:
             return quantities.Change(None, None, excluded=True)
         baseline = self.baseline_value(name)
+        fa_cv_percent, mcid = change_error_settings()
         error, basis = quantities.change_error(
-            measure.kind,
-            name,
-            baseline,
-            gmfcs_level=self.gmfcs_level,
-            fa_cv_percent=getattr(settings, "FA_TEST_RETEST_CV_PERCENT", quantities.FA_TEST_RETEST_CV_PERCENT),
-            mcid=getattr(settings, "GMFM_MCID", quantities.GMFM_MCID),
+            measure.kind, name, baseline, gmfcs_level=self.gmfcs_level, fa_cv_percent=fa_cv_percent, mcid=mcid
         )
         return quantities.change_since_baseline(baseline, measure.value, error=error, basis=basis)
+
+
+@lru_cache(maxsize=1)
+def change_error_settings():
+    """``(FA test–retest CV in percent, GMFM MCIDs)`` as the settings give them, read once a process:
+    Course.change asks at every measure of every visit (an export reads tens of thousands). A change of
+    either setting (a test's override) clears it."""
+    return (
+        getattr(settings, "FA_TEST_RETEST_CV_PERCENT", quantities.FA_TEST_RETEST_CV_PERCENT),
+        getattr(settings, "GMFM_MCID", quantities.GMFM_MCID),
+    )
+
+
+@receiver(setting_changed)
+def _change_error_settings_changed(setting, **kwargs):
+    if setting in ("FA_TEST_RETEST_CV_PERCENT", "GMFM_MCID"):
+        change_error_settings.cache_clear()
 
 
 _visit_measure_providers = []

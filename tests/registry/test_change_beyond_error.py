@@ -82,3 +82,30 @@ def test_without_a_site_figure_score_changes_carry_no_mark(settings):
 
     assert GMFM_MCID == {}  # no unchecked default ships
     assert change_error("score", "GMFM-66", 50.0, gmfcs_level=3, fa_cv_percent=2.0, mcid=GMFM_MCID) == (None, "")
+
+
+def test_a_changed_site_figure_counts_at_the_next_change_read(settings):
+    # Course.change reads the two settings once a process; a change of either (here the test's override)
+    # must count at once, not after a restart.
+    from registry.course import BASELINE, FOLLOW_UP, Course, CourseVisit, Measure
+
+    def course_with(baseline, follow_up):
+        visits = [
+            CourseVisit(id=number, date=None, kind=kind, months=months, age_months=None)
+            for number, kind, months in ((1, BASELINE, 0.0), (2, FOLLOW_UP, 6.0))
+        ]
+        for visit, value in zip(visits, (baseline, follow_up)):
+            visit.measures = {"GMFM-66": Measure("GMFM-66", "score", "", value, "GMFM-66")}
+        fields = dict.fromkeys(("study_id", "site", "sex", "cp_subtype", "etiology", "gestational_age_weeks"), "")
+        return Course(patient_id=1, gmfcs_level=3, epilepsy=False, date_of_birth=None, visits=visits, **fields)
+
+    settings.GMFM_MCID = {"GMFM-66": {3: 1.3}}
+    course = course_with(50.0, 51.0)
+    assert course.change(course.visits[1], "GMFM-66").error == 1.3
+    settings.GMFM_MCID = {"GMFM-66": {3: 0.8}}
+    assert course.change(course.visits[1], "GMFM-66").error == 0.8
+    assert course.change(course.visits[1], "GMFM-66").beyond_error is True
+    settings.FA_TEST_RETEST_CV_PERCENT = 1.0
+    course.visits[1].measures["FA white matter"] = Measure("FA white matter", "fa", "", 0.46, "scan 1")
+    course.visits[0].measures["FA white matter"] = Measure("FA white matter", "fa", "", 0.45, "scan 1")
+    assert course.change(course.visits[1], "FA white matter").error == pytest.approx(0.024946 / 2, abs=1e-6)
