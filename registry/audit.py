@@ -2,6 +2,8 @@
 
 import ipaddress
 
+from django.db import transaction
+
 from registry.models import AccessedPatient, AccessLog, Patient
 
 Kind = AccessLog.Kind
@@ -10,25 +12,27 @@ Kind = AccessLog.Kind
 def record_access(request, kind, *, record_type="", object_id="", patients=()):
     """Log that `request`'s account read `kind` (an AccessLog.Kind) showing `patients`.
 
-    Two inserts whatever the number of patients, so a list of 500 costs what a page of one does.
+    Two inserts whatever the number of patients, so a list of 500 costs what a page of one does, in one
+    transaction: the entry is written whole or not at all, and costs one commit (one flush to disk).
     `patients` are Patient instances (only `pk` and `study_id` are read).
     """
     user = request.user if request.user.is_authenticated else None
-    access = AccessLog.objects.create(
-        user=user,
-        username=user.get_username() if user else "",
-        kind=kind,
-        record_type=record_type,
-        object_id=str(object_id or "")[:64],
-        path=request.get_full_path()[:1000],
-        ip=_address(request.META.get("REMOTE_ADDR")),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-    )
     named = {patient.pk: patient.study_id for patient in patients if patient is not None}
-    if named:
-        AccessedPatient.objects.bulk_create(
-            AccessedPatient(access=access, patient_id=pk, study_id=study_id) for pk, study_id in named.items()
+    with transaction.atomic(savepoint=False):
+        access = AccessLog.objects.create(
+            user=user,
+            username=user.get_username() if user else "",
+            kind=kind,
+            record_type=record_type,
+            object_id=str(object_id or "")[:64],
+            path=request.get_full_path()[:1000],
+            ip=_address(request.META.get("REMOTE_ADDR")),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         )
+        if named:
+            AccessedPatient.objects.bulk_create(
+                AccessedPatient(access=access, patient_id=pk, study_id=study_id) for pk, study_id in named.items()
+            )
     return access
 
 

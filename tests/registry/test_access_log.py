@@ -3,7 +3,7 @@ research bulk reads through the API lists are logged too; registry-admins read t
 
 import pytest
 from django.contrib import admin
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from registry.models import AccessedPatient, AccessLog, Patient
@@ -175,6 +175,26 @@ def test_listing_50_patients_writes_the_log_in_as_many_queries_as_listing_5(api_
     assert many == few
     assert len(many_writes) == len(few_writes) == 2  # the entry, and its 50 patients in one bulk insert
     assert AccessLog.objects.first().patients.count() == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_is_written_whole_or_not_at_all(client, make_user, build, monkeypatch):
+    """The entry and the patients it names are one transaction (one commit per read): when naming the
+    patients fails, no entry without its patients is left behind."""
+    client.force_login(make_user("hematology"))
+    patient = build.patient(study_id="CP-101")
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(AccessedPatient.objects, "bulk_create", refuse)
+    with pytest.raises(DatabaseError):
+        client.get(f"/patients/{patient.pk}/")
+
+    assert not AccessLog.objects.exists() and not AccessedPatient.objects.exists()
+    monkeypatch.undo()
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    assert only_entry()[1] == ["CP-101"]
 
 
 # ---- reading the log --------------------------------------------------------------------
