@@ -43,9 +43,9 @@ stop_all() {
 }
 trap 'stop_all 0' INT TERM
 
-# The control socket lives in var/, so two registries on one machine do not share one.
-$BIN/gunicorn config.wsgi:application --bind "$HOST:$PORT" --workers 2 --threads 4 \
-  --access-logfile - --control-socket "$VAR_DIR/gunicorn.ctl" &
+# config/gunicorn.py: workers, threads, access log, and the control socket in var/ (two registries on
+# one machine do not share one).
+HOST=$HOST PORT=$PORT REGISTRY_VAR_DIR=$VAR_DIR $BIN/gunicorn -c config/gunicorn.py config.wsgi:application &
 web=$!
 start_worker
 echo "Registry on http://$HOST:$PORT/  (web pid $web, worker pid $worker; Ctrl-C stops both)"

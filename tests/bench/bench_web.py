@@ -11,7 +11,7 @@ What it does:
    database, migrates it and loads ``manage.py seed_load --patients N`` (10 visits and 4 scores each,
    a harvest, product and procedure, processed scan results for 4 visits of each patient).
    As it drops its database at the end, it refuses a database whose name does not contain "bench".
-2. Starts gunicorn as scripts/run.sh does (``config.wsgi``, 2 workers x 4 threads, access log on),
+2. Starts gunicorn as scripts/run.sh does (``config/gunicorn.py``: a worker per core x 4 threads, access log on),
    with DEBUG off and the settings' defaults otherwise, in a private REGISTRY_VAR_DIR.
 3. Signs in a hematology and a research account through /login/ (session cookies) and asks
    /api/v1/auth/token/ for the hematology account's API token.
@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import runpy
 import secrets
 import shutil
 import signal
@@ -100,20 +101,8 @@ def manage(env, *args):
 
 def start_gunicorn(env, port, var_dir):
     """gunicorn as scripts/run.sh starts it; its own session, so it and its workers stop together."""
-    command = [
-        GUNICORN,
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
-        "--access-logfile",
-        "-",
-        "--control-socket",
-        os.path.join(var_dir, "gunicorn.ctl"),
-    ]
+    command = [GUNICORN, "-c", os.path.join(ROOT, "config", "gunicorn.py"), "config.wsgi:application"]
+    env = dict(env, HOST="127.0.0.1", PORT=str(port), REGISTRY_VAR_DIR=var_dir)
     log = open(os.path.join(var_dir, "gunicorn.log"), "wb")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -357,9 +346,11 @@ def main(argv=None):
         shutil.rmtree(var_dir, ignore_errors=True)
 
     ceiling = results["rows"][0]["rps"]
+    web = runpy.run_path(os.path.join(ROOT, "config", "gunicorn.py"))  # what the server ran with
     print()
     print(
-        f"Web on PostgreSQL ({name}), seed_load --patients {args.patients}; gunicorn 2 workers x 4 threads; "
+        f"Web on PostgreSQL ({name}), seed_load --patients {args.patients}; gunicorn {web['workers']} workers x "
+        f"{web['threads']} threads (config/gunicorn.py); "
         f"wrk -t2 -c{args.connections} -d{args.duration}s; targets: p95 < {P95_TARGET_MS:.0f} ms and >= 1/3 of "
         f"the ceiling's req/s, zero errors; research pages < {RESEARCH_TARGET_MS:.0f} ms alone and at p95"
     )

@@ -3,6 +3,7 @@ compose file migrate first, schedule with beat, get every secret with no default
 installs only the runtime requirements and runs as an unprivileged user."""
 
 import os
+import runpy
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,8 +62,36 @@ def test_web_workers_and_beat_wait_for_the_migration(services):
 def test_beat_runs_the_schedule_once(services):
     assert services["beat"]["command"].startswith("celery -A config beat")
     assert "--beat" not in services["worker"]["command"]
-    assert "gunicorn config.wsgi:application" in services["web"]["command"]
-    assert "--control-socket" in services["web"]["command"]
+    assert "gunicorn -c config/gunicorn.py config.wsgi:application" in services["web"]["command"]
+
+
+def test_every_way_of_serving_reads_one_gunicorn_configuration():
+    """run.sh, the image, the compose file and the web benchmark all start gunicorn with config/gunicorn.py."""
+    for path in ("scripts/run.sh", "Dockerfile", "docker-compose.yml", "tests/bench/bench_web.py"):
+        text = (ROOT / path).read_text()
+        assert "config/gunicorn.py" in text or '"config", "gunicorn.py"' in text, path
+        assert "--workers" not in text and "--threads" not in text, path
+
+
+def gunicorn_settings(monkeypatch, **environment):
+    for name in ("HOST", "PORT", "REGISTRY_VAR_DIR", "WEB_WORKERS", "WEB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "config" / "gunicorn.py"))
+
+
+def test_gunicorn_runs_a_worker_per_core_with_four_threads_unless_told(monkeypatch):
+    default = gunicorn_settings(monkeypatch)
+    assert default["workers"] == len(os.sched_getaffinity(0)) and default["threads"] == 4
+    assert default["bind"] == "127.0.0.1:8000" and default["accesslog"] == "-"
+    assert default["control_socket"] == os.path.join("var", "gunicorn.ctl")
+
+    told = gunicorn_settings(
+        monkeypatch, HOST="0.0.0.0", PORT="8041", REGISTRY_VAR_DIR="/srv/registry", WEB_WORKERS="3", WEB_THREADS="2"
+    )
+    assert (told["bind"], told["workers"], told["threads"]) == ("0.0.0.0:8041", 3, 2)
+    assert told["control_socket"] == "/srv/registry/gunicorn.ctl"
 
 
 def test_every_service_of_the_image_has_what_it_needs(services):
