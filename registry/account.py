@@ -3,8 +3,10 @@ asks and kept on that request's user object only, so a role or site taken away c
 
 import functools
 
-from django.contrib.auth.backends import ModelBackend
-from django.db import connection
+from django.contrib.auth.backends import ModelBackend, UserModel
+from django.db import connection, router
+
+from config.rows import RowReader
 
 USER, GROUP, ROLE, SITE = "u", "g", "r", "s"
 
@@ -92,7 +94,12 @@ def site_ids(user):
 
 
 class AccountBackend(ModelBackend):
-    """Django's ModelBackend (same sign-in, same permission answers) with the account read by `load`."""
+    """Django's ModelBackend (same sign-in, same permission answers) with the account read by `load`, and
+    the signed-in account's row read with SQL written once (every signed-in request reads it)."""
+
+    def get_user(self, user_id):
+        user = _user_reader().one([user_id], router.db_for_read(UserModel))
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def get_user_permissions(self, user_obj, obj=None):
         return self._permissions(user_obj, obj, "_user_perm_cache")
@@ -108,3 +115,8 @@ class AccountBackend(ModelBackend):
             return set()
         load(user_obj)
         return getattr(user_obj, cache)
+
+
+@functools.cache
+def _user_reader():
+    return RowReader(UserModel, "{pk} = %s")

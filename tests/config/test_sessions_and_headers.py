@@ -199,6 +199,7 @@ def test_every_response_carries_a_permissions_policy(client, db, path):
         assert feature in policy
 
 
+@pytest.mark.django_db  # closing the response ends the request, which checks the database connection
 def test_static_files_allow_no_other_origin(client):
     response = client.get("/static/registry/registry.css")
     response.close()
