@@ -409,6 +409,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# A worker process keeps its database connection between tasks as DATABASES says (CONN_MAX_AGE, health
+# check: config.celery.reuse_database_connections); Celery itself would close it around every task.
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_BEAT_SCHEDULE = {
     "sweep-scans": {"task": "imaging.tasks.sweep_scans", "schedule": IMAGING_SWEEP_SECONDS},
     "quality-rules-nightly": {

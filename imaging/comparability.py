@@ -10,6 +10,8 @@ The differences are worked out again whenever something they depend on changes: 
 patient is processed or reviewed, or the protocol is saved.
 """
 
+import json
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -74,15 +76,24 @@ def comparability_refresh(patient_id):
         to_protocol = compare_with_protocol(scan.acquisition, reference, tol) if reference else []
         compared = baseline is not None and scan.visit.kind != Visit.Kind.BASELINE
         to_baseline = compare_acquisitions(scan.acquisition, baseline.acquisition, tol) if compared else []
-        Scan.objects.filter(pk=scan.pk).update(
-            comparability={
-                "protocol": to_protocol,
-                "baseline": to_baseline,
-                "baseline_scan": baseline.pk if compared else None,
-                "protocol_name": protocol.name if protocol else "",
-            },
-            comparable=(not to_baseline) if compared else None,
-        )
+        comparability = {
+            "protocol": to_protocol,
+            "baseline": to_baseline,
+            "baseline_scan": baseline.pk if compared else None,
+            "protocol_name": protocol.name if protocol else "",
+        }
+        comparable = (not to_baseline) if compared else None
+        # Each scan of the patient is worked out again when one is processed; only a changed one is
+        # written (a write per scan of the patient per scan processed, each waiting for the row's lock).
+        if scan.comparable is comparable and _as_stored(scan.comparability) == _as_stored(comparability):
+            continue
+        Scan.objects.filter(pk=scan.pk).update(comparability=comparability, comparable=comparable)
+
+
+def _as_stored(value):
+    """The JSON text of a value as the database keeps it (key order aside): a comparison that tells
+    1 from 1.0 and True, unlike Python's =="""
+    return json.dumps(value, sort_keys=True)
 
 
 def protocol_saved():

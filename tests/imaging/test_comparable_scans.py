@@ -319,3 +319,34 @@ def test_a_follow_up_not_processed_yet_is_neither_comparable_nor_not(make_user, 
     assert waiting.status == Scan.Status.QUEUED
     assert waiting.comparable is None and waiting.comparability == {}
     assert waiting.acquisition == {"manufacturer": "Siemens"}
+
+
+@pytest.mark.postgres
+def test_working_out_again_writes_only_the_scans_whose_comparison_changed(make_user, child, acquisitions):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from imaging import comparability
+
+    radiologist = make_user(RADIOLOGY, "reader")
+    baseline = processed(acquisitions["protocol"], child["baseline"], radiologist)
+    follow = processed(acquisitions["b700"], child["follow"], radiologist)
+    worked_out = Scan.objects.get(pk=follow.pk).comparability
+
+    with CaptureQueriesContext(connection) as nothing_changed:
+        comparability.comparability_refresh(child["patient"].pk)
+    Scan.objects.filter(pk=follow.pk).update(comparable=True, comparability={"baseline": ["stale"]})
+    with CaptureQueriesContext(connection) as one_stale:
+        comparability.comparability_refresh(child["patient"].pk)
+
+    def scan_updates(queries):
+        return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "imaging_scan" SET "comparability"')]
+
+    assert scan_updates(nothing_changed) == []
+    assert (
+        len(scan_updates(one_stale)) == 1 and f'WHERE "imaging_scan"."id" = {follow.pk}' in scan_updates(one_stale)[0]
+    )
+    follow.refresh_from_db()
+    baseline.refresh_from_db()
+    assert follow.comparable is False and follow.comparability == worked_out
+    assert baseline.comparable is None and baseline.comparability["baseline_scan"] is None
