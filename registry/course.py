@@ -305,7 +305,10 @@ class Course:
 
     @property
     def baseline(self):
-        return next((visit for visit in self.visits if visit.kind == BASELINE), None)
+        for visit in self.visits:
+            if visit.kind == BASELINE:
+                return visit
+        return None
 
     @property
     def follow_ups(self):
@@ -337,16 +340,21 @@ class Course:
         An imaging measure of a visit whose scan was not acquired like the baseline has no change
         (``excluded``), unless a radiologist included the scan."""
         measure = visit.measures.get(name)
-        if visit.is_baseline or measure is None:
-            return quantities.Change(None, None)
+        if measure is None or visit.kind == BASELINE:
+            return NO_CHANGE
         if measure.kind != "score" and not visit.imaging.comparable:
-            return quantities.Change(None, None, excluded=True)
+            return EXCLUDED_CHANGE
         baseline = self.baseline_value(name)
         fa_cv_percent, mcid = change_error_settings()
         error, basis = quantities.change_error(
             measure.kind, name, baseline, gmfcs_level=self.gmfcs_level, fa_cv_percent=fa_cv_percent, mcid=mcid
         )
         return quantities.change_since_baseline(baseline, measure.value, error=error, basis=basis)
+
+
+# A Change is immutable: the two without a value are made once, not at every measure of every baseline.
+NO_CHANGE = quantities.Change(None, None)
+EXCLUDED_CHANGE = quantities.Change(None, None, excluded=True)
 
 
 @lru_cache(maxsize=1)

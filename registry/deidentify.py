@@ -43,6 +43,8 @@ def date_shift_days(patient_id):
 
 def _read(record, name):
     """A field of a record given as a mapping (a serializer's answer, a row) or as an object."""
+    if record.__class__ is dict:  # most records; no abstract-class check for them
+        return record.get(name)
     if isinstance(record, Mapping):
         return record.get(name)
     return getattr(record, name, None)

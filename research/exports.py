@@ -284,26 +284,42 @@ def long_rows(cohort, rules, open_queries=False):
             for name, value in (("TNC/kg", dose.get("tnc_per_kg")), ("CD34+/kg", dose.get("cd34_per_kg"))):
                 if value is not None:
                     row = Row(head)
-                    row += [name, "dose", value, "cells/kg"] + [None] * 9
-                    row += count("procedure", procedure.id)
+                    row += (name, "dose", value, "cells/kg", *DOSE_EMPTY_CELLS, *count("procedure", procedure.id))
                     row.head = head
                     yield row
         baseline = course.baseline
         baselines = {name: course.baseline_value(name) for name in (baseline.measures if baseline else ())}
+        change = course.change
         for visit in course.visits:
             head = patient + ["visit", *seen.visit(visit)]
             scan = seen.scan_values(visit)
             queries_cells = count("visit", visit.id)
-            for measure in visit.measures.values():
-                change = course.change(visit, measure.name)
+            for name, measure in visit.measures.items():
+                kind = measure.kind
+                difference = change(visit, name)
                 row = Row(head)
-                row += (measure.name, measure.kind, measure.value, measure.unit, baselines.get(measure.name))
-                row += (change.change, change.percent, change.error, change.beyond_error)
-                row += scan if measure.kind != "score" else (None, None)
-                row += (measure.label or None, measure.missing or None)
-                row += queries_cells
+                row += (
+                    name,
+                    kind,
+                    measure.value,
+                    measure.unit,
+                    baselines.get(name),
+                    difference.change,
+                    difference.percent,
+                    difference.error,
+                    difference.beyond_error,
+                    *(NO_SCAN_CELLS if kind == "score" else scan),
+                    measure.label or None,
+                    measure.missing or None,
+                    *queries_cells,
+                )
                 row.head = head
                 yield row
+
+
+# The cells of a dose row after its unit, and those of a score's scan.
+DOSE_EMPTY_CELLS = (None,) * 9
+NO_SCAN_CELLS = (None, None)
 
 
 def wide_rows(cohort, rules, measures, open_queries=False):
@@ -351,31 +367,29 @@ def stream_csv(columns, rows):
     its neighbours)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([column[0] for column in columns])
+    write, writerow = buffer.write, writer.writerow
+    writerow([column[0] for column in columns])
     booleans = [index for index, column in enumerate(columns) if column[1] == "boolean"]
+    head_text = _HeadText(booleans)
     head, width, prefix, tail_booleans = None, 0, "", booleans
     pending = 0
     for row in rows:
-        if row.__class__ is Row:
+        # A tail of one empty cell is written differently ("") from a last cell: such rows go whole.
+        if row.__class__ is Row and len(row) - len(row.head) >= 2:
             if row.head is not head:
                 head, width = row.head, len(row.head)
-                prefix = _head_text(head, booleans)
+                prefix = head_text(head)
                 tail_booleans = [index - width for index in booleans if index >= width]
-            # A tail of one empty cell is written differently ("") from a last cell: such rows go whole.
-            fast = len(row) - width >= 2
-        else:
-            fast = False
-        if fast:
-            buffer.write(prefix)
+            write(prefix)
             row = row[width:]
             for index in tail_booleans:
                 row[index] = BOOLEAN_TEXT[row[index]]
         else:
             for index in booleans:
                 row[index] = BOOLEAN_TEXT[row[index]]
-        writer.writerow(row)
+        writerow(row)
         pending += 1
-        if pending >= BATCH_ROWS:
+        if pending == BATCH_ROWS:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
@@ -383,15 +397,25 @@ def stream_csv(columns, rows):
     yield buffer.getvalue().encode()
 
 
-def _head_text(head, booleans):
-    """The CSV text of the cells ``head``, ending with the comma before the next cell."""
-    cells = list(head)
-    for index in booleans:
-        if index < len(cells):
-            cells[index] = BOOLEAN_TEXT[cells[index]]
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow([*cells, None])  # "...,\n"
-    return line.getvalue()[:-1]
+class _HeadText:
+    """The CSV text of a row's first cells ``head``, ending with the comma before the next cell; one
+    writer for every head of an export."""
+
+    def __init__(self, booleans):
+        self.booleans = booleans
+        self.line = io.StringIO()
+        self.writer = csv.writer(self.line, lineterminator="\n")
+
+    def __call__(self, head):
+        cells = [*head, None]  # "...,\n"
+        for index in self.booleans:
+            if index < len(head):
+                cells[index] = BOOLEAN_TEXT[cells[index]]
+        line = self.line
+        line.seek(0)
+        line.truncate()
+        self.writer.writerow(cells)
+        return line.getvalue()[:-1]
 
 
 def stream_json(columns, rows):
