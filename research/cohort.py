@@ -148,6 +148,8 @@ def iter_courses(cohort, instruments=None, measures=None):
 
 
 def _in_window(cohort, course):
+    if cohort.months_min is None and cohort.months_max is None:
+        return course  # no follow-up window: every visit counts (CohortFilter.visit_counts)
     course.visits = [visit for visit in course.visits if cohort.visit_counts(visit.kind, visit.months)]
     return course
 
