@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.fields.json import KT
 
-from imaging.models import DiffusionResult, RegionCarry, RoiMeasurement, Scan
+from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
 from registry.lookups import Ids
 
@@ -16,6 +16,7 @@ SUMMARY_MEASURES = (
     ("FA whole brain", "fa", "", "fa_mean"),
     ("MD whole brain", "md", "mm²/s", "md_mean"),
 )
+SUMMARY_NAMES = frozenset(name for name, _kind, _unit, _key in SUMMARY_MEASURES)
 
 
 def counts_for_visit(scan, result, qc_overall, *, usable_only=False):
@@ -106,10 +107,11 @@ def measures_in_full(imagings):
     for name, kind, _unit, key in SUMMARY_MEASURES:
         if any(scan.current_summary[key] is not None for scan in counted.values()):
             found[name] = kind
-    rows = _regions_counted(counted).order_by().values_list("region__code").annotate(with_md=Count("md"))
-    for region, with_md in sorted(rows):
+    # Grouped by the region's id, its code read apart: joining the vocabulary here misleads the planner.
+    with_md = dict(_regions_counted(counted).order_by().values_list("region_id").annotate(with_md=Count("md")))
+    for region_id, region in Region.objects.filter(pk__in=sorted(with_md)).values_list("pk", "code"):
         found[f"FA {region}"] = "fa"
-        if with_md:
+        if with_md[region_id]:
             found[f"MD {region}"] = "md"
     return found
 
@@ -141,7 +143,9 @@ def _add_regions(by_visit, results, names=None):
     rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=Ids(counted))).order_by("pk")
     if names is not None:
         # "FA cst-l", "MD cst-l": a region's code follows its measure's prefix (codes have no spaces).
-        regions = sorted({name.split(" ", 1)[1] for name in names if name.startswith(("FA ", "MD "))})
+        regions = sorted(
+            {name.split(" ", 1)[1] for name in names if name.startswith(("FA ", "MD ")) and name not in SUMMARY_NAMES}
+        )
         if not regions:
             return
         rois = rois.filter(region__code__in=regions)
