@@ -18,12 +18,12 @@ class ImagingConfig(AppConfig):
             deidentify,  # noqa: F401
             tasks,  # noqa: F401
         )
-        from imaging.selectors import visit_imaging
+        from imaging.selectors import measures_in_full, visit_imaging
         from imaging.synthetic import add_processed_scans
         from registry.course import provide_visit_measures
         from registry.synthetic import provide_visit_records
 
-        provide_visit_measures(visit_imaging)
+        provide_visit_measures(visit_imaging, names=measures_in_full)
         provide_visit_records(add_processed_scans)
         post_migrate.connect(self.grant_roles, sender=self)
         # However a scan or a result is deleted (admin, queryset, cascade), its stored files go

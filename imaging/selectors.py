@@ -2,10 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.fields.json import KT
 
-from imaging.models import DiffusionResult, RegionCarry, RoiMeasurement, Scan
+from imaging.models import DiffusionResult, Region, RegionCarry, RoiMeasurement, Scan
 from registry.course import FA_WHITE_MATTER, Measure, VisitImaging
 from registry.lookups import Ids
 
@@ -16,6 +16,7 @@ SUMMARY_MEASURES = (
     ("FA whole brain", "fa", "", "fa_mean"),
     ("MD whole brain", "md", "mm²/s", "md_mean"),
 )
+SUMMARY_NAMES = frozenset(name for name, _kind, _unit, _key in SUMMARY_MEASURES)
 
 
 def counts_for_visit(scan, result, qc_overall, *, usable_only=False):
@@ -56,10 +57,12 @@ class ScanState:
         return Scan.Status(self.status).label
 
 
-def visit_imaging(visit_ids, *, usable_only=False):
+def visit_imaging(visit_ids, *, usable_only=False, names=None):
     """``{visit_id: VisitImaging}`` for the visits that have scans; three queries for any number of visits.
 
     Each scan (a ScanState) carries ``current_summary``: its current result's FA and MD (a dict), or None.
+    ``names``: the measures read (e.g. ``{"FA white matter", "FA cst-l"}``), None for every one; the scans and
+    the one that counts are the same either way.
     """
     rows = Scan.objects.filter(visit_id__any=Ids(visit_ids)).order_by("-created_at", "-pk")
     scan_list = [
@@ -89,10 +92,38 @@ def visit_imaging(visit_ids, *, usable_only=False):
             imaging.measures = [
                 Measure(name, kind, unit, result[key], source)
                 for name, kind, unit, key in SUMMARY_MEASURES
-                if result[key] is not None
+                if result[key] is not None and (names is None or name in names)
             ]
-    _add_regions(by_visit, results)
+    _add_regions(by_visit, results, names)
     return by_visit
+
+
+def measures_in_full(imagings):
+    """``{name: kind}`` of every measure the scans that count carry (those of ``imagings``, VisitImaging of
+    visit_imaging read with any ``names``): what visit_imaging gives them with every name, the regions found
+    by one query in the database rather than by reading every region's measurement of every scan."""
+    counted = {imaging.counted.pk: imaging.counted for imaging in imagings if imaging.counted is not None}
+    found = {}
+    for name, kind, _unit, key in SUMMARY_MEASURES:
+        if any(scan.current_summary[key] is not None for scan in counted.values()):
+            found[name] = kind
+    # Grouped by the region's id, its code read apart: joining the vocabulary here misleads the planner.
+    with_md = dict(_regions_counted(counted).order_by().values_list("region_id").annotate(with_md=Count("md")))
+    for region_id, region in Region.objects.filter(pk__in=sorted(with_md)).values_list("pk", "code"):
+        found[f"FA {region}"] = "fa"
+        if with_md[region_id]:
+            found[f"MD {region}"] = "md"
+    return found
+
+
+def _regions_counted(scan_ids):
+    """The region measurements _add_regions keeps of the scans ``scan_ids`` (each counting for its visit): on
+    the scan's current result (or on none), and from the atlas only where the scan has no other of the region."""
+    rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=Ids(scan_ids), region__isnull=False))
+    own = trusted_rois(RoiMeasurement.objects.filter(scan_id=OuterRef("scan_id"), region_id=OuterRef("region_id")))
+    own = own.exclude(source=RoiMeasurement.Source.ATLAS)
+    on_current = Q(result__isnull=True) | Q(result__is_current=True, result__scan_id=F("scan_id"))
+    return rois.filter(on_current).exclude(Q(source=RoiMeasurement.Source.ATLAS) & Exists(own))
 
 
 def trusted_rois(rois):
@@ -103,12 +134,21 @@ def trusted_rois(rois):
     )
 
 
-def _add_regions(by_visit, results):
+def _add_regions(by_visit, results, names=None):
     """FA and MD per region of each counted scan (measured on its current result: drawn on it or carried
     from another scan of the patient, see trusted_rois; or typed by a radiologist), named by the region's
-    code; a label the label image left unnamed is not a region and is left out."""
+    code; a label the label image left unnamed is not a region and is left out. ``names``: the measures
+    wanted (None: every one)."""
     counted = {imaging.counted.pk: imaging for imaging in by_visit.values() if imaging.counted is not None}
     rois = trusted_rois(RoiMeasurement.objects.filter(scan_id__any=Ids(counted))).order_by("pk")
+    if names is not None:
+        # "FA cst-l", "MD cst-l": a region's code follows its measure's prefix (codes have no spaces).
+        regions = sorted(
+            {name.split(" ", 1)[1] for name in names if name.startswith(("FA ", "MD ")) and name not in SUMMARY_NAMES}
+        )
+        if not regions:
+            return
+        rois = rois.filter(region__code__in=regions)
     rows = rois.filter(region__isnull=False).values_list("scan_id", "result_id", "region__code", "fa", "md", "source")
     # A region measured on the scan's own regions (drawn, carried or typed) is not measured again from the atlas.
     own = {(scan_id, region) for scan_id, _r, region, _f, _m, source in rows if source != RoiMeasurement.Source.ATLAS}
@@ -118,6 +158,7 @@ def _add_regions(by_visit, results):
         if source == RoiMeasurement.Source.ATLAS and (scan_id, region) in own:
             continue
         imaging, source = counted[scan_id], f"scan {scan_id}"
-        imaging.measures.append(Measure(f"FA {region}", "fa", "", fa, source))
-        if md is not None:
+        if names is None or f"FA {region}" in names:
+            imaging.measures.append(Measure(f"FA {region}", "fa", "", fa, source))
+        if md is not None and (names is None or f"MD {region}" in names):
             imaging.measures.append(Measure(f"MD {region}", "md", "mm²/s", md, source))

@@ -10,6 +10,7 @@ AppConfig.ready), so this module names none of them.
 """
 
 import gc
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache, wraps
 from typing import NamedTuple
@@ -129,10 +130,13 @@ def _assign(windows, visits):
     assigned = {}
     if not follow_ups:
         return assigned
+    dates = [date for date, _visit_id in follow_ups]
     for timepoint, target, start, end in windows:
-        inside = [(abs((date - target).days), date, visit_id) for date, visit_id in follow_ups if start <= date <= end]
+        # The follow-ups inside the window, found by bisection in date order rather than by testing each.
+        inside = follow_ups[bisect_left(dates, start) : bisect_right(dates, end)]
         if inside:
-            assigned[min(inside)[2]] = timepoint.code
+            nearest = min((abs((date - target).days), date, visit_id) for date, visit_id in inside)
+            assigned[nearest[2]] = timepoint.code
     return assigned
 
 
@@ -375,9 +379,10 @@ def _change_error_settings_changed(setting, **kwargs):
 
 
 _visit_measure_providers = []
+_measure_name_providers = []
 
 
-def _collector_paused(read):
+def collector_paused(read):
     """Runs ``read`` with Python's cyclic garbage collector paused, and leaves it as it was found.
 
     A cohort's read builds tens of thousands of small objects (visits, measures, scans), and every few
@@ -385,6 +390,9 @@ def _collector_paused(read):
     patients that was a third of the research pages' time. The read model makes no cycles (courses hold
     visits, visits hold measures), so reference counting frees it all the same; whatever cycles the
     queries leave are collected once the collector resumes.
+
+    A page that reads a whole cohort runs paused from its read to its answer (research.views): its courses are
+    then freed by reference counting before the collector resumes, so it never walks them at all.
     """
 
     @wraps(read)
@@ -400,32 +408,48 @@ def _collector_paused(read):
     return paused
 
 
-def provide_visit_measures(provider):
-    """Register ``provider(visit_ids, *, usable_only) -> {visit_id: VisitImaging}`` (an add-on's AppConfig.ready)."""
+def provide_visit_measures(provider, names=None):
+    """Register ``provider(visit_ids, *, usable_only, names=None) -> {visit_id: VisitImaging}`` (an add-on's
+    AppConfig.ready): ``names`` are the measures it reads (None: every one). ``names(imagings) -> {name: kind}``,
+    when given, says which measures the provider gives in full the visits whose VisitImaging it made are
+    ``imagings``, whatever names they were read with (see measures_provided)."""
     if provider not in _visit_measure_providers:
         _visit_measure_providers.append(provider)
+    if names is not None and names not in _measure_name_providers:
+        _measure_name_providers.append(names)
 
 
-@_collector_paused
-def read_courses(patient_ids, *, usable_only=False, instruments=None):
+@collector_paused
+def read_courses(patient_ids, *, usable_only=False, instruments=None, measures=None):
     """The courses of ``patient_ids``, in id order; a fixed number of queries whatever their number.
 
     ``usable_only``: only scans a radiologist marked usable count for a visit. ``instruments``: the
     codes of the instruments whose scores are read (None: every one; () for none, to be read later by
-    read_scores once a page knows which one it shows).
+    read_scores once a page knows which one it shows). ``measures``: the names of the add-ons' measures
+    read (None: every one); the scan that counts for each visit is read either way.
     """
     patient_ids = sorted(set(patient_ids))
     by_id = read_enrolments(patient_ids)
     visits = _read_visits(by_id, patient_ids)
     _read_scores(visits, instruments)
-    _read_provided(visits, usable_only)
+    _read_provided(visits, usable_only, measures)
     return [by_id[pk] for pk in patient_ids if pk in by_id]
 
 
-@_collector_paused
+@collector_paused
 def read_scores(courses, instruments):
     """Adds to the visits of ``courses`` (read with ``instruments=()``) the scores of ``instruments``."""
     _read_scores({visit.id: visit for course in courses for visit in course.visits}, instruments)
+
+
+def measures_provided(courses):
+    """``{name: kind}`` of the add-ons' measures at a visit of ``courses`` (read with any ``measures``): the
+    measures the courses would have if every one were read, found by the add-ons in the database instead."""
+    imagings = [visit.imaging for course in courses for visit in course.visits]
+    found = {}
+    for names in _measure_name_providers:
+        found.update(names(imagings))
+    return found
 
 
 def instruments_scored(courses):
@@ -437,7 +461,7 @@ def instruments_scored(courses):
     return sorted(scored.values_list("instrument__code", flat=True).distinct())
 
 
-@_collector_paused
+@collector_paused
 def read_enrolments(patient_ids):
     """``{patient_id: Course}`` of ``patient_ids`` with what is known at enrolment and treatment (the
     patient's characteristics, procedures and doses) and no visits; two queries whatever their number.
@@ -446,43 +470,45 @@ def read_enrolments(patient_ids):
     every visit and measure of every patient is not needed; read_courses completes the courses.
     """
     patient_ids = Ids(sorted(set(patient_ids)))
-    by_id = {}
     rows = Patient.objects.filter(pk__any=patient_ids).order_by("pk")
-    for row in rows.values(
-        "pk",
-        "study_id",
-        "sex",
-        "cp_subtype",
-        "etiology",
-        "gmfcs_level",
-        "gestational_age_weeks",
-        "epilepsy",
-        "date_of_birth",
-        "site__code",
-    ):
-        pk = row.pop("pk")
-        row["site"] = row.pop("site__code")
-        by_id[pk] = Course(patient_id=pk, **row)
+    # Tuples in the order of Course's fields: no dict per row.
+    by_id = {
+        row[0]: Course(*row)
+        for row in rows.values_list(
+            "pk",
+            "study_id",
+            "site__code",
+            "sex",
+            "cp_subtype",
+            "etiology",
+            "gmfcs_level",
+            "gestational_age_weeks",
+            "epilepsy",
+            "date_of_birth",
+        )
+    }
     procedures = IntrathecalProcedure.objects.filter(patient_id__any=patient_ids).order_by("patient_id", "date", "pk")
-    for row in procedures.values("pk", "patient_id", "date", "weight_kg", "product__tnc_count", "product__cd34_count"):
-        course = by_id[row["patient_id"]]
+    dose_per_kg, age_in_months = quantities.dose_per_kg, quantities.age_in_months
+    for pk, patient_id, date, weight_kg, tnc_count, cd34_count in procedures.values_list(
+        "pk", "patient_id", "date", "weight_kg", "product__tnc_count", "product__cd34_count"
+    ):
+        course = by_id[patient_id]
+        first = course.procedures[0].date if course.procedures else date  # in date order: the first comes first
         course.procedures.append(
             CourseProcedure(
-                id=row["pk"],
-                date=row["date"],
-                weight_kg=float(row["weight_kg"]),
-                tnc_per_kg=quantities.dose_per_kg(row["product__tnc_count"], row["weight_kg"]),
-                cd34_per_kg=quantities.dose_per_kg(row["product__cd34_count"], row["weight_kg"]),
-                age_months=quantities.age_in_months(course.date_of_birth, row["date"]),
+                id=pk,
+                date=date,
+                weight_kg=float(weight_kg),
+                tnc_per_kg=dose_per_kg(tnc_count, weight_kg),
+                cd34_per_kg=dose_per_kg(cd34_count, weight_kg),
+                age_months=age_in_months(course.date_of_birth, date),
+                months_since_procedure=quantities.months_between(first, date),
             )
         )
-    for course in by_id.values():
-        for procedure in course.procedures:
-            procedure.months_since_procedure = quantities.months_between(course.first_procedure_date, procedure.date)
     return by_id
 
 
-@_collector_paused
+@collector_paused
 def read_visits(visits, *, usable_only=False):
     """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
     exactly as their patients' courses give them, in a fixed number of queries whatever their number.
@@ -508,7 +534,7 @@ class VisitsFilled:
     filled_timepoints: set = field(default_factory=set)
 
 
-@_collector_paused
+@collector_paused
 def read_schedules(patient_ids, timepoints=None):
     """``{patient_id: VisitsFilled}`` of the treated patients among ``patient_ids`` (none is scheduled
     before a procedure): what planned and overdue visits need, without the courses' doses, ages and
@@ -625,9 +651,9 @@ def _read_scores(visits, codes=None):
             visits[visit_id].measures[measure.name] = measure
 
 
-def _read_provided(visits, usable_only):
+def _read_provided(visits, usable_only, names=None):
     for provider in _visit_measure_providers:
-        for visit_id, imaging in provider(list(visits), usable_only=usable_only).items():
+        for visit_id, imaging in provider(list(visits), usable_only=usable_only, names=names).items():
             visit = visits[visit_id]
             visit.imaging = imaging
             for measure in imaging.measures:

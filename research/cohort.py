@@ -125,16 +125,20 @@ class CohortFilter:
         )
 
 
-def iter_courses(cohort, instruments=None):
+def iter_courses(cohort, instruments=None, measures=None):
     """Each patient's course in the cohort (the registry's read model), CHUNK_PATIENTS patients at a time.
 
     Visits outside the cohort's follow-up window are left out (the baseline always stays).
-    ``instruments``: the codes of the instruments whose scores are read (None: every one).
+    ``instruments``: the codes of the instruments whose scores are read (None: every one); ``measures``:
+    the names of the add-ons' measures read (None: every one), see registry.course.read_courses.
     """
     ids = list(cohort.patients().values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK_PATIENTS):
         chunk = read_courses(
-            ids[start : start + CHUNK_PATIENTS], usable_only=cohort.usable_only, instruments=instruments
+            ids[start : start + CHUNK_PATIENTS],
+            usable_only=cohort.usable_only,
+            instruments=instruments,
+            measures=measures,
         )
         for course in chunk:
             if cohort.dose_matches(course):
@@ -144,6 +148,8 @@ def iter_courses(cohort, instruments=None):
 
 
 def _in_window(cohort, course):
+    if cohort.months_min is None and cohort.months_max is None:
+        return course  # no follow-up window: every visit counts (CohortFilter.visit_counts)
     course.visits = [visit for visit in course.visits if cohort.visit_counts(visit.kind, visit.months)]
     return course
 
@@ -167,8 +173,8 @@ def courses_of(cohort, patient_ids):
     return [_in_window(cohort, course) for course in read_courses(patient_ids, usable_only=cohort.usable_only)]
 
 
-def courses(cohort, instruments=None):
-    return list(iter_courses(cohort, instruments))
+def courses(cohort, instruments=None, measures=None):
+    return list(iter_courses(cohort, instruments, measures))
 
 
 def measure_names(course_list):
@@ -179,8 +185,15 @@ def measure_names(course_list):
             measures = visit.measures
             for name in measures.keys() - names.keys():  # most visits bring no new name
                 names[name] = measures[name].kind
-    order = {"score": 0, "fa": 1, "md": 2}
-    return sorted(names, key=lambda name: (order[names[name]], name != FA_WHITE_MATTER, name))
+    return in_measure_order(names)
+
+
+MEASURE_KIND_ORDER = {"score": 0, "fa": 1, "md": 2}
+
+
+def in_measure_order(names):
+    """The names of ``{name: kind}`` as tables list measures: scores first, then FA (white matter first), then MD."""
+    return sorted(names, key=lambda name: (MEASURE_KIND_ORDER[names[name]], name != FA_WHITE_MATTER, name))
 
 
 class SeenCourse:

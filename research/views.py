@@ -16,11 +16,19 @@ from django.views.decorators.http import require_GET
 
 from registry import quantities
 from registry.api.tokens import token_user, unauthorized
-from registry.course import instruments_scored, read_scores
+from registry.course import collector_paused, instruments_scored, measures_provided, read_scores
 from registry.deidentify import DATE_MODES, RELATIVE, rules
 from registry.models import Instrument, Patient
 from research import analysis, exports, plots
-from research.cohort import CohortForm, courses, courses_of, enrolled, iter_courses, measure_names
+from research.cohort import (
+    CohortForm,
+    courses,
+    courses_of,
+    enrolled,
+    in_measure_order,
+    iter_courses,
+    measure_names,
+)
 from research.models import ExportLog
 
 logger = logging.getLogger(__name__)
@@ -66,6 +74,7 @@ def page_of(request, items, size=PAGE_PATIENTS):
 
 
 @login_required
+@collector_paused
 def cohort_page(request):
     require(request, VIEW_COHORT)
     form, cohort = cohort_from(request)
@@ -99,18 +108,19 @@ def cohort_page(request):
 
 
 def linking_courses(request, cohort):
-    """The cohort's courses with the scores of the one instrument the linking page and its plots show,
-    and the choices: (courses, instruments, FA measures, instrument, FA measure, follow-up).
+    """The cohort's courses with the scores of the one instrument and the one FA measure the linking page
+    and its plots show, and the choices: (courses, instruments, FA measures, instrument, FA measure, follow-up).
 
-    The instruments to choose from are counted in the database, so only the chosen one's scores are read."""
-    course_list = courses(cohort, instruments=())
+    The instruments and FA measures to choose from are found in the database, so only the chosen ones are read."""
+    fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
+    course_list = courses(cohort, instruments=(), measures=[fa_measure])
     instruments = instruments_scored(course_list)
-    fa_measures = [name for name in measure_names(course_list) if name.startswith("FA ")] or [analysis.FA_DEFAULT]
+    offered = in_measure_order(measures_provided(course_list))
+    fa_measures = [name for name in offered if name.startswith("FA ")] or [analysis.FA_DEFAULT]
     instrument = request.GET.get("instrument") or (
         "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
     )
     read_scores(course_list, [instrument])
-    fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
     follow_up = request.GET.get("follow_up")
     if follow_up not in dict(analysis.follow_up_choices()):
         follow_up = analysis.LATEST_TIMEPOINT
@@ -118,6 +128,7 @@ def linking_courses(request, cohort):
 
 
 @login_required
+@collector_paused
 def linking_page(request):
     require(request, VIEW_COHORT)
     form, cohort = cohort_from(request)
@@ -223,6 +234,7 @@ PLOT_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 @login_required
+@collector_paused
 def plot(request, name, fmt):
     require(request, VIEW_COHORT)
     if name not in PLOTS or fmt not in PLOT_TYPES:

@@ -4,9 +4,11 @@ links; every number with the decimal separator of the page's language ("2,30 ×1
 import functools
 import html
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from types import SimpleNamespace
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.utils import formats
@@ -53,9 +55,14 @@ def signed(value):
 @register.filter
 def signed_float(value, digits=3):
     """A change in a measure such as FA, with its sign: +0.012."""
+    return signed_text(value, int(digits))
+
+
+def signed_text(value, digits, separator=None):
+    """``signed_float``, with the page's decimal ``separator`` when the caller has read it once for many numbers."""
     if value is None:
         return ""
-    text = _fixed(value, int(digits))
+    text = _fixed(value, digits, separator)
     return text if text.startswith("-") else f"+{text}"
 
 
@@ -84,9 +91,36 @@ def escape_value(value):
     return html.escape(str(value))
 
 
-def _fixed(value, digits):
-    """`value` with `digits` decimals in the page's language (never "-0.000")."""
-    return formats.number_format(round(float(value), digits) + 0.0, digits)
+def _fixed(value, digits, separator=None):
+    """`value` with `digits` decimals in the page's language (never "-0.000"): ``number_format`` of the rounded
+    value, written directly when its text is plain (no exponent, no grouping of thousands). ``separator``: the
+    page's decimal separator, read here when not given."""
+    number = round(float(value), digits) + 0.0
+    text = repr(number)
+    if not math.isfinite(number) or "e" in text or digits < 0 or settings.USE_THOUSAND_SEPARATOR:
+        return formats.number_format(number, digits)
+    whole, _point, decimals = text.partition(".")
+    if not digits:
+        return whole
+    separator = separator or formats.get_format("DECIMAL_SEPARATOR")
+    return f"{whole}{separator}{decimals[:digits].ljust(digits, '0')}"
+
+
+def decimal_text(value, digits, separator=None):
+    """``floatformat(value, digits)`` for ``digits`` from 1 to 9: the value's decimal text rounded half up, in the
+    page's language. A float is written directly (the filter's steps, without its machinery per call); anything
+    else, or thousands grouped, goes to the filter. ``separator``: the page's decimal separator, read when not given."""
+    if type(value) is not float or not -1e15 < value < 1e15 or not 0 < digits < 10 or settings.USE_THOUSAND_SEPARATOR:
+        return floatformat(value, digits)
+    rounded = Decimal(repr(value)).quantize(_STEPS[digits], rounding=ROUND_HALF_UP)
+    text = format(rounded, "f")
+    if not rounded and text.startswith("-"):  # floatformat never writes "-0.0"
+        text = text[1:]
+    separator = separator or formats.get_format("DECIMAL_SEPARATOR")
+    return text if separator == "." else text.replace(".", separator)
+
+
+_STEPS = {digits: Decimal(1).scaleb(-digits) for digits in range(1, 10)}
 
 
 @register.simple_tag(takes_context=True)
@@ -169,13 +203,13 @@ def change_error(change, digits):
     return mark_safe(change_error_html(change, digits))
 
 
-def change_error_html(change, digits):
-    """The markup of ``{% change_error %}``."""
+def change_error_html(change, digits, separator=None):
+    """The markup of ``{% change_error %}`` (``separator``: the page's decimal separator, if read already)."""
     if isinstance(change, dict):
         change = SimpleNamespace(**{name: change.get(name) for name in ("error", "basis", "beyond_error")})
     if change.error is None:
         return ""
-    error = escape(floatformat(change.error, digits))
+    error = escape(decimal_text(change.error, digits, separator))
     words = _change_error_words(get_language())
     title, text, beyond_title, beyond = words["mcid"] if change.basis == "mcid" else words["test-retest"]
     markup = f' <span class="change-error" title="{title % {"error": error}}">{text % {"error": error}}</span>'

@@ -1,12 +1,13 @@
 """Statistics on the research pages, worded as the figures word them (research.reporting)."""
 
+from typing import NamedTuple
+
 from django import template
-from django.template.defaultfilters import floatformat
-from django.utils.html import conditional_escape
+from django.utils import formats
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
-from registry.templatetags.registry_format import change_error_html, signed_float
+from registry.templatetags.registry_format import change_error_html, decimal_text, escape_value, signed_text
 from research import reporting
 
 register = template.Library()
@@ -42,24 +43,57 @@ def stat_note(text):
 
 
 @register.simple_tag
-def follow_up(follow, digits):
-    """One scheduled follow-up of a row of the cohort's measure tables (research.analysis.measure_table):
-    timepoint, months, value, change and % change, then the change's error (registry_format.change_error_html).
-    A tag, not template markup: the page shows hundreds of them, and template nodes cost several times
-    what the same few lines of Python do."""
-    months = gettext("%(months)s mo") % {"months": floatformat(follow["months"], 1)}
+def measure_rows(rows, digits):
+    """The rows of one of the cohort's measure tables (research.analysis.measure_table): patient, site, measure,
+    baseline and each scheduled follow-up, or one row saying there is none. A tag, not template markup: the page
+    shows a hundred rows, and template nodes cost several times what the same few lines of Python do."""
+    if not rows:
+        empty = escape_value(gettext("No measurements in this cohort."))
+        return mark_safe(f'<tr><td colspan="5" class="empty">{empty}</td></tr>')
+    # The page's decimal separator and words, read once a table rather than once a number.
+    words = FollowUpWords(
+        formats.get_format("DECIMAL_SEPARATOR"), gettext("%(months)s mo"), gettext("missing: %(reason)s")
+    )
+    parts = []
+    for row in rows:
+        if row["baseline_label"]:
+            baseline = escape_value(row["baseline_label"])
+        else:
+            baseline = decimal_text(row["baseline"], digits, words.separator) or "—"
+        follow_ups = "".join(follow_up_html(follow, digits, words) for follow in row["follow_ups"]) or "—"
+        parts.append(
+            f"<tr><td>{escape_value(row['study_id'])}</td><td>{escape_value(row['site'])}</td>"
+            f"<td>{escape_value(row['measure'])}</td><td>{baseline}</td>\n    <td>{follow_ups}</td></tr>\n  "
+        )
+    return mark_safe("".join(parts))
+
+
+class FollowUpWords(NamedTuple):
+    """What a page writes every follow-up with, in its language: the decimal separator, "%(months)s mo", and
+    "missing: %(reason)s"."""
+
+    separator: str
+    months: str
+    missing: str
+
+
+def follow_up_html(follow, digits, words):
+    """One scheduled follow-up of a row: timepoint, months, value, change and % change, then the change's error
+    (registry_format.change_error_html); ``words``: a FollowUpWords in the page's language."""
+    separator = words.separator
+    months = words.months % {"months": decimal_text(follow["months"], 1, separator)}
     if follow["missing"]:
-        reason = gettext("missing: %(reason)s") % {"reason": conditional_escape(follow["missing"])}
+        reason = words.missing % {"reason": escape_value(follow["missing"])}
         value = f'<span class="score-missing">{reason}</span>'
     elif follow["label"]:
-        value = conditional_escape(follow["label"])
+        value = escape_value(follow["label"])
     else:
-        value = floatformat(follow["value"], digits)
-    parts = [f'<span class="follow"><strong>{conditional_escape(follow["timepoint"])}</strong> ({months}) · {value}']
+        value = decimal_text(follow["value"], digits, separator)
+    parts = [f'<span class="follow"><strong>{escape_value(follow["timepoint"])}</strong> ({months}) · {value}']
     if follow["change"] is not None:
-        parts.append(f" · {conditional_escape(signed_float(follow['change'], digits))}")
+        parts.append(f" · {escape_value(signed_text(follow['change'], digits, separator))}")
         if follow["percent_change"] is not None:
-            parts.append(f" · {conditional_escape(signed_float(follow['percent_change'], 1))} %")
-        parts.append(change_error_html(follow, digits))
+            parts.append(f" · {escape_value(signed_text(follow['percent_change'], 1, separator))} %")
+        parts.append(change_error_html(follow, digits, separator))
     parts.append("</span>")
-    return mark_safe("".join(parts))
+    return "".join(parts)
