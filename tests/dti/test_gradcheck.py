@@ -1,8 +1,6 @@
 """The gradient table check: on phantoms whose tracts curve (so every in-plane direction occurs), the
 given table passes; the same data with an axis flipped or two axes swapped fail and name the axis;
-axis-aligned tracts (where a flip changes no tensor) raise no false alarm; and it is fast."""
-
-import time
+axis-aligned tracts (where a flip changes no tensor) raise no false alarm."""
 
 import numpy as np
 import pytest
@@ -101,14 +99,12 @@ def test_too_few_anisotropic_voxels_warns_and_does_not_fail():
     assert result is None and item["flag"] == "warn"
 
 
-def test_it_takes_well_under_a_second_on_a_96x96x60_scan():
+def test_it_finds_the_flip_on_a_full_size_96x96x60_scan():
+    """Its speed is measured by the pipeline's benchmark (tests/bench/bench_dti.py), not here."""
     phantom = make_ring_phantom((96, 96, 60), n_dirs=32, snr=30.0, seed=3)
     maps = fit_with(phantom, flip(1))
-    start = time.perf_counter()
     result = check_gradient_table(maps.evec1, maps.fa, phantom.brain_mask, ZOOMS)
-    elapsed = time.perf_counter() - start
     assert result.suspicious and result.flip == 1
-    assert elapsed < 0.5, f"{elapsed:.2f} s"
 
 
 @pytest.mark.parametrize("transform, flag", [(np.eye(3), "pass"), (flip(2), "fail")])
