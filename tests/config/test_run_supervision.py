@@ -111,6 +111,7 @@ def test_a_killed_worker_is_restarted_and_sigterm_stops_everything(embedded_env)
         poll(lambda: not any(alive(pid) for pid in seen), 10, "every child is gone")
         assert second and not login_answers(port)
     finally:
+        seen.update(descendants(script.pid))  # a failed step must not leave a server or worker behind
         if script.poll() is None:
             script.kill()
             script.wait()
