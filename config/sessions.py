@@ -7,7 +7,7 @@ from django.contrib.sessions.backends import db
 from django.db import router
 from django.utils import timezone
 
-from config.rows import RowReader, adapt
+from registry.rows import RowReader, adapt
 
 # The backend signed-in sessions named before registry.account.AccountBackend replaced it: such a
 # session is read as one of AccountBackend, so deploying it signs no one out.

@@ -6,7 +6,7 @@ import functools
 from django.contrib.auth.backends import ModelBackend, UserModel
 from django.db import connection, router
 
-from config.rows import RowReader
+from registry.rows import RowReader
 
 USER, GROUP, ROLE, SITE = "u", "g", "r", "s"
 
