@@ -391,6 +391,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
+    # kombu's filesystem transport, with each message written whole before a worker can take it.
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 else:
     # Redis (and SQS) hand an unacknowledged message to another worker once the visibility timeout
     # has passed, even while its first worker is still busy with it. Tasks are acknowledged late (after

@@ -23,14 +23,15 @@ def spare_port():
         return sock.getsockname()[1]
 
 
-def poll(condition, seconds, what, every=0.1):
+def poll(condition, seconds, what, every=0.1, explain=None):
+    """Wait until `condition()` is true; else fail, with what `explain()` says about the state reached."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(every)
-    pytest.fail(f"not within {seconds} s: {what}")
+    pytest.fail(f"not within {seconds} s: {what}" + (f"\n{explain()}" if explain else ""))
 
 
 def answers(port):
