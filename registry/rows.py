@@ -1,7 +1,7 @@
 """Reading one model row with SQL written once, for the reads every signed-in request makes (its session,
 its account). The ORM compiles a query anew each time it runs, which costs more than these reads do in
 the database; here the statement and the column converters are worked out once per model, condition and
-database vendor, and the row becomes a model instance as the ORM would make it (``Model.from_db``, the
+database, and the row becomes a model instance as the ORM would make it (``Model.from_db``, the
 same converters, so dates come back timezone-aware on SQLite too)."""
 
 import functools
@@ -23,7 +23,7 @@ class RowReader:
     def one(self, params, using="default"):
         """The model instance of the first row matching, or None."""
         connection = connections[using]
-        sql, names, converters = self._plan(connection.vendor, using)
+        sql, names, converters = self._plan(using)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -39,7 +39,7 @@ class RowReader:
         return self.model.from_db(using, names, row)
 
     @functools.cache  # noqa: B019  (readers are module constants, never collected)
-    def _plan(self, vendor, using):
+    def _plan(self, using):
         connection = connections[using]
         quote = connection.ops.quote_name
         fields = self.model._meta.concrete_fields
