@@ -4,6 +4,7 @@ and the streamed de-identified exports (every one logged)."""
 import datetime as dt
 import logging
 from functools import wraps
+from typing import NamedTuple
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -107,24 +108,57 @@ def cohort_page(request):
     return render(request, "research/cohort.html", context, status=400 if form.errors or page_error else 200)
 
 
+class Linking(NamedTuple):
+    """What the linking page and its plots show: the cohort's courses, the choices offered, the ones made,
+    and ``errors``: {parameter: message} for each choice asked for that the registry does not know (that choice
+    left at its default)."""
+
+    courses: list
+    instruments: list
+    fa_measures: list
+    instrument: str
+    fa_measure: str
+    follow_up: str
+    errors: dict
+
+
 def linking_courses(request, cohort):
     """The cohort's courses with the scores of the one instrument and the one FA measure the linking page
-    and its plots show, and the choices: (courses, instruments, FA measures, instrument, FA measure, follow-up).
+    and its plots show, and the choices (a Linking).
 
-    The instruments and FA measures to choose from are found in the database, so only the chosen ones are read."""
+    The instruments and FA measures to choose from are found in the database, so only the chosen ones are read.
+    An instrument, FA measure or follow-up the registry does not know is named in ``errors``; an instrument or
+    FA measure it knows that this cohort lacks is a valid choice (the page then says no patient has both)."""
+    errors = {}
     fa_measure = request.GET.get("fa") or analysis.FA_DEFAULT
+    if not _known_fa_measure(fa_measure):
+        errors["fa"] = _("fa: the registry has no FA measure “%(value)s”.") % {"value": fa_measure}
+        fa_measure = analysis.FA_DEFAULT
     course_list = courses(cohort, instruments=(), measures=[fa_measure])
     instruments = instruments_scored(course_list)
     offered = in_measure_order(measures_provided(course_list))
     fa_measures = [name for name in offered if name.startswith("FA ")] or [analysis.FA_DEFAULT]
-    instrument = request.GET.get("instrument") or (
-        "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
-    )
+    default_instrument = "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
+    instrument = request.GET.get("instrument") or default_instrument
+    if "instrument" in request.GET and not Instrument.objects.filter(code=instrument).exists():
+        errors["instrument"] = _("instrument: the registry has no instrument “%(value)s”.") % {"value": instrument}
+        instrument = default_instrument
     read_scores(course_list, [instrument])
-    follow_up = request.GET.get("follow_up")
+    follow_up = request.GET.get("follow_up") or analysis.LATEST_TIMEPOINT
     if follow_up not in dict(analysis.follow_up_choices()):
+        errors["follow_up"] = _("follow_up: “%(value)s” is not one of the follow-ups listed.") % {"value": follow_up}
         follow_up = analysis.LATEST_TIMEPOINT
-    return course_list, instruments, fa_measures, instrument, fa_measure, follow_up
+    return Linking(course_list, instruments, fa_measures, instrument, fa_measure, follow_up, errors)
+
+
+def _known_fa_measure(name):
+    """Whether ``name`` is an FA measure the registry can have: a scan's summary, or "FA <region code>"."""
+    from imaging.models import Region
+    from imaging.selectors import SUMMARY_MEASURES
+
+    if any(name == summary for summary, kind, _unit, _key in SUMMARY_MEASURES if kind == "fa"):
+        return True
+    return name.startswith("FA ") and Region.objects.filter(code=name[3:]).exists()
 
 
 @login_required
@@ -135,24 +169,27 @@ def linking_page(request):
     context = {"form": form}
     page_error = None
     if cohort is not None:
-        course_list, instruments, fa_measures, instrument, fa_measure, follow_up = linking_courses(request, cohort)
-        linked = analysis.link(course_list, instrument, fa_measure, follow_up)
+        linking = linking_courses(request, cohort)
+        linked = analysis.link(linking.courses, linking.instrument, linking.fa_measure, linking.follow_up)
         # The statistics are of every pair; the per-patient table shows one page of them.
         page, page_error = page_of(request, linked["pairs"])
         context.update(
-            n=len(course_list),
-            instruments=instruments,
-            fa_measures=fa_measures,
-            instrument=instrument,
-            fa_measure=fa_measure,
+            choice_errors=" ".join(linking.errors.values()),
+            n=len(linking.courses),
+            instruments=linking.instruments,
+            fa_measures=linking.fa_measures,
+            instrument=linking.instrument,
+            fa_measure=linking.fa_measure,
             follow_up_choices=analysis.follow_up_choices(),
             linked=linked,
             page=page,
-            query=query_without(request, "page"),
+            # Links (pages, plots) carry the choices shown: one the registry does not know is left to its default.
+            query=query_without(request, "page", *linking.errors),
             plots=PLOTS,
         )
     context["page_error"] = page_error
-    return render(request, "research/linking.html", context, status=400 if form.errors or page_error else 200)
+    failed = form.errors or page_error or context.get("choice_errors")
+    return render(request, "research/linking.html", context, status=400 if failed else 200)
 
 
 def _scaled(value, unit):
@@ -246,8 +283,11 @@ def plot(request, name, fmt):
             status=400,
             content_type="text/plain; charset=utf-8",
         )
-    course_list, _instruments, _fa, instrument, fa_measure, follow_up = linking_courses(request, cohort)
-    linked = analysis.link(course_list, instrument, fa_measure, follow_up)
+    linking = linking_courses(request, cohort)
+    if linking.errors:
+        return HttpResponse(" ".join(linking.errors.values()), status=400, content_type="text/plain; charset=utf-8")
+    course_list = linking.courses
+    linked = analysis.link(course_list, linking.instrument, linking.fa_measure, linking.follow_up)
     response = HttpResponse(PLOTS[name](linked, course_list, fmt), content_type=PLOT_TYPES[fmt])
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'

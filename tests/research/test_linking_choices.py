@@ -4,6 +4,7 @@ the follow-up window; never an instrument scored per muscle group only."""
 
 import datetime as dt
 import gc
+import html
 import re
 from decimal import Decimal
 
@@ -71,3 +72,38 @@ def test_reading_courses_leaves_the_garbage_collector_as_it_was(scored, enabled)
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("instrument=NOPE", "instrument: the registry has no instrument “NOPE”."),
+        ("fa=FA+no-such-region", "fa: the registry has no FA measure “FA no-such-region”."),
+        ("fa=MD+whole+brain", "fa: the registry has no FA measure “MD whole brain”."),
+        ("follow_up=7y", "follow_up: “7y” is not one of the follow-ups listed."),
+    ],
+)
+def test_a_choice_the_registry_does_not_know_is_named_and_the_default_shown(scored, signed_in_client, query, named):
+    researcher = signed_in_client(RESEARCH)
+    response = researcher.get(f"/research/linking/?{query}")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert html.escape(named) in page
+    assert offered(page) == [("", "GMFCS"), (" selected", "GMFM-88"), ("", "MACS")]
+    assert response.context["fa_measure"] == "FA white matter"
+    assert response.context["linked"]["follow_up"] == "latest-timepoint"
+    assert response.context["n"] == 1  # the cohort is still shown, with the defaults
+    # Its links (plots, pages) carry the choices shown, not the one refused.
+    assert query.split("=")[0] not in response.context["query"].split("=")
+    assert 'src="/research/plots/fa-vs-score.png?"' in page
+
+    plot = researcher.get(f"/research/plots/fa-vs-score.png?{query}")
+    assert plot.status_code == 400 and plot.content.decode() == named
+
+
+def test_an_instrument_the_registry_knows_but_the_cohort_lacks_is_a_choice(scored, signed_in_client):
+    researcher = signed_in_client(RESEARCH)
+    response = researcher.get("/research/linking/?instrument=CFCS&fa=FA+cst-l")
+    assert response.status_code == 200
+    assert response.context["instrument"] == "CFCS" and response.context["fa_measure"] == "FA cst-l"
+    assert researcher.get("/research/plots/fa-vs-score.png?instrument=CFCS").status_code == 200
