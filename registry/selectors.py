@@ -80,14 +80,31 @@ def with_first_procedure(queryset):
     return queryset.annotate(first_procedure_date=Subquery(first))
 
 
+# A visit's scores as its representations list them: in instrument order (Score's own ordering would join
+# every score's visit only to sort by its date). records() reads them into VISIT_SCORES, visit_scores()
+# reads them for a visit read otherwise.
+VISIT_SCORE_ORDER = ("instrument__code", "pk")
+VISIT_SCORES = "scores_in_order"
+
+
+def visit_scores(visit):
+    """The scores of ``visit`` in VISIT_SCORE_ORDER: those records() read with it, or read now."""
+    scores = getattr(visit, VISIT_SCORES, None)
+    if scores is None:
+        scores = list(visit.scores.select_related("instrument", "muscle").order_by(*VISIT_SCORE_ORDER))
+    return scores
+
+
 def records(model):
     """Every record of a kind, with what its representations need loaded."""
     queryset = model.objects.select_related(*RELATED[model])
     if model is Visit:
-        # Each visit's scores in instrument order (Score's own ordering would join every score's visit
-        # only to sort by its date); the few instruments are read once, not once per score.
-        scores = Score.objects.order_by("instrument__code", "pk")
-        queryset = queryset.prefetch_related(Prefetch("scores", queryset=scores), "scores__instrument")
+        # Each visit's scores in instrument order, as a plain list (a related manager's prefetch builds a
+        # queryset for every visit of the page); the few instruments are read once, not once per score.
+        scores = Score.objects.order_by(*VISIT_SCORE_ORDER)
+        queryset = queryset.prefetch_related(
+            Prefetch("scores", queryset=scores, to_attr=VISIT_SCORES), f"{VISIT_SCORES}__instrument"
+        )
     if model is Instrument:
         return queryset
     return with_first_procedure(queryset)

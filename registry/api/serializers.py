@@ -307,6 +307,13 @@ def score_value(attrs, instance):
     return attrs
 
 
+class VisitScoreList(serializers.ListSerializer):
+    """A visit's scores, in the order and as read by selectors.visit_scores."""
+
+    def get_attribute(self, visit):
+        return selectors.visit_scores(visit)
+
+
 class VisitScoreSerializer(PlannedRepresentation, FieldsWorkedOutOnce, serializers.ModelSerializer):
     instrument = serializers.SlugRelatedField(slug_field="code", read_only=True)
     muscle = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -316,6 +323,7 @@ class VisitScoreSerializer(PlannedRepresentation, FieldsWorkedOutOnce, serialize
     class Meta:
         model = Score
         fields = ["id", "instrument", "muscle", "side", "value", "missing", "display_value"]
+        list_serializer_class = VisitScoreList
 
 
 def course_visit(serializer, visit):

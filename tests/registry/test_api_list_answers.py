@@ -117,3 +117,27 @@ def test_a_page_of_fifty_rows_takes_as_many_queries_as_a_page_of_two(api_as, cap
     fifty = captured_queries(client, url + "?page_size=50")
     assert len(client.get(url + "?page_size=50").json()["results"]) >= 6
     assert len(fifty) == len(two), "\n".join(fifty)
+
+
+def test_a_visit_s_scores_come_in_instrument_order_whether_read_with_a_page_or_alone(hematology_api):
+    """records() reads a page's scores into plain lists; a visit read any other way (the answer to a
+    change) reads its own: both in instrument order, the same scores."""
+    from registry import selectors
+
+    synthetic.load(2, visits=4)
+    visits = selectors.records(Visit).filter(scores__isnull=False).distinct().order_by("pk")
+    for visit in visits:
+        alone = Visit.objects.get(pk=visit.pk)
+        assert not hasattr(alone, selectors.VISIT_SCORES)
+        with_page = [score.pk for score in selectors.visit_scores(visit)]
+        assert with_page == [score.pk for score in selectors.visit_scores(alone)]
+        codes = [score.instrument.code for score in selectors.visit_scores(alone)]
+        assert codes == sorted(codes) and len(codes) >= 2
+    answer = hematology_api.get(f"/api/v1/visits/?patient={visits[0].patient_id}&page_size=50").json()
+    assert answer["results"]
+    for row in answer["results"]:
+        codes = [score["instrument"] for score in row["scores"]]
+        assert codes == sorted(codes)
+        assert [score["id"] for score in row["scores"]] == [
+            score.pk for score in selectors.visit_scores(Visit.objects.get(pk=row["id"]))
+        ]
