@@ -7,6 +7,7 @@ from django.utils import formats
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
+from registry.models import Score
 from registry.templatetags.registry_format import change_error_html, decimal_text, escape_value, signed_text
 from research import reporting
 
@@ -32,6 +33,18 @@ def stat_count(value):
 
 
 @register.filter
+def missing_reason(code):
+    """Why a score has no value, in the page's language ("unable-to-assess" → "no evaluable"); the code
+    itself when the registry does not know it. Exports keep the codes (their data dictionary lists them)."""
+    return missing_reasons().get(code, code)
+
+
+def missing_reasons():
+    """``{code: label}`` of the reasons a score may be recorded as missing, in the page's language."""
+    return {code: str(label) for code, label in Score.Missing.choices}
+
+
+@register.filter
 def p_text(stat):
     """ "p = 0.250 (exact permutation)", or why there is no p-value."""
     return reporting.p_text(stat)
@@ -52,7 +65,10 @@ def measure_rows(rows, digits):
         return mark_safe(f'<tr><td colspan="5" class="empty">{empty}</td></tr>')
     # The page's decimal separator and words, read once a table rather than once a number.
     words = FollowUpWords(
-        formats.get_format("DECIMAL_SEPARATOR"), gettext("%(months)s mo"), gettext("missing: %(reason)s")
+        formats.get_format("DECIMAL_SEPARATOR"),
+        gettext("%(months)s mo"),
+        gettext("missing: %(reason)s"),
+        missing_reasons(),
     )
     parts = []
     for row in rows:
@@ -69,12 +85,13 @@ def measure_rows(rows, digits):
 
 
 class FollowUpWords(NamedTuple):
-    """What a page writes every follow-up with, in its language: the decimal separator, "%(months)s mo", and
-    "missing: %(reason)s"."""
+    """What a page writes every follow-up with, in its language: the decimal separator, "%(months)s mo",
+    "missing: %(reason)s" and the reasons' words by code (missing_reasons)."""
 
     separator: str
     months: str
     missing: str
+    reasons: dict
 
 
 def follow_up_html(follow, digits, words):
@@ -83,7 +100,8 @@ def follow_up_html(follow, digits, words):
     separator = words.separator
     months = words.months % {"months": decimal_text(follow["months"], 1, separator)}
     if follow["missing"]:
-        reason = words.missing % {"reason": escape_value(follow["missing"])}
+        code = follow["missing"]
+        reason = words.missing % {"reason": escape_value(words.reasons.get(code, code))}
         value = f'<span class="score-missing">{reason}</span>'
     elif follow["label"]:
         value = escape_value(follow["label"])

@@ -149,3 +149,31 @@ def test_research_tables_write_levels_and_ashworth_as_clinicians_do(build, visit
     assert (row["measure"], row["baseline_label"], row["follow_ups"][0]["label"]) == ("GMFCS", "IV", "III")
     page = researcher.get("/research/").content.decode()
     assert "<td>IV</td>" in page and "<strong>6m</strong>" in page and "· III" in page
+
+
+@pytest.mark.parametrize(
+    "language, reason, linking_reason",
+    [("en", "missing: unable to assess", "(unable to assess 1)"), ("es", "ausente: no evaluable", "(no evaluable 1)")],
+)
+def test_research_pages_say_why_a_score_is_missing_in_the_page_s_language(
+    build, exports, researcher, language, reason, linking_reason
+):
+    """The pages word the reason as the clinical pages do; the exports keep the code (test above)."""
+    for follow_score in (46, None):
+        procedure = build.procedure(date=dt.date(2024, 2, 2))
+        baseline = build.visit(patient=procedure.patient, date=dt.date(2024, 1, 25), kind="baseline")
+        follow_up = build.visit(patient=procedure.patient, date=dt.date(2024, 8, 2))
+        build.score(visit=baseline, value=Decimal(40))
+        if follow_score is None:
+            build.score(visit=follow_up, value=None, missing="unable-to-assess")
+        else:
+            build.score(visit=follow_up, value=Decimal(follow_score))
+        exports.add_scan_result(baseline, 0.40)
+        exports.add_scan_result(follow_up, 0.43)
+    cohort = researcher.get("/research/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert f'<span class="score-missing">{reason}</span>' in cohort
+    assert "unable-to-assess" not in cohort
+    linking = researcher.get("/research/linking/?instrument=GMFM-88", HTTP_ACCEPT_LANGUAGE=language)
+    assert linking.status_code == 200
+    page = linking.content.decode()
+    assert linking_reason in page and "unable-to-assess" not in page
