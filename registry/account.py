@@ -6,7 +6,7 @@ import functools
 from django.contrib.auth.backends import ModelBackend, UserModel
 from django.db import connection, router
 
-from registry.rows import RowReader
+from registry.rows import RowReader, execute_prepared
 
 USER, GROUP, ROLE, SITE = "u", "g", "r", "s"
 
@@ -21,7 +21,8 @@ def load(user):
     found = {USER: set(), GROUP: set(), ROLE: set(), SITE: set()}
     sql = _account_sql(superuser=user.is_superuser)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk] * sql.count("%s"))
+        name = "registry_account_superuser" if user.is_superuser else "registry_account"
+        execute_prepared(cursor, name, sql, [user.pk] * sql.count("%s"))
         for kind, value in cursor.fetchall():
             found[kind].add(value)
     user._user_perm_cache = found[USER]

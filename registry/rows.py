@@ -8,6 +8,8 @@ import functools
 
 from django.db import connections
 
+PREPARED = "_registry_prepared"  # on a DatabaseWrapper: {statement name: the driver connection it was prepared on}
+
 
 class RowReader:
     """``SELECT <every concrete column> FROM <table> WHERE <condition>`` for one model.
@@ -60,3 +62,30 @@ class RowReader:
 def adapt(model, name, value, using="default"):
     """``value`` of field ``name`` as the ORM would pass it to the database in a lookup."""
     return model._meta.get_field(name).get_db_prep_value(value, connections[using], prepared=False)
+
+
+def execute_prepared(cursor, name, sql, params):
+    """Run ``sql`` (``%s`` placeholders, no literal ``%``) on ``cursor`` as PostgreSQL's prepared statement
+    ``name``: parsed and planned once per database connection, then only executed. For the statements every
+    signed-in request runs, whose planning costs PostgreSQL more than their execution (the account's
+    permissions: about 0.6 ms to plan, 0.1 ms to run). Elsewhere, or on another database, it runs as is.
+
+    A statement lives as long as its database session, whatever becomes of the transaction that prepared
+    it; it is prepared again on a new connection (Django reconnects after an error or CONN_MAX_AGE). So the
+    registry must reach PostgreSQL directly or through a pool that keeps a session per client (not
+    PgBouncer's transaction mode, where the next transaction may run on another session).
+    """
+    connection = cursor.db
+    if connection.vendor != "postgresql":
+        cursor.execute(sql, params)
+        return
+    prepared = connection.__dict__.setdefault(PREPARED, {})
+    if prepared.get(name) is not connection.connection:
+        numbered = sql.split("%s")
+        text = numbered[0] + "".join(f"${index}{part}" for index, part in enumerate(numbered[1:], start=1))
+        # Setting up the connection, as Django's own session settings are: on the driver's cursor, so it
+        # is not counted among the request's queries (it runs once per connection, not per request).
+        cursor.cursor.execute(f"PREPARE {name} AS {text}")
+        prepared[name] = connection.connection
+    placeholders = ", ".join(["%s"] * len(params))
+    cursor.execute(f"EXECUTE {name} ({placeholders})" if params else f"EXECUTE {name}", params)

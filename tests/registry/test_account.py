@@ -11,7 +11,8 @@ from registry.models import Site, SiteMembership
 from registry.roles import HEMATOLOGY, RADIOLOGY, REGISTRY_ADMIN, RESEARCH
 from tests.conftest import PASSWORD
 
-ACCOUNT_TABLES = re.compile(r"auth_permission|auth_group|auth_user_groups|registry_sitemembership")
+# The account's read: its SQL, or on PostgreSQL the prepared statement that runs it (registry.rows.execute_prepared).
+ACCOUNT_TABLES = re.compile(r"auth_permission|auth_group|auth_user_groups|registry_sitemembership|registry_account")
 
 
 def account_queries(queries):
@@ -120,3 +121,64 @@ def test_the_navigation_follows_each_account_s_permissions_and_language(client, 
     assert '<a href="/patients/">Patients</a>' in clinician and 'href="/research/"' not in clinician
     assert '<a href="/research/">Research</a>' in researcher and 'href="/patients/"' not in researcher
     assert '<a href="/research/">Investigación</a>' in in_spanish
+
+
+def prepared_statements():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'registry_account%%'")
+        return sorted(name for (name,) in cursor.fetchall())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_account_is_read_by_a_statement_planned_once_per_connection(
+    django_user_model, make_user, captured_queries, signed_in_client
+):
+    """The account's read costs PostgreSQL more to plan than to run: it is prepared once per connection, is
+    not counted among a request's queries, answers what the statement itself answers, and is prepared
+    again on a new connection and after the transaction that prepared it was rolled back."""
+    from django.db import connection, transaction
+
+    connection.close()
+    user = django_user_model.objects.get(pk=make_user(HEMATOLOGY, "prepared").pk)
+    assert prepared_statements() == []
+    with transaction.atomic():
+        user.get_all_permissions()
+        transaction.set_rollback(True)
+    assert prepared_statements() == ["registry_account"]  # a session's statement outlives a rollback
+
+    sql = account._account_sql(superuser=False)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk] * sql.count("%s"))
+        unprepared = sorted(cursor.fetchall())
+    fresh = django_user_model.objects.get(pk=user.pk)
+    fresh.get_all_permissions()
+    assert sorted(fresh._perm_cache) == sorted(value for kind, value in unprepared if kind in "ug")
+    assert fresh._role_names == [HEMATOLOGY] and fresh._site_ids == sorted(
+        int(value) for kind, value in unprepared if kind == "s"
+    )
+
+    client = signed_in_client(HEMATOLOGY)
+    client.get("/patients/")
+    connection.close()  # the request below prepares the statement again, on its new connection
+    queries = captured_queries(client, "/patients/")
+    assert prepared_statements() == ["registry_account"]
+    assert [sql for sql in queries if sql.lstrip().upper().startswith("PREPARE")] == []
+    assert len(account_queries(queries)) == 1
+
+    connection.close()  # Django's reconnection (an error, CONN_MAX_AGE) starts a new session
+    assert prepared_statements() == []
+    again = django_user_model.objects.get(pk=user.pk)
+    again.get_all_permissions()
+    assert again._role_names == [HEMATOLOGY]
+    assert prepared_statements() == ["registry_account"]
+
+
+def test_a_superuser_s_read_and_another_account_s_are_separate_statements(django_user_model, make_user, db):
+    superuser = django_user_model.objects.create_superuser("root", password=PASSWORD)
+    other = django_user_model.objects.get(pk=make_user(RESEARCH, "other").pk)
+    assert len(superuser.get_all_permissions()) == Permission.objects.count()
+    assert account.role_names(other) == [RESEARCH]
+    assert not other.has_perm("registry.view_accesslog")
