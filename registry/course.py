@@ -509,19 +509,23 @@ def read_enrolments(patient_ids):
 
 
 @collector_paused
-def read_visits(visits, *, usable_only=False):
+def read_visits(visits, *, usable_only=False, scores=True, measures=None):
     """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
     exactly as their patients' courses give them, in a fixed number of queries whatever their number.
 
     A visit's months and timepoint depend on its patient's procedures and other visits, which are
     read; the measures (scores, imaging) are read for these visits only, so a page of visits costs
-    what its own visits do, not the whole course of every patient on it.
+    what its own visits do, not the whole course of every patient on it. ``scores=False``: no score is
+    read as a measure (for a caller that lists the scores itself); ``measures``: the names of the add-ons'
+    measures read (None: every one; () for none: the scans and the one that counts are read either way).
     """
     patient_ids = sorted({visit.patient_id for visit in visits})
     by_id = read_enrolments(patient_ids)
     every_visit = _read_visits(by_id, patient_ids)
     wanted = {visit.pk: every_visit[visit.pk] for visit in visits if visit.pk in every_visit}
-    _read_measures(wanted, usable_only)
+    if scores:
+        _read_scores(wanted)
+    _read_provided(wanted, usable_only, measures)
     return wanted
 
 
@@ -596,12 +600,6 @@ def _read_visits(by_id, patient_ids):
             elif visit.kind == BASELINE and baseline:
                 visit.in_window = start <= visit.date <= end
     return visits
-
-
-def _read_measures(visits, usable_only):
-    """Each of ``visits`` ({visit_id: CourseVisit}) gets its scores and what the add-ons provide."""
-    _read_scores(visits)
-    _read_provided(visits, usable_only)
 
 
 def score_measure_name(code, muscle_code=None, side=""):

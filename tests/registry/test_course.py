@@ -112,6 +112,24 @@ def test_read_visits_gives_a_page_of_visits_the_facts_of_their_courses(build, dj
         assert [scan.pk for scan in fact.imaging.scans] == [scan.pk for scan in whole.imaging.scans]
     assert any(fact.imaging.scans for fact in facts.values())
 
+    # Without measures (the API's visit list, which lists scores itself): the same facts and scans in fewer
+    # queries, and no measure at all.
+    with django_assert_max_num_queries(6):
+        bare = read_visits(page, scores=False, measures=())
+    assert sorted(bare) == sorted(facts)
+    for visit_id, fact in bare.items():
+        full = facts[visit_id]
+        assert (fact.months, fact.age_months, fact.timepoint, fact.in_window) == (
+            full.months,
+            full.age_months,
+            full.timepoint,
+            full.in_window,
+        )
+        assert fact.measures == {}
+        assert [scan.pk for scan in fact.imaging.scans] == [scan.pk for scan in full.imaging.scans]
+        assert getattr(fact.imaging.counted, "pk", None) == getattr(full.imaging.counted, "pk", None)
+    assert any(fact.imaging.counted for fact in bare.values())
+
 
 @pytest.mark.django_db
 def test_enrolments_carry_the_course_s_doses_without_its_visits(build):
