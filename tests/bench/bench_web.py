@@ -12,7 +12,10 @@ What it does:
    a harvest, product and procedure, processed scan results for 4 visits of each patient).
    As it drops its database at the end, it refuses a database whose name does not contain "bench".
 2. Starts gunicorn as scripts/run.sh does (``config/gunicorn.py``: a worker per core x 4 threads, access log on),
-   with DEBUG off and the settings' defaults otherwise, in a private REGISTRY_VAR_DIR.
+   with DEBUG off and the settings' defaults otherwise, in a private REGISTRY_VAR_DIR; its URLs are the
+   registry's followed by three floor pages (floor_urls.py) that measure what any signed-in page costs
+   before it reads anything: signed in with a permission checked, plus its access-log entry, plus the
+   page frame (templates/base.html).
 3. Signs in a hematology and a research account through /login/ (session cookies) and asks
    /api/v1/auth/token/ for the hematology account's API token.
 4. Times one request alone to each target (median of 3), then runs wrk (Debian's package ``wrk``)
@@ -81,6 +84,10 @@ class Target:
 def targets(patient_id):
     return [
         Target("ceiling: /login/ (no database work)", "/login/", None, "ceiling"),
+        # What any signed-in page costs before it reads anything (floor_urls.py): no target of their own.
+        Target("floor: signed in, permission checked", "/bench-floor/signed-in/", "hematology", "floor"),
+        Target("floor: + its access-log entry", "/bench-floor/audited/", "hematology", "floor"),
+        Target("floor: + the page frame (base.html)", "/bench-floor/framed/", "hematology", "floor"),
         Target("/patients/", "/patients/", "hematology", "staff"),
         Target("patient page", f"/patients/{patient_id}/", "hematology", "staff"),
         Target("/visits/due/", "/visits/due/", "hematology", "staff"),
@@ -103,7 +110,9 @@ def manage(env, *args):
 def start_gunicorn(env, port, var_dir):
     """gunicorn as scripts/run.sh starts it; its own session, so it and its workers stop together."""
     command = [GUNICORN, "-c", os.path.join(ROOT, "config", "gunicorn.py"), "config.wsgi:application"]
+    # The registry's settings and URLs, with the floor pages appended to the URLs (floor_urls.py).
     env = dict(env, HOST="127.0.0.1", PORT=str(port), REGISTRY_VAR_DIR=var_dir)
+    env.update(DJANGO_SETTINGS_MODULE="floor_settings", PYTHONPATH=os.pathsep.join([HERE, ROOT]))
     log = open(os.path.join(var_dir, "gunicorn.log"), "wb")
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -257,6 +266,8 @@ def verdict(target, result, ceiling_rps):
             problems.append(f"p95 >= {P95_TARGET_MS:.0f} ms")
         if result["rps"] < CEILING_FRACTION * ceiling_rps:
             problems.append("< 1/3 of the ceiling")
+    elif target.kind == "floor":
+        return "(no target: what any signed-in page costs first)"
     return "ok" if not problems else "MISSED: " + ", ".join(problems)
 
 
@@ -328,7 +339,7 @@ def main(argv=None):
 
         beside_s = max(3, args.duration // 2)
         for target in targets(patient_id):
-            before = ceiling_now() if target.kind == "staff" else None
+            before = ceiling_now() if target.kind in ("staff", "floor") else None
             if args.warmup:
                 run_wrk(wrk, script, base + target.path, headers[target.account], args.connections, args.warmup)
             result = run_wrk(wrk, script, base + target.path, headers[target.account], args.connections, args.duration)
@@ -398,7 +409,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=2)
-    return 0 if all(row["verdict"] == "ok" for row in results["rows"]) else 1
+    return 0 if all(row["verdict"] == "ok" for row in results["rows"] if row["kind"] != "floor") else 1
 
 
 if __name__ == "__main__":
