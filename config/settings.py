@@ -380,8 +380,10 @@ def filesystem_broker_options(folder):
         "control_folder": str(folder / "control"),
         "store_processed": False,
         # The worker looks for a new message this often once it is free: kombu's default, once a
-        # second, left a worker idle for up to a second between two scans of a batch.
-        "polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL_SECONDS", 0.1)),
+        # second, left a worker idle for up to a second between two scans of a batch; at 0.1 s a lone
+        # worker still stood idle a quarter of a batch of small scans (about 80 ms between two). At
+        # 0.02 s the batch takes a quarter less time; an idle worker then uses about 1 % of a core.
+        "polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL_SECONDS", 0.02)),
     }
 
 

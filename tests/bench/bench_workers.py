@@ -19,7 +19,10 @@ What it does:
 3. Prints, per run: the fit's threads, the time from starting the worker to the last scan done (worker
    start-up included), the time from the first scan taken to the last done, scans per minute, and the
    CPU seconds the worker's processes used (start-up included; steadier than the times on a shared
-   machine); then the ratio of two workers to one against the target (<= 0.6).
+   machine), those PostgreSQL's processes used meanwhile (when it runs on this machine: the workers'
+   writes), and the cores both kept busy on average (CPU seconds over the start-to-last-done time; two
+   workers on two cores cannot do better than the lone worker's figure over 2); then the ratio of two
+   workers to one against the target (<= 0.6).
 """
 
 from __future__ import annotations
@@ -123,6 +126,23 @@ def stop(worker, grace=30):
         time.sleep(0.1)
 
 
+def database_cpu():
+    """``{pid: CPU seconds}`` of this machine's PostgreSQL processes (read from /proc; empty where they
+    cannot be read, e.g. the database on another machine). The workers' writes run there, beside them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                name, fields = stat.read().split(") ", 1)
+        except OSError:
+            continue
+        if name.endswith("(postgres"):
+            values = fields.split()
+            found[pid] = (int(values[11]) + int(values[12])) / tick
+    return found
+
+
 def run_workers(concurrency, scan_ids, var_dir, timeout):
 
     from imaging.models import Scan, ScanStatusEvent
@@ -130,6 +150,7 @@ def run_workers(concurrency, scan_ids, var_dir, timeout):
     command = [CELERY, "-A", "config", "worker", "--loglevel=WARNING", f"--concurrency={concurrency}"]
     command += ["--hostname", f"bench{concurrency}@%h", "--without-gossip", "--without-mingle"]
     log = open(os.path.join(var_dir, f"worker-{concurrency}.log"), "wb")
+    database_before = database_cpu()
     started = time.monotonic()
     worker = subprocess.Popen(
         command, cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -147,8 +168,10 @@ def run_workers(concurrency, scan_ids, var_dir, timeout):
                 raise SystemExit(f"{left} scans still not done after {timeout} s; see {log.name}")
             time.sleep(0.2)
         wall = time.monotonic() - started
+        database_after = database_cpu()  # before the worker's connections close with it
     finally:
         cpu = stop(worker)
+    database = sum(seconds - database_before.get(pid, 0.0) for pid, seconds in database_after.items())
     failed = Scan.objects.filter(pk__in=scan_ids, status="failed").count()
     events = ScanStatusEvent.objects.filter(scan_id__in=scan_ids)
     first = events.filter(status="running").order_by("at").first().at
@@ -162,8 +185,14 @@ def run_workers(concurrency, scan_ids, var_dir, timeout):
         "wall_s": wall,
         "processing_s": processing,
         "worker_cpu_s": cpu,
+        "database_cpu_s": database if database_after else None,
+        "cores_used": (cpu + database) / wall if database_after else None,
         "scans_per_minute": 60 * len(scan_ids) / processing if processing else None,
     }
+
+
+def _or_na(value, width, spec):
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
 def main(argv=None):
@@ -224,14 +253,15 @@ def main(argv=None):
     )
     header = (
         f"{'processes':>9}{'fit threads':>13}{'start to last done s':>22}{'first taken to last done s':>28}"
-        f"{'scans/min':>11}{'worker CPU s':>14}{'failed':>8}"
+        f"{'scans/min':>11}{'worker CPU s':>14}{'database CPU s':>16}{'cores used':>12}{'failed':>8}"
     )
     print(header)
     print("-" * len(header))
     for run in results["runs"]:
         print(
             f"{run['workers']:>9}{run['fit_threads']:>13}{run['wall_s']:>22.1f}{run['processing_s']:>28.1f}"
-            f"{run['scans_per_minute']:>11.1f}{run['worker_cpu_s']:>14.1f}{run['failed']:>8}"
+            f"{run['scans_per_minute']:>11.1f}{run['worker_cpu_s']:>14.1f}"
+            f"{_or_na(run['database_cpu_s'], 16, '.1f')}{_or_na(run['cores_used'], 12, '.2f')}{run['failed']:>8}"
         )
     ok = results["ratio_wall"] <= RATIO_TARGET
     print(
