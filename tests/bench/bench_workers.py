@@ -18,11 +18,11 @@ What it does:
    IMAGING_PIPELINE_THREADS for both runs.
 3. Prints, per run: the fit's threads, the time from starting the worker to the last scan done (worker
    start-up included), the time from the first scan taken to the last done, scans per minute, and the
-   CPU seconds the worker's processes used (start-up included; steadier than the times on a shared
-   machine), those PostgreSQL's processes used meanwhile (when it runs on this machine: the workers'
-   writes), and the cores both kept busy on average (CPU seconds over the start-to-last-done time; two
-   workers on two cores cannot do better than the lone worker's figure over 2); then the ratio of two
-   workers to one against the target (<= 0.6).
+   CPU seconds the worker's processes used until the last scan was done (start-up included; steadier
+   than the times on a shared machine), those PostgreSQL's processes used meanwhile (when it runs on
+   this machine: the workers' writes), and the cores both kept busy on average (CPU seconds over the
+   start-to-last-done time; two workers on two cores cannot do better than the lone worker's figure
+   over 2); then the ratio of two workers to one against the target (<= 0.6).
 """
 
 from __future__ import annotations
@@ -126,21 +126,30 @@ def stop(worker, grace=30):
         time.sleep(0.1)
 
 
-def database_cpu():
-    """``{pid: CPU seconds}`` of this machine's PostgreSQL processes (read from /proc; empty where they
-    cannot be read, e.g. the database on another machine). The workers' writes run there, beside them."""
-    tick = os.sysconf("SC_CLK_TCK")
-    found = {}
+def _processes():
+    """``(pid, name, fields after the name)`` of every process /proc shows."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 name, fields = stat.read().split(") ", 1)
         except OSError:
             continue
-        if name.endswith("(postgres"):
-            values = fields.split()
-            found[pid] = (int(values[11]) + int(values[12])) / tick
-    return found
+        yield pid, name.split(" (", 1)[1], fields.split()
+
+
+def database_cpu():
+    """``{pid: CPU seconds}`` of this machine's PostgreSQL processes (read from /proc; empty where they
+    cannot be read, e.g. the database on another machine). The workers' writes run there, beside them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return {pid: (int(f[11]) + int(f[12])) / tick for pid, name, f in _processes() if name == "postgres"}
+
+
+def worker_cpu(group):
+    """CPU seconds of the worker's processes (process group ``group``) so far: each live process's own
+    time and what its reaped children used; None when /proc shows none of them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    times = [sum(int(value) for value in f[11:15]) / tick for _pid, _name, f in _processes() if int(f[2]) == group]
+    return sum(times) if times else None
 
 
 def run_workers(concurrency, scan_ids, var_dir, timeout):
@@ -169,8 +178,10 @@ def run_workers(concurrency, scan_ids, var_dir, timeout):
             time.sleep(0.2)
         wall = time.monotonic() - started
         database_after = database_cpu()  # before the worker's connections close with it
+        running_cpu = worker_cpu(worker.pid)  # until the last scan is done, shutdown left out
     finally:
-        cpu = stop(worker)
+        stopped_cpu = stop(worker)
+    cpu = stopped_cpu if running_cpu is None else running_cpu
     database = sum(seconds - database_before.get(pid, 0.0) for pid, seconds in database_after.items())
     failed = Scan.objects.filter(pk__in=scan_ids, status="failed").count()
     events = ScanStatusEvent.objects.filter(scan_id__in=scan_ids)
