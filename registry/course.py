@@ -509,22 +509,20 @@ def read_enrolments(patient_ids):
 
 
 @collector_paused
-def read_visits(visits, *, usable_only=False, scores=True, measures=None):
+def read_visits(visits, *, usable_only=False, instruments=None, measures=None):
     """``{visit_id: CourseVisit}`` of ``visits`` (Visit instances: their pk and patient_id are read),
     exactly as their patients' courses give them, in a fixed number of queries whatever their number.
 
     A visit's months and timepoint depend on its patient's procedures and other visits, which are
     read; the measures (scores, imaging) are read for these visits only, so a page of visits costs
-    what its own visits do, not the whole course of every patient on it. ``scores=False``: no score is
-    read as a measure (for a caller that lists the scores itself); ``measures``: the names of the add-ons'
-    measures read (None: every one; () for none: the scans and the one that counts are read either way).
+    what its own visits do, not the whole course of every patient on it. ``instruments`` and ``measures``
+    as read_courses takes them (the scans and the one that counts are read either way).
     """
     patient_ids = sorted({visit.patient_id for visit in visits})
     by_id = read_enrolments(patient_ids)
     every_visit = _read_visits(by_id, patient_ids)
     wanted = {visit.pk: every_visit[visit.pk] for visit in visits if visit.pk in every_visit}
-    if scores:
-        _read_scores(wanted)
+    _read_scores(wanted, instruments)
     _read_provided(wanted, usable_only, measures)
     return wanted
 

@@ -335,7 +335,8 @@ def course_visit(serializer, visit):
         visits = root if isinstance(root, list | tuple) or hasattr(root, "model") else [root]
         visits = [item for item in visits if isinstance(item, Visit)]
         # The answer lists the scores itself and shows no measure: the schedule's facts and the scans.
-        cache.update(read_visits([*visits, visit] if visit not in visits else visits, scores=False, measures=()))
+        wanted = [*visits, visit] if visit not in visits else visits
+        cache.update(read_visits(wanted, instruments=(), measures=()))
     return cache[visit.pk]
 
 

@@ -115,7 +115,7 @@ def test_read_visits_gives_a_page_of_visits_the_facts_of_their_courses(build, dj
     # Without measures (the API's visit list, which lists scores itself): the same facts and scans in fewer
     # queries, and no measure at all.
     with django_assert_max_num_queries(6):
-        bare = read_visits(page, scores=False, measures=())
+        bare = read_visits(page, instruments=(), measures=())
     assert sorted(bare) == sorted(facts)
     for visit_id, fact in bare.items():
         full = facts[visit_id]
