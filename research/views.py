@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET
 
+from imaging.models import Region
+from imaging.selectors import SUMMARY_MEASURES
 from registry import quantities
 from registry.api.tokens import token_user, unauthorized
 from registry.course import collector_paused, instruments_scored, measures_provided, read_scores
@@ -139,9 +141,10 @@ def linking_courses(request, cohort):
     offered = in_measure_order(measures_provided(course_list))
     fa_measures = [name for name in offered if name.startswith("FA ")] or [analysis.FA_DEFAULT]
     default_instrument = "GMFM-88" if "GMFM-88" in instruments else (instruments[0] if instruments else "GMFM-88")
-    instrument = request.GET.get("instrument") or default_instrument
-    if "instrument" in request.GET and not Instrument.objects.filter(code=instrument).exists():
-        errors["instrument"] = _("instrument: the registry has no instrument “%(value)s”.") % {"value": instrument}
+    asked = request.GET.get("instrument")
+    instrument = asked or default_instrument
+    if asked and not Instrument.objects.filter(code=asked).exists():
+        errors["instrument"] = _("instrument: the registry has no instrument “%(value)s”.") % {"value": asked}
         instrument = default_instrument
     read_scores(course_list, [instrument])
     follow_up = request.GET.get("follow_up") or analysis.LATEST_TIMEPOINT
@@ -153,9 +156,6 @@ def linking_courses(request, cohort):
 
 def _known_fa_measure(name):
     """Whether ``name`` is an FA measure the registry can have: a scan's summary, or "FA <region code>"."""
-    from imaging.models import Region
-    from imaging.selectors import SUMMARY_MEASURES
-
     if any(name == summary for summary, kind, _unit, _key in SUMMARY_MEASURES if kind == "fa"):
         return True
     return name.startswith("FA ") and Region.objects.filter(code=name[3:]).exists()

@@ -107,3 +107,15 @@ def test_an_instrument_the_registry_knows_but_the_cohort_lacks_is_a_choice(score
     assert response.status_code == 200
     assert response.context["instrument"] == "CFCS" and response.context["fa_measure"] == "FA cst-l"
     assert researcher.get("/research/plots/fa-vs-score.png?instrument=CFCS").status_code == 200
+
+
+def test_an_empty_instrument_is_the_default_even_in_a_registry_without_instruments(signed_in_client):
+    """Only an instrument typed is checked: an empty one (the form sent with nothing chosen) is the default."""
+    from registry.models import Instrument
+
+    Instrument.objects.all().delete()
+    researcher = signed_in_client(RESEARCH)
+    response = researcher.get("/research/linking/?instrument=&fa=&follow_up=")
+    assert response.status_code == 200, response.content.decode()
+    assert "choice_errors" not in response.context or not response.context["choice_errors"]
+    assert researcher.get("/research/plots/fa-vs-score.png?instrument=").status_code == 200
